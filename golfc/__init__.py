@@ -1,0 +1,20 @@
+"""golfc: compose, build, verify and audit Parameter Golf submissions.
+
+Plugin authors need three names from here::
+
+    from golfc import hookimpl, Impl, HParams
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+__version__ = "0.1.0"
+
+PROJECT = "golfc"
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+from golfc.slots import Impl, PluginInfo  # noqa: E402  (after hookimpl: slots imports nothing from here)
+from golfc.hparams import HParams  # noqa: E402
+
+__all__ = ["HParams", "Impl", "PluginInfo", "PROJECT", "__version__", "hookimpl"]

@@ -1,0 +1,44 @@
+"""The essential plugin: the core's own hyperparameters (the reference baseline's names and defaults).
+
+It owns no slot; it cannot be disabled. Every value is an environment variable of the emitted script.
+"""
+
+from __future__ import annotations
+
+from golfc import HParams, PluginInfo, hookimpl
+
+GOLFC_PLUGIN = PluginInfo(summary="core engine: data, model skeleton, training loop, export and BPB evaluation")
+
+
+@hookimpl
+def golfc_add_hparams(hp: HParams) -> None:
+    # data and run
+    hp.str("DATA_PATH", "./data/datasets/fineweb10B_sp1024", "folder with fineweb_train_*.bin / fineweb_val_*.bin")
+    hp.str("TOKENIZER_PATH", "./data/tokenizers/fineweb_1024_bpe.model", "SentencePiece model used for BPB tables")
+    hp.str("RUN_ID", "", "log name under logs/ (default: a fresh uuid4)")
+    hp.int("SEED", 1337, "seed for python, numpy and torch")
+    hp.int("VOCAB_SIZE", 1024, "must equal the tokenizer's vocab size")
+    # validation and logging
+    hp.int("VAL_BATCH_SIZE", 524_288, "validation tokens per forward pass, over all ranks")
+    hp.int("VAL_LOSS_EVERY", 1000, "validate every N steps (0: only at the end)")
+    hp.int("TRAIN_LOG_EVERY", 200, "print train_loss every N steps")
+    # training length
+    hp.int("ITERATIONS", 20_000, "maximum optimizer steps")
+    hp.int("WARMUP_STEPS", 20, "untimed compile-warmup steps, after which weights, optimizers and data reset")
+    hp.int("TRAIN_BATCH_TOKENS", 524_288, "tokens per optimizer step, over all ranks and micro-batches")
+    hp.int("TRAIN_SEQ_LEN", 1024, "sequence length for training and validation windows")
+    hp.float("MAX_WALLCLOCK_SECONDS", 600.0, "training wall-clock cap in seconds (0: none)")
+    hp.float("GRAD_CLIP_NORM", 0.0, "clip the global gradient norm (0: off)")
+    # model shape
+    hp.int("NUM_LAYERS", 9, "transformer blocks")
+    hp.int("MODEL_DIM", 512, "residual width d")
+    hp.int("NUM_HEADS", 8, "query heads")
+    hp.int("NUM_KV_HEADS", 4, "key/value heads (grouped-query attention)")
+    hp.bool("TIE_EMBEDDINGS", True, "output head shares the token embedding")
+    hp.float("ROPE_BASE", 10000.0, "RoPE frequency base")
+    hp.float("LOGIT_SOFTCAP", 30.0, "logits = c * tanh(logits / c)")
+    hp.float("QK_GAIN_INIT", 1.5, "initial per-head query gain")
+    hp.float("TIED_EMBED_INIT_STD", 0.005, "std of the tied embedding init")
+    # execution
+    hp.int("COMPILE", -1, "torch.compile the model and optimizer kernels: 1 on, 0 off, -1 on with CUDA only")
+    hp.str("DEVICE", "auto", "auto (cuda if available), cuda or cpu")

@@ -1,0 +1,225 @@
+"""Build-time hook specifications: the reference for plugin authors.
+
+A plugin is a module (or object) with functions marked ``@golfc.hookimpl`` whose names are the hooks
+below. Hooks run inside ``golfc build``; they never run in ``train_gpt.py``. A slot hook returns an
+:class:`golfc.Impl` pointing at run-time code, which golfc inlines as one section of the emitted script
+and binds, through the generated *wiring block*, to the slot's run-time globals (see
+:data:`golfc.slots.SLOTS` for the globals and the run-time contract of each slot).
+
+Cardinality is enforced by golfc, not by pluggy's ``firstresult``:
+
+- exactly one (ONE): the default plugin's implementation unless exactly one requested plugin claims the
+  slot; two requested claimants are an error naming both;
+- many, ordered (MANY): every claimant, sorted by ``Impl.order`` then plugin name, bound as a list;
+- at most one (AT_MOST_ONE): ``None`` unless one plugin claims it; two claimants are an error.
+
+An implementation may accept any subset of a hook's arguments, so adding an argument later does not
+break existing plugins. Every hook name starts with ``golfc_``; a marked function with another name is
+rejected when the plugin is registered.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+from golfc import PROJECT
+
+if TYPE_CHECKING:
+    from golfc.hparams import HParams
+    from golfc.recipe import Recipe
+    from golfc.slots import Impl
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+
+
+# ==================================================================================================
+# Setup
+# ==================================================================================================
+@hookspec
+def golfc_add_hparams(hp: HParams) -> None:
+    """Declare the plugin's environment-overridable hyperparameters.
+
+    Call ``hp.int(NAME, default, doc)``, ``hp.float``, ``hp.str`` or ``hp.bool``. Each becomes a line of
+    the emitted ``class Hyperparameters`` (``NAME = int(os.environ.get("NAME", default))``) and the
+    run-time attribute ``h.name``. Declaring a name another active plugin declared is an error.
+    ``golfc build --set NAME=VALUE`` replaces the emitted default.
+
+    :param hp: the build's registry; ``hp.current_owner`` is set to the plugin's name during the call.
+    """
+
+
+@hookspec
+def golfc_validate_recipe(recipe: Recipe, hparams: HParams, active: tuple[str, ...]) -> None:
+    """Reject combinations that cannot work, by raising :class:`golfc.errors.RecipeError`.
+
+    Called once per build after every plugin declared its hyperparameters and ``--set`` values were
+    applied. Use it for requirements between plugins ("sliding eval needs EVAL_STRIDE < TRAIN_SEQ_LEN",
+    "SLOT needs the plain data loader"). Slot conflicts are detected by golfc itself.
+
+    :param recipe: what was asked for.
+    :param hparams: declarations with their pinned defaults.
+    :param active: every active plugin name, defaults included, in section order.
+    """
+
+
+# ==================================================================================================
+# Model: attention
+# ==================================================================================================
+@hookspec
+def golfc_attention_kernel(recipe: Recipe) -> Impl | None:
+    """Provide the causal attention kernel (slot ``attention_kernel``, exactly one).
+
+    Run-time contract: ``attention_kernel(q, k, v, h) -> y`` with q ``(B, H, T, D)``, k and v
+    ``(B, Hkv, T, D)``, ``H % Hkv == 0`` (grouped-query attention), y ``(B, H, T, D)``; scale
+    ``1/sqrt(D)``; position t attends to positions ``<= t`` only. Default: ``sdpa_attention``.
+    """
+
+
+@hookspec
+def golfc_qk_transform(recipe: Recipe) -> Impl | None:
+    """Add a transform of queries and keys (slot ``qk_transform``, many, ordered).
+
+    Run-time contract: ``fn(q, k, layer, h) -> (q, k)``, applied in order after the core's per-head
+    RMS norm, RoPE and ``q_gain``, just before the kernel. Shapes as for the kernel. Default: none.
+    """
+
+
+@hookspec
+def golfc_attention_post(recipe: Recipe) -> Impl | None:
+    """Add a transform of the attention output (slot ``attention_post``, many, ordered).
+
+    Run-time contract: ``fn(y, v, layer, h) -> y`` with y ``(B, T, H, D)`` (kernel output, heads not yet
+    merged) and v ``(B, T, Hkv, D)`` (the values of the same tokens); runs before the output
+    projection. Examples: XSA, output gates. Default: none.
+    """
+
+
+# ==================================================================================================
+# Model: MLP, embedding, wiring
+# ==================================================================================================
+@hookspec
+def golfc_mlp(recipe: Recipe) -> Impl | None:
+    """Provide the feed-forward block (slot ``mlp``, exactly one).
+
+    Run-time contract: ``MLP(h, layer)`` is an ``nn.Module`` with ``forward(x) -> y``, both
+    ``(B, T, d)``. Its matrices should be ``CastedLinear`` so that the optimizer and quantizer see them.
+    Default: ``relu2_mlp``.
+    """
+
+
+@hookspec
+def golfc_embedding_extras(recipe: Recipe) -> Impl | None:
+    """Add a module after the token embedding (slot ``embedding_extras``, many, ordered).
+
+    Run-time contract: ``cls(h)`` is an ``nn.Module`` with ``forward(ids, x) -> x``, ids ``(B, T)`` int64,
+    x ``(B, T, d)``; it runs after ``rms_norm(tok_emb(ids))`` and before ``x0`` is taken. Anything that
+    mixes positions must respect document boundaries (BOS) when attention is document-isolated.
+    Examples: BigramHash, SmearGate. Default: none.
+    """
+
+
+@hookspec
+def golfc_block_wiring(recipe: Recipe) -> Impl | None:
+    """Provide the stack of transformer blocks and how they connect (slot ``block_wiring``, exactly one).
+
+    Run-time contract: ``BlockStack(h)`` is an ``nn.Module`` owning every block (built from the run-time
+    globals ``CausalSelfAttention`` and ``MLP``), with ``forward(x, x0) -> x``, all ``(B, T, d)``.
+    Default: ``unet_blocks`` (the baseline's residual mixing and U-Net skips).
+    """
+
+
+# ==================================================================================================
+# Optimisation
+# ==================================================================================================
+@hookspec
+def golfc_optimizer(recipe: Recipe) -> Impl | None:
+    """Provide the optimizers (slot ``optimizer``, exactly one).
+
+    Run-time contract: ``build_optimizers(model, h, ctx) -> list[torch.optim.Optimizer]``. Every param
+    group stores its undecayed learning rate as ``group["base_lr"]``; the schedule scales from it.
+    State must round-trip through ``state_dict()`` / ``load_state_dict()`` (the compile warmup resets it).
+    With several ranks the optimizer owns gradient synchronisation choices. Default: ``muon``.
+    """
+
+
+@hookspec
+def golfc_schedule(recipe: Recipe) -> Impl | None:
+    """Provide the learning-rate / momentum / weight-decay schedule (slot ``schedule``, exactly one).
+
+    Run-time contract: ``apply_schedule(optimizers, step, elapsed_ms, h) -> lr_mul`` is called before
+    every optimizer step with the training step about to run and the training wall clock so far; it sets
+    ``group["lr"]`` (and any momentum or decay) of every group and returns the multiplier it used.
+    Default: ``warmdown_schedule`` (wall-clock warmdown, Muon momentum warmup).
+    """
+
+
+@hookspec
+def golfc_weight_averaging(recipe: Recipe) -> Impl | None:
+    """Provide weight averaging (slot ``weight_averaging``, at most one).
+
+    Run-time contract: ``WeightAverager(model, h)``; ``update(model, step, lr_mul)`` after each optimizer
+    step; ``apply(model)`` once after training, before export. Examples: EMA, SWA. Default: none.
+    """
+
+
+@hookspec
+def golfc_train_quantization(recipe: Recipe) -> Impl | None:
+    """Provide train-time quantization (slot ``train_quantization``, at most one).
+
+    Run-time contract: ``train_quant_hook(model, step, lr_mul, h)`` before each training step, e.g. to
+    switch straight-through fake quantization on late in training. Default: none.
+    """
+
+
+# ==================================================================================================
+# Artifact
+# ==================================================================================================
+@hookspec
+def golfc_quantizer(recipe: Recipe) -> Impl | None:
+    """Provide the export quantizer (slot ``quantizer``, exactly one).
+
+    Run-time contract: ``quantize_state_dict(state_dict, h) -> (obj, stats)`` where ``obj`` is what gets
+    ``torch.save``d and ``stats`` a dict with at least ``param_count``, ``payload_bytes`` and
+    ``baseline_tensor_bytes``; ``dequantize_state_dict(obj) -> state_dict`` restores loadable tensors;
+    ``QUANT_LABEL`` names the format in log lines (``final_<quant>_<compress>_roundtrip``).
+    Default: ``int8_quant`` (per-row int8, 99.99984th-percentile clip).
+    """
+
+
+@hookspec
+def golfc_compressor(recipe: Recipe) -> Impl | None:
+    """Provide the artifact compressor (slot ``compressor``, exactly one).
+
+    Run-time contract: ``compress_bytes(raw) -> bytes`` and ``decompress_bytes(blob) -> bytes``, exact
+    inverses; ``COMPRESS_LABEL`` names it in log lines. Default: ``zlib_compress`` (level 9).
+    """
+
+
+# ==================================================================================================
+# Data and evaluation
+# ==================================================================================================
+@hookspec
+def golfc_data_loader(recipe: Recipe) -> Impl | None:
+    """Provide the training data loader (slot ``data_loader``, exactly one).
+
+    Run-time contract: ``TrainLoader(h, ctx)``; ``next_batch(global_tokens, seq_len, grad_accum_steps)``
+    returns this rank's ``(x, y)``, int64 ``(global_tokens // (world * accum * seq_len), seq_len)`` on
+    ``ctx.device``, y being x shifted by one. It reads only ``h.train_files``; validation data is never
+    a training input. Default: ``token_stream_loader`` (the baseline's sequential stream).
+    """
+
+
+@hookspec
+def golfc_eval_adapter(recipe: Recipe) -> Impl | None:
+    """Provide validation scoring (slot ``eval_adapter``, exactly one).
+
+    Run-time contract: ``score_validation(model, val_tokens, h, ctx) -> Scores`` where ``Scores`` holds,
+    for every position this rank scored, ``positions`` (int64 index of the target token in
+    ``val_tokens``), ``nll`` (fp32, nats) and ``nbytes`` (int, UTF-8 bytes of the target under the BPB
+    tables). Every target position of the validation stream must be scored exactly once across ranks.
+    The core reduces the scores to ``val_loss`` and ``val_bpb``; a verifier compares them position by
+    position (future-token perturbation). An adapter that adapts the model (TTT, SLOT) must score a
+    token before any update that used it. Default: ``plain_eval`` (non-overlapping windows).
+    """
