@@ -1,0 +1,172 @@
+"""The build-side CLI commands: build, plugins, size, demo."""
+
+from __future__ import annotations
+
+import base64
+import json
+import lzma
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from golfc.build import SIZE_LIMIT, BuildResult, build_submission
+from golfc.emit.wrap import FILTERS
+from golfc.engine import describe_plugin
+from golfc.errors import GolfcError
+from golfc.hparams import parse_set_options
+from golfc.plugins import discover
+
+console = Console()
+
+TINY_DEMO_ENV = {
+    "DEVICE": "cpu",
+    "NUM_LAYERS": "2",
+    "MODEL_DIM": "64",
+    "NUM_HEADS": "4",
+    "NUM_KV_HEADS": "2",
+    "TRAIN_SEQ_LEN": "128",
+    "TRAIN_BATCH_TOKENS": "8192",
+    "VAL_BATCH_SIZE": "65536",
+    "WARMUP_STEPS": "2",
+    "VAL_LOSS_EVERY": "0",
+    "TRAIN_LOG_EVERY": "10",
+    "MAX_WALLCLOCK_SECONDS": "0",
+}
+
+
+def _split_plugins(text: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
+def _lzma_b85_bytes(text: str) -> int:
+    return len(base64.b85encode(lzma.compress(text.encode(), format=lzma.FORMAT_RAW, filters=FILTERS)))
+
+
+def size_table(result: BuildResult) -> Table:
+    """Bytes per section: readable, shipped (minified when asked) and compressed alone."""
+    table = Table(title=f"golfc build -> {result.out_dir}", show_footer=True)
+    table.add_column("section", footer="train_gpt.py (wrapped)")
+    table.add_column("origin")
+    table.add_column("readable", justify="right", footer=f"{len(result.readable.encode()):,}")
+    table.add_column("shipped", justify="right")
+    table.add_column("lzma+b85 alone", justify="right", footer=f"{result.wrapped_bytes:,}")
+    for readable, shipped in zip(result.readable_sections, result.sections):
+        table.add_row(
+            readable.filename,
+            readable.origin,
+            f"{len(readable.source.encode()):,}",
+            f"{len(shipped.source.encode()):,}",
+            f"{_lzma_b85_bytes(shipped.source):,}",
+        )
+    return table
+
+
+def build(
+    plugins: str = typer.Option("", "--plugins", "-p", help="Comma-separated plugins to add to the baseline."),
+    set_: list[str] = typer.Option([], "--set", help="Pin a hyperparameter default: NAME=VALUE (repeatable)."),
+    out: Path = typer.Option(Path("golfc-build"), "--out", "-o", help="Output folder."),
+    minify: bool = typer.Option(False, "--minify/--no-minify", help="Minify sections (AST-guarded)."),
+    plugins_dir: Optional[Path] = typer.Option(None, "--plugins-dir", help="Folder of loose plugin .py files."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the output paths."),
+) -> None:
+    """Compose plugins into a self-extracting train_gpt.py, a readable train_gpt.src.py and golfc.lock."""
+    result = build_submission(_split_plugins(plugins), parse_set_options(set_), out, minify, plugins_dir)
+    if not quiet:
+        console.print(size_table(result))
+        share = 100 * result.wrapped_bytes / SIZE_LIMIT
+        console.print(f"code bytes {result.wrapped_bytes:,} = {share:.3f}% of {SIZE_LIMIT:,}; active: {', '.join(result.resolution.active)}")
+    for name in ("train_gpt.py", "train_gpt.src.py", "golfc.lock"):
+        console.print(str(out / name), highlight=False)
+
+
+def plugins(
+    json_: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
+    plugins_dir: Optional[Path] = typer.Option(None, "--plugins-dir", help="Folder of loose plugin .py files."),
+) -> None:
+    """List every plugin golfc can find: built-ins, entry points and --plugins-dir files."""
+    rows = [describe_plugin(name, entry) for name, entry in discover(plugins_dir).items()]
+    if json_:
+        typer.echo(json.dumps(rows, indent=2, default=str))
+        return
+    table = Table(title="golfc plugins")
+    for column in ("name", "slots", "hparams", "summary", "origin"):
+        table.add_column(column)
+    for row in rows:
+        name = f"{row['name']} [dim](default)[/]" if row["default"] else row["name"]
+        hparams = ", ".join(h["name"] for h in row["hparams"])
+        table.add_row(name, ", ".join(row["slots"]), hparams, row["summary"], row["origin"])
+    console.print(table)
+
+
+def measure_size(folder: Path) -> dict:
+    """Code bytes of the shipped train_gpt.py plus the largest model artifact found beside it."""
+    script = folder / "train_gpt.py"
+    if not folder.is_dir():
+        raise GolfcError(f"{folder}: no such folder")
+    if not script.is_file():
+        raise GolfcError(f"{script}: not found; expected the shipped train_gpt.py in the folder")
+    code_bytes = script.stat().st_size
+    artifacts = sorted(p for p in folder.glob("final_model.*.ptz") if p.is_file())
+    model = max(artifacts, key=lambda p: p.stat().st_size) if artifacts else None
+    model_bytes = model.stat().st_size if model else None
+    total = code_bytes + (model_bytes or 0)
+    return {
+        "code_bytes": code_bytes,
+        "model_bytes": model_bytes,
+        "artifact": str(model) if model else None,
+        "total_bytes": total,
+        "limit": SIZE_LIMIT,
+        "headroom": SIZE_LIMIT - total,
+        "fits": total <= SIZE_LIMIT,
+    }
+
+
+def size(
+    folder: Path = typer.Argument(..., help="A build or run folder holding train_gpt.py (and final_model.*.ptz)."),
+    json_: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Submission size: shipped code bytes + compressed model bytes, against 16,000,000."""
+    info = measure_size(folder)
+    if json_:
+        typer.echo(json.dumps(info, indent=2))
+    else:
+        table = Table(title=f"size of {folder}")
+        table.add_column("part")
+        table.add_column("bytes", justify="right")
+        table.add_row("train_gpt.py", f"{info['code_bytes']:,}")
+        table.add_row(Path(info["artifact"]).name if info["artifact"] else "model (no artifact found)", f"{info['model_bytes'] or 0:,}")
+        verdict = "[green]fits[/]" if info["fits"] else "[red]over the limit[/]"
+        table.add_row(f"total vs {SIZE_LIMIT:,}: {verdict}", f"{info['total_bytes']:,}")
+        console.print(table)
+    if not info["fits"]:
+        raise typer.Exit(1)
+
+
+def demo(
+    out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Folder for data, build and run."),
+    steps: int = typer.Option(30, "--steps", help="Training steps."),
+    vocab: int = typer.Option(512, "--vocab", help="Tokenizer vocabulary for the tiny corpus."),
+    nproc: int = typer.Option(1, "--nproc", help="Processes (torchrun with gloo on CPU when > 1)."),
+    plugins: str = typer.Option("", "--plugins", "-p", help="Comma-separated plugins to add to the baseline."),
+) -> None:
+    """The main job on the built-in tiny corpus: build data, build the baseline, train and evaluate on CPU."""
+    import golfc.data
+    from golfc.data.build import build_dataset
+
+    tiny_corpus = Path(golfc.data.__file__).parent / "corpus" / "tiny-docs.jsonl.xz"
+    data = build_dataset(tiny_corpus, vocab, out / "data")
+    build_submission(_split_plugins(plugins), {}, out / "submission")
+    env = dict(os.environ, **TINY_DEMO_ENV, ITERATIONS=str(steps), VOCAB_SIZE=str(data.vocab_size),
+               DATA_PATH=str(data.data_path.resolve()), TOKENIZER_PATH=str(data.tokenizer_path.resolve()), RUN_ID="demo")
+    script = (out / "submission" / "train_gpt.py").resolve()
+    launcher = [sys.executable] if nproc == 1 else [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
+    console.print(f"[bold]training[/] {script} for {steps} steps on CPU (log: {out / 'submission' / 'logs' / 'demo.txt'})")
+    completed = subprocess.run([*launcher, str(script)], cwd=out / "submission", env=env, check=False)
+    if completed.returncode != 0:
+        raise GolfcError(f"the demo run exited with code {completed.returncode}; see {out / 'submission' / 'logs' / 'demo.txt'}")

@@ -1,0 +1,82 @@
+"""Generated sections (the Hyperparameters class, the wiring block) and the readable program."""
+
+from __future__ import annotations
+
+from itertools import groupby
+
+from golfc import __version__
+from golfc.emit.sections import Section
+from golfc.engine import Resolution
+from golfc.hparams import HParam
+from golfc.slots import SLOTS, Cardinality
+
+BANNER_WIDTH = 100
+
+
+def banner(title: str, char: str = "=") -> str:
+    return f"# {char * (BANNER_WIDTH - 2)}\n# {title}\n# {char * (BANNER_WIDTH - 2)}\n"
+
+
+def hparam_line(param: HParam) -> str:
+    """One class attribute: ``name = type(os.environ.get("NAME", default))  # doc``."""
+    env = f"os.environ.get({param.name!r}, {param.default!r})"
+    if param.kind == "bool":
+        env = f"os.environ.get({param.name!r}, {str(int(bool(param.default)))!r})"
+        expr = f"bool(int({env}))"
+    elif param.kind == "str":
+        expr = env
+    else:
+        expr = f"{param.kind}({env})"
+    return f"    {param.attr} = {expr}  # {param.doc}\n"
+
+
+def render_hparams(params: list[HParam]) -> str:
+    out = [
+        "import os\n\n\n",
+        "class Hyperparameters:\n",
+        '    """Every knob is an environment variable of the same name, read once at import."""\n',
+    ]
+    for owner, group in groupby(params, key=lambda p: p.owner):
+        out.append(f"\n    # -- {owner if owner == 'core' else 'plugins/' + owner}\n")
+        out.extend(hparam_line(p) for p in group)
+    return "".join(out)
+
+
+def render_wiring(resolution: Resolution) -> str:
+    """Bind every slot's run-time globals to the chosen plugins' symbols (data, not logic)."""
+    out = ["# Each slot global is bound to the symbol of the plugin that fills it (golfc/slots.py).\n"]
+    for slot in SLOTS:
+        bindings = resolution.bindings.get(slot.name, [])
+        if slot.cardinality is Cardinality.MANY:
+            (global_name,) = slot.wiring
+            items = "".join(f"    {b.symbols[global_name]},  # plugins/{b.plugin}\n" for b in bindings)
+            out.append(f"{global_name} = [\n{items}]\n" if items else f"{global_name} = []  # slot {slot.name}: none\n")
+            continue
+        if not bindings:
+            out.extend(f"{g} = None  # slot {slot.name}: none\n" for g in slot.wiring)
+            continue
+        (binding,) = bindings
+        out.extend(f"{g} = {binding.symbols[g]}  # plugins/{binding.plugin}\n" for g in slot.wiring)
+    return "".join(out)
+
+
+def program_docstring(resolution: Resolution) -> str:
+    requested = ", ".join(resolution.recipe.plugins) or "none (the reference baseline)"
+    pinned = ", ".join(f"{k}={v}" for k, v in sorted(resolution.recipe.overrides.items())) or "none"
+    return (
+        f'"""Parameter Golf training script, built by golfc {__version__}.\n\n'
+        f"Plugins: {requested}.\nActive: {', '.join(resolution.active)}.\nPinned: {pinned}.\n\n"
+        "Run: torchrun --standalone --nproc_per_node=8 train_gpt.py   (any of 1, 2, 4, 8 GPUs; DEVICE=cpu for tests)\n"
+        "Every hyperparameter is an environment variable; see class Hyperparameters.\n"
+        '"""\n'
+    )
+
+
+def readable_program(resolution: Resolution, sections: list[Section]) -> str:
+    """``train_gpt.src.py``: every section in order under its banner; runs as it is."""
+    parts = [program_docstring(resolution), "from __future__ import annotations\n"]
+    for section in sections:
+        where = "" if section.origin == "generated" else f"  ({section.origin})"
+        parts.append("\n" + banner(f"{section.filename}{where}"))
+        parts.append(section.source if section.source.endswith("\n") else section.source + "\n")
+    return "".join(parts)

@@ -1,0 +1,78 @@
+"""Helpers for testing run-time code and plugins: load an assembled program without running it.
+
+``load_program()`` executes every section of a recipe, exactly as the self-extracting loader does, into
+a fresh namespace whose ``__name__`` is not ``"__main__"``, so ``main()`` does not start. Environment
+variables given in ``env`` are visible while ``class Hyperparameters`` is created.
+"""
+
+from __future__ import annotations
+
+import linecache
+import os
+import textwrap
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from golfc.build import build_program
+from golfc.emit.wrap import FUTURE_ANNOTATIONS_FLAG
+from golfc.recipe import Recipe
+
+
+@contextmanager
+def environment(env: Mapping[str, str]) -> Iterator[None]:
+    """Temporarily set environment variables (restored afterwards)."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update({k: str(v) for k, v in env.items()})
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def load_program(
+    plugins: tuple[str, ...] = (),
+    overrides: dict[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
+    plugins_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Assemble a recipe and exec its sections into a namespace; returns the namespace."""
+    recipe = Recipe(plugins=tuple(plugins), overrides=dict(overrides or {}))
+    _, sections, _, _, _ = build_program(recipe, plugins_dir)
+    namespace: dict[str, Any] = {"__name__": "golfc_program", "__builtins__": __builtins__}
+    with environment(env or {}):
+        for section in sections:
+            linecache.cache[section.filename] = (len(section.source), None, section.source.splitlines(True), section.filename)
+            exec(compile(section.source, section.filename, "exec", FUTURE_ANNOTATIONS_FLAG), namespace)  # noqa: S102
+    return namespace
+
+
+class PluginDir:
+    """A ``--plugins-dir`` folder for tests: ``add(name, build_src, runtime_src)`` writes ``name.py`` (build-time
+    hooks) and ``name_runtime.py`` (run-time face, referenced as ``Impl(module="name_runtime", ...)``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def add(self, name: str, build_src: str, runtime_src: str | None = None) -> Path:
+        (self.root / f"{name}.py").write_text(textwrap.dedent(build_src))
+        if runtime_src is not None:
+            (self.root / f"{name}_runtime.py").write_text(textwrap.dedent(runtime_src))
+        return self.root
+
+
+def slot_plugin(hook: str, module: str, symbols: str | dict[str, str], extra: str = "") -> str:
+    """Build-time source of a loose plugin whose ``hook`` returns ``Impl(module, symbols)``."""
+    return f"""
+from golfc import Impl, hookimpl
+
+@hookimpl
+def {hook}():
+    return Impl(module={module!r}, symbols={symbols!r})
+{extra}
+"""
