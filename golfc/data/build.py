@@ -1,0 +1,201 @@
+"""Build challenge-format data from a documents file: tokenizer, then validation and train shards.
+
+What it does follows shared/data/README.md: validation = documents with ``sha1(src/id) % 50 == 0``, written first
+into ``fineweb_val_*.bin``; every document becomes ``[BOS=1] + sp.encode(text)``; shards hold at most
+``shard_tokens`` tokens (100M by default, like the official export) and documents may straddle two shards.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import sentencepiece as spm
+
+from golfc.data import layout
+from golfc.data.docs import Document, read_documents, split_validation
+from golfc.data.errors import DataError, TokenizerMismatchError
+from golfc.data.progress import SilentProgress, StepProgress
+from golfc.data.shards import (
+    BOS_ID,
+    DEFAULT_SHARD_TOKENS,
+    TOKEN_DTYPE,
+    ShardInfo,
+    ShardStreamWriter,
+    find_shards,
+)
+from golfc.data.tokenizer import processor_from_bytes, train_tokenizer, vocab_file_text
+
+TokenizerDocs = Literal["all", "train"]
+ENCODE_BATCH_DOCS = 256
+
+
+@dataclass(frozen=True)
+class SplitStats:
+    """One split of a built dataset."""
+
+    docs: int
+    tokens: int
+    text_bytes: int
+    shards: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class DatasetPaths:
+    """Where a built dataset lives and what it holds; ``env()`` gives the training script's variables."""
+
+    root: Path
+    data_path: Path
+    tokenizer_path: Path
+    vocab_path: Path
+    vocab_size: int
+    val: SplitStats
+    train: SplitStats
+
+    @property
+    def val_tokens(self) -> int:
+        return self.val.tokens
+
+    @property
+    def train_tokens(self) -> int:
+        return self.train.tokens
+
+    def env(self) -> dict[str, str]:
+        return layout.training_env(self.data_path, self.tokenizer_path, self.vocab_size)
+
+
+def build_dataset(
+    docs: Path,
+    vocab: int,
+    out: Path,
+    *,
+    shard_tokens: int = DEFAULT_SHARD_TOKENS,
+    max_docs: int | None = None,
+    tokenizer_docs: TokenizerDocs = "all",
+    force: bool = False,
+    progress: StepProgress | None = None,
+) -> DatasetPaths:
+    """Train the tokenizer on ``docs`` and write challenge-format shards under ``out``; deterministic.
+
+    ``tokenizer_docs="all"`` trains the tokenizer on every document (validation included), which is what
+    reproduces the token counts of shared/data/README.md; ``"train"`` keeps validation text out of it.
+    An ``out`` that already holds shards for this vocab is refused unless ``force``; then stale shards are
+    removed only after the new ones are complete.
+    """
+    reporter = progress or SilentProgress()
+    data_path = layout.dataset_dir(out, vocab)
+    _check_arguments(vocab, shard_tokens, max_docs, tokenizer_docs)
+    existing = find_shards(data_path, "train") + find_shards(data_path, "val")
+    if existing and not force:
+        raise DataError(f"{data_path}: already holds {len(existing)} shards; expected an empty directory (or --force)")
+
+    reporter.start("reading documents", None)
+    documents = read_documents(docs, max_docs)
+    validation, train = _split_nonempty(docs, documents)
+
+    reporter.start(f"training tokenizer (vocab {vocab})", None)
+    texts = [doc.text for doc in (documents if tokenizer_docs == "all" else train)]
+    model = train_tokenizer(texts, vocab)
+    processor = processor_from_bytes(model)
+    if processor.vocab_size() != vocab:
+        raise TokenizerMismatchError(
+            f"{docs}: the corpus yields a tokenizer of {processor.vocab_size()} pieces, expected {vocab} "
+            "(use a smaller --vocab or more documents)"
+        )
+    tokenizer_path = layout.tokenizer_model_path(out, vocab)
+    vocab_path = layout.tokenizer_vocab_path(out, vocab)
+    _write_atomically(tokenizer_path, model)
+    _write_atomically(vocab_path, vocab_file_text(processor).encode("utf-8"))
+
+    val_stats = _export_split(processor, validation, data_path, "val", shard_tokens, reporter)
+    train_stats = _export_split(processor, train, data_path, "train", shard_tokens, reporter)
+    _remove_stale_shards(existing, val_stats.shards + train_stats.shards)
+    return DatasetPaths(
+        root=out,
+        data_path=data_path,
+        tokenizer_path=tokenizer_path,
+        vocab_path=vocab_path,
+        vocab_size=vocab,
+        val=val_stats,
+        train=train_stats,
+    )
+
+
+def _check_arguments(vocab: int, shard_tokens: int, max_docs: int | None, tokenizer_docs: str) -> None:
+    if shard_tokens < 1:
+        raise DataError(f"--shard-tokens {shard_tokens}: expected a positive number of tokens per shard")
+    if max_docs is not None and max_docs < 1:
+        raise DataError(f"--max-docs {max_docs}: expected a positive number of documents")
+    if tokenizer_docs not in ("all", "train"):
+        raise DataError(f"--tokenizer-docs {tokenizer_docs}: expected 'all' or 'train'")
+    if vocab < 1:
+        raise DataError(f"--vocab {vocab}: expected a positive vocabulary size")
+
+
+def _split_nonempty(docs: Path, documents: list[Document]) -> tuple[list[Document], list[Document]]:
+    validation, train = split_validation(documents)
+    if not validation:
+        raise DataError(
+            f"{docs}: none of the {len(documents)} documents is in the validation split "
+            "(sha1(src/id) % 50 == 0); expected at least one (use more documents)"
+        )
+    if not train:
+        raise DataError(f"{docs}: all {len(documents)} documents are validation documents; expected some train ones")
+    return validation, train
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp_path = path.with_name(path.name + ".partial")
+    temp_path.write_bytes(content)
+    os.replace(temp_path, path)
+
+
+def encode_documents(processor: spm.SentencePieceProcessor, texts: Sequence[str]) -> np.ndarray:
+    """``[BOS] + sp.encode(text)`` for each text, concatenated, as uint16."""
+    encoded = processor.encode(list(texts), num_threads=os.cpu_count() or 1)
+    flat: list[int] = []
+    for ids in encoded:
+        flat.append(BOS_ID)
+        flat.extend(ids)
+    return np.asarray(flat, dtype=TOKEN_DTYPE)
+
+
+def _export_split(
+    processor: spm.SentencePieceProcessor,
+    documents: list[Document],
+    directory: Path,
+    split: str,
+    shard_tokens: int,
+    reporter: StepProgress,
+) -> SplitStats:
+    reporter.start(f"encoding {split} documents", len(documents))
+    writer = ShardStreamWriter(directory, split, shard_tokens)
+    text_bytes = 0
+    try:
+        for start in range(0, len(documents), ENCODE_BATCH_DOCS):
+            batch = [doc.text for doc in documents[start : start + ENCODE_BATCH_DOCS]]
+            writer.write(encode_documents(processor, batch))
+            text_bytes += sum(len(text.encode("utf-8")) for text in batch)
+            reporter.advance(len(batch))
+    except BaseException:
+        writer.abort()
+        raise
+    shards: list[ShardInfo] = writer.close()
+    return SplitStats(
+        docs=len(documents),
+        tokens=sum(shard.num_tokens for shard in shards),
+        text_bytes=text_bytes,
+        shards=tuple(shard.path for shard in shards),
+    )
+
+
+def _remove_stale_shards(previous: list[Path], current: tuple[Path, ...]) -> None:
+    keep = set(current)
+    for path in previous:
+        if path not in keep:
+            path.unlink(missing_ok=True)
