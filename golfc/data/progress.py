@@ -64,7 +64,7 @@ class RichProgress:
 
 @contextmanager
 def rich_progress(console: Console | None = None) -> Iterator[RichProgress]:
-    """A RichProgress shown on ``console`` (stderr by default) for the duration of the block."""
+    """A RichProgress shown on ``console`` (stderr by default) while the block runs; cleared if it fails."""
     columns = (
         SpinnerColumn(),
         TextColumn("[progress.description]{task.description}"),
@@ -72,7 +72,13 @@ def rich_progress(console: Console | None = None) -> Iterator[RichProgress]:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console or Console(stderr=True), transient=False) as progress:
+    target = console or Console(stderr=True)
+    # Off when not on a terminal (logs, pipes, tests): a bar frozen in a log is noise, and an error stays one line.
+    with Progress(*columns, console=target, disable=not target.is_terminal) as progress:
         reporter = RichProgress(progress)
-        yield reporter
+        try:
+            yield reporter
+        except BaseException:
+            progress.live.transient = True  # clear the bars so the error line stands alone
+            raise
         reporter.finish()

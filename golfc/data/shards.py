@@ -177,18 +177,30 @@ def read_shard(path: Path) -> np.ndarray:
         return np.fromfile(handle, dtype=TOKEN_DTYPE, count=info.num_tokens)
 
 
-def count_token(path: Path, token_id: int = BOS_ID, chunk_tokens: int = 1 << 24) -> int:
-    """How many times ``token_id`` occurs in a shard (BOS count = document starts), read in chunks."""
+@dataclass(frozen=True)
+class ShardScan:
+    """What a pass over a shard's tokens found: document starts (BOS count) and the largest token id."""
+
+    path: Path
+    num_tokens: int
+    bos_count: int
+    max_token: int | None
+
+
+def scan_shard(path: Path, chunk_tokens: int = 1 << 24) -> ShardScan:
+    """Validate ``path`` and read its tokens in chunks, counting BOS tokens and finding the largest id."""
     info = validate_shard(path)
-    total = 0
+    bos_count = 0
+    largest: int | None = None
     with path.open("rb") as handle:
         handle.seek(HEADER_BYTES)
         remaining = info.num_tokens
         while remaining > 0:
             chunk = np.fromfile(handle, dtype=TOKEN_DTYPE, count=min(chunk_tokens, remaining))
-            total += int(np.count_nonzero(chunk == token_id))
+            bos_count += int(np.count_nonzero(chunk == BOS_ID))
+            largest = max(int(chunk.max()), largest or 0)
             remaining -= chunk.size
-    return total
+    return ShardScan(path=path, num_tokens=info.num_tokens, bos_count=bos_count, max_token=largest)
 
 
 def find_shards(directory: Path, split: str) -> list[Path]:
