@@ -111,7 +111,7 @@ def _download_failure(repo_id: str, remote_path: str, exc: Exception) -> str:
     else:
         lines = str(exc).strip().splitlines()
         reason = f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
-    return f"cannot download {remote_path} from dataset {repo_id}: {reason}; expected a challenge-export file"
+    return f"cannot download {remote_path} from dataset {repo_id}: {reason} (expected this file of the published challenge export)"
 
 
 def local_fetcher(source: Path) -> Fetcher:

@@ -1,0 +1,145 @@
+"""``golfc data fineweb`` against a fake hub repository on disk, and its one-line failure when offline."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from golfc.data.build import DatasetPaths
+from golfc.data.check import check_dataset
+from golfc.data.command import data_app
+from golfc.data.errors import DataError, DownloadError, ShardError
+from golfc.data.fineweb import DEFAULT_REPO_ID, fetch_fineweb, remote_files
+
+from .conftest import SMALL_VOCAB
+
+VARIANT = f"sp{SMALL_VOCAB}"
+
+
+def _fake_repo(tiny_build: DatasetPaths, root: Path, prefix: str = "datasets") -> Path:
+    """A directory laid out like the hub repository: PREFIX/datasets/fineweb10B_spN/..., PREFIX/tokenizers/..."""
+    base = root / prefix if prefix else root
+    shutil.copytree(tiny_build.data_path, base / "datasets" / tiny_build.data_path.name)
+    (base / "tokenizers").mkdir(parents=True)
+    shutil.copy(tiny_build.tokenizer_path, base / "tokenizers" / tiny_build.tokenizer_path.name)
+    return root
+
+
+def test_remote_file_names_follow_the_official_export() -> None:
+    assert remote_files(1024, 2) == [
+        "datasets/fineweb10B_sp1024/fineweb_val_000000.bin",
+        "datasets/fineweb10B_sp1024/fineweb_train_000000.bin",
+        "datasets/fineweb10B_sp1024/fineweb_train_000001.bin",
+        "tokenizers/fineweb_1024_bpe.model",
+    ]
+
+
+def test_fetch_from_local_source(tiny_build: DatasetPaths, tmp_path: Path) -> None:
+    repo = _fake_repo(tiny_build, tmp_path / "repo")
+    out = tmp_path / "data"
+    args = ["fineweb", "--variant", VARIANT, "--train-shards", "2", "-o", str(out), "--source", str(repo)]
+    result = CliRunner().invoke(data_app, args)
+    assert result.exit_code == 0, result.output
+    data_path = out / "datasets" / f"fineweb10B_{VARIANT}"
+    assert sorted(p.name for p in data_path.iterdir()) == [
+        "fineweb_train_000000.bin",
+        "fineweb_train_000001.bin",
+        "fineweb_val_000000.bin",
+    ]
+    assert f"DATA_PATH={data_path}" in result.stdout.splitlines()
+    assert f"VOCAB_SIZE={SMALL_VOCAB}" in result.stdout.splitlines()
+    tokenizer = out / "tokenizers" / tiny_build.tokenizer_path.name
+    assert tokenizer.read_bytes() == tiny_build.tokenizer_path.read_bytes()
+    assert check_dataset(data_path, tokenizer, SMALL_VOCAB).split("train").files == 2
+
+
+def test_fetch_through_hf_hub_download(
+    tiny_build: DatasetPaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = _fake_repo(tiny_build, tmp_path / "repo")
+    calls: list[tuple[str, str, str | None, str]] = []
+
+    def fake_download(repo_id: str, filename: str, *, subfolder: str | None, repo_type: str, **_: object) -> str:
+        calls.append((repo_id, filename, subfolder, repo_type))
+        return str(repo / (subfolder or "") / filename)
+
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    fetched = fetch_fineweb(tmp_path / "data", variant=VARIANT, train_shards=1)
+    assert all(call[0] == DEFAULT_REPO_ID and call[3] == "dataset" for call in calls)
+    assert [(call[2], call[1]) for call in calls] == [
+        (f"datasets/datasets/fineweb10B_{VARIANT}", "fineweb_val_000000.bin"),
+        (f"datasets/datasets/fineweb10B_{VARIANT}", "fineweb_train_000000.bin"),
+        ("datasets/tokenizers", f"fineweb_{SMALL_VOCAB}_bpe.model"),
+    ]
+    assert all(path.is_file() for path in fetched.files)
+    calls.clear()
+    fetch_fineweb(tmp_path / "data", variant=VARIANT, train_shards=1)
+    assert calls == [], "files already present and valid are not fetched again"
+
+
+def test_flat_repository_without_prefix(tiny_build: DatasetPaths, tmp_path: Path) -> None:
+    repo = _fake_repo(tiny_build, tmp_path / "repo", prefix="")
+    fetched = fetch_fineweb(tmp_path / "data", variant=VARIANT, train_shards=1, remote_prefix="", source=repo)
+    assert fetched.tokenizer_path.is_file()
+
+
+def test_missing_file_in_source_is_one_line_error(tiny_build: DatasetPaths, tmp_path: Path) -> None:
+    repo = _fake_repo(tiny_build, tmp_path / "repo")
+    out = tmp_path / "data"
+    args = ["fineweb", "--variant", VARIANT, "--train-shards", "50", "-o", str(out), "--source", str(repo)]
+    result = CliRunner().invoke(data_app, args)
+    assert result.exit_code == 2 and result.stderr.strip().count("\n") == 0
+    assert f"fineweb_train_{len(tiny_build.train.shards):06d}.bin" in result.stderr
+
+
+def test_corrupt_shard_in_source_is_refused(tiny_build: DatasetPaths, tmp_path: Path) -> None:
+    repo = _fake_repo(tiny_build, tmp_path / "repo")
+    victim = repo / "datasets" / "datasets" / f"fineweb10B_{VARIANT}" / "fineweb_train_000000.bin"
+    victim.write_bytes(victim.read_bytes()[:-2])
+    with pytest.raises(ShardError, match=str(victim)):
+        fetch_fineweb(tmp_path / "data", variant=VARIANT, train_shards=1, source=repo)
+    assert not (tmp_path / "data" / "datasets" / f"fineweb10B_{VARIANT}" / "fineweb_train_000000.bin").exists()
+
+
+def test_bad_variant_and_missing_source(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="expected sp<VOCAB>"):
+        fetch_fineweb(tmp_path, variant="byte260", train_shards=1)
+    with pytest.raises(DataError, match="source directory not found"):
+        fetch_fineweb(tmp_path, train_shards=1, source=tmp_path / "absent")
+
+
+def test_hub_failure_becomes_download_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def unreachable(*_: object, **__: object) -> str:
+        raise ConnectionError("Name or service not known\nmore detail")
+
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", unreachable)
+    with pytest.raises(DownloadError) as caught:
+        fetch_fineweb(tmp_path, train_shards=1, repo_id="someone/export")
+    message = str(caught.value)
+    assert "\n" not in message and "someone/export" in message and "fineweb_val_000000.bin" in message
+
+
+def test_offline_fails_with_one_line_and_nonzero_exit(tmp_path: Path) -> None:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf-home")}
+    code = (
+        "import sys; from golfc.data.command import data_app; "
+        f"data_app(['fineweb', '--train-shards', '1', '-o', {str(tmp_path / 'data')!r}])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert DEFAULT_REPO_ID in lines[0] and "fineweb_val_000000.bin" in lines[0] and "cannot be reached" in lines[0]
+    assert not (tmp_path / "data" / "datasets" / "fineweb10B_sp1024" / "fineweb_val_000000.bin").exists()
