@@ -1,0 +1,90 @@
+# ==================================================================================================
+# core/data: token shards, validation tokens, tokenizer and bits-per-byte lookup tables
+# ==================================================================================================
+from golfc.runtime.prelude import *  # editors and tests only: blanked when emitted
+
+# Shard format: 256 little-endian int32 header ([0] magic, [1] version, [2] num_tokens), then
+# num_tokens little-endian uint16 tokens. Each document is [BOS=1] + tokens, no EOS.
+SHARD_MAGIC = 20240520
+SHARD_VERSION = 1
+SHARD_HEADER_BYTES = 256 * 4
+
+
+def load_data_shard(path):
+    """All tokens of one shard as a uint16 CPU tensor; a malformed file is a one-line ValueError."""
+    header = np.fromfile(path, dtype="<i4", count=256)
+    if header.size != 256:
+        raise ValueError(f"{path}: {os.path.getsize(path)} bytes, shorter than the {SHARD_HEADER_BYTES}-byte header")
+    if int(header[0]) != SHARD_MAGIC:
+        raise ValueError(f"{path}: magic {int(header[0])}, expected {SHARD_MAGIC}")
+    if int(header[1]) != SHARD_VERSION:
+        raise ValueError(f"{path}: version {int(header[1])}, expected {SHARD_VERSION}")
+    num_tokens = int(header[2])
+    expected = SHARD_HEADER_BYTES + 2 * num_tokens
+    actual = os.path.getsize(path)
+    if num_tokens < 0 or actual != expected:
+        raise ValueError(
+            f"{path}: {actual} bytes, expected {expected} ({SHARD_HEADER_BYTES}-byte header + 2 * {num_tokens} tokens)"
+        )
+    tokens = np.fromfile(path, dtype="<u2", count=num_tokens, offset=SHARD_HEADER_BYTES)
+    return torch.from_numpy(tokens)
+
+
+def shard_files(pattern):
+    """Sorted shard paths of a glob; none found is a one-line FileNotFoundError naming the glob."""
+    files = sorted(glob.glob(pattern))
+    if not files:
+        raise FileNotFoundError(f"no data shards match {pattern} (check DATA_PATH)")
+    return files
+
+
+def load_validation_tokens(pattern, seq_len):
+    """All validation shards concatenated, cut to a multiple of seq_len plus one (int32, CPU)."""
+    tokens = torch.cat([load_data_shard(f) for f in shard_files(pattern)])
+    usable = ((tokens.numel() - 1) // seq_len) * seq_len
+    if usable <= 0:
+        raise ValueError(f"{pattern}: {tokens.numel()} validation tokens, too few for TRAIN_SEQ_LEN={seq_len}")
+    return tokens[: usable + 1].to(torch.int32)
+
+
+# --------------------------------------------------------------------------------------------------
+# Tokenizer and BPB tables: val_bpb = (val_loss / ln 2) * (tokens / bytes), bytes counted per target
+# token from the piece table (not by decoding), so that the count is exact and tokenizer-agnostic.
+# --------------------------------------------------------------------------------------------------
+def load_tokenizer(h):
+    if not os.path.isfile(h.tokenizer_path):
+        raise FileNotFoundError(f"TOKENIZER_PATH={h.tokenizer_path}: no such file")
+    sp = spm.SentencePieceProcessor(model_file=h.tokenizer_path)
+    if sp.vocab_size() != h.vocab_size:
+        raise ValueError(f"{h.tokenizer_path}: tokenizer vocab_size is {sp.vocab_size()}, but VOCAB_SIZE={h.vocab_size}")
+    return sp
+
+
+def build_bpb_luts(sp, vocab_size, device):
+    """(base_bytes int16, has_leading_space bool, is_boundary bool), each (vocab_size,), on device.
+
+    bytes(target) = base_bytes[target] + (has_leading_space[target] and not is_boundary[previous]):
+    the U+2581 word marker stands for one space byte, except right after a boundary (BOS/control).
+    """
+    base_bytes = np.zeros(vocab_size, dtype=np.int16)
+    has_leading_space = np.zeros(vocab_size, dtype=np.bool_)
+    is_boundary = np.ones(vocab_size, dtype=np.bool_)  # ids past the tokenizer's table count as boundaries
+    for t in range(min(sp.vocab_size(), vocab_size)):
+        if sp.is_control(t) or sp.is_unknown(t) or sp.is_unused(t):
+            continue  # 0 bytes, boundary
+        is_boundary[t] = False
+        if sp.is_byte(t):
+            base_bytes[t] = 1  # byte-fallback piece <0xNN>
+            continue
+        piece = sp.id_to_piece(t)
+        if piece.startswith("\u2581"):
+            has_leading_space[t] = True
+            piece = piece[1:]
+        base_bytes[t] = len(piece.encode("utf-8"))
+    return tuple(torch.from_numpy(a).to(device) for a in (base_bytes, has_leading_space, is_boundary))
+
+
+def target_bytes(prev_ids, target_ids, luts):
+    """UTF-8 bytes of each target token given the token before it; any shape, int16."""
+    base_bytes, has_leading_space, is_boundary = luts
+    return base_bytes[target_ids] + (has_leading_space[target_ids] & ~is_boundary[prev_ids]).to(torch.int16)

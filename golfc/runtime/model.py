@@ -1,0 +1,126 @@
+# ==================================================================================================
+# core/model: the GPT skeleton. Slots filled by plugins: attention_kernel, QK_TRANSFORMS,
+# ATTENTION_POST (in CausalSelfAttention), EMBEDDING_EXTRAS, BlockStack (blocks, MLP), in GPT.
+# ==================================================================================================
+from golfc.runtime.prelude import *  # editors and tests only: blanked when emitted
+
+# Small "control" tensors: kept in fp32 during training and in the artifact, optimised by Adam.
+CONTROL_TENSOR_NAME_PATTERNS = ("attn_scale", "mlp_scale", "resid_mix", "q_gain", "skip_weight")
+
+
+def rms_norm(x):
+    """RMSNorm over the last dim, no learned weight."""
+    return F.rms_norm(x, (x.size(-1),))
+
+
+class CastedLinear(nn.Linear):
+    """Linear layer without bias whose fp32 weight is cast to the activation dtype at matmul time.
+
+    Every matrix the optimizer treats as a matrix (Muon) and the quantizer quantizes is one of these.
+    """
+
+    def __init__(self, in_features, out_features, zero_init=False):
+        super().__init__(in_features, out_features, bias=False)  # default (Kaiming-uniform) init
+        if zero_init:
+            nn.init.zeros_(self.weight)
+
+    def forward(self, x):
+        return F.linear(x, self.weight.to(x.dtype))
+
+
+class Rotary(nn.Module):
+    """RoPE with the half-split rotation; cos/sin tables cached for max_len positions, in fp32."""
+
+    def __init__(self, head_dim, base, max_len):
+        super().__init__()
+        self.head_dim, self.base = head_dim, base
+        self._build(max_len, None)
+
+    def _build(self, seq_len, device):
+        # frequencies base^(-2i/head_dim), i = 0 .. head_dim/2 - 1
+        inv_freq = 1.0 / (self.base ** (torch.arange(0, self.head_dim, 2, dtype=torch.float32, device=device) / self.head_dim))
+        freqs = torch.outer(torch.arange(seq_len, dtype=torch.float32, device=device), inv_freq)  # (T, D/2)
+        self.register_buffer("cos", freqs.cos()[None, None], persistent=False)  # (1, 1, T, D/2)
+        self.register_buffer("sin", freqs.sin()[None, None], persistent=False)
+
+    def forward(self, x):  # x (B, H, T, D)
+        T = x.size(-2)
+        if T > self.cos.size(-2):  # longer than any sequence seen so far: grow the tables once
+            self._build(T, self.cos.device)
+        cos, sin = self.cos[:, :, :T].to(x.dtype), self.sin[:, :, :T].to(x.dtype)
+        half = x.size(-1) // 2
+        x1, x2 = x[..., :half], x[..., half:]
+        return torch.cat((x1 * cos + x2 * sin, x1 * (-sin) + x2 * cos), dim=-1)
+
+
+class CausalSelfAttention(nn.Module):
+    """GQA attention: QK-norm, RoPE, per-head query gain, then the attention_kernel slot."""
+
+    def __init__(self, h, layer):
+        super().__init__()
+        d, H, Hkv = h.model_dim, h.num_heads, h.num_kv_heads
+        if d % H != 0 or H % Hkv != 0 or (d // H) % 2 != 0:
+            raise ValueError(f"MODEL_DIM={d}, NUM_HEADS={H}, NUM_KV_HEADS={Hkv}: need d % H == 0, H % Hkv == 0, even head_dim")
+        self.h, self.layer = h, layer
+        self.num_heads, self.num_kv_heads, self.head_dim = H, Hkv, d // H
+        kv_dim = Hkv * self.head_dim
+        self.c_q = CastedLinear(d, d)
+        self.c_k = CastedLinear(d, kv_dim)
+        self.c_v = CastedLinear(d, kv_dim)
+        self.proj = CastedLinear(d, d, zero_init=True)  # each block starts as the identity
+        self.q_gain = nn.Parameter(torch.full((H,), h.qk_gain_init, dtype=torch.float32))
+        self.rotary = Rotary(self.head_dim, h.rope_base, h.train_seq_len)
+
+    def forward(self, x):  # x (B, T, d)
+        B, T, d = x.shape
+        H, Hkv, D = self.num_heads, self.num_kv_heads, self.head_dim
+        q = self.c_q(x).view(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
+        k = self.c_k(x).view(B, T, Hkv, D).transpose(1, 2)  # (B, Hkv, T, D)
+        v = self.c_v(x).view(B, T, Hkv, D)  # (B, T, Hkv, D)
+        q, k = self.rotary(rms_norm(q)), self.rotary(rms_norm(k))
+        q = q * self.q_gain.to(q.dtype)[None, :, None, None]
+        for fn in QK_TRANSFORMS:
+            q, k = fn(q, k, self.layer, self.h)
+        y = attention_kernel(q, k, v.transpose(1, 2), self.h).transpose(1, 2)
+        for fn in ATTENTION_POST:
+            y = fn(y, v, self.layer, self.h)
+        return self.proj(y.reshape(B, T, d))
+
+
+class GPT(nn.Module):
+    """Token embedding -> embedding extras -> BlockStack -> RMSNorm -> (tied) head -> softcap -> CE."""
+
+    def __init__(self, h):
+        super().__init__()
+        self.logit_softcap = h.logit_softcap
+        self.tok_emb = nn.Embedding(h.vocab_size, h.model_dim)
+        self.extras = nn.ModuleList([cls(h) for cls in EMBEDDING_EXTRAS])
+        self.stack = BlockStack(h)
+        self.lm_head = None if h.tie_embeddings else CastedLinear(h.model_dim, h.vocab_size, zero_init=True)
+        if h.tie_embeddings:
+            nn.init.normal_(self.tok_emb.weight, mean=0.0, std=h.tied_embed_init_std)
+
+    def forward(self, ids, targets, reduction="mean"):
+        """ids, targets (B, T) int64 -> mean loss, or per-token NLL (B, T) fp32 with reduction="none"."""
+        x = rms_norm(self.tok_emb(ids))  # (B, T, d)
+        for extra in self.extras:
+            x = extra(ids, x)
+        x = rms_norm(self.stack(x, x))  # x0 = x: the blocks mix the embedding back in
+        logits = F.linear(x, self.tok_emb.weight) if self.lm_head is None else self.lm_head(x)  # (B, T, V)
+        logits = self.logit_softcap * torch.tanh(logits / self.logit_softcap)
+        loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), reduction=reduction)
+        return loss.view_as(targets) if reduction == "none" else loss
+
+
+def cast_params_for_training(model, device):
+    """On CUDA store parameters in bf16, except CastedLinear weights and vectors / control tensors (fp32).
+
+    At the baseline's shapes only the token embedding ends up bf16. On CPU everything stays fp32.
+    """
+    if device.type != "cuda":
+        return
+    linear_weights = {id(m.weight) for m in model.modules() if isinstance(m, CastedLinear)}
+    for name, p in model.named_parameters():
+        keep_fp32 = id(p) in linear_weights or p.ndim < 2 or any(s in name for s in CONTROL_TENSOR_NAME_PATTERNS)
+        if not keep_fp32:
+            p.data = p.data.to(torch.bfloat16)

@@ -1,0 +1,129 @@
+# ==================================================================================================
+# core/prelude: imports, run context, logging, distributed setup
+# ==================================================================================================
+# This program was composed by golfc from the core sections and one section per plugin. All sections
+# share one global namespace; the wiring block binds each slot global (MLP, build_optimizers, ...)
+# to the plugin that fills it. Every hyperparameter is an environment variable (class Hyperparameters).
+# ruff: noqa: F401  (these imports serve every later section)
+import copy
+import glob
+import io
+import math
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+
+import numpy as np
+import sentencepiece as spm
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+
+# --------------------------------------------------------------------------------------------------
+# Shared run-time types
+# --------------------------------------------------------------------------------------------------
+class RunContext:
+    """Where this process runs; built once in main() and handed to every plugin that needs it."""
+
+    def __init__(self, rank, world_size, local_rank, device, is_master, distributed, grad_accum_steps, luts=None):
+        self.rank, self.world_size, self.local_rank = rank, world_size, local_rank
+        self.device = device  # torch.device
+        self.is_master, self.distributed = is_master, distributed
+        self.grad_accum_steps = grad_accum_steps
+        self.luts = luts  # (base_bytes, has_leading_space, is_boundary) on device, see core/data
+
+
+class Scores:
+    """Per-position validation scores of one rank (the eval adapter's result)."""
+
+    def __init__(self, positions, nll, nbytes):
+        self.positions = positions  # (N,) int64: index of the target token in val_tokens
+        self.nll = nll  # (N,) fp32: negative log-likelihood in nats
+        self.nbytes = nbytes  # (N,) int: UTF-8 bytes of the target under the BPB tables
+
+
+# --------------------------------------------------------------------------------------------------
+# Logging: rank 0 prints and appends to logs/<RUN_ID>.txt
+# --------------------------------------------------------------------------------------------------
+LOG_STATE = {"path": None, "enabled": True}
+
+
+def setup_logging(ctx, run_id):
+    LOG_STATE["enabled"] = ctx.is_master
+    if ctx.is_master:
+        os.makedirs("logs", exist_ok=True)
+        LOG_STATE["path"] = os.path.join("logs", f"{run_id}.txt")
+        print(LOG_STATE["path"], flush=True)
+
+
+def log0(msg, console=True):
+    if not LOG_STATE["enabled"]:
+        return
+    if console:
+        print(msg, flush=True)
+    if LOG_STATE["path"] is not None:
+        with open(LOG_STATE["path"], "a", encoding="utf-8") as f:
+            print(msg, file=f)
+
+
+# --------------------------------------------------------------------------------------------------
+# Device, compile and distributed setup (torchrun: RANK, WORLD_SIZE, LOCAL_RANK)
+# --------------------------------------------------------------------------------------------------
+def pick_device(h, local_rank):
+    """DEVICE=auto picks CUDA when present; each rank takes the GPU of its LOCAL_RANK."""
+    name = h.device
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name not in ("cuda", "cpu"):
+        raise ValueError(f"DEVICE={h.device}: expected auto, cuda or cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    device = torch.device("cuda", local_rank)
+    torch.cuda.set_device(device)
+    return device
+
+
+def compile_enabled(h, device):
+    """COMPILE=1 on, 0 off, -1 (default) on exactly when running on CUDA."""
+    return h.compile == 1 or (h.compile == -1 and device.type == "cuda")
+
+
+def init_distributed(h):
+    """Read the torchrun environment, pick the device, join the process group (NCCL on CUDA, gloo on CPU)."""
+    rank = int(os.environ.get("RANK", "0"))
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if world_size < 1 or 8 % world_size != 0:
+        raise ValueError(f"WORLD_SIZE={world_size}: must divide 8 (grad_accum_steps = 8 // WORLD_SIZE)")
+    device = pick_device(h, local_rank)
+    distributed = world_size > 1
+    if distributed:
+        if device.type == "cuda":
+            dist.init_process_group(backend="nccl", device_id=device)
+        else:
+            dist.init_process_group(backend="gloo")
+        dist.barrier()
+    return RunContext(
+        rank=rank,
+        world_size=world_size,
+        local_rank=local_rank,
+        device=device,
+        is_master=rank == 0,
+        distributed=distributed,
+        grad_accum_steps=8 // world_size,  # the global batch is always 8 micro-batches
+    )
+
+
+def sync_device(device):
+    """Wait for queued GPU work, so that wall-clock readings include it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bf16_autocast(device):
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)

@@ -1,0 +1,87 @@
+# ==================================================================================================
+# plugins/int8_quant: export quantizer. Per-row int8 for large float matrices (clip each row at the
+# 99.99984th percentile of |w|, fp16 scale = clip/127), per-tensor int8 for other large float tensors,
+# small float tensors kept (control tensors fp32, the rest fp16), non-float tensors passed through.
+# ==================================================================================================
+from golfc.runtime.model import CONTROL_TENSOR_NAME_PATTERNS
+from golfc.runtime.prelude import *  # editors and tests only: blanked when emitted
+
+INT8_LABEL = "int8"
+INT8_KEEP_FLOAT_MAX_NUMEL = 65_536  # tensors this small stay in float
+INT8_CLIP_Q = 99.99984 / 100.0
+INT8_QUANTILE_MAX_NUMEL = 1 << 24  # torch.quantile refuses larger inputs
+
+
+def int8_abs_quantile(x):
+    """Per-row INT8_CLIP_Q quantile of |x| for x (rows, cols) fp32 -> (rows,), linear interpolation."""
+    x = x.abs()
+    if x.size(1) <= INT8_QUANTILE_MAX_NUMEL:  # torch.quantile on blocks of rows under its size limit
+        rows = max(1, INT8_QUANTILE_MAX_NUMEL // x.size(1))
+        return torch.cat([torch.quantile(block, INT8_CLIP_Q, dim=1) for block in x.split(rows)])
+    rank = INT8_CLIP_Q * (x.size(1) - 1)  # same interpolation, by order statistics
+    lo = int(math.floor(rank))
+    hi = min(lo + 1, x.size(1) - 1)
+    v_lo, v_hi = torch.kthvalue(x, lo + 1, dim=1).values, torch.kthvalue(x, hi + 1, dim=1).values
+    return torch.lerp(v_lo, v_hi, rank - lo)
+
+
+def int8_quantize_tensor(t):
+    """float tensor -> (int8 values in [-127, 127], scale): per row (fp16 scales) for matrices, else one fp32 scale."""
+    t32 = t.float()
+    if t32.ndim == 2:
+        clip = int8_abs_quantile(t32)  # (rows,)
+        scale = (clip / 127.0).clamp_min(1e-8)  # an all-zero row gets a harmless tiny scale
+        q = torch.round(torch.maximum(torch.minimum(t32, clip[:, None]), -clip[:, None]) / scale[:, None])
+        return q.clamp(-127, 127).to(torch.int8).contiguous(), scale.to(torch.float16).contiguous()
+    clip = float(int8_abs_quantile(t32.reshape(1, -1))[0])
+    scale = torch.tensor(clip / 127.0 if clip > 0 else 1.0, dtype=torch.float32)
+    q = torch.round(t32.clamp(-clip, clip) / scale)
+    return q.clamp(-127, 127).to(torch.int8).contiguous(), scale
+
+
+def quantize_state_dict_int8(state_dict, h=None):
+    """state dict -> (object to torch.save, stats with param_count, payload_bytes, baseline_tensor_bytes)."""
+    quantized, scales, dtypes, passthrough, passthrough_dtypes = {}, {}, {}, {}, {}
+    stats = {"param_count": 0, "payload_bytes": 0, "baseline_tensor_bytes": 0, "num_quantized": 0}
+    for name, tensor in state_dict.items():
+        t = tensor.detach().to("cpu").contiguous()
+        stats["param_count"] += t.numel()
+        stats["baseline_tensor_bytes"] += t.numel() * t.element_size()
+        if not t.is_floating_point():
+            passthrough[name] = t
+        elif t.numel() <= INT8_KEEP_FLOAT_MAX_NUMEL:
+            if any(s in name for s in CONTROL_TENSOR_NAME_PATTERNS):
+                passthrough[name] = t.float()  # control tensors: exact fp32
+            else:
+                passthrough[name] = t.to(torch.float16)
+            passthrough_dtypes[name] = str(t.dtype).removeprefix("torch.")
+        else:
+            quantized[name], scales[name] = int8_quantize_tensor(t)
+            dtypes[name] = str(t.dtype).removeprefix("torch.")
+            stats["num_quantized"] += 1
+            stats["payload_bytes"] += quantized[name].numel() + scales[name].numel() * scales[name].element_size()
+            continue
+        stats["payload_bytes"] += passthrough[name].numel() * passthrough[name].element_size()
+    obj = {
+        "__quant_format__": "int8_per_row_v1",
+        "quantized": quantized,
+        "scales": scales,
+        "dtypes": dtypes,
+        "passthrough": passthrough,
+        "passthrough_dtypes": passthrough_dtypes,
+    }
+    return obj, stats
+
+
+def dequantize_state_dict_int8(obj):
+    """Inverse of quantize_state_dict_int8: every tensor back in its original dtype (CPU)."""
+    out = {}
+    for name, q in obj["quantized"].items():
+        s = obj["scales"][name].float()
+        if s.ndim > 0:
+            s = s.view(q.size(0), *([1] * (q.ndim - 1)))  # per row
+        out[name] = (q.float() * s).to(getattr(torch, obj["dtypes"][name])).contiguous()
+    for name, t in obj["passthrough"].items():
+        dtype = obj["passthrough_dtypes"].get(name)
+        out[name] = t.to(getattr(torch, dtype)).contiguous() if dtype else t
+    return out

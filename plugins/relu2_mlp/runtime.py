@@ -1,0 +1,16 @@
+# ==================================================================================================
+# plugins/relu2_mlp: feed-forward block y = proj(relu(fc(x))^2)   (relu^2: modded-nanogpt)
+# ==================================================================================================
+from golfc.runtime.model import CastedLinear
+from golfc.runtime.prelude import *  # editors and tests only: blanked when emitted
+
+
+class ReluSquaredMLP(nn.Module):
+    def __init__(self, h, layer):
+        super().__init__()
+        hidden = h.mlp_mult * h.model_dim
+        self.fc = CastedLinear(h.model_dim, hidden)
+        self.proj = CastedLinear(hidden, h.model_dim, zero_init=True)  # each block starts as the identity
+
+    def forward(self, x):  # (B, T, d) -> (B, T, d)
+        return self.proj(torch.relu(self.fc(x)).square())
