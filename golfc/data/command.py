@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from golfc.data import layout
-from golfc.data.build import DatasetPaths, build_dataset
+from golfc.data.build import DatasetPaths, TokenizerDocs, build_dataset
 from golfc.data.check import SPLITS, CheckReport, check_dataset
 from golfc.data.fineweb import (
     DEFAULT_REMOTE_PREFIX,
@@ -35,6 +36,11 @@ data_app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 ERROR_EXIT_CODE = 2  # what golfc.cli.main uses for a GolfcError
+
+
+class TokenizerDocsChoice(str, Enum):
+    all = "all"
+    train = "train"
 
 
 @contextmanager
@@ -76,9 +82,9 @@ def build(
         int | None, typer.Option("--max-docs", help="Use only the first K documents of the file.")
     ] = None,
     tokenizer_docs: Annotated[
-        str,
+        TokenizerDocsChoice,
         typer.Option("--tokenizer-docs", help="Train the tokenizer on 'all' documents (reference) or 'train' only."),
-    ] = "all",
+    ] = TokenizerDocsChoice.all,
     force: Annotated[bool, typer.Option("--force", help="Replace shards already in the output directory.")] = False,
 ) -> None:
     """Train the SentencePiece tokenizer on DOCS and write challenge-format val/train shards."""
@@ -90,7 +96,7 @@ def build(
                 out,
                 shard_tokens=shard_tokens,
                 max_docs=max_docs,
-                tokenizer_docs=tokenizer_docs,  # type: ignore[arg-type]  (checked inside)
+                tokenizer_docs=cast(TokenizerDocs, tokenizer_docs.value),
                 force=force,
                 progress=progress,
             )
