@@ -41,8 +41,14 @@ def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def plugin_section_name(plugin: str, module: str, first_of_plugin: bool) -> str:
-    return f"plugins/{plugin}" if first_of_plugin else f"plugins/{plugin}/{module.rsplit('.', 1)[-1]}"
+def plugin_section_name(plugin: str, module: str) -> str:
+    """``plugins/<folder>`` for a plugin's main run-time module, ``plugins/<folder>/<stem>`` for others."""
+    parts = module.split(".")
+    if parts[0] == "golfc_plugins" and len(parts) >= 3:
+        folder, stem = parts[1], parts[-1]
+    else:
+        folder, stem = plugin, parts[-1]
+    return f"plugins/{folder}" if stem in ("runtime", f"{folder}_runtime") else f"plugins/{folder}/{stem}"
 
 
 def assemble_sections(resolution: Resolution) -> list[Section]:
@@ -53,11 +59,8 @@ def assemble_sections(resolution: Resolution) -> list[Section]:
             sections.append(Section("hparams", render_hparams(resolution.hparams.all()), "generated"))
         else:
             sections.append(core_section(stem))
-    seen_plugins: set[str] = set()
     for plugin, module in resolution.runtime_modules():
-        name = plugin_section_name(plugin, module, plugin not in seen_plugins)
-        seen_plugins.add(plugin)
-        sections.append(section_from_file(name, module_file(module)))
+        sections.append(section_from_file(plugin_section_name(plugin, module), module_file(module)))
     sections.append(Section("wiring", render_wiring(resolution), "generated"))
     sections.extend(core_section(stem) for stem in CORE_AFTER_WIRING)
     check_unique_names(sections)

@@ -160,7 +160,7 @@ def demo(
     from golfc.data.build import build_dataset
 
     tiny_corpus = Path(golfc.data.__file__).parent / "corpus" / "tiny-docs.jsonl.xz"
-    data = build_dataset(tiny_corpus, vocab, out / "data")
+    data = build_dataset(tiny_corpus, vocab, out / "data", force=True)
     build_submission(_split_plugins(plugins), {}, out / "submission")
     env = dict(os.environ, **TINY_DEMO_ENV, ITERATIONS=str(steps), VOCAB_SIZE=str(data.vocab_size),
                DATA_PATH=str(data.data_path.resolve()), TOKENIZER_PATH=str(data.tokenizer_path.resolve()), RUN_ID="demo")

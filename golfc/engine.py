@@ -41,15 +41,13 @@ class Resolution:
     catalog: dict[str, CatalogEntry] = field(default_factory=dict)
 
     def runtime_modules(self) -> list[tuple[str, str]]:
-        """(plugin, module) pairs to inline, in section order: plugin order, then first use."""
+        """(plugin, module) pairs to inline, in section order: plugin order; within a plugin, what its
+        implementations require comes before its own modules (a subclass needs its base defined)."""
         seen: dict[str, str] = {}
         for plugin in self.active:
-            for bindings in self.bindings.values():
-                for binding in bindings:
-                    if binding.plugin != plugin:
-                        continue
-                    for module in (*binding.impl.requires, binding.impl.module):
-                        seen.setdefault(module, plugin)
+            mine = [b for bindings in self.bindings.values() for b in bindings if b.plugin == plugin]
+            for module in [m for b in mine for m in b.impl.requires] + [b.impl.module for b in mine]:
+                seen.setdefault(module, plugin)
         return [(plugin, module) for module, plugin in seen.items()]
 
 

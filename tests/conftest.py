@@ -22,3 +22,13 @@ def plugin_dir(tmp_path: Path):
             del sys.modules[name]
     if str(root) in sys.path:
         sys.path.remove(str(root))
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory):
+    """Challenge-format shards and a 384-piece tokenizer built from golfc's shipped tiny corpus."""
+    import golfc.data
+    from golfc.data.build import build_dataset
+
+    corpus = Path(golfc.data.__file__).parent / "corpus" / "tiny-docs.jsonl.xz"
+    return build_dataset(corpus, 384, tmp_path_factory.mktemp("tiny_data"))
