@@ -1,0 +1,111 @@
+"""core/model: parameter count and dtypes, RoPE, attention hooks, the loss paths."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from golfc.testing import load_program
+
+
+def test_baseline_parameter_count(program):
+    h = program["Hyperparameters"]()
+    with torch.device("meta"):
+        model = program["GPT"](h)
+    assert sum(p.numel() for p in model.parameters()) == 17_059_912
+
+
+def test_parameter_dtypes_on_cuda_policy(tiny_program):
+    torch.manual_seed(0)
+    model = tiny_program["GPT"](tiny_program["Hyperparameters"]())
+    # the policy only looks at the device type, so it can be checked without a GPU
+    tiny_program["cast_params_for_training"](model, torch.device("cuda"))
+    dtypes = {name: p.dtype for name, p in model.named_parameters()}
+    assert dtypes.pop("tok_emb.weight") == torch.bfloat16
+    assert set(dtypes.values()) == {torch.float32}  # linear weights, vectors and control tensors
+    tiny_program["cast_params_for_training"](model, torch.device("cpu"))  # no-op on CPU
+
+
+def test_init_follows_the_baseline(tiny_program):
+    h = tiny_program["Hyperparameters"]()
+    torch.manual_seed(0)
+    model = tiny_program["GPT"](h)
+    assert abs(model.tok_emb.weight.std().item() - h.tied_embed_init_std) < 5e-4
+    block = model.stack.blocks[0]
+    assert torch.all(block.attn.proj.weight == 0) and torch.all(block.mlp.proj.weight == 0)
+    assert torch.all(block.attn.q_gain == h.qk_gain_init) and block.attn.c_q.bias is None
+    assert model.lm_head is None
+
+
+def test_rotary_is_the_half_split_rotation(tiny_program):
+    rotary = tiny_program["Rotary"](8, 10000.0, 4)
+    x = torch.randn(1, 1, 6, 8)  # longer than the cached 4 positions: the tables grow
+    y = rotary(x)
+    for t in range(6):
+        for i in range(4):
+            angle = t * 10000.0 ** (-2 * i / 8)
+            c, s = math.cos(angle), math.sin(angle)
+            x1, x2 = x[0, 0, t, i], x[0, 0, t, i + 4]
+            assert torch.allclose(y[0, 0, t, i], x1 * c + x2 * s, atol=1e-5)
+            assert torch.allclose(y[0, 0, t, i + 4], -x1 * s + x2 * c, atol=1e-5)
+    assert rotary.cos.shape == (1, 1, 6, 4)
+
+
+def test_attention_matches_a_hand_written_reference_and_calls_the_hooks(tiny_overrides):
+    ns = load_program(overrides={**tiny_overrides, "NUM_HEADS": "4", "NUM_KV_HEADS": "2"})
+    calls = []
+
+    def qk_hook(q, k, layer, h):
+        calls.append(("qk", layer, tuple(q.shape), tuple(k.shape)))
+        return q, k
+
+    def post_hook(y, v, layer, h):
+        calls.append(("post", layer, tuple(y.shape), tuple(v.shape)))
+        return y
+
+    ns["QK_TRANSFORMS"].append(qk_hook)
+    ns["ATTENTION_POST"].append(post_hook)
+    h = ns["Hyperparameters"]()
+    torch.manual_seed(0)
+    attn = ns["CausalSelfAttention"](h, 3)
+    torch.nn.init.normal_(attn.proj.weight, std=0.1)
+    x = torch.randn(2, 5, 64)
+    y = attn(x)
+    assert calls == [("qk", 3, (2, 4, 5, 16), (2, 2, 5, 16)), ("post", 3, (2, 5, 4, 16), (2, 5, 2, 16))]
+
+    def heads(t, n):
+        return t.view(2, 5, n, 16).transpose(1, 2)
+
+    q, k, v = heads(attn.c_q(x), 4), heads(attn.c_k(x), 2), heads(attn.c_v(x), 2)
+    q = attn.rotary(F.rms_norm(q, (16,))) * 1.5
+    k = attn.rotary(F.rms_norm(k, (16,))).repeat_interleave(2, dim=1)
+    v = v.repeat_interleave(2, dim=1)
+    scores = (q @ k.transpose(-1, -2)) / 4.0 + torch.full((5, 5), float("-inf")).triu(1)
+    ref = (scores.softmax(-1) @ v).transpose(1, 2).reshape(2, 5, 64) @ attn.proj.weight.T
+    assert torch.allclose(y, ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("tie", ["1", "0"])
+def test_mean_loss_equals_the_mean_of_per_token_nll(tie, tiny_overrides):
+    ns = load_program(overrides={**tiny_overrides, "TIE_EMBEDDINGS": tie})
+    h = ns["Hyperparameters"]()
+    torch.manual_seed(0)
+    model = ns["GPT"](h)
+    for p in model.parameters():  # leave the zero init so that the output depends on every layer
+        torch.nn.init.normal_(p, std=0.05)
+    ids = torch.randint(0, h.vocab_size, (3, 16))
+    targets = torch.randint(0, h.vocab_size, (3, 16))
+    nll = model(ids, targets, reduction="none")
+    assert nll.shape == (3, 16) and nll.dtype == torch.float32
+    assert torch.allclose(model(ids, targets), nll.mean(), atol=1e-6)
+    # by hand: rms_norm -> blocks -> rms_norm -> head -> 30 tanh(z / 30) -> cross-entropy
+    x = F.rms_norm(model.tok_emb(ids), (64,))
+    x = F.rms_norm(model.stack(x, x), (64,))
+    logits = x @ (model.tok_emb.weight if tie == "1" else model.lm_head.weight).T
+    logits = 30 * torch.tanh(logits / 30)
+    ref = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none").view(3, 16)
+    assert torch.allclose(nll, ref, atol=1e-5)
+    assert (model.lm_head is None) == (tie == "1")
