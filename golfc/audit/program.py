@@ -1,0 +1,233 @@
+"""The unwrapped program as one module, with reachability under the effective configuration.
+
+All source units execute in one shared namespace (golfc sections do), so functions are indexed by name
+across units. A statement is *live* when its function can be called from live code and no enclosing branch
+is switched off: ``if`` tests the effective configuration decides, code after ``return``/``raise``, and
+functions or methods that live code never names.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from golfc.audit.config import EffectiveConfig, Evaluator
+from golfc.audit.unwrap import SourceUnit
+
+FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
+ALWAYS_LIVE_METHODS = {"forward", "__call__", "__init__", "__enter__", "__exit__", "__iter__", "__next__",
+                       "__getitem__", "__len__", "__post_init__", "backward", "step", "zero_grad"}
+
+
+@dataclass
+class Program:
+    """Parsed units, parent links and a by-name index of every function definition."""
+
+    units: list[tuple[SourceUnit, ast.Module]]
+    parents: dict[int, ast.AST] = field(default_factory=dict)
+    unit_of: dict[int, str] = field(default_factory=dict)
+    functions: dict[str, list[FunctionNode]] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, units: list[SourceUnit]) -> Program:
+        parsed = []
+        for unit in units:
+            try:
+                parsed.append((unit, ast.parse(unit.text, filename=unit.label)))
+            except SyntaxError:
+                continue
+        program = cls(parsed)
+        for unit, tree in parsed:
+            for node in ast.walk(tree):
+                program.unit_of[id(node)] = unit.label
+                for child in ast.iter_child_nodes(node):
+                    program.parents[id(child)] = node
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    program.functions.setdefault(node.name, []).append(node)
+        return program
+
+    @property
+    def trees(self) -> list[ast.Module]:
+        return [tree for _, tree in self.units]
+
+    def ancestors(self, node: ast.AST) -> Iterator[ast.AST]:
+        current = self.parents.get(id(node))
+        while current is not None:
+            yield current
+            current = self.parents.get(id(current))
+
+    def enclosing_function(self, node: ast.AST) -> FunctionNode | None:
+        for ancestor in self.ancestors(node):
+            if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                return ancestor
+        return None
+
+    def enclosing_class(self, node: ast.AST) -> ast.ClassDef | None:
+        parent = self.parents.get(id(node))
+        return parent if isinstance(parent, ast.ClassDef) else None
+
+    def location(self, node: ast.AST) -> tuple[str | None, int | None]:
+        return self.unit_of.get(id(node)), getattr(node, "lineno", None)
+
+    def all_nodes(self) -> Iterator[ast.AST]:
+        for _, tree in self.units:
+            yield from ast.walk(tree)
+
+
+class Liveness:
+    """Which statements and functions the effective configuration can reach, and why the others cannot."""
+
+    def __init__(self, program: Program, config: EffectiveConfig) -> None:
+        self.program = program
+        self.config = config
+        self.evaluator = Evaluator({}, config)
+        self.dead_statements: dict[int, str] = {}
+        self.live_functions: set[int] = set()
+        self.live_classes: set[int] = set()
+        self.referenced: set[str] = set()
+        self._solve()
+
+    # -- queries ------------------------------------------------------------------------------------
+    def is_live(self, node: ast.AST) -> bool:
+        return self.why_dead(node) is None
+
+    def why_dead(self, node: ast.AST) -> str | None:
+        """None when ``node`` is live; otherwise a short reason."""
+        chain = [node, *self.program.ancestors(node)]
+        for current in chain:
+            reason = self.dead_statements.get(id(current))
+            if reason is not None:
+                return reason
+            if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef)) and id(current) not in self.live_functions:
+                return f"`{current.name}` is never called in live code"
+            if isinstance(current, ast.ClassDef) and id(current) not in self.live_classes:
+                return f"class `{current.name}` is never used in live code"
+        return None
+
+    # -- solving ------------------------------------------------------------------------------------
+    def _solve(self) -> None:
+        pending: list[list[ast.stmt]] = [tree.body for tree in self.program.trees]
+        while pending:
+            while pending:
+                body = pending.pop()
+                for statement in self._live_statements(body):
+                    pending.extend(self._visit_live(statement))
+            pending.extend(self._newly_live_bodies())
+
+    def _live_statements(self, body: list[ast.stmt]) -> Iterator[ast.stmt]:
+        for index, statement in enumerate(body):
+            yield statement
+            if isinstance(statement, (ast.Return, ast.Raise, ast.Continue, ast.Break)):
+                for unreachable in body[index + 1:]:
+                    self.dead_statements[id(unreachable)] = f"unreachable after line {statement.lineno}"
+                return
+
+    def _visit_live(self, statement: ast.stmt) -> list[list[ast.stmt]]:
+        """Record names referenced by ``statement``; return nested bodies that are live too."""
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for decorator in statement.decorator_list:
+                self._reference(decorator)
+            for default in statement.args.defaults + [d for d in statement.args.kw_defaults if d is not None]:
+                self._reference(default)
+            return []
+        if isinstance(statement, ast.ClassDef):
+            for base in statement.bases + statement.decorator_list:
+                self._reference(base)
+            return [statement.body] if id(statement) in self.live_classes else []
+        if isinstance(statement, (ast.If, ast.While)):
+            return self._visit_branch(statement)
+        bodies: list[list[ast.stmt]] = []
+        for name, value in ast.iter_fields(statement):
+            if isinstance(value, list) and value and all(isinstance(item, ast.stmt) for item in value):
+                bodies.append(value)
+            elif isinstance(value, list):
+                for item in value:
+                    if isinstance(item, ast.excepthandler):
+                        bodies.append(item.body)
+                    elif isinstance(item, ast.AST):
+                        self._reference(item)
+            elif isinstance(value, ast.AST):
+                self._reference(value)
+        return bodies
+
+    def _visit_branch(self, statement: ast.If | ast.While) -> list[list[ast.stmt]]:
+        self._reference(statement.test)
+        truth = _main_guard(statement.test) or self.evaluator.truth(statement.test)
+        reason = self._condition_reason(statement.test)
+        if truth is False:
+            for dead in statement.body:
+                self.dead_statements[id(dead)] = f"behind `{ast.unparse(statement.test)}`, off{reason}"
+            return [statement.orelse]
+        if truth is True and isinstance(statement, ast.If):
+            for dead in statement.orelse:
+                self.dead_statements[id(dead)] = f"`else` of `{ast.unparse(statement.test)}`, which is on{reason}"
+            return [statement.body]
+        return [statement.body, statement.orelse]
+
+    def _condition_reason(self, test: ast.expr) -> str:
+        names = [n.id for n in ast.walk(test) if isinstance(n, ast.Name)]
+        names += [n.attr for n in ast.walk(test) if isinstance(n, ast.Attribute)]
+        described = self.config.describe_names(names)
+        return f" ({described})" if described else ""
+
+    def _reference(self, node: ast.AST) -> None:
+        for child in _referencing_nodes(node, self.evaluator):
+            if isinstance(child, ast.Name):
+                self.referenced.add(child.id)
+            elif isinstance(child, ast.Attribute):
+                self.referenced.add(child.attr)
+            elif isinstance(child, ast.Constant) and isinstance(child.value, str) and child.value.isidentifier():
+                self.referenced.add(child.value)
+
+    def _newly_live_bodies(self) -> list[list[ast.stmt]]:
+        bodies: list[list[ast.stmt]] = []
+        for node in self.program.all_nodes():
+            if isinstance(node, ast.ClassDef) and id(node) not in self.live_classes and node.name in self.referenced:
+                if self._container_live(node):
+                    self.live_classes.add(id(node))
+                    bodies.append(node.body)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and id(node) not in self.live_functions:
+                if self._function_called(node) and self._container_live(node):
+                    self.live_functions.add(id(node))
+                    bodies.append(node.body)
+        return bodies
+
+    def _function_called(self, node: FunctionNode) -> bool:
+        owner = self.program.enclosing_class(node)
+        if owner is not None and (node.name in ALWAYS_LIVE_METHODS or node.name.startswith("__")):
+            return True
+        return node.name in self.referenced
+
+    def _container_live(self, node: ast.AST) -> bool:
+        parent = self.program.parents.get(id(node))
+        while parent is not None:
+            if id(parent) in self.dead_statements:
+                return False
+            if isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                return id(parent) in self.live_functions
+            if isinstance(parent, ast.ClassDef):
+                return id(parent) in self.live_classes
+            parent = self.program.parents.get(id(parent))
+        return id(node) not in self.dead_statements
+
+
+def _main_guard(test: ast.expr) -> bool | None:
+    """``if __name__ == "__main__"`` is taken: the script is run as a program."""
+    if isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__":
+        return True
+    return None
+
+
+def _referencing_nodes(node: ast.AST, evaluator: Evaluator) -> Iterator[ast.AST]:
+    """Nodes under ``node`` that name something, skipping the branch of a decided conditional expression."""
+    if isinstance(node, ast.IfExp):
+        truth = evaluator.truth(node.test)
+        yield from _referencing_nodes(node.test, evaluator)
+        branches = [node.body, node.orelse] if truth is None else [node.body if truth else node.orelse]
+        for branch in branches:
+            yield from _referencing_nodes(branch, evaluator)
+        return
+    yield node
+    for child in ast.iter_child_nodes(node):
+        yield from _referencing_nodes(child, evaluator)

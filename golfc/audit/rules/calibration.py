@@ -1,0 +1,46 @@
+"""L19: GPTQ / Hessian calibration on validation data, or during evaluation.
+
+Legal: calibration on training batches inside the training budget, or on tokens the model generates
+itself (AR self-generated calibration).
+"""
+
+from __future__ import annotations
+
+import ast
+
+from golfc.audit.dataflow import CALIBRATION, FunctionFacts, own_nodes
+from golfc.audit.findings import Severity
+from golfc.audit.rules.common import Context, Hit, function_label
+from golfc.audit.vocabulary import CALIBRATION_WORDS, call_name, has_words
+
+ARTIFACT_LOADS = {"load", "deserialize", "dequantize", "decompress", "dequantize_state_dict", "decompress_bytes",
+                  "load_artifact"}
+
+
+def check(context: Context) -> list[Hit]:
+    hits = []
+    for facts in context.flow.all_facts():
+        for event in facts.of_kind(CALIBRATION):
+            name = call_name(event.node) if isinstance(event.node, ast.Call) else "calibration"
+            if event.val_data:
+                hits.append(Hit("L19", Severity.FAIL, f"`{name}` calibrates on validation data in "
+                                f"{function_label(facts)}: GPTQ/Hessian calibration must use training (or "
+                                "self-generated) tokens within the training budget", event.node))
+                continue
+            loaded = _artifact_loaded_before(facts, event.node)
+            if loaded is not None:
+                hits.append(Hit("L19", Severity.WARN, f"`{name}` calibrates after the artifact is loaded back at "
+                                f"{context.where(loaded)}, i.e. during evaluation", event.node))
+        if has_words(facts.name, CALIBRATION_WORDS) and context.flow.intrinsic[id(facts.scope)].touches_val:
+            hits.append(Hit("L19", Severity.FAIL, f"calibration function {function_label(facts)} reads validation "
+                            "data", facts.scope))
+    return hits
+
+
+def _artifact_loaded_before(facts: FunctionFacts, node: ast.AST) -> ast.Call | None:
+    line = getattr(node, "lineno", 0)
+    for candidate in own_nodes(facts.scope):
+        if isinstance(candidate, ast.Call) and getattr(candidate, "lineno", 0) < line:
+            if call_name(candidate) in ARTIFACT_LOADS:
+                return candidate
+    return None

@@ -1,0 +1,137 @@
+"""L7 and L11: the realized target token inside n-gram / hash lookup keys, or gating a tilt or mixture.
+
+A causal cache may *store* counts keyed by the target after scoring; what leaks is *looking up* a
+probability with a key that contains the target (only the gold token's ratio is ever computed), or switching
+an expert on properties of the token being predicted.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from golfc.audit.dataflow import FunctionFacts, dotted, own_nodes
+from golfc.audit.rules.common import (
+    Context,
+    Hit,
+    derives,
+    from_target,
+    function_label,
+    is_bpb_table,
+    names_in,
+    val_severity,
+)
+from golfc.audit.vocabulary import DISTRIBUTION_WORDS, LOSS_WORDS, call_name, words
+
+LOOKUP_METHODS = {"get", "lookup", "index_select", "gather", "take"}
+HASH_CONSTANT = 1000
+
+
+def check(context: Context) -> list[Hit]:
+    hits = []
+    for facts in context.flow.all_facts():
+        updates = _updated_tables(facts)
+        for node in own_nodes(facts.scope):
+            key = _lookup_key(node)
+            if key is not None and _table_of(node) not in updates and from_target(facts, key) and \
+                    not is_bpb_table(_table_node(node)) and _keyed(facts, key):
+                hits.append(Hit("L7", val_severity(facts), f"{function_label(facts)} looks up "
+                                f"`{ast.unparse(node)[:60]}` with a key built from the target token: the gold token "
+                                "must not enter n-gram / hash keys used for its own probability", node))
+            gate = _gate(facts, node)
+            if gate is not None:
+                hits.append(Hit("L11", val_severity(facts), f"{function_label(facts)} gates `{gate}` on a property of "
+                                "the realized target token: every candidate's probability must be computed without it",
+                                node))
+    return hits
+
+
+def _is_hashy(node: ast.AST) -> bool:
+    """A hash of tokens: xor / modulo / multiply by a large odd constant / hash(), or a plain tuple key."""
+    if isinstance(node, ast.Tuple):
+        return not any(isinstance(e, (ast.Slice, ast.Constant)) or isinstance(e, ast.Call) and call_name(e) == "arange"
+                       for e in node.elts)
+    for child in ast.walk(node):
+        if isinstance(child, ast.BinOp) and isinstance(child.op, (ast.BitXor, ast.Mod, ast.LShift)):
+            return True
+        if isinstance(child, ast.BinOp) and isinstance(child.op, ast.Mult) and any(
+                isinstance(side, ast.Constant) and isinstance(side.value, int) and side.value >= HASH_CONSTANT
+                for side in (child.left, child.right)):
+            return True
+        if isinstance(child, ast.Call) and "hash" in (call_name(child) or "").lower():
+            return True
+    return False
+
+
+def _keyed(facts: FunctionFacts, key: ast.AST) -> bool:
+    """The key is a hash / tuple of context and target, directly or through local assignments."""
+    if _is_hashy(key):
+        return True
+    return any(_is_hashy(value) for name in names_in(key) for value in facts.definitions.get(name, []))
+
+
+def _table_node(node: ast.AST) -> ast.AST:
+    if isinstance(node, ast.Subscript):
+        return node.value
+    return node.func.value if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) else node
+
+
+def _lookup_key(node: ast.AST) -> ast.AST | None:
+    if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
+        return node.slice
+    if isinstance(node, ast.Call) and call_name(node) in ("get", "lookup") and node.args:
+        return node.args[0]
+    return None
+
+
+def _table_of(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Subscript):
+        return dotted(node.value)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        return dotted(node.func.value)
+    return None
+
+
+def _updated_tables(facts: FunctionFacts) -> set[str]:
+    """Tables written as ``t[k] = t[k] + 1`` / ``t[k] = t.get(k, 0) + 1``: reads there are updates, not scores."""
+    updated: set[str] = set()
+    for node in own_nodes(facts.scope):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Subscript):
+                    table = dotted(target.value)
+                    if table is not None and any(_table_of(n) == table for n in ast.walk(node.value)):
+                        updated.add(table)
+    return updated
+
+
+def _gate(facts: FunctionFacts, node: ast.AST) -> str | None:
+    """A target-indexed property table combined with a distribution in one expression."""
+    if isinstance(node, ast.BinOp):
+        operands = [node.left, node.right]
+    elif isinstance(node, ast.Call) and call_name(node) == "where" and len(node.args) == 3:
+        operands = list(node.args)
+    elif isinstance(node, ast.IfExp):
+        operands = [node.test, node.body, node.orelse]
+    else:
+        return None
+    gates = [op for op in operands if _is_target_property(facts, op)]
+    others = [op for op in operands if op not in gates]
+    if gates and any(_is_distribution(facts, op) for op in others):
+        return ast.unparse(gates[0])[:50]
+    return None
+
+
+def _is_target_property(facts: FunctionFacts, node: ast.AST, depth: int = 2) -> bool:
+    for child in ast.walk(node):
+        if isinstance(child, ast.Subscript) and isinstance(child.ctx, ast.Load) and from_target(facts, child.slice):
+            if not is_bpb_table(child.value) and not _is_distribution(facts, child.value, depth=0):
+                return True
+        if isinstance(child, ast.Name) and depth > 0:
+            if any(_is_target_property(facts, value, depth - 1) for value in facts.definitions.get(child.id, [])):
+                return True
+    return False
+
+
+def _is_distribution(facts: FunctionFacts, node: ast.AST, depth: int = 1) -> bool:
+    vocabulary = DISTRIBUTION_WORDS | LOSS_WORDS
+    return derives(facts, node, lambda name: bool(words(name) & vocabulary), depth=depth)

@@ -1,0 +1,62 @@
+"""L6: an oracle min()/argmin over candidate losses, i.e. picking whichever predictor was better on the
+realized token. The distribution must be chosen without looking at the target."""
+
+from __future__ import annotations
+
+import ast
+
+from golfc.audit.dataflow import FunctionFacts, own_nodes
+from golfc.audit.findings import Severity
+from golfc.audit.rules.common import Context, Hit, derives, function_label
+from golfc.audit.vocabulary import LOSS_WORDS, call_name, is_lossy, words
+
+TENSOR_MIN = {"minimum", "fmin"}
+CANDIDATE_BUILDERS = {"stack", "cat", "vstack", "hstack"}
+
+
+def check(context: Context) -> list[Hit]:
+    hits = []
+    for facts in context.flow.all_facts():
+        for node in own_nodes(facts.scope):
+            if isinstance(node, ast.Call):
+                candidates = _candidate_losses(facts, node)
+                if candidates is not None:
+                    hits.append(_hit(facts, node, candidates))
+    return hits
+
+
+def _lossy(facts: FunctionFacts, node: ast.AST) -> bool:
+    return is_lossy(node) or derives(facts, node, lambda name: bool(words(name) & LOSS_WORDS), depth=2)
+
+
+def _candidate_losses(facts: FunctionFacts, node: ast.Call) -> tuple[str, bool] | None:
+    """(description, is_tensor_op) when ``node`` takes a min over several per-token losses."""
+    name = call_name(node)
+    if name in TENSOR_MIN and len(node.args) >= 2 and all(_lossy(facts, a) for a in node.args[:2]):
+        return f"`{ast.unparse(node.func)}` of losses", True
+    if name == "min" and isinstance(node.func, ast.Name):
+        items = node.args[0].elts if len(node.args) == 1 and isinstance(node.args[0], (ast.List, ast.Tuple)) \
+            else node.args
+        if len(items) >= 2 and all(_lossy(facts, item) for item in items):
+            return "`min()` over losses", False
+        return None
+    if name in ("min", "argmin") and isinstance(node.func, ast.Attribute):
+        receiver = node.func.value
+        if _stacked(receiver) and _lossy(facts, receiver):
+            return f"`.{name}()` over stacked losses", True
+        if name == "min" and len(node.args) == 2 and all(_lossy(facts, a) for a in node.args):
+            return "`torch.min` of two losses", True
+        if name == "argmin" and node.args and _stacked(node.args[0]) and _lossy(facts, node.args[0]):
+            return "`argmin` over stacked losses", True
+    return None
+
+
+def _stacked(node: ast.AST) -> bool:
+    return isinstance(node, ast.Call) and call_name(node) in CANDIDATE_BUILDERS or isinstance(node, (ast.List, ast.Tuple))
+
+
+def _hit(facts: FunctionFacts, node: ast.Call, candidates: tuple[str, bool]) -> Hit:
+    description, tensor_op = candidates
+    severity = Severity.FAIL if tensor_op and facts.touches_val else Severity.WARN
+    return Hit("L6", severity, f"{function_label(facts)} takes {description}: choosing the candidate with the lower "
+               "loss on the realized token is an oracle (the distribution must not depend on the target)", node)

@@ -1,0 +1,127 @@
+"""L12 and L13: SLOT, an eval-time delta (and logit bias) optimized per batch of windows.
+
+Legal (context-only SLOT): each window gets its own delta ``[bsz, 1, d]``, optimized on the window's context
+positions only, then the window's new positions are scored. Illegal: optimizing on the scored positions
+themselves (L12), or one delta ``[1, 1, d]`` shared by a batch of overlapping windows, so that window i's
+score depends on tokens that only later windows contain (L13).
+"""
+
+from __future__ import annotations
+
+import ast
+
+from golfc.audit.dataflow import BACKWARD, SCORE, FunctionFacts, Scope, own_nodes
+from golfc.audit.findings import Severity
+from golfc.audit.rules.common import Context, Hit, function_label, names_in
+from golfc.audit.vocabulary import call_name, has_words
+
+OPTIMIZERS = {"SGD", "Adam", "AdamW", "LBFGS", "RMSprop", "Adagrad", "Adamax", "NAdam", "RAdam"}
+CONTEXT_WORDS = {"ctx", "context", "prefix", "past", "history"}
+BATCH_WORDS = {"bsz", "batch", "windows", "bs", "seqs"}
+_slot_cache: dict[int, list[tuple[str, ast.Call]]] = {}
+
+
+def slot_tensors(scope: Scope) -> list[tuple[str, ast.Call]]:
+    """(name, creating call) of tensors the function creates with gradients and hands to an optimizer."""
+    cached = _slot_cache.get(id(scope))
+    if cached is not None:
+        return cached
+    created: dict[str, ast.Call] = {}
+    optimized: set[str] = set()
+    for node in own_nodes(scope):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and _creates_trainable(node.value):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    created[target.id] = node.value
+        if isinstance(node, ast.Call) and call_name(node) in OPTIMIZERS:
+            optimized.update(names_in(node))
+    found = [(name, call) for name, call in created.items() if name in optimized]
+    _slot_cache[id(scope)] = found
+    return found
+
+
+def is_slot_scope(scope: Scope) -> bool:
+    return isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)) and bool(slot_tensors(scope))
+
+
+def _creates_trainable(call: ast.Call) -> bool:
+    if call_name(call) == "Parameter":
+        return True
+    return any(kw.arg == "requires_grad" and isinstance(kw.value, ast.Constant) and kw.value.value is True
+               for kw in call.keywords)
+
+
+def check(context: Context) -> list[Hit]:
+    _slot_cache.clear()
+    hits = []
+    for facts in context.flow.all_facts():
+        if not is_slot_scope(facts.scope) or not facts.touches_val:
+            continue
+        hits.extend(_shared_delta(facts))
+        hits.extend(_scored_positions(context, facts))
+    return hits
+
+
+def _shared_delta(facts: FunctionFacts) -> list[Hit]:
+    hits = []
+    batched = any(has_words(name, BATCH_WORDS) for name in names_in(facts.scope))
+    for name, call in slot_tensors(facts.scope):
+        if not _leading_dimension_is_one(call):
+            continue
+        if batched:
+            hits.append(Hit("L13", Severity.FAIL, f"{function_label(facts)} optimizes `{name}` with a batch "
+                            "dimension of 1, shared by a batch of windows: a window's score then depends on tokens "
+                            "that only later windows contain; give each window its own delta", call))
+        else:
+            hits.append(Hit("L13", Severity.WARN, f"{function_label(facts)} optimizes `{name}` with a batch dimension "
+                            "of 1: check that it is never shared across windows", call))
+    return hits
+
+
+def _leading_dimension_is_one(call: ast.Call) -> bool:
+    if call_name(call) == "Parameter" and call.args and isinstance(call.args[0], ast.Call):
+        call = call.args[0]
+    if not call.args:
+        return False
+    first = call.args[0]
+    if isinstance(first, (ast.Tuple, ast.List)) and first.elts:
+        first = first.elts[0]
+    return isinstance(first, ast.Constant) and first.value == 1
+
+
+def _scored_positions(context: Context, facts: FunctionFacts) -> list[Hit]:
+    scored = set()
+    for score in facts.of_kind(SCORE):
+        scored |= _selections(facts, score.node)
+    hits = []
+    for backward in facts.of_kind(BACKWARD):
+        fitted = _selections(facts, backward.node)
+        if any(has_words(item, CONTEXT_WORDS) for item in fitted):
+            continue
+        if not fitted:
+            hits.append(Hit("L12", Severity.FAIL, f"{function_label(facts)} optimizes its eval-time delta on every "
+                            "position of the window, including the positions it then scores (standard SLOT)",
+                            backward.node))
+        elif fitted & scored:
+            same = sorted(fitted & scored)[0]
+            hits.append(Hit("L12", Severity.FAIL, f"{function_label(facts)} optimizes its eval-time delta on the "
+                            f"scored positions (`{same}` selects both): fit on context positions only", backward.node))
+        else:
+            hits.append(Hit("L12", Severity.WARN, f"{function_label(facts)} optimizes an eval-time delta; could not "
+                            "confirm that its positions exclude the scored ones", backward.node))
+    return hits
+
+
+def _selections(facts: FunctionFacts, node: ast.AST, depth: int = 2) -> set[str]:
+    """Slices and masks applied where the value is computed, following local names until some are found."""
+    expression = node.value if isinstance(node, (ast.AugAssign, ast.Assign)) else node
+    if isinstance(expression, ast.Call) and isinstance(expression.func, ast.Attribute) and not expression.args:
+        expression = expression.func.value  # loss.backward() / nll.sum()
+    found = {ast.unparse(sub.slice) for sub in ast.walk(expression) if isinstance(sub, ast.Subscript)}
+    found |= {name for name in names_in(expression) if has_words(name, {"mask"} | CONTEXT_WORDS)}
+    if found or depth == 0:
+        return found
+    for name in names_in(expression):
+        for value in facts.definitions.get(name, []):
+            found |= _selections(facts, value, depth - 1)
+    return found

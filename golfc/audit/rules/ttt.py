@@ -1,0 +1,88 @@
+"""L1–L4: validation tokens reaching backward() / an optimizer step before their scores are committed.
+
+Legal (score-first TTT): inside a loop over chunks, the chunk is scored under ``no_grad`` first, then the
+model trains on it, and the chunk is never scored again. Illegal: training on validation tokens before
+any score of them (L1), rescoring a chunk after an update on it (L2, multi-epoch TTT), training on
+validation tokens before the artifact is quantized / serialized (L3, pre-quant TTT), and compile warmups
+that run backward() on real validation tokens (L4).
+"""
+
+from __future__ import annotations
+
+import ast
+
+from golfc.audit.dataflow import (
+    BACKWARD,
+    DEFERRED,
+    RESCORED,
+    SCORE_FIRST,
+    Event,
+    FunctionFacts,
+    Resolution,
+    quantizes_after,
+)
+from golfc.audit.findings import Severity
+from golfc.audit.rules.common import Context, Hit, function_label
+from golfc.audit.rules.slot import is_slot_scope
+from golfc.audit.vocabulary import WARMUP_WORDS, has_words, identifiers
+
+
+def check(context: Context) -> list[Hit]:
+    hits = []
+    for facts in context.flow.all_facts():
+        if is_slot_scope(facts.scope):
+            continue  # eval-time deltas are judged by the SLOT rules
+        for backward in facts.of_kind(BACKWARD):
+            if backward.via is not None and is_slot_scope(backward.via):
+                continue
+            resolution = context.flow.resolve(facts, backward)
+            if resolution.outcome not in (SCORE_FIRST, DEFERRED):
+                hits.append(_classify(context, facts, resolution))
+    return hits
+
+
+def _classify(context: Context, facts: FunctionFacts, resolution: Resolution) -> Hit:
+    backward, score = resolution.backward, resolution.score
+    trail = _trail(context, backward)
+    if resolution.outcome == RESCORED and score is not None:
+        return Hit("L2", Severity.FAIL, f"{function_label(facts)} scores validation tokens at "
+                   f"{context.where(score.node)} after an optimizer update on the same tokens{trail} "
+                   "(multi-epoch / score-after-update TTT)", backward.node)
+    if _in_warmup(facts, backward):
+        return Hit("L4", Severity.FAIL, f"a warmup in {function_label(facts)} runs backward() on real validation "
+                   f"tokens{trail}; warm up on random or training tokens", backward.node)
+    quantize = quantizes_after(facts, backward.node) or _quantize_after_callers(context, facts)
+    if quantize is not None and (score is None or quantize.lineno < score.order[0]):
+        return Hit("L3", Severity.FAIL, f"{function_label(facts)} trains on validation tokens{trail} before the "
+                   f"artifact is quantized/serialized at {context.where(quantize)} (pre-quant TTT)", backward.node)
+    later = f"; they are scored only later, at {context.where(score.node)}" if score is not None else ""
+    return Hit("L1", Severity.FAIL, f"validation tokens reach backward() in {function_label(facts)}{trail} before "
+               f"their scores are committed{later}", backward.node)
+
+
+def _trail(context: Context, backward: Event) -> str:
+    """`` (through `ttt_step`, backward at file:line)`` for a backward made by a callee."""
+    if backward.via is None:
+        return ""
+    callee = context.flow.facts_of(backward.via)
+    inner = next((e for e in callee.of_kind(BACKWARD)), None)
+    where = f", backward at {context.where(inner.node)}" if inner is not None else ""
+    return f" (through `{backward.via.name}`{where})"
+
+
+def _in_warmup(facts: FunctionFacts, backward: Event) -> bool:
+    names = [facts.name] + ([backward.via.name] if backward.via is not None else [])
+    for loop in backward.loops:
+        if isinstance(loop, ast.For):
+            names += identifiers(loop.target) + identifiers(loop.iter)
+    return any(has_words(name, WARMUP_WORDS) for name in names)
+
+
+def _quantize_after_callers(context: Context, facts: FunctionFacts) -> ast.Call | None:
+    if facts.name == "<module>":
+        return None
+    for caller, site in context.flow.call_sites(facts.name):
+        found = quantizes_after(caller, site)
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,37 @@
+"""Static legality checks of an unwrapped program under its effective configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from golfc.audit.config import EffectiveConfig, build_config
+from golfc.audit.dataflow import Dataflow
+from golfc.audit.findings import Finding
+from golfc.audit.program import Liveness, Program
+from golfc.audit.rules import Context, run_rules
+from golfc.audit.unwrap import SourceUnit
+
+
+@dataclass
+class StaticResult:
+    findings: list[Finding]
+    config: EffectiveConfig
+
+
+def check_units(units: list[SourceUnit], readme_env: Mapping[str, str] | None = None,
+                log_values: Mapping[str, object] | None = None) -> StaticResult:
+    """Parse, configure, solve reachability and dataflow, then run every rule."""
+    program = Program.parse(units)
+    config = build_config(program.trees, readme_env or {}, log_values or {})
+    liveness = Liveness(program, config)
+    knobs = {var.name for var in config.variables()}
+    flow = Dataflow(program, knobs)
+    findings = run_rules(Context(program, liveness, config, flow))
+    return StaticResult(findings, config)
+
+
+def check_source(text: str, label: str = "train_gpt.py", readme_env: Mapping[str, str] | None = None,
+                 log_values: Mapping[str, object] | None = None) -> StaticResult:
+    """Convenience for one plain source text."""
+    return check_units([SourceUnit(label, text, 0)], readme_env, log_values)
