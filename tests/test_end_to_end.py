@@ -1,0 +1,131 @@
+"""Emitted scripts, run for real on CPU: tiny end-to-end training, rebuild identity, tracebacks, 2 ranks."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from golfc.build import build_submission
+
+TINY = {
+    "DEVICE": "cpu", "NUM_LAYERS": "2", "MODEL_DIM": "32", "NUM_HEADS": "2", "NUM_KV_HEADS": "1",
+    "TRAIN_SEQ_LEN": "64", "TRAIN_BATCH_TOKENS": "4096", "VAL_BATCH_SIZE": "32768", "WARMUP_STEPS": "2",
+    "VAL_LOSS_EVERY": "0", "TRAIN_LOG_EVERY": "1", "MAX_WALLCLOCK_SECONDS": "0",
+}
+FINAL = re.compile(r"^final_int8_zlib_roundtrip_exact val_loss:(\d+\.\d{8}) val_bpb:(\d+\.\d{8})$", re.M)
+STEP = re.compile(r"^step:(\d+)/\d+ train_loss:(\d+\.\d+)", re.M)
+
+
+def run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def tiny_env(dataset, **extra: str) -> dict[str, str]:
+    return {**os.environ, **dataset.env(), **TINY, **extra}
+
+
+@pytest.fixture(scope="module")
+def baseline_build(tmp_path_factory):
+    return build_submission((), {}, tmp_path_factory.mktemp("baseline"))
+
+
+def test_emitted_baseline_trains_and_evaluates_a_tiny_config(baseline_build, tiny_dataset):
+    out = baseline_build.out_dir
+    result = run([sys.executable, "train_gpt.py"], out, tiny_env(tiny_dataset, ITERATIONS="6", RUN_ID="e2e"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    final = FINAL.search(result.stdout)
+    assert final, result.stdout[-2000:]
+    val_loss, val_bpb = float(final.group(1)), float(final.group(2))
+    assert 0 < val_loss < 7 and 0 < val_bpb < 10
+    steps = [(int(s), float(loss)) for s, loss in STEP.findall(result.stdout)]
+    assert [s for s, _ in steps] == list(range(1, 7)) and steps[-1][1] < steps[0][1]  # it learns
+    code_bytes = int(re.search(r"^Code size: (\d+) bytes$", result.stdout, re.M).group(1))
+    assert code_bytes == (out / "train_gpt.py").stat().st_size  # the shipped wrapper is what counts
+    log = (out / "logs" / "e2e.txt").read_text()
+    assert log.startswith("# <golfc:core/prelude>") and "class Hyperparameters" in log  # the log begins with the source
+    assert FINAL.search(log)
+    assert (out / "final_model.int8.ptz").is_file() and (out / "final_model.pt").is_file()
+
+
+def test_readable_source_runs_the_same_program(baseline_build, tiny_dataset):
+    out = baseline_build.out_dir
+    env = tiny_env(tiny_dataset, ITERATIONS="2", RUN_ID="src")
+    wrapped = run([sys.executable, "train_gpt.py"], out, env)
+    readable = run([sys.executable, "train_gpt.src.py"], out, env)
+    assert wrapped.returncode == readable.returncode == 0, readable.stderr[-2000:]
+    assert FINAL.search(wrapped.stdout).groups() == FINAL.search(readable.stdout).groups()
+
+
+def test_rebuild_is_byte_identical(tmp_path):
+    first = build_submission(("muon",), {"NUM_LAYERS": "11"}, tmp_path / "a", minify=True)
+    second = build_submission(("muon",), {"NUM_LAYERS": "11"}, tmp_path / "b", minify=True)
+    for name in ("train_gpt.py", "train_gpt.src.py", "golfc.lock"):
+        assert (first.out_dir / name).read_bytes() == (second.out_dir / name).read_bytes(), name
+    assert first.lock["hparams"]["NUM_LAYERS"] == 11
+    assert "num_layers = int(os.environ.get('NUM_LAYERS', 11))" in first.readable  # --set became the default
+
+
+def test_lock_records_plugins_hparams_and_hashes(baseline_build):
+    import hashlib
+    import json
+
+    lock = json.loads((baseline_build.out_dir / "golfc.lock").read_text())
+    assert lock["active"][0] == "core" and "muon" in lock["active"]
+    assert [s["name"] for s in lock["sections"]][:2] == ["core/prelude", "hparams"]
+    shipped = (baseline_build.out_dir / "train_gpt.py").read_bytes()
+    assert lock["files"]["train_gpt.py"]["sha256"] == hashlib.sha256(shipped).hexdigest()
+    assert lock["hparams"]["TRAIN_BATCH_TOKENS"] == 524288
+
+
+def test_minified_build_is_smaller_and_still_trains(tmp_path, tiny_dataset, baseline_build):
+    small = build_submission((), {}, tmp_path / "min", minify=True)
+    assert small.wrapped_bytes < baseline_build.wrapped_bytes
+    result = run([sys.executable, "train_gpt.py"], small.out_dir, tiny_env(tiny_dataset, ITERATIONS="1", RUN_ID="m"))
+    assert result.returncode == 0 and FINAL.search(result.stdout), result.stderr[-2000:]
+
+
+BOOM_BUILD = """
+from golfc import Impl, hookimpl
+
+@hookimpl
+def golfc_attention_post():
+    return Impl(module="boom_runtime", symbols="boom_post")
+"""
+BOOM_RUNTIME = """
+def boom_post(y, v, layer, h):
+    if layer == 1:
+        raise RuntimeError(f"boom in layer {layer}")
+    return y
+"""
+
+
+def test_traceback_inside_a_plugin_section_names_it(tmp_path, tiny_dataset, plugin_dir):
+    plugin_dir.add("boom", BOOM_BUILD, BOOM_RUNTIME)
+    build = build_submission(("boom",), {}, tmp_path / "boom", plugins_dir=plugin_dir.root)
+    result = run([sys.executable, "train_gpt.py"], build.out_dir, tiny_env(tiny_dataset, ITERATIONS="1", RUN_ID="boom"))
+    assert result.returncode != 0
+    assert 'File "<golfc:plugins/boom>", line 4, in boom_post' in result.stderr
+    assert 'raise RuntimeError(f"boom in layer {layer}")' in result.stderr
+    assert 'File "<golfc:core/model>"' in result.stderr
+    assert "RuntimeError: boom in layer 1" in result.stderr
+
+
+def test_two_cpu_ranks_match_one_process_at_step_one(baseline_build, tiny_dataset):
+    """grad_accum_steps = 8 // WORLD_SIZE keeps the global batch, so step 1 sees the same tokens."""
+    out = baseline_build.out_dir
+    env = tiny_env(tiny_dataset, ITERATIONS="2", WARMUP_STEPS="0", RUN_ID="ddp", OMP_NUM_THREADS="1")
+    single = run([sys.executable, "train_gpt.py"], out, env)
+    double = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "train_gpt.py"], out, env)
+    assert single.returncode == 0 and double.returncode == 0, double.stderr[-3000:]
+    assert "world_size:2 grad_accum_steps:4" in double.stdout
+    loss_1 = dict(STEP.findall(single.stdout))
+    loss_2 = dict(STEP.findall(double.stdout))
+    assert loss_1["1"] == loss_2["1"] or abs(float(loss_1["1"]) - float(loss_2["1"])) < 1e-3
+    assert abs(float(loss_1["2"]) - float(loss_2["2"])) < 2e-2  # after one optimizer step: bf16 reduction order
+    bpb_1, bpb_2 = float(FINAL.search(single.stdout).group(2)), float(FINAL.search(double.stdout).group(2))
+    assert abs(bpb_1 - bpb_2) < 2e-2
