@@ -1,0 +1,42 @@
+"""``golfc audit FOLDER [FOLDER …] [--json] [--against VALUES|FOLDER]``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from golfc.audit.folder import FolderAudit, audit_folder, load_against
+from golfc.audit.report import json_document, print_report, summary_table
+
+
+def audit(
+    folders: list[Path] = typer.Argument(..., help="Submission folders (train_gpt.py, logs, submission.json)."),
+    json_: bool = typer.Option(False, "--json", help="Print exactly one JSON object instead of the report."),
+    against: str | None = typer.Option(None, "--against", help="Compare with other runs: comma-separated "
+                                       "val_bpb values (1.0611,1.0614,…) or another submission folder."),
+) -> None:
+    """Judge submission folders without running them: unwrap, static legality checks, logs, size, statistics.
+
+    Exit code 0 for PASS or WARN, 1 for FAIL, 2 for unusable input (no such folder, no script).
+    """
+    reference = load_against(against) if against else None
+    audits = [audit_folder(folder, reference) for folder in folders]
+    stdout = Console(soft_wrap=False)
+    stderr = Console(stderr=True)
+    for result in audits:
+        for problem in result.problems():
+            stderr.print(f"{problem.location}: {problem.message}", highlight=False, markup=False)
+    if json_:
+        print(json_document(audits))
+    else:
+        _print(stdout, audits)
+    raise typer.Exit(max(a.exit_code for a in audits))
+
+
+def _print(console: Console, audits: list[FolderAudit]) -> None:
+    for result in audits:
+        print_report(console, result)
+    if len(audits) > 1:
+        console.print(summary_table(audits))

@@ -1,0 +1,180 @@
+"""Audit one submission folder: unwrap the script, check it statically, read the logs, cross-check, score.
+
+Nothing here imports or runs the submission's code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from golfc.audit.config import UNKNOWN, readme_environment
+from golfc.audit.crosscheck import SizeRow, check_runs, check_sizes, check_submission, log_name, select_primary, \
+    size_rows
+from golfc.audit.findings import INPUT_RULE, Finding, Severity, verdict_of
+from golfc.audit.logs import RunLog, find_logs, parse_log
+from golfc.audit.static import check_units
+from golfc.audit.stats import Sample, compare, parse_values, summarize
+from golfc.audit.submission import Submission, read_submission
+from golfc.audit.unwrap import Unwrapped, unwrap_script
+from golfc.errors import GolfcError
+
+SCRIPT_NAMES = ("train_gpt.py",)
+
+
+@dataclass
+class FolderAudit:
+    folder: Path
+    script: Unwrapped | None = None
+    findings: list[Finding] = field(default_factory=list)
+    runs: list[RunLog] = field(default_factory=list)
+    primary: list[RunLog] = field(default_factory=list)
+    sizes: list[SizeRow] = field(default_factory=list)
+    stats: dict[str, object] = field(default_factory=dict)
+    unusable: str | None = None  # why the folder cannot be audited as a submission (exit code 2)
+    config_notes: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        return verdict_of(self.findings)
+
+    @property
+    def exit_code(self) -> int:
+        if self.unusable is not None:
+            return 2
+        return 1 if self.verdict == "FAIL" else 0
+
+    @property
+    def total_bytes_max(self) -> int | None:
+        totals = [row.total for row in self.sizes if row.total is not None]
+        return max(totals) if totals else None
+
+    def sample(self) -> Sample:
+        return Sample(tuple(r.val_bpb for r in self.primary if r.val_bpb is not None),
+                      tuple(r.nats_per_bpb for r in self.primary if r.val_bpb is not None))
+
+    def problems(self) -> list[Finding]:
+        """Input problems, one line each (unreadable files, missing script, logs without a score)."""
+        return [f for f in self.findings if f.rule == INPUT_RULE]
+
+    def as_json(self) -> dict[str, object]:
+        primary_paths = {id(r) for r in self.primary}
+        return {
+            "folder": str(self.folder),
+            "verdict": self.verdict,
+            "findings": [f.as_json() for f in self.findings],
+            "seeds": [_seed_json(run, id(run) in primary_paths) for run in self.runs],
+            "code_bytes": self.script.shipped_bytes if self.script else None,
+            "unwrapped_code_bytes": self.script.unwrapped_bytes if self.script else None,
+            "total_bytes_max": self.total_bytes_max,
+            "stats": self.stats,
+            "unusable": self.unusable,
+        }
+
+
+def _seed_json(run: RunLog, primary: bool) -> dict[str, object]:
+    return {"seed": run.seed, "val_bpb": run.val_bpb, "val_loss": run.val_loss, "artifact_bytes": run.artifact_bytes,
+            "train_time_s": run.train_time_s, "eval_time_s": run.eval_time_s, "log": log_name(run),
+            "primary": primary, "score_line": run.score_label, "steps": run.steps, "step_avg_ms": run.step_avg_ms,
+            "code_bytes_logged": run.code_bytes, "total_bytes_logged": run.total_bytes, "val_tokens": run.val_tokens}
+
+
+def find_script(folder: Path) -> Path | None:
+    for name in SCRIPT_NAMES:
+        if (folder / name).is_file():
+            return folder / name
+    candidates = sorted(folder.glob("train_gpt*.py"))
+    return candidates[0] if candidates else None
+
+
+def audit_folder(folder: Path, against: tuple[Sample, str] | None = None) -> FolderAudit:
+    """Every part of the audit that the folder's contents allow; problems are findings, never exceptions."""
+    audit = FolderAudit(folder)
+    if not folder.is_dir():
+        audit.unusable = "no such folder"
+        audit.findings.append(Finding(INPUT_RULE, Severity.FAIL, "no such folder", str(folder), None))
+        return audit
+    submission, problems = read_submission(folder)
+    audit.findings.extend(problems)
+    _read_logs(audit)
+    audit.primary = select_primary(audit.runs, submission)
+    _check_script(audit, folder)
+    shipped = audit.script.shipped_bytes if audit.script else None
+    audit.sizes = size_rows(audit.runs, shipped)
+    audit.findings.extend(check_sizes(audit.sizes, shipped))
+    audit.findings.extend(check_runs(audit.runs, audit.primary))
+    if submission is not None:
+        audit.findings.extend(check_submission(submission, audit.runs, audit.primary, shipped))
+    audit.stats = summarize(audit.sample())
+    if against is not None:
+        audit.stats["against"] = compare(audit.sample(), against[0], against[1])
+    audit.findings.sort(key=lambda f: (-f.severity, f.rule, f.file or "", f.line or 0))
+    return audit
+
+
+def _read_logs(audit: FolderAudit) -> None:
+    for path in find_logs(audit.folder):
+        try:
+            audit.runs.append(parse_log(path))
+        except (OSError, UnicodeDecodeError) as exc:
+            audit.findings.append(Finding(INPUT_RULE, Severity.WARN, f"unreadable log: {exc}", path.name, None))
+    if not audit.runs:
+        audit.findings.append(Finding(INPUT_RULE, Severity.WARN, "no training logs in the folder", None, None))
+
+
+def _check_script(audit: FolderAudit, folder: Path) -> None:
+    path = find_script(folder)
+    if path is None:
+        audit.unusable = "no train_gpt.py"
+        audit.findings.append(Finding(INPUT_RULE, Severity.WARN, "no train_gpt.py: static checks and the shipped "
+                                      "size were skipped", str(folder.name), None))
+        return
+    try:
+        audit.script = unwrap_script(path)
+    except OSError as exc:
+        audit.unusable = f"unreadable script: {exc}"
+        audit.findings.append(Finding(INPUT_RULE, Severity.FAIL, f"unreadable: {exc}", path.name, None))
+        return
+    audit.findings.extend(audit.script.problems)
+    readme = folder / "README.md"
+    readme_env = readme_environment(readme.read_text(encoding="utf-8", errors="replace")) if readme.is_file() else {}
+    result = check_units(audit.script.units, readme_env, _log_hyperparameters(audit.runs))
+    audit.findings.extend(result.findings)
+    audit.config_notes = [var.describe() for var in result.config.variables() if var.source in ("README", "log")
+                          and var.env is not None]
+
+
+def _log_hyperparameters(runs: list[RunLog]) -> dict[str, object]:
+    """Hyperparameters every log agrees on; a knob the logs disagree on is unknown."""
+    merged: dict[str, object] = {}
+    for run in runs:
+        for key, value in run.hyperparameters.items():
+            key = key.lower()
+            if key in merged and merged[key] != value:
+                merged[key] = UNKNOWN
+            else:
+                merged.setdefault(key, value)
+    return merged
+
+
+def load_against(text: str) -> tuple[Sample, str]:
+    """``--against``: comma-separated bpb values, or another submission folder (its logs' primary seeds)."""
+    path = Path(text)
+    if path.is_dir():
+        runs = []
+        for log in find_logs(path):
+            try:
+                runs.append(parse_log(log))
+            except (OSError, UnicodeDecodeError):
+                continue
+        submission: Submission | None = read_submission(path)[0]
+        primary = select_primary(runs, submission)
+        if not primary:
+            raise GolfcError(f"--against {text}: no scored logs in that folder")
+        return Sample(tuple(r.val_bpb for r in primary if r.val_bpb is not None),
+                      tuple(r.nats_per_bpb for r in primary)), str(path)
+    try:
+        values = parse_values(text)
+    except ValueError:
+        raise GolfcError(f"--against {text!r}: expected comma-separated val_bpb values or a folder") from None
+    return Sample(tuple(values), tuple(None for _ in values)), text
