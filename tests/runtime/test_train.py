@@ -64,7 +64,8 @@ def test_main_writes_the_baseline_log_lines_and_artifacts(script, tmp_path, monk
     assert sizes["code"] == os.path.getsize(script)
     assert sizes["raw"] == os.path.getsize("final_model.pt") and sizes["raw_total"] == sizes["raw"] + sizes["code"]
     assert sizes["art"] == os.path.getsize("final_model.int8.ptz") and sizes["total"] == sizes["art"] + sizes["code"]
-    log = open("logs/test.txt", encoding="utf-8").read()
+    with open("logs/test.txt", encoding="utf-8") as f:
+        log = f.read()
     assert log.startswith(script.read_text(encoding="utf-8"))
     assert "Running PyTorch" in log and log.rstrip().endswith(lines[-1])
 
