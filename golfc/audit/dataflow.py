@@ -292,6 +292,11 @@ class FunctionAnalyzer:
 
     # -- bindings -----------------------------------------------------------------------------------
     def bind(self, target: ast.AST, value: ast.expr, state: State, loop_target: bool = False) -> None:
+        if isinstance(target, (ast.Tuple, ast.List)) and isinstance(value, (ast.Tuple, ast.List)) and \
+                len(target.elts) == len(value.elts) and not loop_target:
+            for single_target, single_value in zip(target.elts, value.elts):
+                self.bind(single_target, single_value, state)
+            return
         tainted_val = self.val_tainted(value, state)
         tainted_target = self.target_tainted(value, state)
         deps = self.roots(value, state)
@@ -523,12 +528,13 @@ class Dataflow:
 def _own_nodes(scope: Scope) -> list[ast.AST]:
     """Nodes of a scope, not descending into nested functions or classes."""
     found: list[ast.AST] = []
-    stack: list[ast.AST] = list(scope.body)
+    nested = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+    stack: list[ast.AST] = [statement for statement in scope.body if not isinstance(statement, nested)]
     while stack:
         node = stack.pop()
         found.append(node)
         for child in ast.iter_child_nodes(node):
-            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            if not isinstance(child, nested):
                 stack.append(child)
     return found
 

@@ -86,6 +86,7 @@ class Liveness:
         self.live_functions: set[int] = set()
         self.live_classes: set[int] = set()
         self.referenced: set[str] = set()
+        self.dead_references: dict[str, str] = {}  # name → why the only code naming it is dead
         self._solve()
 
     # -- queries ------------------------------------------------------------------------------------
@@ -100,6 +101,8 @@ class Liveness:
             if reason is not None:
                 return reason
             if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef)) and id(current) not in self.live_functions:
+                if current.name in self.dead_references:
+                    return f"`{current.name}` is only called {self.dead_references[current.name]}"
                 return f"`{current.name}` is never called in live code"
             if isinstance(current, ast.ClassDef) and id(current) not in self.live_classes:
                 return f"class `{current.name}` is never used in live code"
@@ -156,14 +159,20 @@ class Liveness:
         truth = _main_guard(statement.test) or self.evaluator.truth(statement.test)
         reason = self._condition_reason(statement.test)
         if truth is False:
-            for dead in statement.body:
-                self.dead_statements[id(dead)] = f"behind `{ast.unparse(statement.test)}`, off{reason}"
+            self._mark_dead(statement.body, f"behind `{ast.unparse(statement.test)}`, off{reason}")
             return [statement.orelse]
         if truth is True and isinstance(statement, ast.If):
-            for dead in statement.orelse:
-                self.dead_statements[id(dead)] = f"`else` of `{ast.unparse(statement.test)}`, which is on{reason}"
+            self._mark_dead(statement.orelse, f"in the `else` of `{ast.unparse(statement.test)}`, which is on{reason}")
             return [statement.body]
         return [statement.body, statement.orelse]
+
+    def _mark_dead(self, body: list[ast.stmt], reason: str) -> None:
+        for dead in body:
+            self.dead_statements[id(dead)] = reason
+            for node in ast.walk(dead):
+                if isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)):
+                    name = node.func.id if isinstance(node.func, ast.Name) else node.func.attr
+                    self.dead_references.setdefault(name, reason)
 
     def _condition_reason(self, test: ast.expr) -> str:
         names = [n.id for n in ast.walk(test) if isinstance(n, ast.Name)]

@@ -30,6 +30,7 @@ def check(context: Context) -> list[Hit]:
     hits = []
     for facts in context.flow.all_facts():
         updates = _updated_tables(facts)
+        gated_lines: set[int] = set()
         for node in own_nodes(facts.scope):
             key = _lookup_key(node)
             if key is not None and _table_of(node) not in updates and from_target(facts, key) and \
@@ -38,7 +39,8 @@ def check(context: Context) -> list[Hit]:
                                 f"`{ast.unparse(node)[:60]}` with a key built from the target token: the gold token "
                                 "must not enter n-gram / hash keys used for its own probability", node))
             gate = _gate(facts, node)
-            if gate is not None:
+            if gate is not None and getattr(node, "lineno", None) not in gated_lines:
+                gated_lines.add(node.lineno)
                 hits.append(Hit("L11", val_severity(facts), f"{function_label(facts)} gates `{gate}` on a property of "
                                 "the realized target token: every candidate's probability must be computed without it",
                                 node))

@@ -96,8 +96,8 @@ def _scored_positions(context: Context, facts: FunctionFacts) -> list[Hit]:
     hits = []
     for backward in facts.of_kind(BACKWARD):
         fitted = _selections(facts, backward.node)
-        if any(has_words(item, CONTEXT_WORDS) for item in fitted):
-            continue
+        if any(has_words(item, CONTEXT_WORDS) for item in fitted) or (fitted and scored and not fitted & scored):
+            continue  # context-only: fit and score select different positions
         if not fitted:
             hits.append(Hit("L12", Severity.FAIL, f"{function_label(facts)} optimizes its eval-time delta on every "
                             "position of the window, including the positions it then scores (standard SLOT)",
@@ -107,8 +107,9 @@ def _scored_positions(context: Context, facts: FunctionFacts) -> list[Hit]:
             hits.append(Hit("L12", Severity.FAIL, f"{function_label(facts)} optimizes its eval-time delta on the "
                             f"scored positions (`{same}` selects both): fit on context positions only", backward.node))
         else:
-            hits.append(Hit("L12", Severity.WARN, f"{function_label(facts)} optimizes an eval-time delta; could not "
-                            "confirm that its positions exclude the scored ones", backward.node))
+            hits.append(Hit("L12", Severity.WARN, f"{function_label(facts)} optimizes an eval-time delta; found no "
+                            "score of its window to confirm the fitted positions exclude the scored ones",
+                            backward.node))
     return hits
 
 
@@ -118,7 +119,7 @@ def _selections(facts: FunctionFacts, node: ast.AST, depth: int = 2) -> set[str]
     if isinstance(expression, ast.Call) and isinstance(expression.func, ast.Attribute) and not expression.args:
         expression = expression.func.value  # loss.backward() / nll.sum()
     found = {ast.unparse(sub.slice) for sub in ast.walk(expression) if isinstance(sub, ast.Subscript)}
-    found |= {name for name in names_in(expression) if has_words(name, {"mask"} | CONTEXT_WORDS)}
+    found |= {name for name in names_in(expression) if has_words(name, {"mask"})}
     if found or depth == 0:
         return found
     for name in names_in(expression):
