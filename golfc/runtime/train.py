@@ -51,19 +51,8 @@ def all_reduce_grads(params, ctx):
         torch._foreach_copy_(grads, [f.view_as(g) for f, g in zip(flat.split([g.numel() for g in grads]), grads)])
 
 
-def main():
-    h = Hyperparameters()
-    ctx = init_distributed(h)
-    seed_everything(h.seed)
-    if ctx.device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    h.train_files = os.path.join(h.data_path, "fineweb_train_*.bin")
-    h.val_files = os.path.join(h.data_path, "fineweb_val_*.bin")
-    shard_files(h.train_files), shard_files(h.val_files)  # fail early, naming the glob
-
-    # ---- log header: full source, versions, GPUs, settings ----------------------------------------
-    setup_logging(ctx, h.run_id or str(uuid.uuid4()))
+def log_header(h):
+    """The log file starts with the full source, then versions, GPUs and the effective settings."""
     log0(program_source(), console=False)
     log0("=" * 100, console=False)
     log0(f"Running Python {sys.version}", console=False)
@@ -76,6 +65,51 @@ def main():
     log0("=" * 100, console=False)
     settings = {k: v for k, v in vars(type(h)).items() if not k.startswith("_") and not callable(v)}
     log0("hparams: " + " ".join(f"{k}={v}" for k, v in settings.items()))
+
+
+def export_artifact(model, h, ctx):
+    """Write final_model.pt (reference only) and the scored artifact final_model.<quant>.ptz; log the sizes."""
+    code_bytes = os.path.getsize(__file__)  # the file being run (the shipped wrapper when wrapped)
+    state = model.state_dict()
+    if ctx.is_master:
+        torch.save(state, "final_model.pt")
+        model_bytes = os.path.getsize("final_model.pt")
+        log0(f"Serialized model: {model_bytes} bytes")
+        log0(f"Code size: {code_bytes} bytes")
+        log0(f"Total submission size: {model_bytes + code_bytes} bytes")
+    quant_obj, stats = quantize_state_dict(state, h)  # every rank: a quantizer may use collectives
+    buf = io.BytesIO()
+    torch.save(quant_obj, buf)
+    raw = buf.getvalue()
+    label = f"{QUANT_LABEL}+{COMPRESS_LABEL}"
+    artifact = f"final_model.{QUANT_LABEL}.ptz"
+    if ctx.is_master:
+        with open(artifact, "wb") as f:
+            f.write(compress_bytes(raw))
+        artifact_bytes = os.path.getsize(artifact)
+        ratio = stats["baseline_tensor_bytes"] / max(stats["payload_bytes"], 1)
+        log0(f"Serialized model {label}: {artifact_bytes} bytes "
+             f"(payload:{stats['payload_bytes']} raw_torch:{len(raw)} payload_ratio:{ratio:.2f}x)")
+        log0(f"Total submission size {label}: {artifact_bytes + code_bytes} bytes")
+    if ctx.distributed:
+        dist.barrier()  # the artifact is on disk before any rank reads it back
+    return artifact
+
+
+def main():
+    h = Hyperparameters()
+    ctx = init_distributed(h)
+    seed_everything(h.seed)
+    if ctx.device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    h.train_files = os.path.join(h.data_path, "fineweb_train_*.bin")
+    h.val_files = os.path.join(h.data_path, "fineweb_val_*.bin")
+    for pattern in (h.train_files, h.val_files):
+        shard_files(pattern)  # fail early, naming the glob
+    setup_logging(ctx, h.run_id or str(uuid.uuid4()))
+    if ctx.is_master:
+        log_header(h)
 
     micro_tokens = ctx.world_size * ctx.grad_accum_steps * h.train_seq_len
     if h.train_batch_tokens % micro_tokens != 0:
@@ -178,31 +212,7 @@ def main():
     if averager is not None:
         averager.apply(base_model)
 
-    # ---- export: raw state dict for reference, then the quantized + compressed artifact -------------
-    code_bytes = os.path.getsize(__file__)  # the file being run (the shipped wrapper when wrapped)
-    state = base_model.state_dict()
-    if ctx.is_master:
-        torch.save(state, "final_model.pt")
-        model_bytes = os.path.getsize("final_model.pt")
-        log0(f"Serialized model: {model_bytes} bytes")
-        log0(f"Code size: {code_bytes} bytes")
-        log0(f"Total submission size: {model_bytes + code_bytes} bytes")
-    quant_obj, stats = quantize_state_dict(state, h)
-    buf = io.BytesIO()
-    torch.save(quant_obj, buf)
-    raw = buf.getvalue()
-    label = f"{QUANT_LABEL}+{COMPRESS_LABEL}"
-    artifact = f"final_model.{QUANT_LABEL}.ptz"
-    if ctx.is_master:
-        with open(artifact, "wb") as f:
-            f.write(compress_bytes(raw))
-        artifact_bytes = os.path.getsize(artifact)
-        ratio = stats["baseline_tensor_bytes"] / max(stats["payload_bytes"], 1)
-        log0(f"Serialized model {label}: {artifact_bytes} bytes "
-             f"(payload:{stats['payload_bytes']} raw_torch:{len(raw)} payload_ratio:{ratio:.2f}x)")
-        log0(f"Total submission size {label}: {artifact_bytes + code_bytes} bytes")
-    if ctx.distributed:
-        dist.barrier()
+    artifact = export_artifact(base_model, h, ctx)
 
     # ---- roundtrip: the artifact read back from disk is what gets scored ---------------------------
     with open(artifact, "rb") as f:
