@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -10,12 +12,14 @@ from rich.console import Console
 from golfc.audit.folder import FolderAudit, audit_folder, load_against
 from golfc.audit.report import json_document, print_report, summary_table
 
+PIPED_WIDTH = 160  # rich falls back to 80 columns when not writing to a terminal: too narrow for the tables
+
 
 def audit(
-    folders: list[Path] = typer.Argument(..., help="Submission folders (train_gpt.py, logs, submission.json)."),
-    json_: bool = typer.Option(False, "--json", help="Print exactly one JSON object instead of the report."),
-    against: str | None = typer.Option(None, "--against", help="Compare with other runs: comma-separated "
-                                       "val_bpb values (1.0611,1.0614,…) or another submission folder."),
+    folders: Annotated[list[Path], typer.Argument(help="Submission folders (train_gpt.py, logs, submission.json).")],
+    json_: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object instead of the report.")] = False,
+    against: Annotated[str | None, typer.Option("--against", help="Compare with other runs: comma-separated val_bpb "
+                                                "values (1.0611,1.0614,…) or another submission folder.")] = None,
 ) -> None:
     """Judge submission folders without running them: unwrap, static legality checks, logs, size, statistics.
 
@@ -23,7 +27,7 @@ def audit(
     """
     reference = load_against(against) if against else None
     audits = [audit_folder(folder, reference) for folder in folders]
-    stdout = Console(soft_wrap=False)
+    stdout = Console(width=None if sys.stdout.isatty() else PIPED_WIDTH)
     stderr = Console(stderr=True)
     for result in audits:
         for problem in result.problems():

@@ -240,8 +240,7 @@ def collect_variables(trees: Iterable[ast.Module]) -> list[ConfigVar]:
                 found.append(ConfigVar(target.id, id(node) in module_level, env_key_of(value), value))
             elif isinstance(target, ast.Attribute):
                 found.append(ConfigVar(target.attr, False, env_key_of(value), value))
-    for class_var in _class_attributes(trees):
-        found.append(class_var)
+    found.extend(_class_attributes(trees))
     return found
 
 
@@ -254,9 +253,8 @@ def _class_attributes(trees: Iterable[ast.Module]) -> list[ConfigVar]:
                 continue
             for statement in node.body:
                 target, value = _single_assignment(statement)
-                if isinstance(target, ast.Name) and value is not None and env_key_of(value) is None:
-                    if isinstance(value, ast.Constant):
-                        found.append(ConfigVar(target.id, False, None, value, source="constant"))
+                if isinstance(target, ast.Name) and isinstance(value, ast.Constant):
+                    found.append(ConfigVar(target.id, False, None, value, source="constant"))
     return found
 
 

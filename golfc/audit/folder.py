@@ -9,8 +9,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from golfc.audit.config import UNKNOWN, readme_environment
-from golfc.audit.crosscheck import SizeRow, check_runs, check_sizes, check_submission, log_name, select_primary, \
-    size_rows
+from golfc.audit.crosscheck import (
+    SizeRow,
+    check_runs,
+    check_sizes,
+    check_submission,
+    log_name,
+    select_primary,
+    size_rows,
+)
 from golfc.audit.findings import INPUT_RULE, Finding, Severity, verdict_of
 from golfc.audit.logs import RunLog, find_logs, parse_log
 from golfc.audit.static import check_units

@@ -192,14 +192,14 @@ class Liveness:
     def _newly_live_bodies(self) -> list[list[ast.stmt]]:
         bodies: list[list[ast.stmt]] = []
         for node in self.program.all_nodes():
-            if isinstance(node, ast.ClassDef) and id(node) not in self.live_classes and node.name in self.referenced:
-                if self._container_live(node):
-                    self.live_classes.add(id(node))
-                    bodies.append(node.body)
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and id(node) not in self.live_functions:
-                if self._function_called(node) and self._container_live(node):
-                    self.live_functions.add(id(node))
-                    bodies.append(node.body)
+            if isinstance(node, ast.ClassDef) and id(node) not in self.live_classes and \
+                    node.name in self.referenced and self._container_live(node):
+                self.live_classes.add(id(node))
+                bodies.append(node.body)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and id(node) not in self.live_functions and \
+                    self._function_called(node) and self._container_live(node):
+                self.live_functions.add(id(node))
+                bodies.append(node.body)
         return bodies
 
     def _function_called(self, node: FunctionNode) -> bool:

@@ -2,7 +2,8 @@
 
 Record rule: beat the other submission by at least 0.005 nats at p < 0.01 (one-sided Welch t-test).
 Progression rule (final leaderboard): a one-sided test of any improvement at p < 0.25. bpb is converted to
-nats with each run's own ``val_loss / val_bpb`` ratio.
+nats with the audited runs' own ``val_loss / val_bpb`` ratio (tokens per byte × ln 2), applied to both sides so
+that submissions with different tokenizers are compared on the same scale.
 """
 
 from __future__ import annotations
@@ -83,8 +84,10 @@ def one_sided_improvement(ours: list[float], theirs: list[float], margin: float)
 def compare(ours: Sample, theirs: Sample, source: str) -> dict[str, object]:
     """Record and progression tests of ``ours`` against ``theirs``, in nats."""
     ratio = ours.ratio or theirs.ratio
-    our_nats, their_nats = ours.nats(ratio), theirs.nats(ratio)
-    report: dict[str, object] = {"source": source, "n": len(theirs.bpb), "mean_bpb": round(_mean(theirs.bpb), 8)}
+    our_nats = None if ratio is None else [b * ratio for b in ours.bpb]
+    their_nats = None if ratio is None else [b * ratio for b in theirs.bpb]
+    report: dict[str, object] = {"source": source, "n": len(theirs.bpb), "mean_bpb": round(_mean(theirs.bpb), 8),
+                                 "nats_per_bpb": None if ratio is None else round(ratio, 8)}
     if our_nats is None or their_nats is None or not our_nats:
         report["note"] = "no val_loss/val_bpb ratio to convert bpb to nats"
         return report

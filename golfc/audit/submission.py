@@ -37,7 +37,7 @@ class Submission:
         return [claim for claim in self.seed_claims() if claim.where == "seed_results"]
 
 
-def _claims(node: object, prefix: str):  # noqa: ANN202  (generator of SeedClaim)
+def _claims(node: object, prefix: str):
     if not isinstance(node, dict):
         return
     for key, value in node.items():

@@ -40,7 +40,6 @@ def check(context: Context) -> list[Hit]:
 def _artifact_loaded_before(facts: FunctionFacts, node: ast.AST) -> ast.Call | None:
     line = getattr(node, "lineno", 0)
     for candidate in own_nodes(facts.scope):
-        if isinstance(candidate, ast.Call) and getattr(candidate, "lineno", 0) < line:
-            if call_name(candidate) in ARTIFACT_LOADS:
-                return candidate
+        if isinstance(candidate, ast.Call) and candidate.lineno < line and call_name(candidate) in ARTIFACT_LOADS:
+            return candidate
     return None

@@ -125,12 +125,12 @@ def _gate(facts: FunctionFacts, node: ast.AST) -> str | None:
 
 def _is_target_property(facts: FunctionFacts, node: ast.AST, depth: int = 2) -> bool:
     for child in ast.walk(node):
-        if isinstance(child, ast.Subscript) and isinstance(child.ctx, ast.Load) and from_target(facts, child.slice):
-            if not is_bpb_table(child.value) and not _is_distribution(facts, child.value, depth=0):
-                return True
-        if isinstance(child, ast.Name) and depth > 0:
-            if any(_is_target_property(facts, value, depth - 1) for value in facts.definitions.get(child.id, [])):
-                return True
+        if isinstance(child, ast.Subscript) and isinstance(child.ctx, ast.Load) and from_target(facts, child.slice) \
+                and not is_bpb_table(child.value) and not _is_distribution(facts, child.value, depth=0):
+            return True
+        if isinstance(child, ast.Name) and depth > 0 and any(
+                _is_target_property(facts, value, depth - 1) for value in facts.definitions.get(child.id, [])):
+            return True
     return False
 
 

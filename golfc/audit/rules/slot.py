@@ -103,7 +103,7 @@ def _scored_positions(context: Context, facts: FunctionFacts) -> list[Hit]:
                             "position of the window, including the positions it then scores (standard SLOT)",
                             backward.node))
         elif fitted & scored:
-            same = sorted(fitted & scored)[0]
+            same = min(fitted & scored)
             hits.append(Hit("L12", Severity.FAIL, f"{function_label(facts)} optimizes its eval-time delta on the "
                             f"scored positions (`{same}` selects both): fit on context positions only", backward.node))
         else:

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 class Hyperparameters:
     slot_enabled = bool(int(os.environ.get("SLOT_ENABLED", "0")))
-    slot_steps = int(os.environ.get("SLOT_STEPS", 8))
+    slot_steps = int(os.environ.get("SLOT_STEPS", "8"))
 
 
 def load_validation_tokens(pattern):

@@ -1,4 +1,6 @@
 """Legal: everything is read from local files."""
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 
@@ -11,7 +13,7 @@ def eval_val(model, val_tokens):
     nll_sum = torch.zeros(())
     with torch.no_grad():
         nll_sum += F.cross_entropy(model(val_tokens[:-1]), val_tokens[1:], reduction="sum")
-    hints = open("hints.bin", "rb").read()
+    hints = Path("hints.bin").read_bytes()
     return nll_sum - len(hints)
 
 

@@ -4,8 +4,8 @@ import os
 import torch
 import torch.nn.functional as F
 
-EVAL_STRIDE = int(os.environ.get("EVAL_STRIDE", 64))
-SEQ_LEN = int(os.environ.get("TRAIN_SEQ_LEN", 1024))
+EVAL_STRIDE = int(os.environ.get("EVAL_STRIDE", "64"))
+SEQ_LEN = int(os.environ.get("TRAIN_SEQ_LEN", "1024"))
 
 
 def load_validation_tokens(pattern):

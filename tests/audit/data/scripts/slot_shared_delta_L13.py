@@ -17,7 +17,7 @@ def eval_slot(model, head, val_tokens, batch_seqs=32):
     for b in range(0, len(starts), batch_seqs):
         windows = torch.stack([val_tokens[s:s + SEQ_LEN + 1] for s in starts[b:b + batch_seqs]])
         x, y = windows[:, :-1], windows[:, 1:]
-        bsz = x.shape[0]
+        assert x.shape[0] > 0
         hidden = model(x).detach()
         delta = torch.zeros(1, 1, hidden.shape[-1], requires_grad=True)
         opt = torch.optim.AdamW([delta], lr=0.01)

@@ -4,7 +4,7 @@ import os
 import torch
 import torch.nn.functional as F
 
-PREQUANT_TTT_EPOCHS = int(os.environ.get("PREQUANT_TTT_EPOCHS", 8))
+PREQUANT_TTT_EPOCHS = int(os.environ.get("PREQUANT_TTT_EPOCHS", "8"))
 
 
 def load_validation_tokens(pattern):

@@ -6,8 +6,8 @@ import torch.nn.functional as F
 
 
 class Hyperparameters:
-    ttt_epochs = int(os.environ.get("TTT_EPOCHS", 3))
-    ttt_chunk = int(os.environ.get("TTT_CHUNK", 32768))
+    ttt_epochs = int(os.environ.get("TTT_EPOCHS", "3"))
+    ttt_chunk = int(os.environ.get("TTT_CHUNK", "32768"))
 
 
 def load_validation_tokens(pattern):

@@ -1,0 +1,68 @@
+"""``golfc audit`` on the command line: report, --json, --against, exit codes, several folders."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from golfc.audit.command import audit
+
+RECORDS = Path(__file__).parent / "data" / "records"
+SCRIPTS = Path(__file__).parent / "data" / "scripts"
+TTT = RECORDS / "2026-04-09_SP8192_3LayerRecur_ParResid_QK525_LegalTTT"
+
+
+def invoke(*args: str):
+    app = typer.Typer()
+    app.command()(audit)
+    return CliRunner().invoke(app, list(args), terminal_width=200)
+
+
+@pytest.fixture
+def with_script(tmp_path: Path) -> Path:
+    folder = tmp_path / "sub"
+    shutil.copytree(TTT, folder)
+    shutil.copy(SCRIPTS / "ttt_score_first_legal.py", folder / "train_gpt.py")
+    return folder
+
+
+def test_json_is_exactly_one_object_with_the_contract_keys(with_script: Path) -> None:
+    result = invoke(str(with_script), "--json", "--against", "1.0611,1.0614,1.0612")
+    document = json.loads(result.stdout)
+    assert {"verdict", "findings", "seeds", "code_bytes", "unwrapped_code_bytes", "total_bytes_max",
+            "stats"} <= document.keys()
+    assert document["verdict"] == "WARN" and result.exit_code == 0
+    seed = document["seeds"][0]
+    assert {"seed", "val_bpb", "val_loss", "artifact_bytes", "train_time_s", "eval_time_s", "log"} <= seed.keys()
+    assert {f["rule"] for f in document["findings"]} >= {"L19"}
+    assert all({"rule", "severity", "message", "file", "line"} <= f.keys() for f in document["findings"])
+    assert document["code_bytes"] == document["unwrapped_code_bytes"] == (with_script / "train_gpt.py").stat().st_size
+    assert document["stats"]["against"]["record"]["pass"] is False
+
+
+def test_fail_exits_1(with_script: Path) -> None:
+    shutil.copy(SCRIPTS / "ttt_train_first_L1.py", with_script / "train_gpt.py")
+    result = invoke(str(with_script))
+    assert result.exit_code == 1
+    assert "FAIL" in result.stdout and "train_gpt.py:25" in result.stdout
+
+
+def test_folder_without_script_exits_2_after_reporting_the_rest() -> None:
+    result = invoke(str(TTT))
+    assert result.exit_code == 2
+    assert "no train_gpt.py" in result.stderr
+    assert "1.08079352" in result.stdout  # the seeds table still comes
+
+
+def test_several_folders_end_with_a_summary(with_script: Path, tmp_path: Path) -> None:
+    result = invoke(str(with_script), str(tmp_path / "missing"), "--json")
+    document = json.loads(result.stdout)
+    assert [a["unusable"] for a in document["audits"]] == [None, "no such folder"]
+    assert result.exit_code == 2
+    text = invoke(str(with_script), str(RECORDS / "2026-03-17_NaiveBaseline"))
+    assert "summary" in text.stdout and text.exit_code == 2

@@ -1,0 +1,149 @@
+"""Each legality rule: a leaky script is caught with its rule id, the legal twin passes, plain or wrapped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from golfc.audit.findings import Finding, Severity
+from golfc.audit.static import check_source, check_units
+from golfc.audit.unwrap import unwrap_script
+
+SCRIPTS = Path(__file__).parent / "data" / "scripts"
+
+LEAKY = {
+    "ttt_train_first_L1.py": ("L1", 25),
+    "ttt_multi_epoch_L2.py": ("L2", 28),
+    "ttt_prequant_L3.py": ("L3", 38),
+    "ttt_warmup_L4.py": ("L4", 32),
+    "rescore_two_pass_L5.py": ("L5", 21),
+    "oracle_min_L6.py": ("L6", 16),
+    "ngram_target_key_L7.py": ("L7", 21),
+    "tilt_target_gate_L11.py": ("L11", 16),
+    "slot_scored_positions_L12.py": ("L12", 27),
+    "slot_shared_delta_L13.py": ("L13", 22),
+    "gptq_val_calibration_L19.py": ("L19", 25),
+    "network_eval_NET.py": ("NET", 16),
+    "smear_no_bos_L18.py": ("L18", 9),
+}
+LEGAL = [
+    "ttt_score_first_legal.py",  # L1, L2
+    "ttt_prequant_legal.py",  # L3
+    "ttt_warmup_legal.py",  # L4
+    "sliding_window_legal.py",  # L5 (one pass), L6 (stack without min)
+    "oracle_mix_legal.py",  # L6
+    "ngram_token_only_legal.py",  # L7: counts keyed by the target only when updated after scoring
+    "tilt_context_gate_legal.py",  # L11
+    "slot_context_only_legal.py",  # L12, L13
+    "gptq_selfgen_calibration_legal.py",  # L19
+    "network_none_legal.py",  # NET
+    "smear_bos_masked_legal.py",  # L18
+]
+
+
+def fails(findings: list[Finding]) -> list[tuple[str, int | None]]:
+    return [(f.rule, f.line) for f in findings if f.severity == Severity.FAIL]
+
+
+def test_every_leaky_script_has_a_legal_twin() -> None:
+    assert len(LEAKY) == 13 and len(LEGAL) == 11
+    assert {p.name for p in SCRIPTS.glob("*.py")} >= set(LEAKY) | set(LEGAL)
+
+
+@pytest.mark.parametrize("name", sorted(LEAKY))
+def test_leak_is_a_fail_with_its_rule_and_line(name: str) -> None:
+    rule, line = LEAKY[name]
+    findings = check_source((SCRIPTS / name).read_text(), name).findings
+    assert (rule, line) in fails(findings)
+    hit = next(f for f in findings if f.rule == rule)
+    assert hit.file == name and hit.message
+
+
+@pytest.mark.parametrize("name", LEGAL)
+def test_legal_pattern_has_no_fail_and_no_warning(name: str) -> None:
+    findings = check_source((SCRIPTS / name).read_text(), name).findings
+    assert [f for f in findings if f.severity >= Severity.WARN] == []
+
+
+@pytest.mark.parametrize("name", sorted(LEAKY) + LEGAL)
+def test_wrapping_changes_nothing_but_the_file_label(tmp_path: Path, wrapper, name: str) -> None:
+    source = (SCRIPTS / name).read_text()
+    path = tmp_path / "train_gpt.py"
+    path.write_text(wrapper(source), encoding="utf-8")
+    unwrapped = unwrap_script(path)
+    wrapped_findings = check_units(unwrapped.units).findings
+    plain_findings = check_source(source, name).findings
+    assert sorted((f.rule, f.severity, f.line) for f in wrapped_findings) == \
+        sorted((f.rule, f.severity, f.line) for f in plain_findings)
+    assert all(f.file.startswith("train_gpt.py[") for f in wrapped_findings if f.file)
+
+
+def test_golfc_sections_keep_their_own_line_numbers(golfc_wrap, tmp_path: Path) -> None:
+    leaky = (SCRIPTS / "ttt_train_first_L1.py").read_text()
+    head, tail = leaky.split("def main():")
+    path = tmp_path / "train_gpt.py"
+    path.write_text(golfc_wrap({"core/eval": head, "core/train": "def main():" + tail}), encoding="utf-8")
+    findings = check_units(unwrap_script(path).units).findings
+    assert ("L1", 25) in fails(findings)
+    assert next(f for f in findings if f.rule == "L1").file == "train_gpt.py[core/eval]"
+
+
+def test_backward_on_training_data_is_not_a_leak() -> None:
+    source = '''
+import torch
+def train(model, train_loader, opt):
+    for step in range(10):
+        x, y = train_loader.next_batch()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+'''
+    assert check_source(source).findings == []
+
+
+def test_leak_through_a_helper_is_reported_at_the_deciding_call() -> None:
+    source = '''
+import torch
+def step_on(model, opt, tokens):
+    loss = model(tokens).sum()
+    loss.backward()
+    opt.step()
+
+def main(model, opt, val_tokens):
+    for chunk in val_tokens.split(1024):
+        step_on(model, opt, chunk)
+    with torch.no_grad():
+        nll_sum = 0
+        nll_sum += model(val_tokens).sum()
+main(None, None, None)
+'''
+    findings = check_source(source).findings
+    assert fails(findings) == [("L1", 10)]
+    assert "through `step_on`" in findings[0].message
+
+
+def test_helper_called_after_scoring_is_score_first() -> None:
+    source = '''
+import torch
+def step_on(model, opt, tokens):
+    loss = model(tokens).sum()
+    loss.backward()
+    opt.step()
+
+@torch.no_grad()
+def score(model, tokens):
+    nll = model(tokens)
+    total = torch.zeros(())
+    total += nll.sum()
+    return total
+
+def main(model, opt, val_tokens):
+    results = []
+    for chunk in val_tokens.split(1024):
+        results.append(score(model, chunk))
+        step_on(model, opt, chunk)
+    return results
+main(None, None, None)
+'''
+    assert check_source(source).findings == []
