@@ -10,7 +10,8 @@ from golfc.audit.submission import Submission, agrees
 
 SIZE_CAP = 16_000_000
 TIME_CAP_S = 600.0
-DEFAULT_OVERSHOOT_S = 0.2  # the wall-clock check runs after a step; allow one step past the cap
+DEFAULT_STEP_S = 0.25  # the wall-clock check runs after a step: a run ends up to a step or two past the cap
+CERTAIN_OVERSHOOT_S = 1.0  # beyond this (and two steps) the cap was not enforced, e.g. a forced step count
 
 
 def log_name(run: RunLog) -> str:
@@ -102,13 +103,16 @@ def _clock_findings(run: RunLog) -> list[Finding]:
     name = log_name(run)
     if run.train_time_s is not None and run.train_time_s > TIME_CAP_S:
         overshoot = run.train_time_s - TIME_CAP_S
-        allowance = (run.step_avg_ms / 1000.0) if run.step_avg_ms else DEFAULT_OVERSHOOT_S
-        if overshoot > allowance:
+        two_steps = 2 * ((run.step_avg_ms / 1000.0) if run.step_avg_ms else DEFAULT_STEP_S)
+        if overshoot > max(two_steps, CERTAIN_OVERSHOOT_S):
             findings.append(Finding("L20", Severity.FAIL, f"train time {run.train_time_s:.3f} s is over the 600 s "
-                                    "budget by more than one step", name, None))
+                                    "budget", name, None))
+        elif overshoot > two_steps:
+            findings.append(Finding("L20", Severity.WARN, f"train time {run.train_time_s:.3f} s runs past 600 s by "
+                                    "more than the step that crossed the cap", name, None))
         else:
             findings.append(Finding("L20", Severity.INFO, f"train time {run.train_time_s:.3f} s: stopped by the "
-                                    "wall-clock check within one step of 600 s", name, None))
+                                    "wall-clock check on the step that crossed 600 s", name, None))
     if run.eval_time_s is not None and run.eval_time_s > TIME_CAP_S:
         findings.append(Finding("L20", Severity.FAIL, f"eval time {run.eval_time_s:.1f} s is over the 600 s budget",
                                 name, None))

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from golfc.audit.program import FunctionNode, Program
 from golfc.audit.vocabulary import (
     CALIBRATION_WORDS,
+    LOSS_WORDS,
     QUANT_WORDS,
     SCORE_ACCUMULATOR_WORDS,
     call_name,
@@ -359,7 +360,8 @@ class FunctionAnalyzer:
 
     def maybe_score(self, node: ast.AST, accumulator: ast.expr, value: ast.expr, state: State) -> None:
         key = dotted(accumulator.value if isinstance(accumulator, ast.Subscript) else accumulator)
-        if not self.val_tainted(value, state) or not is_lossy(value):
+        name = key.split(".")[-1] if key is not None else ""
+        if not self.val_tainted(value, state) or not (is_lossy(value) or has_words(name, LOSS_WORDS)):
             return
         if self.no_grad or (key is not None and has_words(key.split(".")[-1], SCORE_ACCUMULATOR_WORDS)):
             self.record(SCORE, node, value, state, accumulator=key)
@@ -432,8 +434,7 @@ class Dataflow:
     def __init__(self, program: Program, knobs: set[str]) -> None:
         self.program = program
         self.knobs = knobs
-        self.scopes: list[Scope] = [tree for tree in program.trees] + [
-            f for defs in program.functions.values() for f in defs]
+        self.scopes: list[Scope] = [*program.trees, *program.function_nodes()]
         self.params: dict[int, frozenset[str]] = {id(scope): frozenset() for scope in self.scopes}
         self.intrinsic: dict[int, FunctionFacts] = {}
         self.facts: dict[int, FunctionFacts] = {}

@@ -45,7 +45,26 @@ class Program:
                     program.parents[id(child)] = node
                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     program.functions.setdefault(node.name, []).append(node)
+        program._index_aliases()
         return program
+
+    def _index_aliases(self) -> None:
+        """``score_validation = score_plain_windows`` (golfc's wiring): calls by the alias reach the function."""
+        for _, tree in self.units:
+            for statement in tree.body:
+                if isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Name) and \
+                        statement.value.id in self.functions:
+                    for target in statement.targets:
+                        if isinstance(target, ast.Name) and target.id not in self.functions:
+                            self.functions[target.id] = list(self.functions[statement.value.id])
+
+    def function_nodes(self) -> list[FunctionNode]:
+        """Every definition once (aliases share their target's node)."""
+        unique: dict[int, FunctionNode] = {}
+        for defs in self.functions.values():
+            for node in defs:
+                unique.setdefault(id(node), node)
+        return list(unique.values())
 
     @property
     def trees(self) -> list[ast.Module]:

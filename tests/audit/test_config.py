@@ -80,20 +80,24 @@ def test_never_called_function_is_info() -> None:
 
 def test_code_after_return_and_if_false_are_dead() -> None:
     source = '''
-import torch
-def main(model, val_tokens, opt):
+import requests, torch
+def main(model, val_tokens):
+    if False:
+        model(val_tokens).sum().backward()
+    return score(model, val_tokens)
+    requests.get("https://example.com/hints")
+def score(model, val_tokens):
     with torch.no_grad():
         nll_sum = 0
         nll_sum += model(val_tokens).sum()
-    if False:
-        model(val_tokens).sum().backward()
     return nll_sum
-    model(val_tokens).sum().backward()
-main(None, None, None)
+main(None, None)
 '''
     findings = check_source(source).findings
     assert [f.severity for f in findings] == [Severity.INFO, Severity.INFO]
-    assert {f.line for f in findings} == {8, 10}
+    assert {f.line for f in findings} == {5, 7}
+    assert any("behind `False`" in f.message for f in findings)
+    assert any("unreachable after line 6" in f.message for f in findings)
 
 
 def test_unknown_condition_keeps_the_branch_live() -> None:

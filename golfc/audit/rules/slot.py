@@ -18,14 +18,10 @@ from golfc.audit.vocabulary import call_name, has_words
 OPTIMIZERS = {"SGD", "Adam", "AdamW", "LBFGS", "RMSprop", "Adagrad", "Adamax", "NAdam", "RAdam"}
 CONTEXT_WORDS = {"ctx", "context", "prefix", "past", "history"}
 BATCH_WORDS = {"bsz", "batch", "windows", "bs", "seqs"}
-_slot_cache: dict[int, list[tuple[str, ast.Call]]] = {}
 
 
 def slot_tensors(scope: Scope) -> list[tuple[str, ast.Call]]:
     """(name, creating call) of tensors the function creates with gradients and hands to an optimizer."""
-    cached = _slot_cache.get(id(scope))
-    if cached is not None:
-        return cached
     created: dict[str, ast.Call] = {}
     optimized: set[str] = set()
     for node in own_nodes(scope):
@@ -35,9 +31,7 @@ def slot_tensors(scope: Scope) -> list[tuple[str, ast.Call]]:
                     created[target.id] = node.value
         if isinstance(node, ast.Call) and call_name(node) in OPTIMIZERS:
             optimized.update(names_in(node))
-    found = [(name, call) for name, call in created.items() if name in optimized]
-    _slot_cache[id(scope)] = found
-    return found
+    return [(name, call) for name, call in created.items() if name in optimized]
 
 
 def is_slot_scope(scope: Scope) -> bool:
@@ -52,7 +46,6 @@ def _creates_trainable(call: ast.Call) -> bool:
 
 
 def check(context: Context) -> list[Hit]:
-    _slot_cache.clear()
     hits = []
     for facts in context.flow.all_facts():
         if not is_slot_scope(facts.scope) or not facts.touches_val:
