@@ -226,6 +226,7 @@ def main():
     log0(f"{name} val_loss:{val_loss:.4f} val_bpb:{val_bpb:.4f} eval_time:{1000.0 * (time.perf_counter() - t_eval):.0f}ms")
     log0(f"{name}_exact val_loss:{val_loss:.8f} val_bpb:{val_bpb:.8f}")
     if ctx.distributed:
+        dist.barrier()  # no rank tears the group down while another still uses it
         dist.destroy_process_group()
 
 
