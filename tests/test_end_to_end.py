@@ -129,3 +129,37 @@ def test_two_cpu_ranks_match_one_process_at_step_one(baseline_build, tiny_datase
     assert abs(float(loss_1["2"]) - float(loss_2["2"])) < 2e-2  # after one optimizer step: bf16 reduction order
     bpb_1, bpb_2 = float(FINAL.search(single.stdout).group(2)), float(FINAL.search(double.stdout).group(2))
     assert abs(bpb_1 - bpb_2) < 2e-2
+
+
+def _corrupt_magic(data_dir: Path) -> None:
+    shard = sorted(data_dir.glob("fineweb_val_*.bin"))[0]
+    raw = bytearray(shard.read_bytes())
+    raw[0:4] = (123).to_bytes(4, "little")
+    shard.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("corrupt_shard", r"fineweb_val_000000\.bin: magic 123, expected 20240520"),
+        ("vocab_mismatch", r"tokenizer vocab_size is 384, but VOCAB_SIZE=512"),
+        ("missing_data", r"no data shards match .*nowhere.*fineweb_train_\*\.bin"),
+    ],
+)
+def test_bad_run_input_is_one_line_and_exit_2(baseline_build, tiny_dataset, tmp_path, case, expected):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_dataset.data_path, data)
+    extra = {"DATA_PATH": str(data), "ITERATIONS": "1", "RUN_ID": case}
+    if case == "corrupt_shard":
+        _corrupt_magic(data)
+    elif case == "vocab_mismatch":
+        extra["VOCAB_SIZE"] = "512"
+    else:
+        extra["DATA_PATH"] = str(tmp_path / "nowhere")
+    result = run([sys.executable, "train_gpt.py"], baseline_build.out_dir, tiny_env(tiny_dataset, **extra))
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-2000:]
+    assert re.search(expected, lines[0])

@@ -14,16 +14,16 @@ def load_data_shard(path):
     """All tokens of one shard as a uint16 CPU tensor; a malformed file is a one-line ValueError."""
     header = np.fromfile(path, dtype="<i4", count=256)
     if header.size != 256:
-        raise ValueError(f"{path}: {os.path.getsize(path)} bytes, shorter than the {SHARD_HEADER_BYTES}-byte header")
+        raise RunInputError(f"{path}: {os.path.getsize(path)} bytes, shorter than the {SHARD_HEADER_BYTES}-byte header")
     if int(header[0]) != SHARD_MAGIC:
-        raise ValueError(f"{path}: magic {int(header[0])}, expected {SHARD_MAGIC}")
+        raise RunInputError(f"{path}: magic {int(header[0])}, expected {SHARD_MAGIC}")
     if int(header[1]) != SHARD_VERSION:
-        raise ValueError(f"{path}: version {int(header[1])}, expected {SHARD_VERSION}")
+        raise RunInputError(f"{path}: version {int(header[1])}, expected {SHARD_VERSION}")
     num_tokens = int(header[2])
     expected = SHARD_HEADER_BYTES + 2 * num_tokens
     actual = os.path.getsize(path)
     if num_tokens < 0 or actual != expected:
-        raise ValueError(
+        raise RunInputError(
             f"{path}: {actual} bytes, expected {expected} ({SHARD_HEADER_BYTES}-byte header + 2 * {num_tokens} tokens)"
         )
     tokens = np.fromfile(path, dtype="<u2", count=num_tokens, offset=SHARD_HEADER_BYTES)
@@ -43,7 +43,7 @@ def load_validation_tokens(pattern, seq_len):
     tokens = torch.cat([load_data_shard(f) for f in shard_files(pattern)])
     usable = ((tokens.numel() - 1) // seq_len) * seq_len
     if usable <= 0:
-        raise ValueError(f"{pattern}: {tokens.numel()} validation tokens, too few for TRAIN_SEQ_LEN={seq_len}")
+        raise RunInputError(f"{pattern}: {tokens.numel()} validation tokens, too few for TRAIN_SEQ_LEN={seq_len}")
     return tokens[: usable + 1].to(torch.int32)
 
 
@@ -56,7 +56,7 @@ def load_tokenizer(h):
         raise FileNotFoundError(f"TOKENIZER_PATH={h.tokenizer_path}: no such file")
     sp = spm.SentencePieceProcessor(model_file=h.tokenizer_path)
     if sp.vocab_size() != h.vocab_size:
-        raise ValueError(f"{h.tokenizer_path}: tokenizer vocab_size is {sp.vocab_size()}, but VOCAB_SIZE={h.vocab_size}")
+        raise RunInputError(f"{h.tokenizer_path}: tokenizer vocab_size is {sp.vocab_size()}, but VOCAB_SIZE={h.vocab_size}")
     return sp
 
 

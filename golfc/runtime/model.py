@@ -60,7 +60,7 @@ class CausalSelfAttention(nn.Module):
         super().__init__()
         d, H, Hkv = h.model_dim, h.num_heads, h.num_kv_heads
         if d % H != 0 or H % Hkv != 0 or (d // H) % 2 != 0:
-            raise ValueError(f"MODEL_DIM={d}, NUM_HEADS={H}, NUM_KV_HEADS={Hkv}: need d % H == 0, H % Hkv == 0, even head_dim")
+            raise RunInputError(f"MODEL_DIM={d}, NUM_HEADS={H}, NUM_KV_HEADS={Hkv}: need d % H == 0, H % Hkv == 0, even head_dim")
         self.h, self.layer = h, layer
         self.num_heads, self.num_kv_heads, self.head_dim = H, Hkv, d // H
         kv_dim = Hkv * self.head_dim

@@ -38,6 +38,10 @@ class RunContext:
         self.luts = luts  # (base_bytes, has_leading_space, is_boundary) on device, see core/data
 
 
+class RunInputError(ValueError):
+    """Bad input to the run (data, tokenizer, settings): reported as one line, exit code 2, no traceback."""
+
+
 class Scores:
     """Per-position validation scores of one rank (the eval adapter's result)."""
 
@@ -80,7 +84,7 @@ def pick_device(h, local_rank):
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name not in ("cuda", "cpu"):
-        raise ValueError(f"DEVICE={h.device}: expected auto, cuda or cpu")
+        raise RunInputError(f"DEVICE={h.device}: expected auto, cuda or cpu")
     if name == "cpu":
         return torch.device("cpu")
     device = torch.device("cuda", local_rank)
@@ -99,7 +103,7 @@ def init_distributed(h):
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if world_size < 1 or 8 % world_size != 0:
-        raise ValueError(f"WORLD_SIZE={world_size}: must divide 8 (grad_accum_steps = 8 // WORLD_SIZE)")
+        raise RunInputError(f"WORLD_SIZE={world_size}: must divide 8 (grad_accum_steps = 8 // WORLD_SIZE)")
     device = pick_device(h, local_rank)
     distributed = world_size > 1
     if distributed:

@@ -12,7 +12,7 @@ def score_plain_windows(model, val_tokens, h, ctx):
     first, last = num_seqs * ctx.rank // ctx.world_size, num_seqs * (ctx.rank + 1) // ctx.world_size
     batch_seqs = h.val_batch_size // (ctx.world_size * seq_len)
     if batch_seqs < 1:
-        raise ValueError(f"VAL_BATCH_SIZE={h.val_batch_size} is less than one TRAIN_SEQ_LEN={seq_len} window per rank")
+        raise RunInputError(f"VAL_BATCH_SIZE={h.val_batch_size} is less than one TRAIN_SEQ_LEN={seq_len} window per rank")
     positions, nll, nbytes = [], [], []
     was_training = model.training
     model.eval()
