@@ -37,7 +37,7 @@ def main() -> None:
     """Entry point: run the app; a GolfcError becomes one line on stderr and exit code 2."""
     _register_subcommands()
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # click returns the code of a typer.Exit here instead of exiting
     except GolfcError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
@@ -53,6 +53,7 @@ def main() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -82,7 +82,7 @@ def build(
         share = 100 * result.wrapped_bytes / SIZE_LIMIT
         console.print(f"code bytes {result.wrapped_bytes:,} = {share:.3f}% of {SIZE_LIMIT:,}; active: {', '.join(result.resolution.active)}")
     for name in ("train_gpt.py", "train_gpt.src.py", "golfc.lock"):
-        console.print(str(out / name), highlight=False)
+        typer.echo(str(out / name))  # plain lines: scripts may read them
 
 
 def plugins(
@@ -150,7 +150,7 @@ def size(
 
 def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Folder for data, build and run."),
-    steps: int = typer.Option(30, "--steps", help="Training steps."),
+    steps: int = typer.Option(150, "--steps", help="Training steps."),
     vocab: int = typer.Option(512, "--vocab", help="Tokenizer vocabulary for the tiny corpus."),
     nproc: int = typer.Option(1, "--nproc", help="Processes (torchrun with gloo on CPU when > 1)."),
     plugins: str = typer.Option("", "--plugins", "-p", help="Comma-separated plugins to add to the baseline."),
