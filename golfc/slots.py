@@ -95,7 +95,7 @@ SLOTS: tuple[Slot, ...] = (
     Slot("data_loader", ONE, ("TrainLoader",),
          "class cls(h, ctx); next_batch(global_tokens, seq_len, grad_accum_steps) -> (x, y) int64 (b, seq_len) on device"),
     Slot("eval_adapter", ONE, ("score_validation",),
-         "fn(model, val_tokens, h, ctx) -> Scores(nll (N,) fp32, nbytes (N,) int, positions (N,) int64) for this rank"),
+         "fn(model, val_tokens, h, ctx) -> Scores(positions (N,) int64, nll (N,) fp32, nbytes (N,) int) for this rank"),
 )
 
 SLOTS_BY_NAME: dict[str, Slot] = {slot.name: slot for slot in SLOTS}

@@ -1,0 +1,1124 @@
+"""Parameter Golf training script, built by golfc 0.1.0.
+
+Plugins: none (the reference baseline).
+Active: core, sdpa_attention, relu2_mlp, unet_blocks, muon, warmdown_schedule, int8_quant, zlib_compress, token_stream_loader, plain_eval.
+Pinned: none.
+
+Run: torchrun --standalone --nproc_per_node=8 train_gpt.py   (any of 1, 2, 4, 8 GPUs; DEVICE=cpu for tests)
+Every hyperparameter is an environment variable; see class Hyperparameters.
+"""
+from __future__ import annotations
+
+
+# ==================================================================================================
+# core/prelude: imports, run context, logging, distributed setup
+# ==================================================================================================
+# This program was composed by golfc from the core sections and one section per plugin. All sections
+# share one global namespace; the wiring block binds each slot global (MLP, build_optimizers, ...)
+# to the plugin that fills it. Every hyperparameter is an environment variable (class Hyperparameters).
+# ruff: noqa: F401  (these imports serve every later section)
+import copy
+import glob
+import io
+import math
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+
+import numpy as np
+import sentencepiece as spm
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+
+# --------------------------------------------------------------------------------------------------
+# Shared run-time types
+# --------------------------------------------------------------------------------------------------
+class RunContext:
+    """Where this process runs; built once in main() and handed to every plugin that needs it."""
+
+    def __init__(self, rank, world_size, local_rank, device, is_master, distributed, grad_accum_steps, luts=None):
+        self.rank, self.world_size, self.local_rank = rank, world_size, local_rank
+        self.device = device  # torch.device
+        self.is_master, self.distributed = is_master, distributed
+        self.grad_accum_steps = grad_accum_steps
+        self.luts = luts  # (base_bytes, has_leading_space, is_boundary) on device, see core/data
+
+
+class RunInputError(ValueError):
+    """Bad input to the run (data, tokenizer, settings): reported as one line, exit code 2, no traceback."""
+
+
+class Scores:
+    """Per-position validation scores of one rank (the eval adapter's result)."""
+
+    def __init__(self, positions, nll, nbytes):
+        self.positions = positions  # (N,) int64: index of the target token in val_tokens
+        self.nll = nll  # (N,) fp32: negative log-likelihood in nats
+        self.nbytes = nbytes  # (N,) int: UTF-8 bytes of the target under the BPB tables
+
+
+# --------------------------------------------------------------------------------------------------
+# Logging: rank 0 prints and appends to logs/<RUN_ID>.txt
+# --------------------------------------------------------------------------------------------------
+LOG_STATE = {"path": None, "enabled": True}
+
+
+def setup_logging(ctx, run_id):
+    LOG_STATE["enabled"] = ctx.is_master
+    if ctx.is_master:
+        os.makedirs("logs", exist_ok=True)
+        LOG_STATE["path"] = os.path.join("logs", f"{run_id}.txt")
+        print(LOG_STATE["path"], flush=True)
+
+
+def log0(msg, console=True):
+    if not LOG_STATE["enabled"]:
+        return
+    if console:
+        print(msg, flush=True)
+    if LOG_STATE["path"] is not None:
+        with open(LOG_STATE["path"], "a", encoding="utf-8") as f:
+            print(msg, file=f)
+
+
+# --------------------------------------------------------------------------------------------------
+# Device, compile and distributed setup (torchrun: RANK, WORLD_SIZE, LOCAL_RANK)
+# --------------------------------------------------------------------------------------------------
+def pick_device(h, local_rank):
+    """DEVICE=auto picks CUDA when present; each rank takes the GPU of its LOCAL_RANK."""
+    name = h.device
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name not in ("cuda", "cpu"):
+        raise RunInputError(f"DEVICE={h.device}: expected auto, cuda or cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    device = torch.device("cuda", local_rank)
+    torch.cuda.set_device(device)
+    return device
+
+
+def compile_enabled(h, device):
+    """COMPILE=1 on, 0 off, -1 (default) on exactly when running on CUDA."""
+    return h.compile == 1 or (h.compile == -1 and device.type == "cuda")
+
+
+def init_distributed(h):
+    """Read the torchrun environment, pick the device, join the process group (NCCL on CUDA, gloo on CPU)."""
+    rank = int(os.environ.get("RANK", "0"))
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if world_size < 1 or 8 % world_size != 0:
+        raise RunInputError(f"WORLD_SIZE={world_size}: must divide 8 (grad_accum_steps = 8 // WORLD_SIZE)")
+    device = pick_device(h, local_rank)
+    distributed = world_size > 1
+    if distributed:
+        if device.type == "cuda":
+            dist.init_process_group(backend="nccl", device_id=device)
+        else:
+            dist.init_process_group(backend="gloo")
+        dist.barrier()
+    return RunContext(
+        rank=rank,
+        world_size=world_size,
+        local_rank=local_rank,
+        device=device,
+        is_master=rank == 0,
+        distributed=distributed,
+        grad_accum_steps=8 // world_size,  # the global batch is always 8 micro-batches
+    )
+
+
+def sync_device(device):
+    """Wait for queued GPU work, so that wall-clock readings include it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bf16_autocast(device):
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+# ==================================================================================================
+# hparams: generated by golfc
+# ==================================================================================================
+import os
+
+
+class Hyperparameters:
+    """Every knob is an environment variable of the same name, read once at import."""
+
+    # -- core
+    data_path = os.environ.get('DATA_PATH', './data/datasets/fineweb10B_sp1024')  # folder with fineweb_train_*.bin / fineweb_val_*.bin
+    tokenizer_path = os.environ.get('TOKENIZER_PATH', './data/tokenizers/fineweb_1024_bpe.model')  # SentencePiece model used for BPB tables
+    run_id = os.environ.get('RUN_ID', '')  # log name under logs/ (default: a fresh uuid4)
+    seed = int(os.environ.get('SEED', 1337))  # seed for python, numpy and torch
+    vocab_size = int(os.environ.get('VOCAB_SIZE', 1024))  # must equal the tokenizer's vocab size
+    val_batch_size = int(os.environ.get('VAL_BATCH_SIZE', 524288))  # validation tokens per forward pass, over all ranks
+    val_loss_every = int(os.environ.get('VAL_LOSS_EVERY', 1000))  # validate every N steps (0: only at the end)
+    train_log_every = int(os.environ.get('TRAIN_LOG_EVERY', 200))  # print train_loss every N steps
+    iterations = int(os.environ.get('ITERATIONS', 20000))  # maximum optimizer steps
+    warmup_steps = int(os.environ.get('WARMUP_STEPS', 20))  # untimed compile-warmup steps, after which weights, optimizers and data reset
+    train_batch_tokens = int(os.environ.get('TRAIN_BATCH_TOKENS', 524288))  # tokens per optimizer step, over all ranks and micro-batches
+    train_seq_len = int(os.environ.get('TRAIN_SEQ_LEN', 1024))  # sequence length for training and validation windows
+    max_wallclock_seconds = float(os.environ.get('MAX_WALLCLOCK_SECONDS', 600.0))  # training wall-clock cap in seconds (0: none)
+    grad_clip_norm = float(os.environ.get('GRAD_CLIP_NORM', 0.0))  # clip the global gradient norm (0: off)
+    num_layers = int(os.environ.get('NUM_LAYERS', 9))  # transformer blocks
+    model_dim = int(os.environ.get('MODEL_DIM', 512))  # residual width d
+    num_heads = int(os.environ.get('NUM_HEADS', 8))  # query heads
+    num_kv_heads = int(os.environ.get('NUM_KV_HEADS', 4))  # key/value heads (grouped-query attention)
+    tie_embeddings = bool(int(os.environ.get('TIE_EMBEDDINGS', '1')))  # output head shares the token embedding
+    rope_base = float(os.environ.get('ROPE_BASE', 10000.0))  # RoPE frequency base
+    logit_softcap = float(os.environ.get('LOGIT_SOFTCAP', 30.0))  # logits = c * tanh(logits / c)
+    qk_gain_init = float(os.environ.get('QK_GAIN_INIT', 1.5))  # initial per-head query gain
+    tied_embed_init_std = float(os.environ.get('TIED_EMBED_INIT_STD', 0.005))  # std of the tied embedding init
+    compile = int(os.environ.get('COMPILE', -1))  # torch.compile the model and optimizer kernels: 1 on, 0 off, -1 on with CUDA only
+    compile_tuning = bool(int(os.environ.get('COMPILE_TUNING', '0')))  # inductor coordinate-descent tuning of the compiled kernels
+    device = os.environ.get('DEVICE', 'auto')  # auto (cuda if available), cuda or cpu
+
+    # -- plugins/sdpa_attention
+    sdpa_backend = os.environ.get('SDPA_BACKEND', 'auto')  # auto (PyTorch's choice), cudnn, flash, efficient or math
+
+    # -- plugins/relu2_mlp
+    mlp_mult = int(os.environ.get('MLP_MULT', 2))  # MLP hidden width = MLP_MULT * MODEL_DIM
+
+    # -- plugins/muon
+    matrix_lr = float(os.environ.get('MATRIX_LR', 0.04))  # Muon learning rate for 2-D block matrices
+    muon_momentum = float(os.environ.get('MUON_MOMENTUM', 0.95))  # Muon Nesterov momentum (after warmup)
+    muon_backend_steps = int(os.environ.get('MUON_BACKEND_STEPS', 5))  # Newton-Schulz iterations
+    tied_embed_lr = float(os.environ.get('TIED_EMBED_LR', 0.05))  # Adam lr of the tied embedding
+    embed_lr = float(os.environ.get('EMBED_LR', 0.6))  # Adam lr of the embedding when untied
+    head_lr = float(os.environ.get('HEAD_LR', 0.008))  # Adam lr of the output head when untied
+    scalar_lr = float(os.environ.get('SCALAR_LR', 0.04))  # Adam lr of vectors, scalars and skip weights
+    beta1 = float(os.environ.get('BETA1', 0.9))  # Adam beta1
+    beta2 = float(os.environ.get('BETA2', 0.95))  # Adam beta2
+    adam_eps = float(os.environ.get('ADAM_EPS', 1e-08))  # Adam epsilon
+
+    # -- plugins/warmdown_schedule
+    warmdown_iters = int(os.environ.get('WARMDOWN_ITERS', 1200))  # length of the final linear LR decay, in steps
+    muon_momentum_warmup_start = float(os.environ.get('MUON_MOMENTUM_WARMUP_START', 0.85))  # Muon momentum at step 0
+    muon_momentum_warmup_steps = int(os.environ.get('MUON_MOMENTUM_WARMUP_STEPS', 500))  # steps to reach MUON_MOMENTUM
+
+
+# ==================================================================================================
+# core/data: token shards, validation tokens, tokenizer and bits-per-byte lookup tables
+# ==================================================================================================
+
+
+# Shard format: 256 little-endian int32 header ([0] magic, [1] version, [2] num_tokens), then
+# num_tokens little-endian uint16 tokens. Each document is [BOS=1] + tokens, no EOS.
+SHARD_MAGIC = 20240520
+SHARD_VERSION = 1
+SHARD_HEADER_BYTES = 256 * 4
+
+
+def load_data_shard(path):
+    """All tokens of one shard as a uint16 CPU tensor; a malformed file is a one-line ValueError."""
+    header = np.fromfile(path, dtype="<i4", count=256)
+    if header.size != 256:
+        raise RunInputError(f"{path}: {os.path.getsize(path)} bytes, shorter than the {SHARD_HEADER_BYTES}-byte header")
+    if int(header[0]) != SHARD_MAGIC:
+        raise RunInputError(f"{path}: magic {int(header[0])}, expected {SHARD_MAGIC}")
+    if int(header[1]) != SHARD_VERSION:
+        raise RunInputError(f"{path}: version {int(header[1])}, expected {SHARD_VERSION}")
+    num_tokens = int(header[2])
+    expected = SHARD_HEADER_BYTES + 2 * num_tokens
+    actual = os.path.getsize(path)
+    if num_tokens < 0 or actual != expected:
+        raise RunInputError(
+            f"{path}: {actual} bytes, expected {expected} ({SHARD_HEADER_BYTES}-byte header + 2 * {num_tokens} tokens)"
+        )
+    tokens = np.fromfile(path, dtype="<u2", count=num_tokens, offset=SHARD_HEADER_BYTES)
+    return torch.from_numpy(tokens)
+
+
+def shard_files(pattern):
+    """Sorted shard paths of a glob; none found is a one-line FileNotFoundError naming the glob."""
+    files = sorted(glob.glob(pattern))
+    if not files:
+        raise FileNotFoundError(f"no data shards match {pattern} (check DATA_PATH)")
+    return files
+
+
+def load_validation_tokens(pattern, seq_len):
+    """All validation shards concatenated, cut to a multiple of seq_len plus one (int32, CPU)."""
+    tokens = torch.cat([load_data_shard(f) for f in shard_files(pattern)])
+    usable = ((tokens.numel() - 1) // seq_len) * seq_len
+    if usable <= 0:
+        raise RunInputError(f"{pattern}: {tokens.numel()} validation tokens, too few for TRAIN_SEQ_LEN={seq_len}")
+    return tokens[: usable + 1].to(torch.int32)
+
+
+# --------------------------------------------------------------------------------------------------
+# Tokenizer and BPB tables: val_bpb = (val_loss / ln 2) * (tokens / bytes), bytes counted per target
+# token from the piece table (not by decoding), so that the count is exact and tokenizer-agnostic.
+# --------------------------------------------------------------------------------------------------
+def load_tokenizer(h):
+    if not os.path.isfile(h.tokenizer_path):
+        raise FileNotFoundError(f"TOKENIZER_PATH={h.tokenizer_path}: no such file")
+    sp = spm.SentencePieceProcessor(model_file=h.tokenizer_path)
+    if sp.vocab_size() != h.vocab_size:
+        raise RunInputError(f"{h.tokenizer_path}: tokenizer vocab_size is {sp.vocab_size()}, but VOCAB_SIZE={h.vocab_size}")
+    return sp
+
+
+def build_bpb_luts(sp, vocab_size, device):
+    """(base_bytes int16, has_leading_space bool, is_boundary bool), each (vocab_size,), on device.
+
+    bytes(target) = base_bytes[target] + (has_leading_space[target] and not is_boundary[previous]):
+    the U+2581 word marker stands for one space byte, except right after a boundary (BOS/control).
+    """
+    base_bytes = np.zeros(vocab_size, dtype=np.int16)
+    has_leading_space = np.zeros(vocab_size, dtype=np.bool_)
+    is_boundary = np.ones(vocab_size, dtype=np.bool_)  # ids past the tokenizer's table count as boundaries
+    for t in range(min(sp.vocab_size(), vocab_size)):
+        if sp.is_control(t) or sp.is_unknown(t) or sp.is_unused(t):
+            continue  # 0 bytes, boundary
+        is_boundary[t] = False
+        if sp.is_byte(t):
+            base_bytes[t] = 1  # byte-fallback piece <0xNN>
+            continue
+        piece = sp.id_to_piece(t)
+        if piece.startswith("\u2581"):
+            has_leading_space[t] = True
+            piece = piece[1:]
+        base_bytes[t] = len(piece.encode("utf-8"))
+    return tuple(torch.from_numpy(a).to(device) for a in (base_bytes, has_leading_space, is_boundary))
+
+
+def target_bytes(prev_ids, target_ids, luts):
+    """UTF-8 bytes of each target token given the token before it; any shape, int16."""
+    base_bytes, has_leading_space, is_boundary = luts
+    return base_bytes[target_ids] + (has_leading_space[target_ids] & ~is_boundary[prev_ids]).to(torch.int16)
+
+
+# ==================================================================================================
+# core/model: the GPT skeleton. Slots filled by plugins: attention_kernel, QK_TRANSFORMS,
+# ATTENTION_POST (in CausalSelfAttention), EMBEDDING_EXTRAS, BlockStack (blocks, MLP), in GPT.
+# ==================================================================================================
+
+
+# Small "control" tensors: kept in fp32 during training and in the artifact, optimised by Adam.
+CONTROL_TENSOR_NAME_PATTERNS = ("attn_scale", "mlp_scale", "resid_mix", "q_gain", "skip_weight")
+
+
+def rms_norm(x):
+    """RMSNorm over the last dim, no learned weight."""
+    return F.rms_norm(x, (x.size(-1),))
+
+
+class CastedLinear(nn.Linear):
+    """Linear layer without bias whose fp32 weight is cast to the activation dtype at matmul time.
+
+    Every matrix the optimizer treats as a matrix (Muon) and the quantizer quantizes is one of these.
+    """
+
+    def __init__(self, in_features, out_features, zero_init=False):
+        super().__init__(in_features, out_features, bias=False)  # default (Kaiming-uniform) init
+        if zero_init:
+            nn.init.zeros_(self.weight)
+
+    def forward(self, x):
+        return F.linear(x, self.weight.to(x.dtype))
+
+
+class Rotary(nn.Module):
+    """RoPE with the half-split rotation; cos/sin tables cached for max_len positions, in fp32."""
+
+    def __init__(self, head_dim, base, max_len):
+        super().__init__()
+        self.head_dim, self.base = head_dim, base
+        self._build(max_len, None)
+
+    def _build(self, seq_len, device):
+        # frequencies base^(-2i/head_dim), i = 0 .. head_dim/2 - 1
+        inv_freq = 1.0 / (self.base ** (torch.arange(0, self.head_dim, 2, dtype=torch.float32, device=device) / self.head_dim))
+        freqs = torch.outer(torch.arange(seq_len, dtype=torch.float32, device=device), inv_freq)  # (T, D/2)
+        self.register_buffer("cos", freqs.cos()[None, None], persistent=False)  # (1, 1, T, D/2)
+        self.register_buffer("sin", freqs.sin()[None, None], persistent=False)
+
+    def forward(self, x):  # x (B, H, T, D)
+        T = x.size(-2)
+        if T > self.cos.size(-2):  # longer than any sequence seen so far: grow the tables once
+            self._build(T, self.cos.device)
+        cos, sin = self.cos[:, :, :T].to(x.dtype), self.sin[:, :, :T].to(x.dtype)
+        half = x.size(-1) // 2
+        x1, x2 = x[..., :half], x[..., half:]
+        return torch.cat((x1 * cos + x2 * sin, x1 * (-sin) + x2 * cos), dim=-1)
+
+
+class CausalSelfAttention(nn.Module):
+    """GQA attention: QK-norm, RoPE, per-head query gain, then the attention_kernel slot."""
+
+    def __init__(self, h, layer):
+        super().__init__()
+        d, H, Hkv = h.model_dim, h.num_heads, h.num_kv_heads
+        if d % H != 0 or H % Hkv != 0 or (d // H) % 2 != 0:
+            raise RunInputError(f"MODEL_DIM={d}, NUM_HEADS={H}, NUM_KV_HEADS={Hkv}: need d % H == 0, H % Hkv == 0, even head_dim")
+        self.h, self.layer = h, layer
+        self.num_heads, self.num_kv_heads, self.head_dim = H, Hkv, d // H
+        kv_dim = Hkv * self.head_dim
+        self.c_q = CastedLinear(d, d)
+        self.c_k = CastedLinear(d, kv_dim)
+        self.c_v = CastedLinear(d, kv_dim)
+        self.proj = CastedLinear(d, d, zero_init=True)  # each block starts as the identity
+        self.q_gain = nn.Parameter(torch.full((H,), h.qk_gain_init, dtype=torch.float32))
+        self.rotary = Rotary(self.head_dim, h.rope_base, h.train_seq_len)
+
+    def forward(self, x):  # x (B, T, d)
+        B, T, d = x.shape
+        H, Hkv, D = self.num_heads, self.num_kv_heads, self.head_dim
+        q = self.c_q(x).view(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
+        k = self.c_k(x).view(B, T, Hkv, D).transpose(1, 2)  # (B, Hkv, T, D)
+        v = self.c_v(x).view(B, T, Hkv, D)  # (B, T, Hkv, D)
+        q, k = self.rotary(rms_norm(q)), self.rotary(rms_norm(k))
+        q = q * self.q_gain.to(q.dtype)[None, :, None, None]
+        for fn in QK_TRANSFORMS:
+            q, k = fn(q, k, self.layer, self.h)
+        y = attention_kernel(q, k, v.transpose(1, 2), self.h).transpose(1, 2)
+        for fn in ATTENTION_POST:
+            y = fn(y, v, self.layer, self.h)
+        return self.proj(y.reshape(B, T, d))
+
+
+class GPT(nn.Module):
+    """Token embedding -> embedding extras -> BlockStack -> RMSNorm -> (tied) head -> softcap -> CE."""
+
+    def __init__(self, h):
+        super().__init__()
+        self.logit_softcap = h.logit_softcap
+        self.tok_emb = nn.Embedding(h.vocab_size, h.model_dim)
+        self.extras = nn.ModuleList([cls(h) for cls in EMBEDDING_EXTRAS])
+        self.stack = BlockStack(h)
+        self.lm_head = None if h.tie_embeddings else CastedLinear(h.model_dim, h.vocab_size, zero_init=True)
+        if h.tie_embeddings:
+            nn.init.normal_(self.tok_emb.weight, mean=0.0, std=h.tied_embed_init_std)
+
+    def forward(self, ids, targets, reduction="mean"):
+        """ids, targets (B, T) int64 -> mean loss, or per-token NLL (B, T) fp32 with reduction="none"."""
+        x = rms_norm(self.tok_emb(ids))  # (B, T, d)
+        for extra in self.extras:
+            x = extra(ids, x)
+        x = rms_norm(self.stack(x, x))  # x0 = x: the blocks mix the embedding back in
+        logits = F.linear(x, self.tok_emb.weight) if self.lm_head is None else self.lm_head(x)  # (B, T, V)
+        logits = self.logit_softcap * torch.tanh(logits / self.logit_softcap)
+        loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), reduction=reduction)
+        return loss.view_as(targets) if reduction == "none" else loss
+
+
+def cast_params_for_training(model, device):
+    """On CUDA store parameters in bf16, except CastedLinear weights and vectors / control tensors (fp32).
+
+    At the baseline's shapes only the token embedding ends up bf16. On CPU everything stays fp32.
+    """
+    if device.type != "cuda":
+        return
+    linear_weights = {id(m.weight) for m in model.modules() if isinstance(m, CastedLinear)}
+    for name, p in model.named_parameters():
+        keep_fp32 = id(p) in linear_weights or p.ndim < 2 or any(s in name for s in CONTROL_TENSOR_NAME_PATTERNS)
+        if not keep_fp32:
+            p.data = p.data.to(torch.bfloat16)
+
+
+# ==================================================================================================
+# plugins/sdpa_attention: causal scaled-dot-product attention with grouped-query attention
+# ==================================================================================================
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+
+
+SDPA_BACKENDS = {
+    "cudnn": SDPBackend.CUDNN_ATTENTION,
+    "flash": SDPBackend.FLASH_ATTENTION,
+    "efficient": SDPBackend.EFFICIENT_ATTENTION,
+    "math": SDPBackend.MATH,
+}
+# enable_gqa arrived in torch 2.5; the memory-efficient kernel rejects it, so for it (and on older torch)
+# k and v are expanded to all query heads instead: same result, more memory. cuDNN takes GQA natively
+# (torch 2.11, H100: 1.23 ms fwd+bwd at 64x1024 vs 1.48 ms expanded; flash 1.85 ms; bench/RESULTS.md).
+SDPA_HAS_GQA = tuple(int(p) for p in torch.__version__.split("+")[0].split(".")[:2]) >= (2, 5)
+SDPA_NATIVE_GQA = ("auto", "cudnn", "flash", "math")
+
+
+def sdpa_attention(q, k, v, h):
+    """q (B, H, T, D), k and v (B, Hkv, T, D) -> y (B, H, T, D); causal, scale 1/sqrt(D)."""
+    backend = h.sdpa_backend
+    if backend != "auto" and backend not in SDPA_BACKENDS:
+        raise RunInputError(f"SDPA_BACKEND={backend}: expected auto, {', '.join(SDPA_BACKENDS)}")
+    gqa = q.size(1) != k.size(1)
+    if gqa and not (SDPA_HAS_GQA and backend in SDPA_NATIVE_GQA):
+        groups = q.size(1) // k.size(1)
+        k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)  # (B, H, T, D)
+        gqa = False
+    kwargs = {"enable_gqa": True} if gqa else {}
+    if backend == "auto":
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True, **kwargs)
+    with sdpa_kernel(SDPA_BACKENDS[backend]):
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True, **kwargs)
+
+
+# ==================================================================================================
+# plugins/relu2_mlp: feed-forward block y = proj(relu(fc(x))^2)   (relu^2: modded-nanogpt)
+# ==================================================================================================
+
+
+
+
+class ReluSquaredMLP(nn.Module):
+    def __init__(self, h, layer):
+        super().__init__()
+        hidden = h.mlp_mult * h.model_dim
+        self.fc = CastedLinear(h.model_dim, hidden)
+        self.proj = CastedLinear(hidden, h.model_dim, zero_init=True)  # each block starts as the identity
+
+    def forward(self, x):  # (B, T, d) -> (B, T, d)
+        return self.proj(torch.relu(self.fc(x)).square())
+
+
+# ==================================================================================================
+# plugins/unet_blocks: pre-norm blocks with residual mixing to x0, and U-Net skips between the
+# encoder half and the decoder half of the stack (modded-nanogpt)
+# ==================================================================================================
+
+
+
+
+class UNetBlock(nn.Module):
+    def __init__(self, h, layer):
+        super().__init__()
+        d = h.model_dim
+        self.attn = CausalSelfAttention(h, layer)
+        self.mlp = MLP(h, layer)
+        self.attn_scale = nn.Parameter(torch.ones(d, dtype=torch.float32))
+        self.mlp_scale = nn.Parameter(torch.ones(d, dtype=torch.float32))
+        self.resid_mix = nn.Parameter(torch.stack((torch.ones(d), torch.zeros(d))).float())  # (2, d)
+
+    def forward(self, x, x0):  # (B, T, d) each
+        mix = self.resid_mix.to(x.dtype)
+        x = mix[0] * x + mix[1] * x0  # learned blend of the stream with the embedding
+        x = x + self.attn_scale.to(x.dtype) * self.attn(rms_norm(x))
+        return x + self.mlp_scale.to(x.dtype) * self.mlp(rms_norm(x))
+
+
+class UNetBlockStack(nn.Module):
+    """The first L//2 blocks push their outputs; each decoder block first adds skip_weights[i] * pop()."""
+
+    def __init__(self, h):
+        super().__init__()
+        self.num_encoder = h.num_layers // 2
+        num_decoder = h.num_layers - self.num_encoder
+        self.blocks = nn.ModuleList([UNetBlock(h, i) for i in range(h.num_layers)])
+        self.skip_weights = nn.Parameter(torch.ones(min(self.num_encoder, num_decoder), h.model_dim))
+
+    def forward(self, x, x0):  # (B, T, d) each
+        skips = []
+        for block in self.blocks[: self.num_encoder]:
+            x = block(x, x0)
+            skips.append(x)
+        for i, block in enumerate(self.blocks[self.num_encoder :]):
+            if skips:
+                x = x + self.skip_weights[i].to(x.dtype) * skips.pop()
+            x = block(x, x0)
+        return x
+
+
+# ==================================================================================================
+# plugins/muon: Muon for the block matrices, Adam for embeddings, head and control tensors
+# Muon: K. Jordan, modded-nanogpt (Nesterov momentum, then Newton-Schulz orthogonalisation)
+# ==================================================================================================
+
+
+
+MUON_NS_COEFFS = (3.4445, -4.7750, 2.0315)  # quintic iteration tuned for speed, not exact convergence
+
+
+def muon_newton_schulz(G, steps):
+    """Approximately orthogonalise a stack of matrices: G (n, r, c) with r <= c -> (n, r, c) bf16.
+
+    Batched matmuls over the stack; per matrix it is the same math as one call on that matrix.
+    """
+    a, b, c = MUON_NS_COEFFS
+    X = G.bfloat16()
+    X = X / (torch.linalg.vector_norm(X, dim=(1, 2), keepdim=True) + 1e-7)  # ||X||_F <= 1
+    for _ in range(steps):
+        A = X @ X.mT  # (n, r, r)
+        X = a * X + (b * A + c * (A @ A)) @ X
+    return X
+
+
+class Muon(torch.optim.Optimizer):
+    """buf = m*buf + g;  g' = g + m*buf;  p -= lr * NS(g') * max(1, rows/cols)^0.5.
+
+    Matrices are grouped by (transposed) shape and orthogonalised as one stack. With several ranks,
+    rank r handles the matrices whose index within their shape group is r mod world_size, and one
+    all-reduce of a flat bf16 buffer shares every update (gradients must already be averaged).
+    """
+
+    def __init__(self, params, lr, momentum, backend_steps, ctx, compile_ns=False):
+        super().__init__(params, {"lr": lr, "momentum": momentum, "backend_steps": backend_steps})
+        self.rank, self.world_size, self.distributed = ctx.rank, ctx.world_size, ctx.distributed
+        self.newton_schulz = torch.compile(muon_newton_schulz) if compile_ns else muon_newton_schulz
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            params = group["params"]
+            if not params:
+                continue
+            offsets, total = [], 0
+            for p in params:
+                offsets.append(total)
+                total += p.numel()
+            flat = torch.zeros(total, device=params[0].device, dtype=torch.bfloat16)
+            shape_groups = {}  # (min dim, max dim) -> parameter indices, in parameter order
+            for i, p in enumerate(params):
+                shape_groups.setdefault((min(p.shape), max(p.shape)), []).append(i)
+            for members in shape_groups.values():
+                mine = [i for j, i in enumerate(members) if j % self.world_size == self.rank]
+                mine = [i for i in mine if params[i].grad is not None]
+                if mine:
+                    self._orthogonalised_updates(group, [params[i] for i in mine], [offsets[i] for i in mine], flat)
+            if self.distributed:
+                dist.all_reduce(flat)  # each slice is nonzero on exactly one rank
+            updates = [flat[o : o + p.numel()].view_as(p).to(p.dtype) for o, p in zip(offsets, params)]
+            torch._foreach_add_(params, updates, alpha=-group["lr"])
+
+    def _orthogonalised_updates(self, group, params, offsets, flat):
+        m = group["momentum"]
+        grads = [p.grad for p in params]
+        bufs = []
+        for p in params:
+            state = self.state[p]
+            if "momentum_buffer" not in state:
+                state["momentum_buffer"] = torch.zeros_like(p.grad)
+            bufs.append(state["momentum_buffer"])
+        torch._foreach_mul_(bufs, m)
+        torch._foreach_add_(bufs, grads)  # buf = m*buf + g
+        nesterov = torch._foreach_add(grads, bufs, alpha=m)  # g' = g + m*buf
+        transposed = [g.size(0) > g.size(1) for g in nesterov]  # work on the wide orientation
+        X = self.newton_schulz(torch.stack([g.mT if t else g for g, t in zip(nesterov, transposed)]),
+                               group["backend_steps"])  # (n, r, c)
+        for x, p, o, t in zip(X, params, offsets, transposed):
+            x = x.mT if t else x
+            scale = max(1.0, p.size(0) / p.size(1)) ** 0.5
+            flat[o : o + p.numel()] = (x * scale).reshape(-1)
+
+
+def build_muon_adam_optimizers(model, h, ctx):
+    """[Adam (embedding, head, everything else), Muon (CastedLinear matrices except the head)]."""
+    head = getattr(model, "lm_head", None)
+    head_params = [head.weight] if head is not None else []
+    embed_params = [model.tok_emb.weight]
+    claimed = {id(p) for p in embed_params + head_params}
+    matrix_params = []
+    for m in model.modules():
+        if isinstance(m, CastedLinear) and m is not head and id(m.weight) not in claimed:
+            matrix_params.append(m.weight)
+            claimed.add(id(m.weight))
+    scalar_params = [p for p in model.parameters() if id(p) not in claimed]  # vectors, control tensors, skips
+
+    embed_lr = h.tied_embed_lr if head is None else h.embed_lr
+    adam_groups = [{"params": embed_params, "lr": embed_lr, "base_lr": embed_lr}]
+    if head_params:
+        adam_groups.append({"params": head_params, "lr": h.head_lr, "base_lr": h.head_lr})
+    if scalar_params:
+        adam_groups.append({"params": scalar_params, "lr": h.scalar_lr, "base_lr": h.scalar_lr})
+    adam = torch.optim.Adam(
+        adam_groups, betas=(h.beta1, h.beta2), eps=h.adam_eps, weight_decay=0.0, fused=ctx.device.type == "cuda"
+    )
+    muon = Muon(matrix_params, lr=h.matrix_lr, momentum=h.muon_momentum, backend_steps=h.muon_backend_steps,
+                ctx=ctx, compile_ns=compile_enabled(h, ctx.device))
+    for g in muon.param_groups:
+        g["base_lr"] = h.matrix_lr
+        g["base_momentum"] = h.muon_momentum  # the schedule warms momentum up towards this
+    return [adam, muon]
+
+
+# ==================================================================================================
+# plugins/warmdown_schedule: constant LR, then a linear warmdown to zero timed by the wall clock;
+# linear Muon momentum warmup
+# ==================================================================================================
+
+
+
+def warmdown_lr_multiplier(step, elapsed_ms, h):
+    """1, then falling linearly to 0 over the last WARMDOWN_ITERS steps.
+
+    With a wall-clock cap the remaining steps are estimated from the mean step time so far, so the
+    decay ends when the cap is reached whatever the hardware speed.
+    """
+    if h.warmdown_iters <= 0:
+        return 1.0
+    if h.max_wallclock_seconds <= 0:
+        start = max(h.iterations - h.warmdown_iters, 0)
+        return max((h.iterations - step) / h.warmdown_iters, 0.0) if start <= step < h.iterations else 1.0
+    step_ms = elapsed_ms / max(step, 1)
+    warmdown_ms = h.warmdown_iters * step_ms
+    remaining_ms = max(1000.0 * h.max_wallclock_seconds - elapsed_ms, 0.0)
+    return remaining_ms / max(warmdown_ms, 1e-9) if remaining_ms <= warmdown_ms else 1.0
+
+
+def apply_warmdown_schedule(optimizers, step, elapsed_ms, h):
+    """Set lr = base_lr * multiplier for every group, and the momentum of groups with base_momentum."""
+    mul = warmdown_lr_multiplier(step, elapsed_ms, h)
+    steps = h.muon_momentum_warmup_steps
+    frac = min(step / steps, 1.0) if steps > 0 else 1.0
+    for opt in optimizers:
+        for group in opt.param_groups:
+            group["lr"] = group["base_lr"] * mul
+            if "base_momentum" in group:
+                group["momentum"] = (1 - frac) * h.muon_momentum_warmup_start + frac * group["base_momentum"]
+    return mul
+
+
+# ==================================================================================================
+# plugins/int8_quant: export quantizer. Per-row int8 for large float matrices (clip each row at the
+# 99.99984th percentile of |w|, fp16 scale = clip/127), per-tensor int8 for other large float tensors,
+# small float tensors kept (control tensors fp32, the rest fp16), non-float tensors passed through.
+# ==================================================================================================
+
+
+
+INT8_LABEL = "int8"
+INT8_KEEP_FLOAT_MAX_NUMEL = 65_536  # tensors this small stay in float
+INT8_CLIP_Q = 99.99984 / 100.0
+INT8_QUANTILE_MAX_NUMEL = 1 << 24  # torch.quantile refuses larger inputs
+
+
+def int8_abs_quantile(x):
+    """Per-row INT8_CLIP_Q quantile of |x| for x (rows, cols) fp32 -> (rows,), linear interpolation."""
+    x = x.abs()
+    if x.size(1) <= INT8_QUANTILE_MAX_NUMEL:  # torch.quantile on blocks of rows under its size limit
+        rows = max(1, INT8_QUANTILE_MAX_NUMEL // x.size(1))
+        return torch.cat([torch.quantile(block, INT8_CLIP_Q, dim=1) for block in x.split(rows)])
+    rank = INT8_CLIP_Q * (x.size(1) - 1)  # same interpolation, by order statistics
+    lo = int(math.floor(rank))
+    hi = min(lo + 1, x.size(1) - 1)
+    v_lo, v_hi = torch.kthvalue(x, lo + 1, dim=1).values, torch.kthvalue(x, hi + 1, dim=1).values
+    return torch.lerp(v_lo, v_hi, rank - lo)
+
+
+def int8_quantize_tensor(t):
+    """float tensor -> (int8 values in [-127, 127], scale): per row (fp16 scales) for matrices, else one fp32 scale."""
+    t32 = t.float()
+    if t32.ndim == 2:
+        clip = int8_abs_quantile(t32)  # (rows,)
+        scale = (clip / 127.0).clamp_min(1e-8)  # an all-zero row gets a harmless tiny scale
+        q = torch.round(torch.maximum(torch.minimum(t32, clip[:, None]), -clip[:, None]) / scale[:, None])
+        return q.clamp(-127, 127).to(torch.int8).contiguous(), scale.to(torch.float16).contiguous()
+    clip = float(int8_abs_quantile(t32.reshape(1, -1))[0])
+    scale = torch.tensor(clip / 127.0 if clip > 0 else 1.0, dtype=torch.float32)
+    q = torch.round(t32.clamp(-clip, clip) / scale)
+    return q.clamp(-127, 127).to(torch.int8).contiguous(), scale
+
+
+def quantize_state_dict_int8(state_dict, h=None):
+    """state dict -> (object to torch.save, stats with param_count, payload_bytes, baseline_tensor_bytes)."""
+    quantized, scales, dtypes, passthrough, passthrough_dtypes = {}, {}, {}, {}, {}
+    stats = {"param_count": 0, "payload_bytes": 0, "baseline_tensor_bytes": 0, "num_quantized": 0}
+    for name, tensor in state_dict.items():
+        t = tensor.detach().to("cpu").contiguous()
+        stats["param_count"] += t.numel()
+        stats["baseline_tensor_bytes"] += t.numel() * t.element_size()
+        if not t.is_floating_point():
+            passthrough[name] = t
+        elif t.numel() <= INT8_KEEP_FLOAT_MAX_NUMEL:
+            if any(s in name for s in CONTROL_TENSOR_NAME_PATTERNS):
+                passthrough[name] = t.float()  # control tensors: exact fp32
+            else:
+                passthrough[name] = t.to(torch.float16)
+            passthrough_dtypes[name] = str(t.dtype).removeprefix("torch.")
+        else:
+            quantized[name], scales[name] = int8_quantize_tensor(t)
+            dtypes[name] = str(t.dtype).removeprefix("torch.")
+            stats["num_quantized"] += 1
+            stats["payload_bytes"] += quantized[name].numel() + scales[name].numel() * scales[name].element_size()
+            continue
+        stats["payload_bytes"] += passthrough[name].numel() * passthrough[name].element_size()
+    obj = {
+        "__quant_format__": "int8_per_row_v1",
+        "quantized": quantized,
+        "scales": scales,
+        "dtypes": dtypes,
+        "passthrough": passthrough,
+        "passthrough_dtypes": passthrough_dtypes,
+    }
+    return obj, stats
+
+
+def dequantize_state_dict_int8(obj):
+    """Inverse of quantize_state_dict_int8: every tensor back in its original dtype (CPU)."""
+    out = {}
+    for name, q in obj["quantized"].items():
+        s = obj["scales"][name].float()
+        if s.ndim > 0:
+            s = s.view(q.size(0), *([1] * (q.ndim - 1)))  # per row
+        out[name] = (q.float() * s).to(getattr(torch, obj["dtypes"][name])).contiguous()
+    for name, t in obj["passthrough"].items():
+        dtype = obj["passthrough_dtypes"].get(name)
+        out[name] = t.to(getattr(torch, dtype)).contiguous() if dtype else t
+    return out
+
+
+# ==================================================================================================
+# plugins/zlib_compress: artifact compression with zlib at level 9
+# ==================================================================================================
+import zlib
+
+ZLIB_LABEL = "zlib"
+
+
+def zlib_compress(raw):
+    return zlib.compress(raw, level=9)
+
+
+def zlib_decompress(blob):
+    return zlib.decompress(blob)
+
+
+# ==================================================================================================
+# plugins/token_stream_loader: one sequential stream over the sorted train shards, wrapping forever,
+# no shuffling; every call takes one contiguous chunk and rank r trains on span r of it
+# ==================================================================================================
+
+
+
+
+class TokenStreamLoader:
+    def __init__(self, h, ctx):
+        self.files = shard_files(h.train_files)
+        self.rank, self.world_size, self.device = ctx.rank, ctx.world_size, ctx.device
+        self.file_idx, self.pos = 0, 0
+        self.tokens = load_data_shard(self.files[0])
+
+    def _take(self, n):
+        """The next n tokens of the stream (uint16, CPU), moving on to the next shard as needed."""
+        chunks = []
+        while n > 0:
+            if self.pos >= self.tokens.numel():
+                self.file_idx = (self.file_idx + 1) % len(self.files)
+                self.tokens, self.pos = load_data_shard(self.files[self.file_idx]), 0
+                continue
+            k = min(n, self.tokens.numel() - self.pos)
+            chunks.append(self.tokens[self.pos : self.pos + k])
+            self.pos, n = self.pos + k, n - k
+        return chunks[0] if len(chunks) == 1 else torch.cat(chunks)
+
+    def next_batch(self, global_tokens, seq_len, grad_accum_steps):
+        """This rank's (x, y), int64 (local_tokens // seq_len, seq_len) on device; y is x shifted by one."""
+        local_tokens = global_tokens // (self.world_size * grad_accum_steps)
+        span = local_tokens + 1  # one extra token so that the last input has a target
+        chunk = self._take(self.world_size * span)
+        local = chunk[self.rank * span : (self.rank + 1) * span].to(torch.int64)
+        if self.device.type == "cuda":
+            local = local.pin_memory()
+        local = local.to(self.device, non_blocking=True)
+        return local[:-1].view(-1, seq_len), local[1:].view(-1, seq_len)
+
+
+# ==================================================================================================
+# plugins/plain_eval: validation on non-overlapping TRAIN_SEQ_LEN windows; every target scored once
+# ==================================================================================================
+
+
+
+
+def score_plain_windows(model, val_tokens, h, ctx):
+    """Scores of this rank's share of the windows; windows are split across ranks by sequence."""
+    seq_len = h.train_seq_len
+    num_seqs = (val_tokens.numel() - 1) // seq_len
+    first, last = num_seqs * ctx.rank // ctx.world_size, num_seqs * (ctx.rank + 1) // ctx.world_size
+    batch_seqs = h.val_batch_size // (ctx.world_size * seq_len)
+    if batch_seqs < 1:
+        raise RunInputError(f"VAL_BATCH_SIZE={h.val_batch_size} is less than one TRAIN_SEQ_LEN={seq_len} window per rank")
+    positions, nll, nbytes = [], [], []
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode(), bf16_autocast(ctx.device):
+        for s in range(first, last, batch_seqs):
+            e = min(s + batch_seqs, last)
+            chunk = val_tokens[s * seq_len : e * seq_len + 1].to(ctx.device, torch.int64, non_blocking=True)
+            x, y = chunk[:-1].view(-1, seq_len), chunk[1:].view(-1, seq_len)  # (b, T)
+            nll.append(model(x, y, reduction="none").float().flatten())
+            nbytes.append(target_bytes(x, y, ctx.luts).flatten())
+            positions.append(torch.arange(s * seq_len + 1, e * seq_len + 1, device=ctx.device))
+    model.train(was_training)
+    if not positions:  # more ranks than windows
+        empty = torch.empty(0, device=ctx.device)
+        return Scores(empty.long(), empty.float(), empty.to(torch.int16))
+    return Scores(positions=torch.cat(positions), nll=torch.cat(nll), nbytes=torch.cat(nbytes))
+
+
+# ==================================================================================================
+# wiring: generated by golfc
+# ==================================================================================================
+# Each slot global is bound to the symbol of the plugin that fills it (golfc/slots.py).
+attention_kernel = sdpa_attention  # plugins/sdpa_attention
+QK_TRANSFORMS = []  # slot qk_transform: none
+ATTENTION_POST = []  # slot attention_post: none
+MLP = ReluSquaredMLP  # plugins/relu2_mlp
+EMBEDDING_EXTRAS = []  # slot embedding_extras: none
+BlockStack = UNetBlockStack  # plugins/unet_blocks
+build_optimizers = build_muon_adam_optimizers  # plugins/muon
+apply_schedule = apply_warmdown_schedule  # plugins/warmdown_schedule
+WeightAverager = None  # slot weight_averaging: none
+train_quant_hook = None  # slot train_quantization: none
+quantize_state_dict = quantize_state_dict_int8  # plugins/int8_quant
+dequantize_state_dict = dequantize_state_dict_int8  # plugins/int8_quant
+QUANT_LABEL = INT8_LABEL  # plugins/int8_quant
+compress_bytes = zlib_compress  # plugins/zlib_compress
+decompress_bytes = zlib_decompress  # plugins/zlib_compress
+COMPRESS_LABEL = ZLIB_LABEL  # plugins/zlib_compress
+TrainLoader = TokenStreamLoader  # plugins/token_stream_loader
+score_validation = score_plain_windows  # plugins/plain_eval
+
+
+# ==================================================================================================
+# core/train: setup, compile warmup and reset, timed training loop, export, roundtrip evaluation
+# ==================================================================================================
+
+
+
+
+
+def program_source():
+    """The readable source of this program: the self-extracting wrapper hands it over as __golfc_source__."""
+    source = globals().get("__golfc_source__")
+    if source is None:
+        with open(__file__, encoding="utf-8") as f:
+            source = f.read()
+    return source
+
+
+def seed_everything(seed):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def evaluate(model, val_tokens, h, ctx):
+    """(val_loss in nats, val_bpb) over the whole validation stream; sums in fp64, reduced over ranks."""
+    scores = score_validation(model, val_tokens, h, ctx)
+    totals = torch.stack((
+        scores.nll.to(torch.float64).sum(),
+        torch.tensor(scores.nll.numel(), dtype=torch.float64, device=scores.nll.device),
+        scores.nbytes.to(torch.float64).sum(),
+    )).to(ctx.device)
+    if ctx.distributed:
+        dist.all_reduce(totals)
+    nll_sum, count, nbytes = totals.tolist()
+    if int(count) != val_tokens.numel() - 1:
+        raise RuntimeError(f"score_validation scored {int(count)} positions, expected {val_tokens.numel() - 1}")
+    val_loss = nll_sum / count
+    return val_loss, val_loss / math.log(2.0) * (count / nbytes)
+
+
+def all_reduce_grads(params, ctx):
+    """Average gradients over ranks with one all-reduce per dtype (no DDP wrapper: plain, compile-friendly)."""
+    by_dtype = {}
+    for p in params:
+        if p.grad is not None:
+            by_dtype.setdefault(p.grad.dtype, []).append(p.grad)
+    for grads in by_dtype.values():
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)  # SUM: gloo has no AVG
+        flat /= ctx.world_size
+        torch._foreach_copy_(grads, [f.view_as(g) for f, g in zip(flat.split([g.numel() for g in grads]), grads)])
+
+
+def log_header(h):
+    """The log file starts with the full source, then versions, GPUs and the effective settings."""
+    log0(program_source(), console=False)
+    log0("=" * 100, console=False)
+    log0(f"Running Python {sys.version}", console=False)
+    log0(f"Running PyTorch {torch.__version__}", console=False)
+    try:
+        smi = subprocess.run(["nvidia-smi"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=False)
+        log0(smi.stdout, console=False)
+    except OSError:
+        log0("nvidia-smi: not available", console=False)
+    log0("=" * 100, console=False)
+    settings = {k: v for k, v in vars(type(h)).items() if not k.startswith("_") and not callable(v)}
+    log0("hparams: " + " ".join(f"{k}={v}" for k, v in settings.items()))
+
+
+def export_artifact(model, h, ctx):
+    """Write final_model.pt (reference only) and the scored artifact final_model.<quant>.ptz; log the sizes."""
+    code_bytes = os.path.getsize(__file__)  # the file being run (the shipped wrapper when wrapped)
+    state = model.state_dict()
+    if ctx.is_master:
+        torch.save(state, "final_model.pt")
+        model_bytes = os.path.getsize("final_model.pt")
+        log0(f"Serialized model: {model_bytes} bytes")
+        log0(f"Code size: {code_bytes} bytes")
+        log0(f"Total submission size: {model_bytes + code_bytes} bytes")
+    quant_obj, stats = quantize_state_dict(state, h)  # every rank: a quantizer may use collectives
+    buf = io.BytesIO()
+    torch.save(quant_obj, buf)
+    raw = buf.getvalue()
+    label = f"{QUANT_LABEL}+{COMPRESS_LABEL}"
+    artifact = f"final_model.{QUANT_LABEL}.ptz"
+    if ctx.is_master:
+        with open(artifact, "wb") as f:
+            f.write(compress_bytes(raw))
+        artifact_bytes = os.path.getsize(artifact)
+        ratio = stats["baseline_tensor_bytes"] / max(stats["payload_bytes"], 1)
+        log0(f"Serialized model {label}: {artifact_bytes} bytes "
+             f"(payload:{stats['payload_bytes']} raw_torch:{len(raw)} payload_ratio:{ratio:.2f}x)")
+        log0(f"Total submission size {label}: {artifact_bytes + code_bytes} bytes")
+    if ctx.distributed:
+        dist.barrier()  # the artifact is on disk before any rank reads it back
+    return artifact
+
+
+def main():
+    h = Hyperparameters()
+    ctx = init_distributed(h)
+    seed_everything(h.seed)
+    if ctx.device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    h.train_files = os.path.join(h.data_path, "fineweb_train_*.bin")
+    h.val_files = os.path.join(h.data_path, "fineweb_val_*.bin")
+    for pattern in (h.train_files, h.val_files):
+        shard_files(pattern)  # fail early, naming the glob
+    setup_logging(ctx, h.run_id or str(uuid.uuid4()))
+    if ctx.is_master:
+        log_header(h)
+
+    micro_tokens = ctx.world_size * ctx.grad_accum_steps * h.train_seq_len
+    if h.train_batch_tokens % micro_tokens != 0:
+        raise RunInputError(f"TRAIN_BATCH_TOKENS={h.train_batch_tokens} must be a multiple of 8 * TRAIN_SEQ_LEN={micro_tokens}")
+    sp = load_tokenizer(h)
+    ctx.luts = build_bpb_luts(sp, h.vocab_size, ctx.device)
+    val_tokens = load_validation_tokens(h.val_files, h.train_seq_len)
+    log0(f"val_loader:shards pattern={h.val_files} tokens:{val_tokens.numel() - 1}")
+    log0(f"train_loader:shards pattern={h.train_files} train_shards:{len(shard_files(h.train_files))}")
+
+    # ---- model and optimizers ----------------------------------------------------------------------
+    base_model = GPT(h).to(ctx.device)
+    cast_params_for_training(base_model, ctx.device)
+    if ctx.distributed:  # identical seeds give identical weights; make it a guarantee
+        for t in base_model.state_dict().values():
+            dist.broadcast(t, src=0)
+    log0(f"model_params:{sum(p.numel() for p in base_model.parameters())}")
+    log0(f"world_size:{ctx.world_size} grad_accum_steps:{ctx.grad_accum_steps}")
+    compiled = compile_enabled(h, ctx.device)
+    if compiled and h.compile_tuning:
+        import torch._inductor.config as inductor_config
+
+        inductor_config.coordinate_descent_tuning = True  # slower compile, sometimes faster kernels
+    model = torch.compile(base_model, dynamic=False, fullgraph=True) if compiled else base_model
+    optimizers = build_optimizers(base_model, h, ctx)
+    params = [p for p in base_model.parameters() if p.requires_grad]
+    log0(f"device:{ctx.device} compile:{compiled} seed:{h.seed}")
+
+    def train_step(step, elapsed_ms, loader, averager):
+        """One optimizer step over grad_accum_steps micro-batches; returns this rank's mean loss."""
+        lr_mul = apply_schedule(optimizers, step, elapsed_ms, h)
+        if train_quant_hook is not None:
+            train_quant_hook(base_model, step, lr_mul, h)
+        loss_sum = torch.zeros((), device=ctx.device)
+        for _ in range(ctx.grad_accum_steps):
+            x, y = loader.next_batch(h.train_batch_tokens, h.train_seq_len, ctx.grad_accum_steps)
+            with bf16_autocast(ctx.device):
+                loss = model(x, y)
+            loss_sum += loss.detach()
+            (loss / ctx.grad_accum_steps).backward()
+        if ctx.distributed:
+            all_reduce_grads(params, ctx)
+        if h.grad_clip_norm > 0:
+            torch.nn.utils.clip_grad_norm_(params, h.grad_clip_norm)
+        for opt in optimizers:
+            opt.step()
+        base_model.zero_grad(set_to_none=True)
+        if averager is not None:
+            averager.update(base_model, step + 1, lr_mul)  # step + 1 = optimizer steps done
+        return loss_sum / ctx.grad_accum_steps
+
+    # ---- compile warmup: real steps, then back to the initial weights, optimizer state and data ----
+    if h.warmup_steps > 0:
+        initial_model = {k: v.detach().cpu().clone() for k, v in base_model.state_dict().items()}
+        initial_optimizers = [copy.deepcopy(opt.state_dict()) for opt in optimizers]
+        loader = TrainLoader(h, ctx)
+        for i in range(h.warmup_steps):
+            train_step(0, 0.0, loader, None)
+            if h.warmup_steps <= 20 or (i + 1) % 10 == 0 or i + 1 == h.warmup_steps:
+                log0(f"warmup_step:{i + 1}/{h.warmup_steps}")
+        base_model.load_state_dict(initial_model, strict=True)
+        for opt, state in zip(optimizers, initial_optimizers):
+            opt.load_state_dict(state)
+        del initial_model, initial_optimizers
+
+    # ---- timed training: the clock runs only around training steps --------------------------------
+    loader = TrainLoader(h, ctx)
+    averager = WeightAverager(base_model, h) if WeightAverager is not None else None
+    max_ms = 1000.0 * h.max_wallclock_seconds if h.max_wallclock_seconds > 0 else None
+    train_ms, stop_after, step = 0.0, None, 0
+    sync_device(ctx.device)
+    t0 = time.perf_counter()
+    while True:
+        last_step = step == h.iterations or (stop_after is not None and step >= stop_after)
+        if last_step or (h.val_loss_every > 0 and step % h.val_loss_every == 0):
+            sync_device(ctx.device)
+            train_ms += 1000.0 * (time.perf_counter() - t0)
+            val_loss, val_bpb = evaluate(model, val_tokens, h, ctx)
+            log0(f"step:{step}/{h.iterations} val_loss:{val_loss:.4f} val_bpb:{val_bpb:.4f} "
+                 f"train_time:{train_ms:.0f}ms step_avg:{train_ms / max(step, 1):.2f}ms")
+            sync_device(ctx.device)
+            t0 = time.perf_counter()
+        if last_step:
+            if stop_after is not None and step < h.iterations:
+                log0(f"stopping_early: wallclock_cap train_time:{train_ms:.0f}ms step:{step}/{h.iterations}")
+            break
+        train_loss = train_step(step, train_ms + 1000.0 * (time.perf_counter() - t0), loader, averager)
+        step += 1
+        # No device sync here: the host runs at most a step ahead, and a sync per step would leave the GPU
+        # idle while the next step is launched. Logging (.item()) and the cap's all-reduce sync anyway.
+        elapsed_ms = train_ms + 1000.0 * (time.perf_counter() - t0)
+        if h.train_log_every > 0 and (step <= 10 or step % h.train_log_every == 0 or stop_after is not None):
+            log0(f"step:{step}/{h.iterations} train_loss:{train_loss.item():.4f} "
+                 f"train_time:{elapsed_ms:.0f}ms step_avg:{elapsed_ms / step:.2f}ms")
+        reached_cap = max_ms is not None and elapsed_ms >= max_ms
+        if ctx.distributed and max_ms is not None:  # every rank stops after the same step
+            flag = torch.tensor(int(reached_cap), device=ctx.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            reached_cap = bool(flag.item())
+        if stop_after is None and reached_cap:
+            stop_after = step
+    if ctx.device.type == "cuda":
+        log0(f"peak memory allocated: {torch.cuda.max_memory_allocated() // 1024 // 1024} MiB "
+             f"reserved: {torch.cuda.max_memory_reserved() // 1024 // 1024} MiB")
+    if averager is not None:
+        averager.apply(base_model)
+
+    artifact = export_artifact(base_model, h, ctx)
+
+    # ---- roundtrip: the artifact read back from disk is what gets scored ---------------------------
+    with open(artifact, "rb") as f:
+        quant_obj = torch.load(io.BytesIO(decompress_bytes(f.read())), map_location="cpu")
+    base_model.load_state_dict(dequantize_state_dict(quant_obj), strict=True)
+    sync_device(ctx.device)
+    t_eval = time.perf_counter()
+    val_loss, val_bpb = evaluate(model, val_tokens, h, ctx)
+    sync_device(ctx.device)
+    name = f"final_{QUANT_LABEL}_{COMPRESS_LABEL}_roundtrip"
+    log0(f"{name} val_loss:{val_loss:.4f} val_bpb:{val_bpb:.4f} eval_time:{1000.0 * (time.perf_counter() - t_eval):.0f}ms")
+    log0(f"{name}_exact val_loss:{val_loss:.8f} val_bpb:{val_bpb:.8f}")
+    if ctx.distributed:
+        dist.barrier()  # no rank tears the group down while another still uses it
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (RunInputError, FileNotFoundError) as exc:  # bad input: one line naming it, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
