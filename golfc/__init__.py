@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 PROJECT = "golfc"
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
-from golfc.slots import Impl, PluginInfo  # noqa: E402  (after hookimpl: slots imports nothing from here)
 from golfc.hparams import HParams  # noqa: E402
+from golfc.slots import Impl, PluginInfo  # noqa: E402  (after hookimpl: slots imports nothing from here)
 
-__all__ = ["HParams", "Impl", "PluginInfo", "PROJECT", "__version__", "hookimpl"]
+__all__ = ["PROJECT", "HParams", "Impl", "PluginInfo", "__version__", "hookimpl"]

@@ -76,7 +76,12 @@ def make_lock(resolution: Resolution, sections: list[Section], wrapped: str, rea
         "hparams": {p.name: p.default for p in resolution.hparams.all()},
         "minify": resolution.recipe.minify,
         "sections": [
-            {"name": s.name, "origin": s.origin, "bytes": len(s.source.encode("utf-8")), "sha256": sha256_text(s.source)}
+            {
+                "name": s.name,
+                "origin": s.origin,
+                "bytes": len(s.source.encode("utf-8")),
+                "sha256": sha256_text(s.source),
+            }
             for s in sections
         ],
         "files": {
@@ -86,12 +91,20 @@ def make_lock(resolution: Resolution, sections: list[Section], wrapped: str, rea
     }
 
 
-def build_program(recipe: Recipe, plugins_dir: Path | None = None) -> tuple[Resolution, list[Section], list[Section], str, str]:
+def build_program(
+    recipe: Recipe, plugins_dir: Path | None = None
+) -> tuple[Resolution, list[Section], list[Section], str, str]:
     """Resolve and assemble without writing: (resolution, shipped sections, readable sections, wrapped, readable)."""
     resolution = resolve(recipe, plugins_dir)
     readable_sections = assemble_sections(resolution)
     shipped = minify_sections(readable_sections) if recipe.minify else readable_sections
-    return resolution, shipped, readable_sections, wrap_sections(shipped), readable_program(resolution, readable_sections)
+    return (
+        resolution,
+        shipped,
+        readable_sections,
+        wrap_sections(shipped),
+        readable_program(resolution, readable_sections),
+    )
 
 
 def build_submission(

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -72,7 +71,7 @@ def build(
     set_: list[str] = typer.Option([], "--set", help="Pin a hyperparameter default: NAME=VALUE (repeatable)."),
     out: Path = typer.Option(Path("golfc-build"), "--out", "-o", help="Output folder."),
     minify: bool = typer.Option(False, "--minify/--no-minify", help="Minify sections (AST-guarded)."),
-    plugins_dir: Optional[Path] = typer.Option(None, "--plugins-dir", help="Folder of loose plugin .py files."),
+    plugins_dir: Path | None = typer.Option(None, "--plugins-dir", help="Folder of loose plugin .py files."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the output paths."),
 ) -> None:
     """Compose plugins into a self-extracting train_gpt.py, a readable train_gpt.src.py and golfc.lock."""
@@ -80,14 +79,17 @@ def build(
     if not quiet:
         console.print(size_table(result))
         share = 100 * result.wrapped_bytes / SIZE_LIMIT
-        console.print(f"code bytes {result.wrapped_bytes:,} = {share:.3f}% of {SIZE_LIMIT:,}; active: {', '.join(result.resolution.active)}")
+        console.print(
+            f"code bytes {result.wrapped_bytes:,} = {share:.3f}% of {SIZE_LIMIT:,}; "
+            f"active: {', '.join(result.resolution.active)}"
+        )
     for name in ("train_gpt.py", "train_gpt.src.py", "golfc.lock"):
         typer.echo(str(out / name))  # plain lines: scripts may read them
 
 
 def plugins(
     json_: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
-    plugins_dir: Optional[Path] = typer.Option(None, "--plugins-dir", help="Folder of loose plugin .py files."),
+    plugins_dir: Path | None = typer.Option(None, "--plugins-dir", help="Folder of loose plugin .py files."),
 ) -> None:
     """List every plugin golfc can find: built-ins, entry points and --plugins-dir files."""
     rows = [describe_plugin(name, entry) for name, entry in discover(plugins_dir).items()]
@@ -140,7 +142,10 @@ def size(
         table.add_column("part")
         table.add_column("bytes", justify="right")
         table.add_row("train_gpt.py", f"{info['code_bytes']:,}")
-        table.add_row(Path(info["artifact"]).name if info["artifact"] else "model (no artifact found)", f"{info['model_bytes'] or 0:,}")
+        table.add_row(
+            Path(info["artifact"]).name if info["artifact"] else "model (no artifact found)",
+            f"{info['model_bytes'] or 0:,}",
+        )
         verdict = "[green]fits[/]" if info["fits"] else "[red]over the limit[/]"
         table.add_row(f"total vs {SIZE_LIMIT:,}: {verdict}", f"{info['total_bytes']:,}")
         console.print(table)
@@ -162,11 +167,26 @@ def demo(
     tiny_corpus = Path(golfc.data.__file__).parent / "corpus" / "tiny-docs.jsonl.xz"
     data = build_dataset(tiny_corpus, vocab, out / "data", force=True)
     build_submission(_split_plugins(plugins), {}, out / "submission")
-    env = dict(os.environ, **TINY_DEMO_ENV, ITERATIONS=str(steps), VOCAB_SIZE=str(data.vocab_size),
-               DATA_PATH=str(data.data_path.resolve()), TOKENIZER_PATH=str(data.tokenizer_path.resolve()), RUN_ID="demo")
+    env = dict(
+        os.environ,
+        **TINY_DEMO_ENV,
+        ITERATIONS=str(steps),
+        VOCAB_SIZE=str(data.vocab_size),
+        DATA_PATH=str(data.data_path.resolve()),
+        TOKENIZER_PATH=str(data.tokenizer_path.resolve()),
+        RUN_ID="demo",
+    )
     script = (out / "submission" / "train_gpt.py").resolve()
-    launcher = [sys.executable] if nproc == 1 else [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
-    console.print(f"[bold]training[/] {script} for {steps} steps on CPU (log: {out / 'submission' / 'logs' / 'demo.txt'})")
+    launcher = (
+        [sys.executable]
+        if nproc == 1
+        else [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
+    )
+    console.print(
+        f"[bold]training[/] {script} for {steps} steps on CPU (log: {out / 'submission' / 'logs' / 'demo.txt'})"
+    )
     completed = subprocess.run([*launcher, str(script)], cwd=out / "submission", env=env, check=False)
     if completed.returncode != 0:
-        raise GolfcError(f"the demo run exited with code {completed.returncode}; see {out / 'submission' / 'logs' / 'demo.txt'}")
+        raise GolfcError(
+            f"the demo run exited with code {completed.returncode}; see {out / 'submission' / 'logs' / 'demo.txt'}"
+        )

@@ -84,7 +84,9 @@ def _claims(pm: pluggy.PluginManager, slot: Slot, active: tuple[str, ...], recip
         if impl is None:
             continue
         if not isinstance(impl, Impl):
-            raise PluginLoadError(f"plugin {plugin}: {slot.hook_name} returned {type(impl).__name__}, expected golfc.Impl")
+            raise PluginLoadError(
+                f"plugin {plugin}: {slot.hook_name} returned {type(impl).__name__}, expected golfc.Impl"
+            )
         try:
             symbols = impl.bindings(slot)
         except ValueError as exc:

@@ -72,7 +72,7 @@ class CatalogEntry:
             return importlib.import_module(self.module_name)
         except GolfcError:
             raise
-        except Exception as exc:  # noqa: BLE001 - any import failure is the plugin's, reported in one line
+        except Exception as exc:
             raise PluginLoadError(f"plugin {self.name} ({self.origin}) failed to import: {exc}") from exc
 
 
@@ -147,7 +147,9 @@ class GolfcPluginManager(pluggy.PluginManager):
     def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
         opts = super().parse_hookimpl_opts(plugin, name)
         if opts is not None and not name.startswith(HOOK_PREFIX):
-            raise PluginLoadError(f"hook implementation {name!r} in {plugin!r}: hook names must start with {HOOK_PREFIX!r}")
+            raise PluginLoadError(
+                f"hook implementation {name!r} in {plugin!r}: hook names must start with {HOOK_PREFIX!r}"
+            )
         return opts
 
 
@@ -166,7 +168,9 @@ def plugin_info(plugin: Any) -> PluginInfo:
     return PluginInfo(summary=doc[0] if doc else "")
 
 
-def make_manager(requested: tuple[str, ...], catalog: dict[str, CatalogEntry]) -> tuple[GolfcPluginManager, tuple[str, ...]]:
+def make_manager(
+    requested: tuple[str, ...], catalog: dict[str, CatalogEntry]
+) -> tuple[GolfcPluginManager, tuple[str, ...]]:
     """A fresh manager with core, the defaults and ``requested``; returns it and the active names in order."""
     from golfc import core_plugin
 

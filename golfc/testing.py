@@ -47,8 +47,13 @@ def load_program(
     namespace: dict[str, Any] = {"__name__": "golfc_program", "__builtins__": __builtins__}
     with environment(env or {}):
         for section in sections:
-            linecache.cache[section.filename] = (len(section.source), None, section.source.splitlines(True), section.filename)
-            exec(compile(section.source, section.filename, "exec", FUTURE_ANNOTATIONS_FLAG), namespace)  # noqa: S102
+            linecache.cache[section.filename] = (
+                len(section.source),
+                None,
+                section.source.splitlines(True),
+                section.filename,
+            )
+            exec(compile(section.source, section.filename, "exec", FUTURE_ANNOTATIONS_FLAG), namespace)
     return namespace
 
 

@@ -61,7 +61,7 @@ def test_plugins_json_describes_every_builtin():
     rows = {row["name"]: row for row in json.loads(result.stdout)}
     assert {"muon", "relu2_mlp", "int8_quant", "zlib_compress", "plain_eval"} <= set(rows)
     assert rows["muon"]["slots"] == ["optimizer"] and rows["muon"]["default"] is True
-    assert {"name": "MATRIX_LR", "type": "float", "default": 0.04} .items() <= rows["muon"]["hparams"][0].items()
+    assert {"name": "MATRIX_LR", "type": "float", "default": 0.04}.items() <= rows["muon"]["hparams"][0].items()
     assert all(row["summary"] for row in rows.values())
 
 
@@ -72,7 +72,12 @@ def test_size_counts_shipped_code_plus_artifact(tmp_path):
     info = json.loads(result.stdout)
     code = (tmp_path / "train_gpt.py").stat().st_size
     assert result.returncode == 0
-    assert (info["code_bytes"], info["model_bytes"], info["total_bytes"], info["fits"]) == (code, 1000, code + 1000, True)
+    assert (info["code_bytes"], info["model_bytes"], info["total_bytes"], info["fits"]) == (
+        code,
+        1000,
+        code + 1000,
+        True,
+    )
     (tmp_path / "final_model.int8.ptz").write_bytes(b"\0" * 16_000_000)
     over = golfc("size", str(tmp_path))
     assert over.returncode == 1 and "over the limit" in over.stdout
@@ -81,7 +86,10 @@ def test_size_counts_shipped_code_plus_artifact(tmp_path):
 def test_size_of_a_folder_without_script_is_one_line(tmp_path):
     result = golfc("size", str(tmp_path))
     assert result.returncode == 2
-    assert one_error_line(result) == f"error: {tmp_path / 'train_gpt.py'}: not found; expected the shipped train_gpt.py in the folder"
+    assert (
+        one_error_line(result)
+        == f"error: {tmp_path / 'train_gpt.py'}: not found; expected the shipped train_gpt.py in the folder"
+    )
 
 
 def test_demo_runs_the_main_job_on_the_tiny_corpus(tmp_path):

@@ -50,7 +50,10 @@ def test_top_level_names_cover_defs_classes_and_assignments():
 
 
 def test_duplicate_top_level_names_across_sections_are_an_error():
-    sections = [Section("core/model", "def helper():\n    pass\n", "a.py"), Section("plugins/x", "helper = 3\n", "b.py")]
+    sections = [
+        Section("core/model", "def helper():\n    pass\n", "a.py"),
+        Section("plugins/x", "helper = 3\n", "b.py"),
+    ]
     with pytest.raises(EmitError, match=r"'helper' is defined by both <golfc:core/model> and <golfc:plugins/x>"):
         check_unique_names(sections)
     check_unique_names([Section("a", "import os\n", "a"), Section("b", "import os\n", "b")])  # imports may repeat
@@ -75,7 +78,7 @@ def test_minify_keeps_the_ast_and_drops_comments_and_docstrings():
     assert len(minified) < len(source)
     assert normalized_dump(minified) == normalized_dump(source)
     namespace: dict = {}
-    exec(minified, namespace)  # noqa: S102
+    exec(minified, namespace)
     assert namespace["f"](1) == 2
 
 
@@ -131,6 +134,8 @@ def test_inspect_getsource_and_future_annotations_work_in_sections(tmp_path):
 
 
 def test_main_guard_runs_in_the_wrapped_script(tmp_path):
-    sections = [Section("core/train", "def main():\n    print('main ran')\n\nif __name__ == '__main__':\n    main()\n", "t.py")]
+    sections = [
+        Section("core/train", "def main():\n    print('main ran')\n\nif __name__ == '__main__':\n    main()\n", "t.py")
+    ]
     result = run_script(_wrapped(tmp_path, sections))
     assert result.stdout.strip() == "main ran"

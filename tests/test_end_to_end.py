@@ -13,9 +13,18 @@ import pytest
 from golfc.build import build_submission
 
 TINY = {
-    "DEVICE": "cpu", "NUM_LAYERS": "2", "MODEL_DIM": "32", "NUM_HEADS": "2", "NUM_KV_HEADS": "1",
-    "TRAIN_SEQ_LEN": "64", "TRAIN_BATCH_TOKENS": "4096", "VAL_BATCH_SIZE": "32768", "WARMUP_STEPS": "2",
-    "VAL_LOSS_EVERY": "0", "TRAIN_LOG_EVERY": "1", "MAX_WALLCLOCK_SECONDS": "0",
+    "DEVICE": "cpu",
+    "NUM_LAYERS": "2",
+    "MODEL_DIM": "32",
+    "NUM_HEADS": "2",
+    "NUM_KV_HEADS": "1",
+    "TRAIN_SEQ_LEN": "64",
+    "TRAIN_BATCH_TOKENS": "4096",
+    "VAL_BATCH_SIZE": "32768",
+    "WARMUP_STEPS": "2",
+    "VAL_LOSS_EVERY": "0",
+    "TRAIN_LOG_EVERY": "1",
+    "MAX_WALLCLOCK_SECONDS": "0",
 }
 FINAL = re.compile(r"^final_int8_zlib_roundtrip_exact val_loss:(\d+\.\d{8}) val_bpb:(\d+\.\d{8})$", re.M)
 STEP = re.compile(r"^step:(\d+)/\d+ train_loss:(\d+\.\d+)", re.M)
@@ -120,7 +129,9 @@ def test_two_cpu_ranks_match_one_process_at_step_one(baseline_build, tiny_datase
     out = baseline_build.out_dir
     env = tiny_env(tiny_dataset, ITERATIONS="2", WARMUP_STEPS="0", RUN_ID="ddp", OMP_NUM_THREADS="1")
     single = run([sys.executable, "train_gpt.py"], out, env)
-    double = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "train_gpt.py"], out, env)
+    double = run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "train_gpt.py"], out, env
+    )
     assert single.returncode == 0 and double.returncode == 0, double.stderr[-3000:]
     assert "world_size:2 grad_accum_steps:4" in double.stdout
     loss_1 = dict(STEP.findall(single.stdout))

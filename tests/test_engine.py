@@ -27,7 +27,9 @@ def test_baseline_recipe_uses_every_default_plugin():
 
 
 def test_requested_plugin_replaces_the_default_of_a_single_slot(plugin_dir):
-    plugin_dir.add("wide_mlp", slot_plugin("golfc_mlp", "wide_mlp_runtime", "WideMLP"), MLP_RUNTIME.format(cls="WideMLP"))
+    plugin_dir.add(
+        "wide_mlp", slot_plugin("golfc_mlp", "wide_mlp_runtime", "WideMLP"), MLP_RUNTIME.format(cls="WideMLP")
+    )
     resolution = resolve(Recipe(plugins=("wide_mlp",)), plugins_dir=plugin_dir.root)
     (binding,) = resolution.bindings["mlp"]
     assert (binding.plugin, binding.symbols) == ("wide_mlp", {"MLP": "WideMLP"})
@@ -91,7 +93,7 @@ def test_hook_without_prefix_is_rejected(plugin_dir):
 
 def test_wrong_return_type_is_reported(plugin_dir):
     plugin_dir.add("bad", "from golfc import hookimpl\n\n@hookimpl\ndef golfc_mlp():\n    return 'MLP'\n")
-    with pytest.raises(PluginLoadError, match="returned str, expected golfc.Impl"):
+    with pytest.raises(PluginLoadError, match=r"returned str, expected golfc\.Impl"):
         resolve(Recipe(plugins=("bad",)), plugins_dir=plugin_dir.root)
 
 
@@ -149,7 +151,10 @@ def test_set_overrides_change_defaults_with_type_checks():
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"NUM_LAYER": "3"}, r"--set NUM_LAYER: no active plugin declares this hyperparameter; did you mean NUM_LAYERS"),
+        (
+            {"NUM_LAYER": "3"},
+            r"--set NUM_LAYER: no active plugin declares this hyperparameter; did you mean NUM_LAYERS",
+        ),
         ({"NUM_LAYERS": "three"}, r"--set NUM_LAYERS=three: expected an integer"),
         ({"MATRIX_LR": "fast"}, r"--set MATRIX_LR=fast: expected a number"),
         ({"TIE_EMBEDDINGS": "maybe"}, r"expected 0/1 or true/false"),
@@ -167,7 +172,9 @@ def test_malformed_set_option():
 
 
 def test_duplicate_hparam_declaration_names_both_plugins(plugin_dir):
-    plugin_dir.add("dup", "from golfc import hookimpl\n\n@hookimpl\ndef golfc_add_hparams(hp):\n    hp.int('MLP_MULT', 3, 'x')\n")
+    plugin_dir.add(
+        "dup", "from golfc import hookimpl\n\n@hookimpl\ndef golfc_add_hparams(hp):\n    hp.int('MLP_MULT', 3, 'x')\n"
+    )
     with pytest.raises(HParamError, match="MLP_MULT is declared by both relu2_mlp and dup"):
         resolve(Recipe(plugins=("dup",)), plugins_dir=plugin_dir.root)
 

@@ -21,7 +21,14 @@ from golfc.errors import RecipeError
 from golfc.recipe import Recipe
 from golfc.testing import load_program, slot_plugin
 
-TINY_MODEL = {"NUM_LAYERS": "2", "MODEL_DIM": "32", "NUM_HEADS": "4", "NUM_KV_HEADS": "2", "VOCAB_SIZE": "64", "DEVICE": "cpu"}
+TINY_MODEL = {
+    "NUM_LAYERS": "2",
+    "MODEL_DIM": "32",
+    "NUM_HEADS": "4",
+    "NUM_KV_HEADS": "2",
+    "VOCAB_SIZE": "64",
+    "DEVICE": "cpu",
+}
 
 
 def forward_loss(ns: dict) -> torch.Tensor:
@@ -116,7 +123,10 @@ def record_post(y, v, layer, h):
     plugin_dir.add("post", slot_plugin("golfc_attention_post", "post_runtime", "record_post"), runtime)
     ns = load_program(("post",), env=TINY_MODEL, plugins_dir=plugin_dir.root)
     forward_loss(ns)
-    assert ns["POST_SEEN"] == [(0, (2, 16, 4, 8), (2, 16, 2, 8)), (1, (2, 16, 4, 8), (2, 16, 2, 8))]  # (B,T,H,D), (B,T,Hkv,D)
+    assert ns["POST_SEEN"] == [
+        (0, (2, 16, 4, 8), (2, 16, 2, 8)),
+        (1, (2, 16, 4, 8), (2, 16, 2, 8)),
+    ]  # (B,T,H,D), (B,T,Hkv,D)
 
 
 def test_hook_mlp(plugin_dir):
@@ -321,7 +331,9 @@ def probe_run(tmp_path_factory, tiny_dataset):
     out = root / "build"
     build_submission(("probe",), {}, out, plugins_dir=plugins)
     env = dict(os.environ, **tiny_dataset.env(), **tiny_run_env(iterations=4), RUN_ID="probe")
-    result = subprocess.run([sys.executable, "train_gpt.py"], cwd=out, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "train_gpt.py"], cwd=out, env=env, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     calls = json.loads(next(line for line in result.stdout.splitlines() if line.startswith("probe_calls:"))[12:])
     return result.stdout, calls, out
@@ -329,9 +341,19 @@ def probe_run(tmp_path_factory, tiny_dataset):
 
 def tiny_run_env(iterations: int) -> dict[str, str]:
     return {
-        "DEVICE": "cpu", "NUM_LAYERS": "2", "MODEL_DIM": "32", "NUM_HEADS": "2", "NUM_KV_HEADS": "1",
-        "TRAIN_SEQ_LEN": "64", "TRAIN_BATCH_TOKENS": "2048", "VAL_BATCH_SIZE": "32768", "WARMUP_STEPS": "2",
-        "VAL_LOSS_EVERY": "0", "TRAIN_LOG_EVERY": "1", "MAX_WALLCLOCK_SECONDS": "0", "ITERATIONS": str(iterations),
+        "DEVICE": "cpu",
+        "NUM_LAYERS": "2",
+        "MODEL_DIM": "32",
+        "NUM_HEADS": "2",
+        "NUM_KV_HEADS": "1",
+        "TRAIN_SEQ_LEN": "64",
+        "TRAIN_BATCH_TOKENS": "2048",
+        "VAL_BATCH_SIZE": "32768",
+        "WARMUP_STEPS": "2",
+        "VAL_LOSS_EVERY": "0",
+        "TRAIN_LOG_EVERY": "1",
+        "MAX_WALLCLOCK_SECONDS": "0",
+        "ITERATIONS": str(iterations),
     }
 
 

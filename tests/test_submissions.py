@@ -16,8 +16,9 @@ EXAMPLES = sorted(p.parent for p in ROOT.joinpath("submissions").glob("*/golfc.l
 @pytest.mark.parametrize("folder", EXAMPLES, ids=lambda p: p.name)
 def test_example_submission_matches_a_fresh_build(folder, tmp_path):
     lock = json.loads((folder / "golfc.lock").read_text())
-    fresh = build_submission(tuple(lock["plugins"]), {k: str(v) for k, v in lock["overrides"].items()},
-                             tmp_path, minify=lock["minify"])
+    fresh = build_submission(
+        tuple(lock["plugins"]), {k: str(v) for k, v in lock["overrides"].items()}, tmp_path, minify=lock["minify"]
+    )
     plugins = ",".join(lock["plugins"])
     hint = f"rebuild it: golfc build {'--plugins ' + plugins + ' ' if plugins else ''}-o {folder.relative_to(ROOT)}"
     for name in ("train_gpt.py", "train_gpt.src.py", "golfc.lock"):

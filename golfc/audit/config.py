@@ -118,8 +118,14 @@ class Evaluator:
         left, right = self.value(node.left), self.value(node.right)
         if left is UNKNOWN or right is UNKNOWN:
             return UNKNOWN
-        operators = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
-                     ast.FloorDiv: lambda a, b: a // b, ast.Div: lambda a, b: a / b, ast.Mod: lambda a, b: a % b}
+        operators = {
+            ast.Add: lambda a, b: a + b,
+            ast.Sub: lambda a, b: a - b,
+            ast.Mult: lambda a, b: a * b,
+            ast.FloorDiv: lambda a, b: a // b,
+            ast.Div: lambda a, b: a / b,
+            ast.Mod: lambda a, b: a % b,
+        }
         operator = operators.get(type(node.op))
         return UNKNOWN if operator is None else operator(left, right)
 
@@ -160,16 +166,25 @@ class Evaluator:
 
 
 def _compare(op: ast.cmpop, left: object, right: object) -> bool:
-    table = {ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b, ast.Lt: lambda a, b: a < b,
-             ast.LtE: lambda a, b: a <= b, ast.Gt: lambda a, b: a > b, ast.GtE: lambda a, b: a >= b,
-             ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
-             ast.Is: lambda a, b: a is b, ast.IsNot: lambda a, b: a is not b}
+    table = {
+        ast.Eq: lambda a, b: a == b,
+        ast.NotEq: lambda a, b: a != b,
+        ast.Lt: lambda a, b: a < b,
+        ast.LtE: lambda a, b: a <= b,
+        ast.Gt: lambda a, b: a > b,
+        ast.GtE: lambda a, b: a >= b,
+        ast.In: lambda a, b: a in b,
+        ast.NotIn: lambda a, b: a not in b,
+        ast.Is: lambda a, b: a is b,
+        ast.IsNot: lambda a, b: a is not b,
+    }
     return bool(table[type(op)](left, right))
 
 
 def _is_environ(node: ast.expr) -> bool:
-    return isinstance(node, ast.Attribute) and node.attr == "environ" or (
-        isinstance(node, ast.Name) and node.id == "environ")
+    return (isinstance(node, ast.Attribute) and node.attr == "environ") or (
+        isinstance(node, ast.Name) and node.id == "environ"
+    )
 
 
 def _is_env_read(node: ast.Call) -> bool:
@@ -181,10 +196,23 @@ def _is_env_read(node: ast.Call) -> bool:
 
 def env_key_of(node: ast.expr) -> str | None:
     """The environment variable an expression reads, if it reads exactly one."""
-    keys = {call.args[0].value for call in ast.walk(node) if isinstance(call, ast.Call) and _is_env_read(call)
-            and call.args and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str)}
-    keys |= {sub.slice.value for sub in ast.walk(node) if isinstance(sub, ast.Subscript) and _is_environ(sub.value)
-             and isinstance(sub.slice, ast.Constant) and isinstance(sub.slice.value, str)}
+    keys = {
+        call.args[0].value
+        for call in ast.walk(node)
+        if isinstance(call, ast.Call)
+        and _is_env_read(call)
+        and call.args
+        and isinstance(call.args[0], ast.Constant)
+        and isinstance(call.args[0].value, str)
+    }
+    keys |= {
+        sub.slice.value
+        for sub in ast.walk(node)
+        if isinstance(sub, ast.Subscript)
+        and _is_environ(sub.value)
+        and isinstance(sub.slice, ast.Constant)
+        and isinstance(sub.slice.value, str)
+    }
     return keys.pop() if len(keys) == 1 else None
 
 
@@ -228,8 +256,12 @@ def collect_variables(trees: Iterable[ast.Module]) -> list[ConfigVar]:
     found: list[ConfigVar] = []
     for tree in trees:
         for statement in tree.body:
-            if isinstance(statement, ast.Assign) and len(statement.targets) == 1 and \
-                    isinstance(statement.targets[0], ast.Name) and isinstance(statement.value, ast.Constant):
+            if (
+                isinstance(statement, ast.Assign)
+                and len(statement.targets) == 1
+                and isinstance(statement.targets[0], ast.Name)
+                and isinstance(statement.value, ast.Constant)
+            ):
                 found.append(ConfigVar(statement.targets[0].id, True, None, statement.value, source="constant"))
         module_level = {id(s) for s in tree.body}
         for node in ast.walk(tree):
@@ -279,8 +311,9 @@ def parse_log_value(text: str) -> object:
     return stripped
 
 
-def build_config(trees: list[ast.Module], readme_env: Mapping[str, str],
-                 log_values: Mapping[str, object]) -> EffectiveConfig:
+def build_config(
+    trees: list[ast.Module], readme_env: Mapping[str, str], log_values: Mapping[str, object]
+) -> EffectiveConfig:
     """Defaults, then the README command's environment, then the hyperparameters the logs print."""
     variables = collect_variables(trees)
     config = EffectiveConfig(variables)

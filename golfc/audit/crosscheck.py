@@ -52,27 +52,61 @@ def select_primary(runs: list[RunLog], submission: Submission | None) -> list[Ru
 
 
 def size_rows(runs: list[RunLog], shipped_code_bytes: int | None) -> list[SizeRow]:
-    return [SizeRow(log_name(r), r.seed, shipped_code_bytes, r.artifact_bytes, r.code_bytes, r.total_bytes)
-            for r in runs if r.artifact_bytes is not None or r.total_bytes is not None]
+    return [
+        SizeRow(log_name(r), r.seed, shipped_code_bytes, r.artifact_bytes, r.code_bytes, r.total_bytes)
+        for r in runs
+        if r.artifact_bytes is not None or r.total_bytes is not None
+    ]
 
 
 def check_sizes(rows: list[SizeRow], shipped_code_bytes: int | None) -> list[Finding]:
     findings = []
     for row in rows:
         if row.total is not None and row.total > SIZE_CAP:
-            findings.append(Finding("L22", Severity.FAIL, f"seed {row.seed}: shipped code {row.code_bytes:,} + artifact "
-                                    f"{row.artifact_bytes:,} = {row.total:,} bytes, over the {SIZE_CAP:,} cap",
-                                    row.log, None))
+            findings.append(
+                Finding(
+                    "L22",
+                    Severity.FAIL,
+                    f"seed {row.seed}: shipped code {row.code_bytes:,} + artifact "
+                    f"{row.artifact_bytes:,} = {row.total:,} bytes, over the {SIZE_CAP:,} cap",
+                    row.log,
+                    None,
+                )
+            )
         elif row.total is not None and row.logged_total is not None and row.logged_total > SIZE_CAP:
-            findings.append(Finding("L22", Severity.INFO, f"seed {row.seed}: the log's total {row.logged_total:,} is "
-                                    f"over the cap but counts {row.logged_code_bytes or 0:,} code bytes; the shipped "
-                                    f"file makes it {row.total:,}", row.log, None))
+            findings.append(
+                Finding(
+                    "L22",
+                    Severity.INFO,
+                    f"seed {row.seed}: the log's total {row.logged_total:,} is "
+                    f"over the cap but counts {row.logged_code_bytes or 0:,} code bytes; the shipped "
+                    f"file makes it {row.total:,}",
+                    row.log,
+                    None,
+                )
+            )
         elif row.total is None and row.logged_total is not None and row.logged_total > SIZE_CAP:
-            findings.append(Finding("L22", Severity.WARN, f"seed {row.seed}: the log's total {row.logged_total:,} is "
-                                    "over the cap, and there is no shipped script to recount it", row.log, None))
+            findings.append(
+                Finding(
+                    "L22",
+                    Severity.WARN,
+                    f"seed {row.seed}: the log's total {row.logged_total:,} is "
+                    "over the cap, and there is no shipped script to recount it",
+                    row.log,
+                    None,
+                )
+            )
         if shipped_code_bytes is not None and row.logged_code_bytes not in (None, shipped_code_bytes):
-            findings.append(Finding("L22", Severity.INFO, f"the log counted {row.logged_code_bytes:,} code bytes; the "
-                                    f"shipped train_gpt.py has {shipped_code_bytes:,}", row.log, None))
+            findings.append(
+                Finding(
+                    "L22",
+                    Severity.INFO,
+                    f"the log counted {row.logged_code_bytes:,} code bytes; the "
+                    f"shipped train_gpt.py has {shipped_code_bytes:,}",
+                    row.log,
+                    None,
+                )
+            )
     return _dedupe(findings)
 
 
@@ -80,13 +114,27 @@ def check_runs(runs: list[RunLog], primary: list[RunLog]) -> list[Finding]:
     findings = []
     for run in runs:
         if not run.has_score:
-            findings.append(Finding(INPUT_RULE, Severity.WARN, "log has no score (no val_bpb from a final "
-                                    "evaluation); not counted", log_name(run), None))
+            findings.append(
+                Finding(
+                    INPUT_RULE,
+                    Severity.WARN,
+                    "log has no score (no val_bpb from a final evaluation); not counted",
+                    log_name(run),
+                    None,
+                )
+            )
         findings.extend(_clock_findings(run))
     seeds = {run.seed for run in primary}
     if len(primary) < 3:
-        findings.append(Finding("L23", Severity.WARN, f"{len(primary)} scored seed(s) ({_seeds_text(seeds)}); records "
-                                "need at least three", None, None))
+        findings.append(
+            Finding(
+                "L23",
+                Severity.WARN,
+                f"{len(primary)} scored seed(s) ({_seeds_text(seeds)}); records need at least three",
+                None,
+                None,
+            )
+        )
     counts = {run.val_tokens for run in runs if run.val_tokens is not None}
     if len(counts) > 1:
         listing = ", ".join(f"{log_name(r)}: {r.val_tokens:,}" for r in runs if r.val_tokens is not None)
@@ -105,45 +153,96 @@ def _clock_findings(run: RunLog) -> list[Finding]:
         overshoot = run.train_time_s - TIME_CAP_S
         two_steps = 2 * ((run.step_avg_ms / 1000.0) if run.step_avg_ms else DEFAULT_STEP_S)
         if overshoot > max(two_steps, CERTAIN_OVERSHOOT_S):
-            findings.append(Finding("L20", Severity.FAIL, f"train time {run.train_time_s:.3f} s is over the 600 s "
-                                    "budget", name, None))
+            findings.append(
+                Finding(
+                    "L20", Severity.FAIL, f"train time {run.train_time_s:.3f} s is over the 600 s budget", name, None
+                )
+            )
         elif overshoot > two_steps:
-            findings.append(Finding("L20", Severity.WARN, f"train time {run.train_time_s:.3f} s runs past 600 s by "
-                                    "more than the step that crossed the cap", name, None))
+            findings.append(
+                Finding(
+                    "L20",
+                    Severity.WARN,
+                    f"train time {run.train_time_s:.3f} s runs past 600 s by more than the step that crossed the cap",
+                    name,
+                    None,
+                )
+            )
         else:
-            findings.append(Finding("L20", Severity.INFO, f"train time {run.train_time_s:.3f} s: stopped by the "
-                                    "wall-clock check on the step that crossed 600 s", name, None))
+            findings.append(
+                Finding(
+                    "L20",
+                    Severity.INFO,
+                    f"train time {run.train_time_s:.3f} s: stopped by the "
+                    "wall-clock check on the step that crossed 600 s",
+                    name,
+                    None,
+                )
+            )
     if run.eval_time_s is not None and run.eval_time_s > TIME_CAP_S:
-        findings.append(Finding("L20", Severity.FAIL, f"eval time {run.eval_time_s:.1f} s is over the 600 s budget",
-                                name, None))
+        findings.append(
+            Finding("L20", Severity.FAIL, f"eval time {run.eval_time_s:.1f} s is over the 600 s budget", name, None)
+        )
     if run.train_time_s is not None and run.hessian_time_s is not None:
         end = run.train_time_s + run.hessian_time_s
         if end > TIME_CAP_S:
-            findings.append(Finding("L19", Severity.WARN, f"GPTQ Hessians read training data until about {end:.1f} s "
-                                    f"(train {run.train_time_s:.1f} s + {run.hessian_time_s:.1f} s), after the 600 s "
-                                    "training clock", name, None))
+            findings.append(
+                Finding(
+                    "L19",
+                    Severity.WARN,
+                    f"GPTQ Hessians read training data until about {end:.1f} s "
+                    f"(train {run.train_time_s:.1f} s + {run.hessian_time_s:.1f} s), after the 600 s "
+                    "training clock",
+                    name,
+                    None,
+                )
+            )
     return findings
 
 
-def check_submission(submission: Submission, runs: list[RunLog], primary: list[RunLog],
-                     shipped_code_bytes: int | None) -> list[Finding]:
+def check_submission(
+    submission: Submission, runs: list[RunLog], primary: list[RunLog], shipped_code_bytes: int | None
+) -> list[Finding]:
     """submission.json against the logs: per-seed scores and bytes, the mean, the byte totals."""
     findings = []
     where = submission.path.name
     for claim in submission.seed_claims():
         same_seed = [r for r in runs if r.seed == claim.seed and r.has_score]
         if not same_seed:
-            findings.append(Finding("L23", Severity.WARN, f"{claim.where} claims seed {claim.seed}, which no log "
-                                    "in the folder shows", where, None))
+            findings.append(
+                Finding(
+                    "L23",
+                    Severity.WARN,
+                    f"{claim.where} claims seed {claim.seed}, which no log in the folder shows",
+                    where,
+                    None,
+                )
+            )
             continue
         if claim.val_bpb is not None and not any(agrees(claim.val_bpb, r.val_bpb) for r in same_seed):
             logged = ", ".join(f"{r.val_bpb:.8f} ({log_name(r)})" for r in same_seed)
-            findings.append(Finding("L22", Severity.WARN, f"{claim.where}[{claim.seed}].val_bpb = {claim.val_bpb} but "
-                                    f"the log says {logged}", where, None))
+            findings.append(
+                Finding(
+                    "L22",
+                    Severity.WARN,
+                    f"{claim.where}[{claim.seed}].val_bpb = {claim.val_bpb} but the log says {logged}",
+                    where,
+                    None,
+                )
+            )
         if claim.artifact_bytes is not None and not any(
-                claim.artifact_bytes in (r.artifact_bytes, r.total_bytes) for r in same_seed):
-            findings.append(Finding("L22", Severity.WARN, f"{claim.where}[{claim.seed}].artifact_bytes = "
-                                    f"{claim.artifact_bytes:,} matches no byte count in its log", where, None))
+            claim.artifact_bytes in (r.artifact_bytes, r.total_bytes) for r in same_seed
+        ):
+            findings.append(
+                Finding(
+                    "L22",
+                    Severity.WARN,
+                    f"{claim.where}[{claim.seed}].artifact_bytes = "
+                    f"{claim.artifact_bytes:,} matches no byte count in its log",
+                    where,
+                    None,
+                )
+            )
     findings.extend(_check_mean(submission, primary))
     findings.extend(_check_bytes(submission, runs, shipped_code_bytes))
     return findings
@@ -157,23 +256,41 @@ def _check_mean(submission: Submission, primary: list[RunLog]) -> list[Finding]:
     mean = sum(scores) / len(scores)
     if agrees(claimed, mean, slack=1e-6):
         return []
-    return [Finding("L22", Severity.WARN, f"val_bpb = {claimed} but the mean of the logged seeds is {mean:.8f}",
-                    submission.path.name, None)]
+    return [
+        Finding(
+            "L22",
+            Severity.WARN,
+            f"val_bpb = {claimed} but the mean of the logged seeds is {mean:.8f}",
+            submission.path.name,
+            None,
+        )
+    ]
 
 
 def _check_bytes(submission: Submission, runs: list[RunLog], shipped_code_bytes: int | None) -> list[Finding]:
     findings = []
     total = submission.number("bytes_total")
     known_totals = {r.total_bytes for r in runs} | {
-        r.artifact_bytes + shipped_code_bytes for r in runs if r.artifact_bytes and shipped_code_bytes}
+        r.artifact_bytes + shipped_code_bytes for r in runs if r.artifact_bytes and shipped_code_bytes
+    }
     if total is not None and int(total) not in known_totals:
-        findings.append(Finding("L22", Severity.WARN, f"bytes_total = {int(total):,} matches no run's total",
-                                submission.path.name, None))
+        findings.append(
+            Finding(
+                "L22", Severity.WARN, f"bytes_total = {int(total):,} matches no run's total", submission.path.name, None
+            )
+        )
     code = submission.number("bytes_code")
     known_code = {r.code_bytes for r in runs} | {shipped_code_bytes}
     if code is not None and int(code) not in known_code:
-        findings.append(Finding("L22", Severity.WARN, f"bytes_code = {int(code):,} matches neither the shipped "
-                                "train_gpt.py nor a logged code size", submission.path.name, None))
+        findings.append(
+            Finding(
+                "L22",
+                Severity.WARN,
+                f"bytes_code = {int(code):,} matches neither the shipped train_gpt.py nor a logged code size",
+                submission.path.name,
+                None,
+            )
+        )
     return findings
 
 

@@ -132,7 +132,8 @@ class FunctionAnalyzer:
         self.facts = FunctionFacts(scope, tainted_params=tainted_params)
         self.loops: list[ast.AST] = []
         self.no_grad = isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
-            is_no_grad(d) or (isinstance(d, ast.Attribute) and d.attr in NO_GRAD_CALLS) for d in scope.decorator_list)
+            is_no_grad(d) or (isinstance(d, ast.Attribute) and d.attr in NO_GRAD_CALLS) for d in scope.decorator_list
+        )
         self.recording = True
         self.seen: set[tuple[str, int]] = set()
 
@@ -159,7 +160,7 @@ class FunctionAnalyzer:
                 label = child.id if isinstance(child, ast.Name) else child.attr
                 if is_val_source(label) and label not in self.flow.knobs:
                     return True
-            elif is_val_string(child) or isinstance(child, ast.Call) and self.flow.returns_val(call_name(child)):
+            elif is_val_string(child) or (isinstance(child, ast.Call) and self.flow.returns_val(call_name(child))):
                 return True
         return False
 
@@ -182,8 +183,11 @@ class FunctionAnalyzer:
         return frozenset(found)
 
     def val_roots(self, roots: frozenset[str], state: State) -> frozenset[str]:
-        return frozenset(key for key in roots if key in state.val or is_val_source(key.split(".")[-1])
-                         and key.split(".")[-1] not in self.flow.knobs)
+        return frozenset(
+            key
+            for key in roots
+            if key in state.val or (is_val_source(key.split(".")[-1]) and key.split(".")[-1] not in self.flow.knobs)
+        )
 
     # -- statements ---------------------------------------------------------------------------------
     def block(self, body: list[ast.stmt], state: State) -> None:
@@ -264,8 +268,9 @@ class FunctionAnalyzer:
             if item.optional_vars is not None:
                 self.bind(item.optional_vars, item.context_expr, state)
         entering_no_grad = any(is_no_grad(item) for item in node.items)
-        enabling = any(isinstance(i.context_expr, ast.Call) and call_name(i.context_expr) == "enable_grad"
-                       for i in node.items)
+        enabling = any(
+            isinstance(i.context_expr, ast.Call) and call_name(i.context_expr) == "enable_grad" for i in node.items
+        )
         previous = self.no_grad
         self.no_grad = (previous or entering_no_grad) and not enabling
         self.block(node.body, state)
@@ -293,8 +298,12 @@ class FunctionAnalyzer:
 
     # -- bindings -----------------------------------------------------------------------------------
     def bind(self, target: ast.AST, value: ast.expr, state: State, loop_target: bool = False) -> None:
-        if isinstance(target, (ast.Tuple, ast.List)) and isinstance(value, (ast.Tuple, ast.List)) and \
-                len(target.elts) == len(value.elts) and not loop_target:
+        if (
+            isinstance(target, (ast.Tuple, ast.List))
+            and isinstance(value, (ast.Tuple, ast.List))
+            and len(target.elts) == len(value.elts)
+            and not loop_target
+        ):
             for single_target, single_value in zip(target.elts, value.elts):
                 self.bind(single_target, single_value, state)
             return
@@ -318,8 +327,11 @@ class FunctionAnalyzer:
                     table.discard(name)
             if tainted_target is False and is_target_name(name.split(".")[-1]):
                 state.target.add(name)
-        if self.loops and isinstance(value, ast.BinOp) and any(isinstance(c, ast.Name) and c.id in bound_names(target)
-                                                               for c in ast.walk(value)):
+        if (
+            self.loops
+            and isinstance(value, ast.BinOp)
+            and any(isinstance(c, ast.Name) and c.id in bound_names(target) for c in ast.walk(value))
+        ):
             for name in bound_names(target):
                 self.note_counter(name, value, state)
 
@@ -332,8 +344,9 @@ class FunctionAnalyzer:
     def expression(self, node: ast.expr, state: State) -> None:
         if self.val_tainted(node, state):
             self.facts.touches_val = True
-        for call in sorted((c for c in ast.walk(node) if isinstance(c, ast.Call)),
-                           key=lambda c: (c.lineno, c.col_offset)):
+        for call in sorted(
+            (c for c in ast.walk(node) if isinstance(c, ast.Call)), key=lambda c: (c.lineno, c.col_offset)
+        ):
             self.call(call, state)
 
     def call(self, node: ast.Call, state: State) -> None:
@@ -366,8 +379,16 @@ class FunctionAnalyzer:
         if self.no_grad or (key is not None and has_words(key.split(".")[-1], SCORE_ACCUMULATOR_WORDS)):
             self.record(SCORE, node, value, state, accumulator=key)
 
-    def record(self, kind: str, node: ast.AST, data: ast.AST, state: State, accumulator: str | None = None,
-               via: FunctionNode | None = None, val_data: bool = True) -> None:
+    def record(
+        self,
+        kind: str,
+        node: ast.AST,
+        data: ast.AST,
+        state: State,
+        accumulator: str | None = None,
+        via: FunctionNode | None = None,
+        val_data: bool = True,
+    ) -> None:
         if not self.recording:
             return
         marker = (kind, id(node))
@@ -375,8 +396,19 @@ class FunctionAnalyzer:
             return
         self.seen.add(marker)
         roots = self.roots(data, state)
-        self.facts.events.append(Event(kind, node, tuple(self.loops), self.no_grad, roots,
-                                       self.val_roots(roots, state), accumulator, via, val_data))
+        self.facts.events.append(
+            Event(
+                kind,
+                node,
+                tuple(self.loops),
+                self.no_grad,
+                roots,
+                self.val_roots(roots, state),
+                accumulator,
+                via,
+                val_data,
+            )
+        )
 
 
 # ==================================================================================================
@@ -492,8 +524,9 @@ class Dataflow:
             analyzer.run()
         return {key: frozenset(value) for key, value in tainted.items()}
 
-    def _map_arguments(self, analyzer: FunctionAnalyzer, node: ast.Call, state: State,
-                       tainted: dict[int, set[str]]) -> None:
+    def _map_arguments(
+        self, analyzer: FunctionAnalyzer, node: ast.Call, state: State, tainted: dict[int, set[str]]
+    ) -> None:
         name = call_name(node)
         for callee in self.program.functions.get(name or "", []):
             params = [a.arg for a in callee.args.posonlyargs + callee.args.args]

@@ -57,8 +57,10 @@ class FolderAudit:
         return max(totals) if totals else None
 
     def sample(self) -> Sample:
-        return Sample(tuple(r.val_bpb for r in self.primary if r.val_bpb is not None),
-                      tuple(r.nats_per_bpb for r in self.primary if r.val_bpb is not None))
+        return Sample(
+            tuple(r.val_bpb for r in self.primary if r.val_bpb is not None),
+            tuple(r.nats_per_bpb for r in self.primary if r.val_bpb is not None),
+        )
 
     def problems(self) -> list[Finding]:
         """Input problems, one line each (unreadable files, missing script, logs without a score)."""
@@ -80,10 +82,22 @@ class FolderAudit:
 
 
 def _seed_json(run: RunLog, primary: bool) -> dict[str, object]:
-    return {"seed": run.seed, "val_bpb": run.val_bpb, "val_loss": run.val_loss, "artifact_bytes": run.artifact_bytes,
-            "train_time_s": run.train_time_s, "eval_time_s": run.eval_time_s, "log": log_name(run),
-            "primary": primary, "score_line": run.score_label, "steps": run.steps, "step_avg_ms": run.step_avg_ms,
-            "code_bytes_logged": run.code_bytes, "total_bytes_logged": run.total_bytes, "val_tokens": run.val_tokens}
+    return {
+        "seed": run.seed,
+        "val_bpb": run.val_bpb,
+        "val_loss": run.val_loss,
+        "artifact_bytes": run.artifact_bytes,
+        "train_time_s": run.train_time_s,
+        "eval_time_s": run.eval_time_s,
+        "log": log_name(run),
+        "primary": primary,
+        "score_line": run.score_label,
+        "steps": run.steps,
+        "step_avg_ms": run.step_avg_ms,
+        "code_bytes_logged": run.code_bytes,
+        "total_bytes_logged": run.total_bytes,
+        "val_tokens": run.val_tokens,
+    }
 
 
 def find_script(folder: Path) -> Path | None:
@@ -133,8 +147,15 @@ def _check_script(audit: FolderAudit, folder: Path) -> None:
     path = find_script(folder)
     if path is None:
         audit.unusable = "no train_gpt.py"
-        audit.findings.append(Finding(INPUT_RULE, Severity.WARN, "no train_gpt.py: static checks and the shipped "
-                                      "size were skipped", str(folder.name), None))
+        audit.findings.append(
+            Finding(
+                INPUT_RULE,
+                Severity.WARN,
+                "no train_gpt.py: static checks and the shipped size were skipped",
+                str(folder.name),
+                None,
+            )
+        )
         return
     try:
         audit.script = unwrap_script(path)
@@ -147,8 +168,9 @@ def _check_script(audit: FolderAudit, folder: Path) -> None:
     readme_env = readme_environment(readme.read_text(encoding="utf-8", errors="replace")) if readme.is_file() else {}
     result = check_units(audit.script.units, readme_env, _log_hyperparameters(audit.runs))
     audit.findings.extend(result.findings)
-    audit.config_notes = [var.describe() for var in result.config.variables() if var.source in ("README", "log")
-                          and var.env is not None]
+    audit.config_notes = [
+        var.describe() for var in result.config.variables() if var.source in ("README", "log") and var.env is not None
+    ]
 
 
 def _log_hyperparameters(runs: list[RunLog]) -> dict[str, object]:
@@ -178,8 +200,9 @@ def load_against(text: str) -> tuple[Sample, str]:
         primary = select_primary(runs, submission)
         if not primary:
             raise GolfcError(f"--against {text}: no scored logs in that folder")
-        return Sample(tuple(r.val_bpb for r in primary if r.val_bpb is not None),
-                      tuple(r.nats_per_bpb for r in primary)), str(path)
+        return Sample(
+            tuple(r.val_bpb for r in primary if r.val_bpb is not None), tuple(r.nats_per_bpb for r in primary)
+        ), str(path)
     try:
         values = parse_values(text)
     except ValueError:

@@ -16,8 +16,21 @@ from golfc.audit.config import EffectiveConfig, Evaluator
 from golfc.audit.unwrap import SourceUnit
 
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
-ALWAYS_LIVE_METHODS = {"forward", "__call__", "__init__", "__enter__", "__exit__", "__iter__", "__next__",
-                       "__getitem__", "__len__", "__post_init__", "backward", "step", "zero_grad"}
+ALWAYS_LIVE_METHODS = {
+    "forward",
+    "__call__",
+    "__init__",
+    "__enter__",
+    "__exit__",
+    "__iter__",
+    "__next__",
+    "__getitem__",
+    "__len__",
+    "__post_init__",
+    "backward",
+    "step",
+    "zero_grad",
+}
 
 
 @dataclass
@@ -52,8 +65,11 @@ class Program:
         """``score_validation = score_plain_windows`` (golfc's wiring): calls by the alias reach the function."""
         for _, tree in self.units:
             for statement in tree.body:
-                if isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Name) and \
-                        statement.value.id in self.functions:
+                if (
+                    isinstance(statement, ast.Assign)
+                    and isinstance(statement.value, ast.Name)
+                    and statement.value.id in self.functions
+                ):
                     for target in statement.targets:
                         if isinstance(target, ast.Name) and target.id not in self.functions:
                             self.functions[target.id] = list(self.functions[statement.value.id])
@@ -141,7 +157,7 @@ class Liveness:
         for index, statement in enumerate(body):
             yield statement
             if isinstance(statement, (ast.Return, ast.Raise, ast.Continue, ast.Break)):
-                for unreachable in body[index + 1:]:
+                for unreachable in body[index + 1 :]:
                     self.dead_statements[id(unreachable)] = f"unreachable after line {statement.lineno}"
                 return
 
@@ -160,7 +176,7 @@ class Liveness:
         if isinstance(statement, (ast.If, ast.While)):
             return self._visit_branch(statement)
         bodies: list[list[ast.stmt]] = []
-        for name, value in ast.iter_fields(statement):
+        for _name, value in ast.iter_fields(statement):
             if isinstance(value, list) and value and all(isinstance(item, ast.stmt) for item in value):
                 bodies.append(value)
             elif isinstance(value, list):
@@ -211,12 +227,20 @@ class Liveness:
     def _newly_live_bodies(self) -> list[list[ast.stmt]]:
         bodies: list[list[ast.stmt]] = []
         for node in self.program.all_nodes():
-            if isinstance(node, ast.ClassDef) and id(node) not in self.live_classes and \
-                    node.name in self.referenced and self._container_live(node):
+            if (
+                isinstance(node, ast.ClassDef)
+                and id(node) not in self.live_classes
+                and node.name in self.referenced
+                and self._container_live(node)
+            ):
                 self.live_classes.add(id(node))
                 bodies.append(node.body)
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and id(node) not in self.live_functions and \
-                    self._function_called(node) and self._container_live(node):
+            if (
+                isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                and id(node) not in self.live_functions
+                and self._function_called(node)
+                and self._container_live(node)
+            ):
                 self.live_functions.add(id(node))
                 bodies.append(node.body)
         return bodies

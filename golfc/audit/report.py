@@ -33,8 +33,12 @@ def verdict_panel(audit: FolderAudit) -> Panel:
         lines.append(Text(f"unusable input: {audit.unusable} (exit 2)", style="bold red"))
     if audit.script is not None:
         wrapped = f" · {len(audit.script.layers)} payload(s) unwrapped" if audit.script.is_wrapped else ""
-        lines.append(Text(f"train_gpt.py: {audit.script.shipped_bytes:,} bytes shipped, "
-                          f"{audit.script.unwrapped_bytes:,} bytes of source{wrapped}"))
+        lines.append(
+            Text(
+                f"train_gpt.py: {audit.script.shipped_bytes:,} bytes shipped, "
+                f"{audit.script.unwrapped_bytes:,} bytes of source{wrapped}"
+            )
+        )
         for layer in audit.script.layers[:6]:
             lines.append(Text(f"  {layer}", style="dim"))
     if audit.config_notes:
@@ -51,23 +55,48 @@ def findings_table(audit: FolderAudit) -> Table:
     table.add_column("where", overflow="fold", max_width=42)
     table.add_column("message", overflow="fold")
     for finding in audit.findings:
-        table.add_row(Text(finding.severity.name, style=SEVERITY_STYLE[finding.severity]), finding.rule,
-                      finding.location, finding.message)
+        table.add_row(
+            Text(finding.severity.name, style=SEVERITY_STYLE[finding.severity]),
+            finding.rule,
+            finding.location,
+            finding.message,
+        )
     return table
 
 
 def seeds_table(audit: FolderAudit) -> Table:
     table = Table(title="seeds")
-    for column in ("seed", "log", "val_bpb", "val_loss", "score line", "artifact", "steps", "step_avg ms", "train s",
-                   "eval s", "val tokens"):
+    for column in (
+        "seed",
+        "log",
+        "val_bpb",
+        "val_loss",
+        "score line",
+        "artifact",
+        "steps",
+        "step_avg ms",
+        "train s",
+        "eval s",
+        "val tokens",
+    ):
         table.add_column(column, justify="right" if column not in ("log", "score line") else "left")
     primary = {id(r) for r in audit.primary}
     for run in audit.runs:
         style = None if id(run) in primary else "dim"
-        table.add_row(str(run.seed), run.path.name, _number(run.val_bpb), _number(run.val_loss),
-                      run.score_label or "no score", _number(run.artifact_bytes), _number(run.steps),
-                      _number(run.step_avg_ms, 2), _number(run.train_time_s, 3), _number(run.eval_time_s, 3),
-                      _number(run.val_tokens), style=style)
+        table.add_row(
+            str(run.seed),
+            run.path.name,
+            _number(run.val_bpb),
+            _number(run.val_loss),
+            run.score_label or "no score",
+            _number(run.artifact_bytes),
+            _number(run.steps),
+            _number(run.step_avg_ms, 2),
+            _number(run.train_time_s, 3),
+            _number(run.eval_time_s, 3),
+            _number(run.val_tokens),
+            style=style,
+        )
     return table
 
 
@@ -78,27 +107,47 @@ def size_table(audit: FolderAudit) -> Table:
     for row in audit.sizes:
         headroom = None if row.total is None else SIZE_CAP - row.total
         style = "bold red" if headroom is not None and headroom < 0 else None
-        table.add_row(row.log, str(row.seed), _number(row.code_bytes), _number(row.artifact_bytes),
-                      _number(row.total), _number(headroom), _number(row.logged_code_bytes),
-                      _number(row.logged_total), style=style)
+        table.add_row(
+            row.log,
+            str(row.seed),
+            _number(row.code_bytes),
+            _number(row.artifact_bytes),
+            _number(row.total),
+            _number(headroom),
+            _number(row.logged_code_bytes),
+            _number(row.logged_total),
+            style=style,
+        )
     return table
 
 
 def stats_panel(audit: FolderAudit) -> Panel:
     stats = audit.stats
-    lines = [Text(f"n={stats.get('n', 0)}  mean val_bpb={_number(stats.get('mean_bpb'))}  "
-                  f"std={_number(stats.get('std_bpb'))}  mean nats={_number(stats.get('mean_nats'))}")]
+    lines = [
+        Text(
+            f"n={stats.get('n', 0)}  mean val_bpb={_number(stats.get('mean_bpb'))}  "
+            f"std={_number(stats.get('std_bpb'))}  mean nats={_number(stats.get('mean_nats'))}"
+        )
+    ]
     against = stats.get("against")
     if isinstance(against, dict):
-        lines.append(Text(f"against {against.get('source')}: n={against.get('n')} mean val_bpb="
-                          f"{_number(against.get('mean_bpb'))}  Δ nats={_number(against.get('delta_nats'))}"))
+        lines.append(
+            Text(
+                f"against {against.get('source')}: n={against.get('n')} mean val_bpb="
+                f"{_number(against.get('mean_bpb'))}  Δ nats={_number(against.get('delta_nats'))}"
+            )
+        )
         for key, label in (("record", "record test (≥0.005 nats, p<0.01)"), ("progression", "progression (p<0.25)")):
             test = against.get(key)
             if isinstance(test, dict):
                 outcome = {True: "pass", False: "fail", None: "n/a"}[test.get("pass")]
                 p = test.get("p")
-                lines.append(Text(f"  {label}: t={_number(test.get('t'), 4)} p={p if p is None else f'{p:.3g}'} "
-                                  f"→ {outcome}", style="green" if outcome == "pass" else "yellow"))
+                lines.append(
+                    Text(
+                        f"  {label}: t={_number(test.get('t'), 4)} p={p if p is None else f'{p:.3g}'} → {outcome}",
+                        style="green" if outcome == "pass" else "yellow",
+                    )
+                )
         if "note" in against:
             lines.append(Text(f"  {against['note']}", style="dim"))
     return Panel(Group(*lines), title="statistics")
@@ -122,9 +171,16 @@ def summary_table(audits: list[FolderAudit]) -> Table:
     for audit in audits:
         fails = sum(1 for f in audit.findings if f.severity == Severity.FAIL)
         warns = sum(1 for f in audit.findings if f.severity == Severity.WARN)
-        table.add_row(str(audit.folder), Text(audit.verdict, style=VERDICT_STYLE[audit.verdict]), str(fails),
-                      str(warns), str(len(audit.primary)), _number(audit.stats.get("mean_bpb")),
-                      _number(audit.total_bytes_max), str(audit.exit_code))
+        table.add_row(
+            str(audit.folder),
+            Text(audit.verdict, style=VERDICT_STYLE[audit.verdict]),
+            str(fails),
+            str(warns),
+            str(len(audit.primary)),
+            _number(audit.stats.get("mean_bpb")),
+            _number(audit.total_bytes_max),
+            str(audit.exit_code),
+        )
     return table
 
 
@@ -132,5 +188,10 @@ def json_document(audits: list[FolderAudit]) -> str:
     """One JSON object: the audit itself for one folder, ``{"audits": [...]}`` for several."""
     if len(audits) == 1:
         return json.dumps(audits[0].as_json(), indent=2)
-    return json.dumps({"audits": [a.as_json() for a in audits],
-                       "verdict": max((a.verdict for a in audits), key=["PASS", "WARN", "FAIL"].index)}, indent=2)
+    return json.dumps(
+        {
+            "audits": [a.as_json() for a in audits],
+            "verdict": max((a.verdict for a in audits), key=["PASS", "WARN", "FAIL"].index),
+        },
+        indent=2,
+    )

@@ -19,8 +19,9 @@ class StaticResult:
     config: EffectiveConfig
 
 
-def check_units(units: list[SourceUnit], readme_env: Mapping[str, str] | None = None,
-                log_values: Mapping[str, object] | None = None) -> StaticResult:
+def check_units(
+    units: list[SourceUnit], readme_env: Mapping[str, str] | None = None, log_values: Mapping[str, object] | None = None
+) -> StaticResult:
     """Parse, configure, solve reachability and dataflow, then run every rule."""
     program = Program.parse(units)
     config = build_config(program.trees, readme_env or {}, log_values or {})
@@ -31,7 +32,11 @@ def check_units(units: list[SourceUnit], readme_env: Mapping[str, str] | None = 
     return StaticResult(findings, config)
 
 
-def check_source(text: str, label: str = "train_gpt.py", readme_env: Mapping[str, str] | None = None,
-                 log_values: Mapping[str, object] | None = None) -> StaticResult:
+def check_source(
+    text: str,
+    label: str = "train_gpt.py",
+    readme_env: Mapping[str, str] | None = None,
+    log_values: Mapping[str, object] | None = None,
+) -> StaticResult:
     """Convenience for one plain source text."""
     return check_units([SourceUnit(label, text, 0)], readme_env, log_values)

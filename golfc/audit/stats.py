@@ -54,12 +54,16 @@ def _std(values: list[float] | tuple[float, ...]) -> float | None:
 def summarize(sample: Sample) -> dict[str, object]:
     if not sample.bpb:
         return {"n": 0}
-    summary: dict[str, object] = {"n": len(sample.bpb), "mean_bpb": round(_mean(sample.bpb), 8),
-                                  "std_bpb": _round(_std(sample.bpb))}
+    summary: dict[str, object] = {
+        "n": len(sample.bpb),
+        "mean_bpb": round(_mean(sample.bpb), 8),
+        "std_bpb": _round(_std(sample.bpb)),
+    }
     nats = sample.nats()
     if nats is not None:
-        summary.update(mean_nats=round(_mean(nats), 8), std_nats=_round(_std(nats)),
-                       nats_per_bpb=round(sample.ratio or 0.0, 8))
+        summary.update(
+            mean_nats=round(_mean(nats), 8), std_nats=_round(_std(nats)), nats_per_bpb=round(sample.ratio or 0.0, 8)
+        )
     return summary
 
 
@@ -86,8 +90,12 @@ def compare(ours: Sample, theirs: Sample, source: str) -> dict[str, object]:
     ratio = ours.ratio or theirs.ratio
     our_nats = None if ratio is None else [b * ratio for b in ours.bpb]
     their_nats = None if ratio is None else [b * ratio for b in theirs.bpb]
-    report: dict[str, object] = {"source": source, "n": len(theirs.bpb), "mean_bpb": round(_mean(theirs.bpb), 8),
-                                 "nats_per_bpb": None if ratio is None else round(ratio, 8)}
+    report: dict[str, object] = {
+        "source": source,
+        "n": len(theirs.bpb),
+        "mean_bpb": round(_mean(theirs.bpb), 8),
+        "nats_per_bpb": None if ratio is None else round(ratio, 8),
+    }
     if our_nats is None or their_nats is None or not our_nats:
         report["note"] = "no val_loss/val_bpb ratio to convert bpb to nats"
         return report
@@ -96,11 +104,22 @@ def compare(ours: Sample, theirs: Sample, source: str) -> dict[str, object]:
     for key, margin, alpha in (("record", RECORD_MARGIN_NATS, RECORD_ALPHA), ("progression", 0.0, PROGRESSION_ALPHA)):
         test = one_sided_improvement(our_nats, their_nats, margin)
         if test is None:
-            report[key] = {"margin_nats": margin, "alpha": alpha, "t": None, "p": None, "pass": None,
-                           "note": "needs at least two seeds of ours"}
+            report[key] = {
+                "margin_nats": margin,
+                "alpha": alpha,
+                "t": None,
+                "p": None,
+                "pass": None,
+                "note": "needs at least two seeds of ours",
+            }
         else:
-            report[key] = {"margin_nats": margin, "alpha": alpha, "t": round(test[0], 4), "p": test[1],
-                           "pass": test[1] < alpha}
+            report[key] = {
+                "margin_nats": margin,
+                "alpha": alpha,
+                "t": round(test[0], 4),
+                "p": test[1],
+                "pass": test[1] < alpha,
+            }
     return report
 
 

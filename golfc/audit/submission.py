@@ -45,8 +45,13 @@ def _claims(node: object, prefix: str):
         if key == "seed_results" and isinstance(value, dict):
             for seed, result in value.items():
                 if str(seed).lstrip("-").isdigit() and isinstance(result, dict):
-                    yield SeedClaim(int(seed), path, _float(result.get("val_bpb")), _float(result.get("val_loss")),
-                                    _int(result.get("artifact_bytes")))
+                    yield SeedClaim(
+                        int(seed),
+                        path,
+                        _float(result.get("val_bpb")),
+                        _float(result.get("val_loss")),
+                        _int(result.get("artifact_bytes")),
+                    )
         elif isinstance(value, dict):
             yield from _claims(value, f"{path}.")
 

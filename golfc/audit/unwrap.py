@@ -95,8 +95,12 @@ def _capped(data: bytes) -> bytes:
     return data
 
 
-def _lzma_decompress(data: bytes, format: int = lzma.FORMAT_AUTO, memlimit: int | None = None,
-                     filters: list[dict[str, object]] | None = None) -> bytes:
+def _lzma_decompress(
+    data: bytes,
+    format: int = lzma.FORMAT_AUTO,
+    memlimit: int | None = None,
+    filters: list[dict[str, object]] | None = None,
+) -> bytes:
     decompressor = lzma.LZMADecompressor(format=format, memlimit=memlimit, filters=filters)
     out = decompressor.decompress(_as_bytes(data), max_length=MAX_DECODED_BYTES + 1)
     if not decompressor.eof and format != lzma.FORMAT_RAW:
@@ -157,11 +161,21 @@ DECODERS: dict[str, Callable[..., object]] = {
     "base64.decodebytes": _b64(base64.decodebytes),
     "binascii.a2b_base64": _b64(binascii.a2b_base64),
     "binascii.unhexlify": _b64(binascii.unhexlify),
-    "bytes.fromhex": lambda text: bytes.fromhex(text),
+    "bytes.fromhex": bytes.fromhex,
 }
-CODEC_LABELS = {"b85decode": "base85", "a85decode": "ascii85", "b64decode": "base64", "b32decode": "base32",
-                "b16decode": "base16", "urlsafe_b64decode": "base64", "standard_b64decode": "base64",
-                "decodebytes": "base64", "a2b_base64": "base64", "unhexlify": "hex", "fromhex": "hex"}
+CODEC_LABELS = {
+    "b85decode": "base85",
+    "a85decode": "ascii85",
+    "b64decode": "base64",
+    "b32decode": "base32",
+    "b16decode": "base16",
+    "urlsafe_b64decode": "base64",
+    "standard_b64decode": "base64",
+    "decodebytes": "base64",
+    "a2b_base64": "base64",
+    "unhexlify": "hex",
+    "fromhex": "hex",
+}
 SAFE_MODULES = {"lzma", "zlib", "gzip", "bz2", "brotli", "zstandard", "zstd", "base64", "binascii", "codecs"}
 STR_METHODS = {"decode", "encode", "split", "rsplit", "strip", "replace", "join", "splitlines", "lstrip", "rstrip"}
 FAILURES = (lzma.LZMAError, zlib.error, binascii.Error, ValueError, EOFError, OSError, UnicodeDecodeError)
@@ -227,8 +241,10 @@ class StaticEvaluator:
         if not isinstance(base, (str, bytes, list, tuple)):
             raise NotStatic("subscript")
         if isinstance(node.slice, ast.Slice):
-            bounds = [None if part is None else self.evaluate(part) for part in
-                      (node.slice.lower, node.slice.upper, node.slice.step)]
+            bounds = [
+                None if part is None else self.evaluate(part)
+                for part in (node.slice.lower, node.slice.upper, node.slice.step)
+            ]
             return base[slice(*bounds)]
         return base[self.evaluate(node.slice)]  # type: ignore[index]
 
@@ -272,8 +288,14 @@ class StaticEvaluator:
         return result
 
     def _codecs_decode(self, data: object, codec: str) -> object:
-        aliases = {"base64": "base64.b64decode", "base_64": "base64.b64decode", "zlib": "zlib.decompress",
-                   "zip": "zlib.decompress", "hex": "binascii.unhexlify", "bz2": "bz2.decompress"}
+        aliases = {
+            "base64": "base64.b64decode",
+            "base_64": "base64.b64decode",
+            "zlib": "zlib.decompress",
+            "zip": "zlib.decompress",
+            "hex": "binascii.unhexlify",
+            "bz2": "bz2.decompress",
+        }
         if codec.lower() in aliases:
             return self._decode(aliases[codec.lower()], [data], {})
         if isinstance(data, (bytes, bytearray)):
@@ -346,8 +368,11 @@ def find_payloads(tree: ast.Module, label: str, problems: list[Finding]) -> list
         except NotStatic:
             continue
         except DecodeFailure as exc:
-            problems.append(Finding(INPUT_RULE, Severity.FAIL,
-                                    f"unreadable or truncated wrapper payload: {exc}", label, node.lineno))
+            problems.append(
+                Finding(
+                    INPUT_RULE, Severity.FAIL, f"unreadable or truncated wrapper payload: {exc}", label, node.lineno
+                )
+            )
             covered.update(id(child) for child in ast.walk(node))
             continue
         except (KeyError, IndexError, TypeError, AttributeError, RecursionError):
@@ -376,8 +401,11 @@ def payload_texts(value: object, default_name: str) -> list[tuple[str, str]]:
     if not isinstance(value, str):
         return []
     if SECTION_SEPARATOR in value or (NAME_SEPARATOR in value and "\n" in value.split(NAME_SEPARATOR, 1)[1]):
-        return payload_texts(value.split(SECTION_SEPARATOR), default_name) if SECTION_SEPARATOR in value \
+        return (
+            payload_texts(value.split(SECTION_SEPARATOR), default_name)
+            if SECTION_SEPARATOR in value
             else [_section(value, default_name)]
+        )
     if NAME_SEPARATOR in value:
         return [_section(value, default_name)]
     return [(default_name, value)]
@@ -406,8 +434,9 @@ def _peel(unit: SourceUnit, result: Unwrapped) -> None:
     try:
         tree = ast.parse(unit.text, filename=unit.label)
     except SyntaxError as exc:
-        result.problems.append(Finding(INPUT_RULE, Severity.FAIL, f"does not compile: {exc.msg}", unit.label,
-                                       exc.lineno))
+        result.problems.append(
+            Finding(INPUT_RULE, Severity.FAIL, f"does not compile: {exc.msg}", unit.label, exc.lineno)
+        )
         result.units.append(unit)
         return
     payloads = find_payloads(tree, unit.label, result.problems) if unit.depth < MAX_LAYERS else []
@@ -415,8 +444,15 @@ def _peel(unit: SourceUnit, result: Unwrapped) -> None:
     for payload in payloads:
         texts = [(name, source) for name, source in payload_texts(payload.value, "payload") if _is_python(source)]
         if not texts:
-            result.problems.append(Finding(INPUT_RULE, Severity.WARN, "a decoded literal is not Python source; "
-                                           "left unchecked", unit.label, payload.line))
+            result.problems.append(
+                Finding(
+                    INPUT_RULE,
+                    Severity.WARN,
+                    "a decoded literal is not Python source; left unchecked",
+                    unit.label,
+                    payload.line,
+                )
+            )
         for name, source in texts:
             inner.append(SourceUnit(f"{unit.label}[{name}]", source, unit.depth + 1))
             result.layers.append(f"{unit.label}:{payload.line}: {' → '.join(payload.codecs)} → [{name}]")

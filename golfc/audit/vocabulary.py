@@ -6,21 +6,135 @@ import ast
 import re
 
 VAL_WORDS = {"val", "valid", "validation", "heldout"}
-DATA_WORDS = {"tokens", "token", "toks", "tok", "data", "ids", "seq", "seqs", "x", "y", "loader", "stream", "files",
-              "file", "shard", "shards", "chunk", "chunks", "inputs", "input", "targets", "target", "docs", "doc",
-              "set", "split", "windows", "window", "batch", "buf", "buffer", "text"}
-NOT_DATA_WORDS = {"loss", "losses", "bpb", "nll", "every", "size", "len", "length", "stride", "steps", "frac",
-                  "fraction", "lr", "count", "num", "bytes", "time", "ms", "sum", "mean", "std", "fn", "func",
-                  "path", "dir", "pattern", "enabled", "interval"}
-TARGET_WORDS = {"y", "target", "targets", "tgt", "tgts", "label", "labels", "gold", "golden", "truth", "realized",
-                "actual", "next"}
+DATA_WORDS = {
+    "tokens",
+    "token",
+    "toks",
+    "tok",
+    "data",
+    "ids",
+    "seq",
+    "seqs",
+    "x",
+    "y",
+    "loader",
+    "stream",
+    "files",
+    "file",
+    "shard",
+    "shards",
+    "chunk",
+    "chunks",
+    "inputs",
+    "input",
+    "targets",
+    "target",
+    "docs",
+    "doc",
+    "set",
+    "split",
+    "windows",
+    "window",
+    "batch",
+    "buf",
+    "buffer",
+    "text",
+}
+NOT_DATA_WORDS = {
+    "loss",
+    "losses",
+    "bpb",
+    "nll",
+    "every",
+    "size",
+    "len",
+    "length",
+    "stride",
+    "steps",
+    "frac",
+    "fraction",
+    "lr",
+    "count",
+    "num",
+    "bytes",
+    "time",
+    "ms",
+    "sum",
+    "mean",
+    "std",
+    "fn",
+    "func",
+    "path",
+    "dir",
+    "pattern",
+    "enabled",
+    "interval",
+}
+TARGET_WORDS = {
+    "y",
+    "target",
+    "targets",
+    "tgt",
+    "tgts",
+    "label",
+    "labels",
+    "gold",
+    "golden",
+    "truth",
+    "realized",
+    "actual",
+    "next",
+}
 NOT_TARGET_WORDS = {"loss", "losses", "nll", "mask", "lr", "size", "len", "count", "dim", "shape", "enabled"}
-LOSS_WORDS = {"loss", "losses", "nll", "nlls", "ce", "logp", "logprob", "logprobs", "lp", "bpb", "logits", "logit",
-              "surprisal", "xent"}
-LOSS_CALLS = {"cross_entropy", "nll_loss", "log_softmax", "softmax", "logsumexp", "forward_logits", "forward",
-              "loss_fn", "compute_loss", "score_tokens"}
-DISTRIBUTION_WORDS = {"logits", "logit", "probs", "prob", "p", "logp", "logprobs", "lp", "tilt", "boost", "mix",
-                      "mixture", "ngram", "expert", "experts", "bias", "scores", "dist", "q"}
+LOSS_WORDS = {
+    "loss",
+    "losses",
+    "nll",
+    "nlls",
+    "ce",
+    "logp",
+    "logprob",
+    "logprobs",
+    "lp",
+    "bpb",
+    "logits",
+    "logit",
+    "surprisal",
+    "xent",
+}
+LOSS_CALLS = {
+    "cross_entropy",
+    "nll_loss",
+    "log_softmax",
+    "softmax",
+    "logsumexp",
+    "forward_logits",
+    "forward",
+    "loss_fn",
+    "compute_loss",
+    "score_tokens",
+}
+DISTRIBUTION_WORDS = {
+    "logits",
+    "logit",
+    "probs",
+    "prob",
+    "p",
+    "logp",
+    "logprobs",
+    "lp",
+    "tilt",
+    "boost",
+    "mix",
+    "mixture",
+    "ngram",
+    "expert",
+    "experts",
+    "bias",
+    "scores",
+    "dist",
+    "q",
+}
 BPB_TABLE_WORDS = {"bytes", "byte", "space", "boundary", "base", "sidecar"}
 SCORE_ACCUMULATOR_WORDS = {"nll", "bpb", "bits", "score", "scores", "scored"}
 QUANT_WORDS = {"quantize", "quant", "quantized", "gptq", "serialize", "compress", "export", "save", "pack"}
@@ -90,5 +204,8 @@ def is_lossy(node: ast.AST) -> bool:
 
 
 def is_val_string(node: ast.AST) -> bool:
-    return isinstance(node, ast.Constant) and isinstance(node.value, str) and (
-        "fineweb_val" in node.value or "_val_" in node.value and ".bin" in node.value)
+    return (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and ("fineweb_val" in node.value or ("_val_" in node.value and ".bin" in node.value))
+    )

@@ -92,7 +92,7 @@ def hub_fetcher(repo_id: str, revision: str | None = None) -> Fetcher:
         hub_logging.set_verbosity_error()  # its retry warnings would bury our one-line error
         try:
             local = hf_hub_download(repo_id, path.name, subfolder=subfolder, repo_type="dataset", revision=revision)
-        except Exception as exc:  # noqa: BLE001 (network, HTTP, missing entry: all one line for the user)
+        except Exception as exc:
             raise DownloadError(_download_failure(repo_id, remote_path, exc)) from None
         return Path(local).resolve(strict=True)
 
@@ -111,7 +111,10 @@ def _download_failure(repo_id: str, remote_path: str, exc: Exception) -> str:
     else:
         lines = str(exc).strip().splitlines()
         reason = f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
-    return f"cannot download {remote_path} from dataset {repo_id}: {reason} (expected this file of the published challenge export)"
+    return (
+        f"cannot download {remote_path} from dataset {repo_id}: {reason} "
+        "(expected this file of the published challenge export)"
+    )
 
 
 def local_fetcher(source: Path) -> Fetcher:

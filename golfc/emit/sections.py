@@ -118,5 +118,7 @@ def check_unique_names(sections: list[Section]) -> None:
     for section in sections:
         for name in sorted(top_level_names(section.source)):
             if name in owner:
-                raise EmitError(f"top-level name {name!r} is defined by both <golfc:{owner[name]}> and {section.filename}")
+                raise EmitError(
+                    f"top-level name {name!r} is defined by both <golfc:{owner[name]}> and {section.filename}"
+                )
             owner[name] = section.name

@@ -79,7 +79,7 @@ def test_baseline_payload_size(ns):
     """At the baseline's shapes the payload is the 17,178,912 bytes of the reference log."""
     torch.manual_seed(0)
     model = ns["GPT"](ns["Hyperparameters"]())
-    for name, p in model.named_parameters():
+    for _name, p in model.named_parameters():
         if p.ndim == 2 and p.numel() > 65_536:  # realistic rows, and no all-zero projections
             torch.nn.init.normal_(p, std=0.02)
     obj, stats = ns["quantize_state_dict_int8"](model.state_dict())

@@ -9,7 +9,14 @@ import torch
 
 from golfc.testing import load_program
 
-TINY = {"VOCAB_SIZE": "64", "NUM_LAYERS": "3", "MODEL_DIM": "32", "NUM_HEADS": "2", "NUM_KV_HEADS": "1", "DEVICE": "cpu"}
+TINY = {
+    "VOCAB_SIZE": "64",
+    "NUM_LAYERS": "3",
+    "MODEL_DIM": "32",
+    "NUM_HEADS": "2",
+    "NUM_KV_HEADS": "1",
+    "DEVICE": "cpu",
+}
 SHAPES = [(8, 16), (16, 8), (8, 8), (8, 16), (12, 8), (8, 16), (4, 8)]
 
 
@@ -139,8 +146,9 @@ def test_parameter_groups(tie):
     assert sorted(flat) == sorted(names.values())  # every parameter in exactly one group
     assert all("base_lr" in g and g["lr"] == g["base_lr"] for g in adam.param_groups + muon.param_groups)
     muon_names = groups[-1]
-    assert len(muon_names) == 6 * 3 and all(n.endswith(("c_q.weight", "c_k.weight", "c_v.weight", "proj.weight",
-                                                          "fc.weight")) for n in muon_names)
+    assert len(muon_names) == 6 * 3 and all(
+        n.endswith(("c_q.weight", "c_k.weight", "c_v.weight", "proj.weight", "fc.weight")) for n in muon_names
+    )
     assert muon.param_groups[0]["base_momentum"] == h.muon_momentum == 0.95
     assert adam.defaults["betas"] == (0.9, 0.95) and adam.defaults["eps"] == 1e-8 and adam.defaults["weight_decay"] == 0
     lrs = [g["lr"] for g in adam.param_groups]

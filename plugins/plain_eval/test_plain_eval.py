@@ -7,8 +7,16 @@ import torch
 
 from golfc.testing import load_program
 
-TINY = {"VOCAB_SIZE": "64", "NUM_LAYERS": "2", "MODEL_DIM": "32", "NUM_HEADS": "2", "NUM_KV_HEADS": "1",
-        "TRAIN_SEQ_LEN": "16", "VAL_BATCH_SIZE": "64", "DEVICE": "cpu"}
+TINY = {
+    "VOCAB_SIZE": "64",
+    "NUM_LAYERS": "2",
+    "MODEL_DIM": "32",
+    "NUM_HEADS": "2",
+    "NUM_KV_HEADS": "1",
+    "TRAIN_SEQ_LEN": "16",
+    "VAL_BATCH_SIZE": "64",
+    "DEVICE": "cpu",
+}
 
 
 @pytest.fixture(scope="module")

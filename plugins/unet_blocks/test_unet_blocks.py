@@ -8,8 +8,9 @@ from golfc.testing import load_program
 
 
 def test_init_and_skip_wiring():
-    ns = load_program(overrides={"NUM_LAYERS": "5", "MODEL_DIM": "16", "NUM_HEADS": "2", "NUM_KV_HEADS": "1",
-                                 "DEVICE": "cpu"})
+    ns = load_program(
+        overrides={"NUM_LAYERS": "5", "MODEL_DIM": "16", "NUM_HEADS": "2", "NUM_KV_HEADS": "1", "DEVICE": "cpu"}
+    )
     h = ns["Hyperparameters"]()
     torch.manual_seed(0)
     stack = ns["UNetBlockStack"](h)

@@ -47,13 +47,24 @@ def test_no_warmdown(ns):
     assert ns["warmdown_lr_multiplier"](10_000, 599_999.0, h) == 1.0
 
 
-@pytest.mark.parametrize(("step", "momentum", "mul"), [(0, 0.85, 1.0), (250, 0.90, 1.0), (500, 0.95, 1.0), (950, 0.95, 0.5)])
+@pytest.mark.parametrize(
+    ("step", "momentum", "mul"), [(0, 0.85, 1.0), (250, 0.90, 1.0), (500, 0.95, 1.0), (950, 0.95, 0.5)]
+)
 def test_schedule_sets_lr_and_momentum_of_every_group(ns, step, momentum, mul):
     h = hparams(ns, max_wallclock_seconds=0.0, iterations=1000, warmdown_iters=100)
     p = torch.nn.Parameter(torch.zeros(2))
     adam = torch.optim.Adam([{"params": [p], "lr": 0.05, "base_lr": 0.05}])
-    muon = torch.optim.SGD([{"params": [torch.nn.Parameter(torch.zeros(2, 2))], "lr": 0.04, "base_lr": 0.04,
-                             "momentum": 0.95, "base_momentum": 0.95}])
+    muon = torch.optim.SGD(
+        [
+            {
+                "params": [torch.nn.Parameter(torch.zeros(2, 2))],
+                "lr": 0.04,
+                "base_lr": 0.04,
+                "momentum": 0.95,
+                "base_momentum": 0.95,
+            }
+        ]
+    )
     assert ns["apply_warmdown_schedule"]([adam, muon], step, 0.0, h) == pytest.approx(mul)
     assert adam.param_groups[0]["lr"] == pytest.approx(0.05 * mul)
     assert muon.param_groups[0]["lr"] == pytest.approx(0.04 * mul)

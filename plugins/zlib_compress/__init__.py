@@ -11,5 +11,9 @@ GOLFC_PLUGIN = PluginInfo(summary="zlib level 9", evidence="baseline")
 def golfc_compressor() -> Impl:
     return Impl(
         module="golfc_plugins.zlib_compress.runtime",
-        symbols={"compress_bytes": "zlib_compress", "decompress_bytes": "zlib_decompress", "COMPRESS_LABEL": "ZLIB_LABEL"},
+        symbols={
+            "compress_bytes": "zlib_compress",
+            "decompress_bytes": "zlib_decompress",
+            "COMPRESS_LABEL": "ZLIB_LABEL",
+        },
     )

@@ -34,8 +34,15 @@ def with_script(tmp_path: Path) -> Path:
 def test_json_is_exactly_one_object_with_the_contract_keys(with_script: Path) -> None:
     result = invoke(str(with_script), "--json", "--against", "1.0611,1.0614,1.0612")
     document = json.loads(result.stdout)
-    assert {"verdict", "findings", "seeds", "code_bytes", "unwrapped_code_bytes", "total_bytes_max",
-            "stats"} <= document.keys()
+    assert {
+        "verdict",
+        "findings",
+        "seeds",
+        "code_bytes",
+        "unwrapped_code_bytes",
+        "total_bytes_max",
+        "stats",
+    } <= document.keys()
     assert document["verdict"] == "WARN" and result.exit_code == 0
     seed = document["seeds"][0]
     assert {"seed", "val_bpb", "val_loss", "artifact_bytes", "train_time_s", "eval_time_s", "log"} <= seed.keys()

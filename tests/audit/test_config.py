@@ -12,7 +12,7 @@ from golfc.audit.static import check_source
 DATA = Path(__file__).parent / "data"
 GATED = (DATA / "scripts" / "flag_gated_slot.py").read_text()
 
-KNOBS = '''
+KNOBS = """
 import os
 class Hyperparameters:
     seed = int(os.environ.get("SEED", 1337))
@@ -20,7 +20,7 @@ class Hyperparameters:
     qk_gain_init = float(os.environ.get("QK_GAIN_INIT", 1.5))
 USE_CACHE = os.environ.get("USE_CACHE", "0") == "1"
 DEBUG = False
-'''
+"""
 
 
 def config(readme: dict[str, str] | None = None, logs: dict[str, object] | None = None):
@@ -79,7 +79,7 @@ def test_never_called_function_is_info() -> None:
 
 
 def test_code_after_return_and_if_false_are_dead() -> None:
-    source = '''
+    source = """
 import requests, torch
 def main(model, val_tokens):
     if False:
@@ -92,7 +92,7 @@ def score(model, val_tokens):
         nll_sum += model(val_tokens).sum()
     return nll_sum
 main(None, None)
-'''
+"""
     findings = check_source(source).findings
     assert [f.severity for f in findings] == [Severity.INFO, Severity.INFO]
     assert {f.line for f in findings} == {5, 7}
@@ -101,7 +101,7 @@ main(None, None)
 
 
 def test_unknown_condition_keeps_the_branch_live() -> None:
-    source = '''
+    source = """
 import sys, torch
 def main(model, val_tokens):
     if len(sys.argv) > 3:
@@ -110,5 +110,5 @@ def main(model, val_tokens):
         nll_sum = 0
         nll_sum += model(val_tokens).sum()
 main(None, None)
-'''
+"""
     assert [f.severity for f in check_source(source).findings] == [Severity.FAIL]

@@ -39,8 +39,9 @@ def test_fixture_scores_match_submission_json(name: str) -> None:
 
 def test_single_seed_records_warn_l23() -> None:
     assert "L23" in rules(audit_folder(RECORDS / "2026-03-17_NaiveBaseline"), Severity.WARN)
-    assert "L23" not in rules(audit_folder(RECORDS / "2026-04-09_SP8192_3LayerRecur_ParResid_QK525_LegalTTT"),
-                              Severity.WARN)
+    assert "L23" not in rules(
+        audit_folder(RECORDS / "2026-04-09_SP8192_3LayerRecur_ParResid_QK525_LegalTTT"), Severity.WARN
+    )
 
 
 def test_reruns_are_checked_but_originals_are_primary() -> None:
@@ -105,7 +106,9 @@ def test_submission_json_mismatch_warns(ttt_folder: Path) -> None:
 
 def test_invalid_json_and_scoreless_log_are_reported(ttt_folder: Path) -> None:
     (ttt_folder / "submission.json").write_text("{not json")
-    (ttt_folder / "train_seed5.log").write_text("seed:5\nstep:10/20000 train_loss:3.0 train_time:10ms step_avg:1.00ms\n")
+    (ttt_folder / "train_seed5.log").write_text(
+        "seed:5\nstep:10/20000 train_loss:3.0 train_time:10ms step_avg:1.00ms\n"
+    )
     audit = audit_folder(ttt_folder)
     problems = {(p.file, p.message.split(":")[0]) for p in audit.problems()}
     assert ("submission.json", "invalid JSON") in problems

@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
+import golfc.build as build
 from golfc.audit.folder import audit_folder
-
-build = pytest.importorskip("golfc.build")
 
 ARTIFACT = 15_800_000
 SCORES = {1337: (2.0700, 1.2240), 42: (2.0712, 1.2247), 7: (2.0690, 1.2235)}
@@ -18,7 +15,8 @@ SCORES = {1337: (2.0700, 1.2240), 42: (2.0712, 1.2247), 7: (2.0690, 1.2235)}
 def write_log(folder: Path, seed: int, code_bytes: int) -> None:
     loss, bpb = SCORES[seed]
     lines = [
-        "val_loader:shards pattern=./data/fineweb_val_*.bin tokens:63779840", f"seed:{seed}",
+        "val_loader:shards pattern=./data/fineweb_val_*.bin tokens:63779840",
+        f"seed:{seed}",
         "step:13780/20000 val_loss:2.0600 val_bpb:1.2172 train_time:599990ms step_avg:43.54ms",
         "stopping_early: wallclock_cap train_time:599990ms step:13780/20000",
         f"Code size: {code_bytes} bytes",
@@ -36,9 +34,16 @@ def test_golfc_built_submission_passes(tmp_path: Path) -> None:
     for seed in SCORES:
         write_log(tmp_path, seed, shipped)
     mean = sum(bpb for _, bpb in SCORES.values()) / 3
-    (tmp_path / "submission.json").write_text(json.dumps({
-        "val_bpb": round(mean, 8), "bytes_total": ARTIFACT + shipped, "bytes_code": shipped,
-        "seed_results": {str(s): {"val_bpb": bpb, "val_loss": loss} for s, (loss, bpb) in SCORES.items()}}))
+    (tmp_path / "submission.json").write_text(
+        json.dumps(
+            {
+                "val_bpb": round(mean, 8),
+                "bytes_total": ARTIFACT + shipped,
+                "bytes_code": shipped,
+                "seed_results": {str(s): {"val_bpb": bpb, "val_loss": loss} for s, (loss, bpb) in SCORES.items()},
+            }
+        )
+    )
     audit = audit_folder(tmp_path)
     assert audit.verdict == "PASS", [f"{f.rule} {f.severity.name} {f.message}" for f in audit.findings]
     assert audit.exit_code == 0

@@ -74,8 +74,9 @@ def test_wrapping_changes_nothing_but_the_file_label(tmp_path: Path, wrapper, na
     unwrapped = unwrap_script(path)
     wrapped_findings = check_units(unwrapped.units).findings
     plain_findings = check_source(source, name).findings
-    assert sorted((f.rule, f.severity, f.line) for f in wrapped_findings) == \
-        sorted((f.rule, f.severity, f.line) for f in plain_findings)
+    assert sorted((f.rule, f.severity, f.line) for f in wrapped_findings) == sorted(
+        (f.rule, f.severity, f.line) for f in plain_findings
+    )
     assert all(f.file.startswith("train_gpt.py[") for f in wrapped_findings if f.file)
 
 
@@ -90,7 +91,7 @@ def test_golfc_sections_keep_their_own_line_numbers(golfc_wrap, tmp_path: Path) 
 
 
 def test_backward_on_training_data_is_not_a_leak() -> None:
-    source = '''
+    source = """
 import torch
 def train(model, train_loader, opt):
     for step in range(10):
@@ -98,12 +99,12 @@ def train(model, train_loader, opt):
         loss = torch.nn.functional.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
-'''
+"""
     assert check_source(source).findings == []
 
 
 def test_leak_through_a_helper_is_reported_at_the_deciding_call() -> None:
-    source = '''
+    source = """
 import torch
 def step_on(model, opt, tokens):
     loss = model(tokens).sum()
@@ -117,14 +118,14 @@ def main(model, opt, val_tokens):
         nll_sum = 0
         nll_sum += model(val_tokens).sum()
 main(None, None, None)
-'''
+"""
     findings = check_source(source).findings
     assert fails(findings) == [("L1", 10)]
     assert "through `step_on`" in findings[0].message
 
 
 def test_helper_called_after_scoring_is_score_first() -> None:
-    source = '''
+    source = """
 import torch
 def step_on(model, opt, tokens):
     loss = model(tokens).sum()
@@ -145,5 +146,5 @@ def main(model, opt, val_tokens):
         step_on(model, opt, chunk)
     return results
 main(None, None, None)
-'''
+"""
     assert check_source(source).findings == []

@@ -51,10 +51,13 @@ def test_golfc_sections_become_units(tmp_path: Path, golfc_wrap) -> None:
 
 
 def test_truncated_payload_is_one_problem_line(tmp_path: Path) -> None:
-    full = base64.b85encode(lzma.compress(SOURCE.encode() * 50, format=lzma.FORMAT_RAW,
-                                          filters=[{"id": lzma.FILTER_LZMA2}])).decode()
-    text = f"import lzma as L,base64 as B\nexec(L.decompress(B.b85decode({full[:-25]!r}),format=L.FORMAT_RAW," \
-           "filters=[{'id':L.FILTER_LZMA2}]))\n"
+    full = base64.b85encode(
+        lzma.compress(SOURCE.encode() * 50, format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2}])
+    ).decode()
+    text = (
+        f"import lzma as L,base64 as B\nexec(L.decompress(B.b85decode({full[:-25]!r}),format=L.FORMAT_RAW,"
+        "filters=[{'id':L.FILTER_LZMA2}]))\n"
+    )
     result = unwrap_script(write(tmp_path, text))
     assert len(result.problems) == 1
     problem = result.problems[0]

@@ -52,7 +52,9 @@ def run_main(script, workdir, monkeypatch, capsys, tiny_overrides, tiny_dataset,
     return capsys.readouterr().out.splitlines()
 
 
-def test_main_writes_the_baseline_log_lines_and_artifacts(script, tmp_path, monkeypatch, capsys, tiny_overrides, tiny_dataset):
+def test_main_writes_the_baseline_log_lines_and_artifacts(
+    script, tmp_path, monkeypatch, capsys, tiny_overrides, tiny_dataset
+):
     lines = run_main(script, tmp_path / "run", monkeypatch, capsys, tiny_overrides, tiny_dataset)
     found, i = {}, 0
     for pattern in BASELINE_LINES:
@@ -70,10 +72,19 @@ def test_main_writes_the_baseline_log_lines_and_artifacts(script, tmp_path, monk
     assert "Running PyTorch" in log and log.rstrip().endswith(lines[-1])
 
 
-def test_wallclock_cap_stops_every_rank_after_the_same_step(script, tmp_path, monkeypatch, capsys, tiny_overrides,
-                                                            tiny_dataset):
-    lines = run_main(script, tmp_path / "run", monkeypatch, capsys, tiny_overrides, tiny_dataset,
-                     MAX_WALLCLOCK_SECONDS="0.000001", ITERATIONS="50")
+def test_wallclock_cap_stops_every_rank_after_the_same_step(
+    script, tmp_path, monkeypatch, capsys, tiny_overrides, tiny_dataset
+):
+    lines = run_main(
+        script,
+        tmp_path / "run",
+        monkeypatch,
+        capsys,
+        tiny_overrides,
+        tiny_dataset,
+        MAX_WALLCLOCK_SECONDS="0.000001",
+        ITERATIONS="50",
+    )
     stop = [line for line in lines if line.startswith("stopping_early")]
     assert len(stop) == 1 and re.fullmatch(r"stopping_early: wallclock_cap train_time:\d+ms step:1/50", stop[0])
     assert any(re.fullmatch(rf"step:1/50 val_loss:{NUM} val_bpb:{NUM} .*", line) for line in lines)
@@ -87,6 +98,8 @@ def test_compile_warmup_leaves_no_trace(script, tmp_path, monkeypatch, capsys, t
         return [re.sub(r" train_time:.*| eval_time:.*", "", line) for line in lines if "loss:" in line]
 
     plain = run_main(script, tmp_path / "a", monkeypatch, capsys, tiny_overrides, tiny_dataset, **env)
-    warmed = run_main(script, tmp_path / "b", monkeypatch, capsys, tiny_overrides, tiny_dataset, WARMUP_STEPS="2", **env)
+    warmed = run_main(
+        script, tmp_path / "b", monkeypatch, capsys, tiny_overrides, tiny_dataset, WARMUP_STEPS="2", **env
+    )
     assert any(line == "warmup_step:2/2" for line in warmed)
     assert len(scores(plain)) == 6 and scores(warmed) == scores(plain)

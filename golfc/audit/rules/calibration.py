@@ -13,8 +13,15 @@ from golfc.audit.findings import Severity
 from golfc.audit.rules.common import Context, Hit, function_label
 from golfc.audit.vocabulary import CALIBRATION_WORDS, call_name, has_words
 
-ARTIFACT_LOADS = {"load", "deserialize", "dequantize", "decompress", "dequantize_state_dict", "decompress_bytes",
-                  "load_artifact"}
+ARTIFACT_LOADS = {
+    "load",
+    "deserialize",
+    "dequantize",
+    "decompress",
+    "dequantize_state_dict",
+    "decompress_bytes",
+    "load_artifact",
+}
 
 
 def check(context: Context) -> list[Hit]:
@@ -23,17 +30,37 @@ def check(context: Context) -> list[Hit]:
         for event in facts.of_kind(CALIBRATION):
             name = call_name(event.node) if isinstance(event.node, ast.Call) else "calibration"
             if event.val_data:
-                hits.append(Hit("L19", Severity.FAIL, f"`{name}` calibrates on validation data in "
-                                f"{function_label(facts)}: GPTQ/Hessian calibration must use training (or "
-                                "self-generated) tokens within the training budget", event.node))
+                hits.append(
+                    Hit(
+                        "L19",
+                        Severity.FAIL,
+                        f"`{name}` calibrates on validation data in "
+                        f"{function_label(facts)}: GPTQ/Hessian calibration must use training (or "
+                        "self-generated) tokens within the training budget",
+                        event.node,
+                    )
+                )
                 continue
             loaded = _artifact_loaded_before(facts, event.node)
             if loaded is not None:
-                hits.append(Hit("L19", Severity.WARN, f"`{name}` calibrates after the artifact is loaded back at "
-                                f"{context.where(loaded)}, i.e. during evaluation", event.node))
+                hits.append(
+                    Hit(
+                        "L19",
+                        Severity.WARN,
+                        f"`{name}` calibrates after the artifact is loaded back at "
+                        f"{context.where(loaded)}, i.e. during evaluation",
+                        event.node,
+                    )
+                )
         if has_words(facts.name, CALIBRATION_WORDS) and context.flow.intrinsic[id(facts.scope)].touches_val:
-            hits.append(Hit("L19", Severity.FAIL, f"calibration function {function_label(facts)} reads validation "
-                            "data", facts.scope))
+            hits.append(
+                Hit(
+                    "L19",
+                    Severity.FAIL,
+                    f"calibration function {function_label(facts)} reads validation data",
+                    facts.scope,
+                )
+            )
     return hits
 
 

@@ -37,7 +37,8 @@ class Hit:
 
 def names_in(node: ast.AST) -> list[str]:
     return [child.id for child in ast.walk(node) if isinstance(child, ast.Name)] + [
-        child.attr for child in ast.walk(node) if isinstance(child, ast.Attribute)]
+        child.attr for child in ast.walk(node) if isinstance(child, ast.Attribute)
+    ]
 
 
 def derives(facts: FunctionFacts, node: ast.AST, test, depth: int = 3) -> bool:

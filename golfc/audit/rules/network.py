@@ -10,10 +10,33 @@ from golfc.audit.findings import NETWORK_RULE, Severity
 from golfc.audit.rules.common import Context, Hit, function_label
 from golfc.audit.vocabulary import call_name
 
-NETWORK_MODULES = {"requests", "urllib", "urllib3", "http", "httpx", "aiohttp", "socket", "huggingface_hub",
-                   "ftplib", "wget", "datasets", "smtplib", "paramiko"}
-NETWORK_CALLS = {"urlopen", "urlretrieve", "hf_hub_download", "snapshot_download", "load_dataset",
-                 "create_connection", "download_url_to_file", "load_state_dict_from_url", "HfApi", "HfFileSystem"}
+NETWORK_MODULES = {
+    "requests",
+    "urllib",
+    "urllib3",
+    "http",
+    "httpx",
+    "aiohttp",
+    "socket",
+    "huggingface_hub",
+    "ftplib",
+    "wget",
+    "datasets",
+    "smtplib",
+    "paramiko",
+}
+NETWORK_CALLS = {
+    "urlopen",
+    "urlretrieve",
+    "hf_hub_download",
+    "snapshot_download",
+    "load_dataset",
+    "create_connection",
+    "download_url_to_file",
+    "load_state_dict_from_url",
+    "HfApi",
+    "HfFileSystem",
+}
 SHELL_CALLS = {"system", "popen", "run", "call", "check_call", "check_output", "Popen", "getoutput"}
 SHELL_WORDS = ("curl ", "wget ", "http://", "https://", "git clone", "pip install", "huggingface-cli", "scp ")
 
@@ -69,7 +92,17 @@ def _hit(facts: FunctionFacts, node: ast.Call) -> Hit:
     in_eval = any(event.order[0] <= line for event in facts.of_kind(SCORE))
     text = ast.unparse(node.func)
     if in_eval:
-        return Hit(NETWORK_RULE, Severity.FAIL, f"network call `{text}` in the evaluation path "
-                   f"({function_label(facts)} scores validation data): no network access during evaluation", node)
-    return Hit(NETWORK_RULE, Severity.WARN, f"network call `{text}` in {function_label(facts)}: the artifact must be "
-               "self-contained; allowed only for data preparation, never during evaluation", node)
+        return Hit(
+            NETWORK_RULE,
+            Severity.FAIL,
+            f"network call `{text}` in the evaluation path "
+            f"({function_label(facts)} scores validation data): no network access during evaluation",
+            node,
+        )
+    return Hit(
+        NETWORK_RULE,
+        Severity.WARN,
+        f"network call `{text}` in {function_label(facts)}: the artifact must be "
+        "self-contained; allowed only for data preparation, never during evaluation",
+        node,
+    )

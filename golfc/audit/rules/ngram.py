@@ -33,31 +33,56 @@ def check(context: Context) -> list[Hit]:
         gated_lines: set[int] = set()
         for node in own_nodes(facts.scope):
             key = _lookup_key(node)
-            if key is not None and _table_of(node) not in updates and from_target(facts, key) and \
-                    not is_bpb_table(_table_node(node)) and _keyed(facts, key):
-                hits.append(Hit("L7", val_severity(facts), f"{function_label(facts)} looks up "
-                                f"`{ast.unparse(node)[:60]}` with a key built from the target token: the gold token "
-                                "must not enter n-gram / hash keys used for its own probability", node))
+            if (
+                key is not None
+                and _table_of(node) not in updates
+                and from_target(facts, key)
+                and not is_bpb_table(_table_node(node))
+                and _keyed(facts, key)
+            ):
+                hits.append(
+                    Hit(
+                        "L7",
+                        val_severity(facts),
+                        f"{function_label(facts)} looks up "
+                        f"`{ast.unparse(node)[:60]}` with a key built from the target token: the gold token "
+                        "must not enter n-gram / hash keys used for its own probability",
+                        node,
+                    )
+                )
             gate = _gate(facts, node)
             if gate is not None and getattr(node, "lineno", None) not in gated_lines:
                 gated_lines.add(node.lineno)
-                hits.append(Hit("L11", val_severity(facts), f"{function_label(facts)} gates `{gate}` on a property of "
-                                "the realized target token: every candidate's probability must be computed without it",
-                                node))
+                hits.append(
+                    Hit(
+                        "L11",
+                        val_severity(facts),
+                        f"{function_label(facts)} gates `{gate}` on a property of "
+                        "the realized target token: every candidate's probability must be computed without it",
+                        node,
+                    )
+                )
     return hits
 
 
 def _is_hashy(node: ast.AST) -> bool:
     """A hash of tokens: xor / modulo / multiply by a large odd constant / hash(), or a plain tuple key."""
     if isinstance(node, ast.Tuple):
-        return not any(isinstance(e, (ast.Slice, ast.Constant)) or isinstance(e, ast.Call) and call_name(e) == "arange"
-                       for e in node.elts)
+        return not any(
+            isinstance(e, (ast.Slice, ast.Constant)) or (isinstance(e, ast.Call) and call_name(e) == "arange")
+            for e in node.elts
+        )
     for child in ast.walk(node):
         if isinstance(child, ast.BinOp) and isinstance(child.op, (ast.BitXor, ast.Mod, ast.LShift)):
             return True
-        if isinstance(child, ast.BinOp) and isinstance(child.op, ast.Mult) and any(
+        if (
+            isinstance(child, ast.BinOp)
+            and isinstance(child.op, ast.Mult)
+            and any(
                 isinstance(side, ast.Constant) and isinstance(side.value, int) and side.value >= HASH_CONSTANT
-                for side in (child.left, child.right)):
+                for side in (child.left, child.right)
+            )
+        ):
             return True
         if isinstance(child, ast.Call) and "hash" in (call_name(child) or "").lower():
             return True
@@ -125,11 +150,19 @@ def _gate(facts: FunctionFacts, node: ast.AST) -> str | None:
 
 def _is_target_property(facts: FunctionFacts, node: ast.AST, depth: int = 2) -> bool:
     for child in ast.walk(node):
-        if isinstance(child, ast.Subscript) and isinstance(child.ctx, ast.Load) and from_target(facts, child.slice) \
-                and not is_bpb_table(child.value) and not _is_distribution(facts, child.value, depth=0):
+        if (
+            isinstance(child, ast.Subscript)
+            and isinstance(child.ctx, ast.Load)
+            and from_target(facts, child.slice)
+            and not is_bpb_table(child.value)
+            and not _is_distribution(facts, child.value, depth=0)
+        ):
             return True
-        if isinstance(child, ast.Name) and depth > 0 and any(
-                _is_target_property(facts, value, depth - 1) for value in facts.definitions.get(child.id, [])):
+        if (
+            isinstance(child, ast.Name)
+            and depth > 0
+            and any(_is_target_property(facts, value, depth - 1) for value in facts.definitions.get(child.id, []))
+        ):
             return True
     return False
 

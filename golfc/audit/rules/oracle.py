@@ -35,8 +35,9 @@ def _candidate_losses(facts: FunctionFacts, node: ast.Call) -> tuple[str, bool] 
     if name in TENSOR_MIN and len(node.args) >= 2 and all(_lossy(facts, a) for a in node.args[:2]):
         return f"`{ast.unparse(node.func)}` of losses", True
     if name == "min" and isinstance(node.func, ast.Name):
-        items = node.args[0].elts if len(node.args) == 1 and isinstance(node.args[0], (ast.List, ast.Tuple)) \
-            else node.args
+        items = (
+            node.args[0].elts if len(node.args) == 1 and isinstance(node.args[0], (ast.List, ast.Tuple)) else node.args
+        )
         if len(items) >= 2 and all(_lossy(facts, item) for item in items):
             return "`min()` over losses", False
         return None
@@ -52,11 +53,18 @@ def _candidate_losses(facts: FunctionFacts, node: ast.Call) -> tuple[str, bool] 
 
 
 def _stacked(node: ast.AST) -> bool:
-    return isinstance(node, ast.Call) and call_name(node) in CANDIDATE_BUILDERS or isinstance(node, (ast.List, ast.Tuple))
+    return (isinstance(node, ast.Call) and call_name(node) in CANDIDATE_BUILDERS) or isinstance(
+        node, (ast.List, ast.Tuple)
+    )
 
 
 def _hit(facts: FunctionFacts, node: ast.Call, candidates: tuple[str, bool]) -> Hit:
     description, tensor_op = candidates
     severity = Severity.FAIL if tensor_op and facts.touches_val else Severity.WARN
-    return Hit("L6", severity, f"{function_label(facts)} takes {description}: choosing the candidate with the lower "
-               "loss on the realized token is an oracle (the distribution must not depend on the target)", node)
+    return Hit(
+        "L6",
+        severity,
+        f"{function_label(facts)} takes {description}: choosing the candidate with the lower "
+        "loss on the realized token is an oracle (the distribution must not depend on the target)",
+        node,
+    )

@@ -27,11 +27,17 @@ def check(context: Context) -> list[Hit]:
             if not any(overlaps(a, b) for a in earlier for b in later):
                 continue
             shared = {e.accumulator for e in earlier} & {e.accumulator for e in later} - {None}
-            named = any(has_words(name, RESCORE_WORDS) for name in identifiers(later[0].loops[0]) + [facts.name])
+            named = any(has_words(name, RESCORE_WORDS) for name in [*identifiers(later[0].loops[0]), facts.name])
             severity = Severity.FAIL if shared or named else Severity.WARN
             detail = f" into the same accumulator `{min(shared)}`" if shared else ""
-            hits.append(Hit("L5", severity, f"{function_label(facts)} scores the same validation tokens in a second "
-                            f"pass{detail} (first pass at {context.where(earlier[0].node)}): one committed score per "
-                            "token, in order", later[0].node))
+            hits.append(
+                Hit(
+                    "L5",
+                    severity,
+                    f"{function_label(facts)} scores the same validation tokens in a second "
+                    f"pass{detail} (first pass at {context.where(earlier[0].node)}): one committed score per "
+                    "token, in order",
+                    later[0].node,
+                )
+            )
     return hits
-

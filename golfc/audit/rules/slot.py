@@ -41,8 +41,10 @@ def is_slot_scope(scope: Scope) -> bool:
 def _creates_trainable(call: ast.Call) -> bool:
     if call_name(call) == "Parameter":
         return True
-    return any(kw.arg == "requires_grad" and isinstance(kw.value, ast.Constant) and kw.value.value is True
-               for kw in call.keywords)
+    return any(
+        kw.arg == "requires_grad" and isinstance(kw.value, ast.Constant) and kw.value.value is True
+        for kw in call.keywords
+    )
 
 
 def check(context: Context) -> list[Hit]:
@@ -62,12 +64,26 @@ def _shared_delta(facts: FunctionFacts) -> list[Hit]:
         if not _leading_dimension_is_one(call):
             continue
         if batched:
-            hits.append(Hit("L13", Severity.FAIL, f"{function_label(facts)} optimizes `{name}` with a batch "
-                            "dimension of 1, shared by a batch of windows: a window's score then depends on tokens "
-                            "that only later windows contain; give each window its own delta", call))
+            hits.append(
+                Hit(
+                    "L13",
+                    Severity.FAIL,
+                    f"{function_label(facts)} optimizes `{name}` with a batch "
+                    "dimension of 1, shared by a batch of windows: a window's score then depends on tokens "
+                    "that only later windows contain; give each window its own delta",
+                    call,
+                )
+            )
         else:
-            hits.append(Hit("L13", Severity.WARN, f"{function_label(facts)} optimizes `{name}` with a batch dimension "
-                            "of 1: check that it is never shared across windows", call))
+            hits.append(
+                Hit(
+                    "L13",
+                    Severity.WARN,
+                    f"{function_label(facts)} optimizes `{name}` with a batch dimension "
+                    "of 1: check that it is never shared across windows",
+                    call,
+                )
+            )
     return hits
 
 
@@ -92,17 +108,36 @@ def _scored_positions(context: Context, facts: FunctionFacts) -> list[Hit]:
         if any(has_words(item, CONTEXT_WORDS) for item in fitted) or (fitted and scored and not fitted & scored):
             continue  # context-only: fit and score select different positions
         if not fitted:
-            hits.append(Hit("L12", Severity.FAIL, f"{function_label(facts)} optimizes its eval-time delta on every "
-                            "position of the window, including the positions it then scores (standard SLOT)",
-                            backward.node))
+            hits.append(
+                Hit(
+                    "L12",
+                    Severity.FAIL,
+                    f"{function_label(facts)} optimizes its eval-time delta on every "
+                    "position of the window, including the positions it then scores (standard SLOT)",
+                    backward.node,
+                )
+            )
         elif fitted & scored:
             same = min(fitted & scored)
-            hits.append(Hit("L12", Severity.FAIL, f"{function_label(facts)} optimizes its eval-time delta on the "
-                            f"scored positions (`{same}` selects both): fit on context positions only", backward.node))
+            hits.append(
+                Hit(
+                    "L12",
+                    Severity.FAIL,
+                    f"{function_label(facts)} optimizes its eval-time delta on the "
+                    f"scored positions (`{same}` selects both): fit on context positions only",
+                    backward.node,
+                )
+            )
         else:
-            hits.append(Hit("L12", Severity.WARN, f"{function_label(facts)} optimizes an eval-time delta; found no "
-                            "score of its window to confirm the fitted positions exclude the scored ones",
-                            backward.node))
+            hits.append(
+                Hit(
+                    "L12",
+                    Severity.WARN,
+                    f"{function_label(facts)} optimizes an eval-time delta; found no "
+                    "score of its window to confirm the fitted positions exclude the scored ones",
+                    backward.node,
+                )
+            )
     return hits
 
 

@@ -25,20 +25,42 @@ def check(context: Context) -> list[Hit]:
         if any(words(name) & BOS_WORDS for name in names_in(node)):
             continue
         if isolation is not None:
-            hits.append(Hit("L18", Severity.FAIL, f"`{node.name}` mixes the previous token without a BOS mask while "
-                            f"attention is document-isolated ({context.where(isolation)}): the last token of one "
-                            "document leaks into the next; multiply by (ids != BOS)", node, (isolation,)))
+            hits.append(
+                Hit(
+                    "L18",
+                    Severity.FAIL,
+                    f"`{node.name}` mixes the previous token without a BOS mask while "
+                    f"attention is document-isolated ({context.where(isolation)}): the last token of one "
+                    "document leaks into the next; multiply by (ids != BOS)",
+                    node,
+                    (isolation,),
+                )
+            )
         else:
-            hits.append(Hit("L18", Severity.INFO, f"`{node.name}` mixes the previous token across documents (no BOS "
-                            "mask); a leak only when attention is document-isolated", node))
+            hits.append(
+                Hit(
+                    "L18",
+                    Severity.INFO,
+                    f"`{node.name}` mixes the previous token across documents (no BOS "
+                    "mask); a leak only when attention is document-isolated",
+                    node,
+                )
+            )
     return hits
 
 
 def _document_isolation(context: Context) -> ast.AST | None:
     """A live use of varlen attention (cu_seqlens) or a document mask."""
     for node in context.program.all_nodes():
-        label = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else \
-            node.arg if isinstance(node, ast.keyword) else None
+        label = (
+            node.id
+            if isinstance(node, ast.Name)
+            else node.attr
+            if isinstance(node, ast.Attribute)
+            else node.arg
+            if isinstance(node, ast.keyword)
+            else None
+        )
         if label is None:
             continue
         parts = words(label)

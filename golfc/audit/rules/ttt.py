@@ -45,19 +45,39 @@ def _classify(context: Context, facts: FunctionFacts, resolution: Resolution) ->
     backward, score = resolution.backward, resolution.score
     trail = _trail(context, backward)
     if resolution.outcome == RESCORED and score is not None:
-        return Hit("L2", Severity.FAIL, f"{function_label(facts)} scores validation tokens at "
-                   f"{context.where(score.node)} after an optimizer update on the same tokens{trail} "
-                   "(multi-epoch / score-after-update TTT)", backward.node)
+        return Hit(
+            "L2",
+            Severity.FAIL,
+            f"{function_label(facts)} scores validation tokens at "
+            f"{context.where(score.node)} after an optimizer update on the same tokens{trail} "
+            "(multi-epoch / score-after-update TTT)",
+            backward.node,
+        )
     if _in_warmup(facts, backward):
-        return Hit("L4", Severity.FAIL, f"a warmup in {function_label(facts)} runs backward() on real validation "
-                   f"tokens{trail}; warm up on random or training tokens", backward.node)
+        return Hit(
+            "L4",
+            Severity.FAIL,
+            f"a warmup in {function_label(facts)} runs backward() on real validation "
+            f"tokens{trail}; warm up on random or training tokens",
+            backward.node,
+        )
     quantize = quantizes_after(facts, backward.node) or _quantize_after_callers(context, facts)
     if quantize is not None and (score is None or quantize.lineno < score.order[0]):
-        return Hit("L3", Severity.FAIL, f"{function_label(facts)} trains on validation tokens{trail} before the "
-                   f"artifact is quantized/serialized at {context.where(quantize)} (pre-quant TTT)", backward.node)
+        return Hit(
+            "L3",
+            Severity.FAIL,
+            f"{function_label(facts)} trains on validation tokens{trail} before the "
+            f"artifact is quantized/serialized at {context.where(quantize)} (pre-quant TTT)",
+            backward.node,
+        )
     later = f"; they are scored only later, at {context.where(score.node)}" if score is not None else ""
-    return Hit("L1", Severity.FAIL, f"validation tokens reach backward() in {function_label(facts)}{trail} before "
-               f"their scores are committed{later}", backward.node)
+    return Hit(
+        "L1",
+        Severity.FAIL,
+        f"validation tokens reach backward() in {function_label(facts)}{trail} before "
+        f"their scores are committed{later}",
+        backward.node,
+    )
 
 
 def _trail(context: Context, backward: Event) -> str:
