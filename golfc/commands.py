@@ -50,7 +50,7 @@ def _lzma_b85_bytes(text: str) -> int:
 def size_table(result: BuildResult) -> Table:
     """Bytes per section: readable, shipped (minified when asked) and compressed alone."""
     table = Table(title=f"golfc build -> {result.out_dir}", show_footer=True)
-    table.add_column("section", footer="train_gpt.py (wrapped)")
+    table.add_column("section", footer="train_gpt.src.py | train_gpt.py (wrapped)")
     table.add_column("origin")
     table.add_column("readable", justify="right", footer=f"{len(result.readable.encode()):,}")
     table.add_column("shipped", justify="right")
