@@ -6,7 +6,6 @@ result is attributed to its plugin: conflicts name both plugins and the wiring b
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,15 @@ import pluggy
 
 from golfc.errors import PluginLoadError, RecipeError, SlotConflictError
 from golfc.hparams import HParams
-from golfc.plugins import CORE_PLUGIN, DEFAULT_PLUGINS, CatalogEntry, discover, make_manager, plugin_info
+from golfc.plugins import (
+    CORE_PLUGIN,
+    DEFAULT_PLUGINS,
+    CatalogEntry,
+    GolfcPluginManager,
+    discover,
+    make_manager,
+    plugin_info,
+)
 from golfc.recipe import Recipe
 from golfc.slots import SLOTS, Cardinality, Impl, Slot
 
@@ -136,12 +143,10 @@ def resolve(recipe: Recipe, plugins_dir: Path | None = None) -> Resolution:
 
 def describe_plugin(name: str, entry: CatalogEntry) -> dict[str, Any]:
     """Name, slots, hyperparameters and summary of one catalogue entry (for ``golfc plugins``)."""
-    from golfc.plugins import GolfcPluginManager
-
     plugin = entry.load()
     pm = GolfcPluginManager()
     pm.register(plugin, name=name)
-    slots = [slot.name for slot in SLOTS if slot.hook_name in _hook_names(plugin)]
+    slots = [slot.name for slot in SLOTS if name in _impls_by_plugin(pm, slot.hook_name)]
     hp = HParams()
     hp.current_owner = name
     impl = _impls_by_plugin(pm, "golfc_add_hparams").get(name)
@@ -157,7 +162,3 @@ def describe_plugin(name: str, entry: CatalogEntry) -> dict[str, Any]:
         "default": entry.is_default,
         "origin": entry.origin,
     }
-
-
-def _hook_names(plugin: Any) -> set[str]:
-    return {name for name, _ in inspect.getmembers(plugin) if name.startswith("golfc_")}
