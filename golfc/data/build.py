@@ -108,11 +108,14 @@ def build_dataset(
         )
     tokenizer_path = layout.tokenizer_model_path(out, vocab)
     vocab_path = layout.tokenizer_vocab_path(out, vocab)
-    _write_atomically(tokenizer_path, model)
-    _write_atomically(vocab_path, vocab_file_text(processor).encode("utf-8"))
-
-    val_stats = _export_split(processor, validation, data_path, "val", shard_tokens, reporter)
-    train_stats = _export_split(processor, train, data_path, "train", shard_tokens, reporter)
+    try:
+        _write_atomically(tokenizer_path, model)
+        _write_atomically(vocab_path, vocab_file_text(processor).encode("utf-8"))
+        val_stats = _export_split(processor, validation, data_path, "val", shard_tokens, reporter)
+        train_stats = _export_split(processor, train, data_path, "train", shard_tokens, reporter)
+    except OSError as exc:
+        where = exc.filename or out
+        raise DataError(f"{where}: cannot write ({exc.strerror}); expected a writable directory under {out}") from None
     _remove_stale_shards(existing, val_stats.shards + train_stats.shards)
     return DatasetPaths(
         root=out,

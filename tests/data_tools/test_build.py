@@ -136,3 +136,12 @@ def test_training_sentences_pack_paragraphs_under_the_limit() -> None:
     chunks = training_sentences(text, max_bytes=70)
     assert chunks == ["a" * 30 + "\n\n" + "a" * 30] * 5
     assert training_sentences("b" * 100 + "\n\nc", max_bytes=50) == ["b" * 100, "c"]
+
+
+def test_output_that_is_a_file_is_one_line_error(tiny_corpus: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory\n")
+    args = ["build", "--docs", str(tiny_corpus), "--vocab", str(SMALL_VOCAB), "-o", str(blocker)]
+    result = CliRunner().invoke(data_app, [*args, "--max-docs", "150"])
+    assert result.exit_code == 2 and result.stderr.strip().count("\n") == 0
+    assert str(blocker) in result.stderr and "cannot write" in result.stderr
