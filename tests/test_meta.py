@@ -42,3 +42,9 @@ def test_hook_has_a_test(hook):
 
 def test_every_slot_has_a_hookspec():
     assert {slot.hook_name for slot in SLOTS} <= set(HOOKS)
+
+
+def test_core_runtime_stays_under_1500_lines():
+    """The emitted program must stay readable: the core's run-time code has the baseline's 1,500-line cap."""
+    lines = sum(len(p.read_text().splitlines()) for p in ROOT.joinpath("golfc", "runtime").glob("*.py"))
+    assert 0 < lines < 1500, f"golfc/runtime has {lines} lines"
