@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from golfc.audit.findings import Finding
 from golfc.audit.folder import FolderAudit, audit_folder, load_against
 from golfc.audit.report import json_document, print_report, summary_table
 
@@ -34,15 +35,21 @@ def audit(
     reference = load_against(against) if against else None
     audits = [audit_folder(folder, reference) for folder in folders]
     stdout = Console(width=None if sys.stdout.isatty() else PIPED_WIDTH)
-    stderr = Console(stderr=True)
     for result in audits:
         for problem in result.problems():
-            stderr.print(f"{problem.location}: {problem.message}", highlight=False, markup=False)
+            print(problem_line(result.folder, problem), file=sys.stderr)
     if json_:
         print(json_document(audits))
     else:
         _print(stdout, audits)
     raise typer.Exit(max(a.exit_code for a in audits))
+
+
+def problem_line(folder: Path, problem: Finding) -> str:
+    """``FOLDER/FILE:LINE: message`` on one line (never wrapped), so that each names its folder and file."""
+    where = folder if problem.file is None else folder / problem.file
+    line = "" if problem.line is None else f":{problem.line}"
+    return f"{where}{line}: {problem.message}"
 
 
 def _print(console: Console, audits: list[FolderAudit]) -> None:

@@ -113,7 +113,7 @@ def audit_folder(folder: Path, against: tuple[Sample, str] | None = None) -> Fol
     audit = FolderAudit(folder)
     if not folder.is_dir():
         audit.unusable = "no such folder"
-        audit.findings.append(Finding(INPUT_RULE, Severity.FAIL, "no such folder", str(folder), None))
+        audit.findings.append(Finding(INPUT_RULE, Severity.FAIL, "no such folder", None, None))
         return audit
     submission, problems = read_submission(folder)
     audit.findings.extend(problems)
@@ -152,7 +152,7 @@ def _check_script(audit: FolderAudit, folder: Path) -> None:
                 INPUT_RULE,
                 Severity.WARN,
                 "no train_gpt.py: static checks and the shipped size were skipped",
-                str(folder.name),
+                None,
                 None,
             )
         )

@@ -67,7 +67,7 @@ def _int(value: object) -> int | None:
 def read_submission(folder: Path) -> tuple[Submission | None, list[Finding]]:
     path = folder / "submission.json"
     if not path.is_file():
-        return None, [Finding(INPUT_RULE, Severity.WARN, "no submission.json: nothing to cross-check", None, None)]
+        return None, [Finding(INPUT_RULE, Severity.WARN, "missing: nothing to cross-check", path.name, None)]
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:

@@ -73,3 +73,15 @@ def test_several_folders_end_with_a_summary(with_script: Path, tmp_path: Path) -
     assert result.exit_code == 2
     text = invoke(str(with_script), str(RECORDS / "2026-03-17_NaiveBaseline"))
     assert "summary" in text.stdout and text.exit_code == 2
+
+
+def test_each_input_problem_is_one_unwrapped_line_naming_folder_and_file(tmp_path: Path) -> None:
+    folder = tmp_path / "a-folder-with-a-rather-long-name-so-that-an-80-column-console-would-wrap-its-lines"
+    folder.mkdir()
+    (folder / "train_gpt.py").write_text("x = 1\n")
+    (folder / "submission.json").write_text("{not json")
+    result = invoke(str(folder))
+    lines = result.stderr.strip().splitlines()
+    assert f"{folder / 'submission.json'}:1: invalid JSON: Expecting property name enclosed in double quotes" in lines
+    assert f"{folder}: no training logs in the folder" in lines
+    assert all(line.startswith(str(folder)) for line in lines)
