@@ -118,10 +118,16 @@ def test_invalid_json_and_scoreless_log_are_reported(ttt_folder: Path) -> None:
 
 def test_clock_and_token_count_findings(ttt_folder: Path) -> None:
     log = ttt_folder / "train_seed999.log"
-    text = log.read_text().replace("val_tokens: 40540160", "val_tokens: 40000000")
-    log.write_text(text.replace("eval_time:366", "eval_time:966"))
+    text = log.read_text()
+    assert "val_tokens: 40540160" in text and "eval_time:318003ms" in text
+    text = text.replace("val_tokens: 40540160", "val_tokens: 40000000")
+    log.write_text(text.replace("eval_time:318003ms", "eval_time:818003ms"))
     audit = audit_folder(ttt_folder)
     assert "L15" in rules(audit, Severity.WARN)
+    eval_fails = [f for f in audit.findings if f.rule == "L20" and f.severity == Severity.FAIL]
+    assert [(f.file, f.message) for f in eval_fails] == [
+        ("train_seed999.log", "eval time 920.5 s is over the 600 s budget")
+    ]
 
 
 def test_eval_over_budget_fails(ttt_folder: Path) -> None:
