@@ -124,8 +124,10 @@ def compare(ours: Sample, theirs: Sample, source: str) -> dict[str, object]:
 
 
 def parse_values(text: str) -> list[float]:
-    """``1.0611,1.0614`` → [1.0611, 1.0614]; raises ValueError on anything else."""
+    """``1.0611,1.0614`` → [1.0611, 1.0614]; raises ValueError on anything else (also nan, inf, 0 or less)."""
     values = [float(part) for part in text.replace(" ", "").split(",") if part]
     if not values:
         raise ValueError("no numbers")
+    if not all(math.isfinite(v) and v > 0 for v in values):
+        raise ValueError("val_bpb values are finite and positive")
     return values

@@ -52,3 +52,10 @@ def test_against_a_folder_and_values() -> None:
     assert parse_values("1.0611, 1.0614") == [1.0611, 1.0614]
     with pytest.raises(GolfcError):
         load_against("not-a-number")
+
+
+@pytest.mark.parametrize("text", ["nan,1.06", "1.06,inf", "-1.06", "0", ","])
+def test_against_rejects_values_that_are_no_score(text: str) -> None:
+    """A NaN would reach the JSON document as the non-standard token NaN."""
+    with pytest.raises(GolfcError, match="expected comma-separated val_bpb values"):
+        load_against(text)
