@@ -191,7 +191,9 @@ class Liveness:
 
     def _visit_branch(self, statement: ast.If | ast.While) -> list[list[ast.stmt]]:
         self._reference(statement.test)
-        truth = _main_guard(statement.test) or self.evaluator.truth(statement.test)
+        truth = _main_guard(statement.test)
+        if truth is None:
+            truth = self.evaluator.truth(statement.test)
         reason = self._condition_reason(statement.test)
         if truth is False:
             self._mark_dead(statement.body, f"behind `{ast.unparse(statement.test)}`, off{reason}")
@@ -265,9 +267,17 @@ class Liveness:
 
 
 def _main_guard(test: ast.expr) -> bool | None:
-    """``if __name__ == "__main__"`` is taken: the script is run as a program."""
-    if isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__":
-        return True
+    """``if __name__ == "__main__"`` is taken and ``!=`` is not: the script is run as a program."""
+    if (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], (ast.Eq, ast.NotEq))
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value == "__main__"
+    ):
+        return isinstance(test.ops[0], ast.Eq)
     return None
 
 

@@ -148,3 +148,20 @@ def main(model, opt, val_tokens):
 main(None, None, None)
 """
     assert check_source(source).findings == []
+
+
+@pytest.mark.parametrize(("guard", "severity"), [("==", Severity.FAIL), ("!=", Severity.INFO)])
+def test_main_guard_runs_only_when_the_script_is_the_program(guard: str, severity: Severity) -> None:
+    source = f"""
+import torch
+def leak(model, opt, val_tokens):
+    loss = model(val_tokens).sum()
+    loss.backward()
+    opt.step()
+    with torch.no_grad():
+        nll_sum = 0
+        nll_sum += model(val_tokens).sum()
+if __name__ {guard} "__main__":
+    leak(None, None, None)
+"""
+    assert [f.severity for f in check_source(source).findings if f.rule == "L1"] == [severity]
