@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import typer
@@ -33,6 +34,17 @@ def _register_subcommands() -> None:
     app.add_typer(data_app, name="data")
 
 
+def _click_usage_errors() -> tuple[type[Exception], ...]:
+    """Usage-error classes of click and of the copy of click that newer typer releases vendor."""
+    kinds: list[type[Exception]] = []
+    for module in ("click.exceptions", "typer._click.exceptions"):
+        try:
+            kinds.append(importlib.import_module(module).ClickException)
+        except (ImportError, AttributeError):
+            continue
+    return tuple(kinds)
+
+
 def main() -> None:
     """Entry point: run the app; a GolfcError becomes one line on stderr and exit code 2."""
     _register_subcommands()
@@ -46,13 +58,9 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         err_console.print("aborted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except _click_usage_errors() as exc:  # a missing argument, an unknown option: click's usage message
+        exc.show()
+        sys.exit(exc.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -111,3 +111,10 @@ def test_audit_exit_codes_pass_through_the_entry_point(tmp_path):
     assert golfc("audit", str(leaky)).returncode == 1
     assert golfc("audit", str(legal)).returncode == 0
     assert golfc("audit", str(tmp_path / "missing")).returncode == 2
+
+
+def test_usage_errors_print_click_usage_not_a_traceback():
+    for args in (("size",), ("audit",), ("build", "--bogus")):
+        result = golfc(*args)
+        assert result.returncode == 2, args
+        assert "Traceback" not in result.stderr and "Error:" in result.stderr
