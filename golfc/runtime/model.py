@@ -29,17 +29,24 @@ class CastedLinear(nn.Linear):
 
 
 class Rotary(nn.Module):
-    """RoPE with the half-split rotation; cos/sin tables cached for max_len positions, in fp32."""
+    """RoPE with the half-split rotation; cos/sin tables cached for max_len positions.
 
-    def __init__(self, head_dim, base, max_len):
+    bf16_tables=True reproduces the reference baseline, which casts the whole model to bf16 (buffers
+    included) before the tables are built: frequencies, positions and their products are bf16, so
+    positions above 256 round to even numbers, above 512 to multiples of 4 (ROPE_BF16_TABLES=0: fp32).
+    """
+
+    def __init__(self, head_dim, base, max_len, bf16_tables=False):
         super().__init__()
         self.head_dim, self.base = head_dim, base
+        self.table_dtype = torch.bfloat16 if bf16_tables else torch.float32
         self._build(max_len, None)
 
     def _build(self, seq_len, device):
         # frequencies base^(-2i/head_dim), i = 0 .. head_dim/2 - 1
         inv_freq = 1.0 / (self.base ** (torch.arange(0, self.head_dim, 2, dtype=torch.float32, device=device) / self.head_dim))
-        freqs = torch.outer(torch.arange(seq_len, dtype=torch.float32, device=device), inv_freq)  # (T, D/2)
+        positions = torch.arange(seq_len, dtype=self.table_dtype, device=device)
+        freqs = torch.outer(positions, inv_freq.to(self.table_dtype))  # (T, D/2)
         self.register_buffer("cos", freqs.cos()[None, None], persistent=False)  # (1, 1, T, D/2)
         self.register_buffer("sin", freqs.sin()[None, None], persistent=False)
 
@@ -69,7 +76,7 @@ class CausalSelfAttention(nn.Module):
         self.c_v = CastedLinear(d, kv_dim)
         self.proj = CastedLinear(d, d, zero_init=True)  # each block starts as the identity
         self.q_gain = nn.Parameter(torch.full((H,), h.qk_gain_init, dtype=torch.float32))
-        self.rotary = Rotary(self.head_dim, h.rope_base, h.train_seq_len)
+        self.rotary = Rotary(self.head_dim, h.rope_base, h.train_seq_len, h.rope_bf16_tables)
 
     def forward(self, x):  # x (B, T, d)
         B, T, d = x.shape

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from golfc import Impl, PluginInfo, hookimpl
+from golfc import HParams, Impl, PluginInfo, hookimpl
 
 GOLFC_PLUGIN = PluginInfo(summary="per-row int8 for large matrices, small tensors kept in float", evidence="baseline")
+
+
+@hookimpl
+def golfc_add_hparams(hp: HParams) -> None:
+    hp.float("INT8_MIN_SCALE", 1.0 / 127.0, "floor of the per-row scale: the reference's 1/127 (0: no floor)")
 
 
 @hookimpl

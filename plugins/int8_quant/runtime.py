@@ -10,6 +10,7 @@ INT8_LABEL = "int8"
 INT8_KEEP_FLOAT_MAX_NUMEL = 65_536  # tensors this small stay in float
 INT8_CLIP_Q = 99.99984 / 100.0
 INT8_QUANTILE_MAX_NUMEL = 1 << 24  # torch.quantile refuses larger inputs
+INT8_REFERENCE_MIN_SCALE = 1.0 / 127.0
 
 
 def int8_abs_quantile(x):
@@ -25,12 +26,17 @@ def int8_abs_quantile(x):
     return torch.lerp(v_lo, v_hi, rank - lo)
 
 
-def int8_quantize_tensor(t):
-    """float tensor -> (int8 values in [-127, 127], scale): per row (fp16 scales) for matrices, else one fp32 scale."""
+def int8_quantize_tensor(t, min_scale=INT8_REFERENCE_MIN_SCALE):
+    """float tensor -> (int8 values in [-127, 127], scale): per row (fp16 scales) for matrices, else one fp32 scale.
+
+    Row scales are floored at min_scale. The reference floors them at 1/127: a row whose clip is below 1.0
+    is stored with step 1/127, coarser than its range allows, which compresses well (few distinct values)
+    and costs accuracy while weights are small (INT8_MIN_SCALE=0: every row uses its own clip/127).
+    """
     t32 = t.float()
     if t32.ndim == 2:
         clip = int8_abs_quantile(t32)  # (rows,)
-        scale = (clip / 127.0).clamp_min(1e-8)  # an all-zero row gets a harmless tiny scale
+        scale = (clip / 127.0).clamp_min(max(min_scale, 1e-8))  # 1e-8: an all-zero row stays finite
         q = torch.round(torch.maximum(torch.minimum(t32, clip[:, None]), -clip[:, None]) / scale[:, None])
         return q.clamp(-127, 127).to(torch.int8).contiguous(), scale.to(torch.float16).contiguous()
     clip = float(int8_abs_quantile(t32.reshape(1, -1))[0])
@@ -41,6 +47,7 @@ def int8_quantize_tensor(t):
 
 def quantize_state_dict_int8(state_dict, h=None):
     """state dict -> (object to torch.save, stats with param_count, payload_bytes, baseline_tensor_bytes)."""
+    min_scale = h.int8_min_scale if h is not None else INT8_REFERENCE_MIN_SCALE
     quantized, scales, dtypes, passthrough, passthrough_dtypes = {}, {}, {}, {}, {}
     stats = {"param_count": 0, "payload_bytes": 0, "baseline_tensor_bytes": 0, "num_quantized": 0}
     for name, tensor in state_dict.items():
@@ -56,7 +63,7 @@ def quantize_state_dict_int8(state_dict, h=None):
                 passthrough[name] = t.to(torch.float16)
             passthrough_dtypes[name] = str(t.dtype).removeprefix("torch.")
         else:
-            quantized[name], scales[name] = int8_quantize_tensor(t)
+            quantized[name], scales[name] = int8_quantize_tensor(t, min_scale)
             dtypes[name] = str(t.dtype).removeprefix("torch.")
             stats["num_quantized"] += 1
             stats["payload_bytes"] += quantized[name].numel() + scales[name].numel() * scales[name].element_size()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
@@ -13,10 +15,13 @@ def ns():
     return load_program(overrides={"DEVICE": "cpu"})
 
 
+NO_FLOOR = SimpleNamespace(int8_min_scale=0.0)
+
+
 def test_per_row_int8_error_bound(ns):
     torch.manual_seed(0)
     w = torch.randn(300, 256) * torch.linspace(0.01, 1.0, 300)[:, None]  # rows of very different scales
-    obj, stats = ns["quantize_state_dict_int8"]({"blocks.0.mlp.fc.weight": w})
+    obj, stats = ns["quantize_state_dict_int8"]({"blocks.0.mlp.fc.weight": w}, NO_FLOOR)
     q, s = obj["quantized"]["blocks.0.mlp.fc.weight"], obj["scales"]["blocks.0.mlp.fc.weight"]
     assert q.dtype == torch.int8 and q.shape == w.shape and q.abs().max() <= 127
     assert s.dtype == torch.float16 and s.shape == (300,)
@@ -31,6 +36,23 @@ def test_per_row_int8_error_bound(ns):
     assert (out[~inside].abs() <= clip[:, None].expand_as(w)[~inside] * (1 + 2**-10)).all()  # clipped values
     assert stats["param_count"] == w.numel() and stats["payload_bytes"] == w.numel() + 2 * 300
     assert stats["baseline_tensor_bytes"] == 4 * w.numel()
+
+
+def test_reference_floors_row_scales_at_one_127th(ns):
+    """The reference's scale floor: rows with a clip under 1.0 share the step 1/127 (INT8_MIN_SCALE)."""
+    torch.manual_seed(0)
+    w = torch.randn(400, 256) * torch.linspace(0.005, 1.0, 400)[:, None]  # clips from ~0.02 to ~4
+    h = SimpleNamespace(int8_min_scale=1.0 / 127.0)
+    obj, _ = ns["quantize_state_dict_int8"]({"w": w}, h)
+    scale = obj["scales"]["w"].float()
+    clip = torch.quantile(w.abs(), 0.9999984, dim=1)
+    small = clip < 1.0
+    assert small.any() and (~small).any()
+    torch.testing.assert_close(scale[small], torch.full_like(scale[small], 1.0 / 127.0).half().float())
+    torch.testing.assert_close(scale[~small], (clip[~small] / 127).half().float())
+    q = obj["quantized"]["w"].float()
+    assert q[small].abs().max() < 127 and q[~small].abs().max() == 127  # small rows use few levels
+    assert ns["Hyperparameters"].int8_min_scale == pytest.approx(1.0 / 127.0)  # the default is the reference's
 
 
 def test_storage_rules_and_exact_passthrough(ns):

@@ -54,6 +54,20 @@ def test_rotary_is_the_half_split_rotation(tiny_program):
     assert rotary.cos.shape == (1, 1, 6, 4)
 
 
+def test_rotary_bf16_tables_reproduce_the_reference_rounding(tiny_program):
+    """The reference builds its tables after casting the model to bf16: positions above 256 round."""
+    exact = tiny_program["Rotary"](64, 10000.0, 1024, False)
+    reference = tiny_program["Rotary"](64, 10000.0, 1024, True)
+    assert reference.cos.dtype == torch.bfloat16 and exact.cos.dtype == torch.float32
+    assert torch.equal(reference.cos[0, 0, 257], reference.cos[0, 0, 256])  # 257 is not a bf16 number
+    assert not torch.equal(exact.cos[0, 0, 257], exact.cos[0, 0, 256])
+    assert torch.equal(reference.cos[0, 0, 513], reference.cos[0, 0, 512])
+    inv_freq = 1.0 / 10000.0 ** (torch.arange(0, 64, 2, dtype=torch.float32) / 64)
+    angles = torch.outer(torch.arange(1024, dtype=torch.bfloat16), inv_freq.bfloat16())  # products in bf16 too
+    assert torch.equal(reference.cos[0, 0], angles.cos())
+    assert tiny_program["Hyperparameters"].rope_bf16_tables is True  # the default is the reference's
+
+
 def test_attention_matches_a_hand_written_reference_and_calls_the_hooks(tiny_overrides):
     ns = load_program(overrides={**tiny_overrides, "NUM_HEADS": "4", "NUM_KV_HEADS": "2"})
     calls = []
