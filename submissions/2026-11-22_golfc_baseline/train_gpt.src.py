@@ -175,6 +175,7 @@ class Hyperparameters:
     num_kv_heads = int(os.environ.get('NUM_KV_HEADS', 4))  # key/value heads (grouped-query attention)
     tie_embeddings = bool(int(os.environ.get('TIE_EMBEDDINGS', '1')))  # output head shares the token embedding
     rope_base = float(os.environ.get('ROPE_BASE', 10000.0))  # RoPE frequency base
+    rope_bf16_tables = bool(int(os.environ.get('ROPE_BF16_TABLES', '1')))  # RoPE tables from bf16 positions, as the reference computes them (0: fp32)
     logit_softcap = float(os.environ.get('LOGIT_SOFTCAP', 30.0))  # logits = c * tanh(logits / c)
     qk_gain_init = float(os.environ.get('QK_GAIN_INIT', 1.5))  # initial per-head query gain
     tied_embed_init_std = float(os.environ.get('TIED_EMBED_INIT_STD', 0.005))  # std of the tied embedding init
@@ -204,6 +205,9 @@ class Hyperparameters:
     warmdown_iters = int(os.environ.get('WARMDOWN_ITERS', 1200))  # length of the final linear LR decay, in steps
     muon_momentum_warmup_start = float(os.environ.get('MUON_MOMENTUM_WARMUP_START', 0.85))  # Muon momentum at step 0
     muon_momentum_warmup_steps = int(os.environ.get('MUON_MOMENTUM_WARMUP_STEPS', 500))  # steps to reach MUON_MOMENTUM
+
+    # -- plugins/int8_quant
+    int8_min_scale = float(os.environ.get('INT8_MIN_SCALE', 0.007874015748031496))  # floor of the per-row scale: the reference's 1/127 (0: no floor)
 
 
 # ==================================================================================================
@@ -329,17 +333,24 @@ class CastedLinear(nn.Linear):
 
 
 class Rotary(nn.Module):
-    """RoPE with the half-split rotation; cos/sin tables cached for max_len positions, in fp32."""
+    """RoPE with the half-split rotation; cos/sin tables cached for max_len positions.
 
-    def __init__(self, head_dim, base, max_len):
+    bf16_tables=True reproduces the reference baseline, which casts the whole model to bf16 (buffers
+    included) before the tables are built: frequencies, positions and their products are bf16, so
+    positions above 256 round to even numbers, above 512 to multiples of 4 (ROPE_BF16_TABLES=0: fp32).
+    """
+
+    def __init__(self, head_dim, base, max_len, bf16_tables=False):
         super().__init__()
         self.head_dim, self.base = head_dim, base
+        self.table_dtype = torch.bfloat16 if bf16_tables else torch.float32
         self._build(max_len, None)
 
     def _build(self, seq_len, device):
         # frequencies base^(-2i/head_dim), i = 0 .. head_dim/2 - 1
         inv_freq = 1.0 / (self.base ** (torch.arange(0, self.head_dim, 2, dtype=torch.float32, device=device) / self.head_dim))
-        freqs = torch.outer(torch.arange(seq_len, dtype=torch.float32, device=device), inv_freq)  # (T, D/2)
+        positions = torch.arange(seq_len, dtype=self.table_dtype, device=device)
+        freqs = torch.outer(positions, inv_freq.to(self.table_dtype))  # (T, D/2)
         self.register_buffer("cos", freqs.cos()[None, None], persistent=False)  # (1, 1, T, D/2)
         self.register_buffer("sin", freqs.sin()[None, None], persistent=False)
 
@@ -369,7 +380,7 @@ class CausalSelfAttention(nn.Module):
         self.c_v = CastedLinear(d, kv_dim)
         self.proj = CastedLinear(d, d, zero_init=True)  # each block starts as the identity
         self.q_gain = nn.Parameter(torch.full((H,), h.qk_gain_init, dtype=torch.float32))
-        self.rotary = Rotary(self.head_dim, h.rope_base, h.train_seq_len)
+        self.rotary = Rotary(self.head_dim, h.rope_base, h.train_seq_len, h.rope_bf16_tables)
 
     def forward(self, x):  # x (B, T, d)
         B, T, d = x.shape
@@ -689,6 +700,7 @@ INT8_LABEL = "int8"
 INT8_KEEP_FLOAT_MAX_NUMEL = 65_536  # tensors this small stay in float
 INT8_CLIP_Q = 99.99984 / 100.0
 INT8_QUANTILE_MAX_NUMEL = 1 << 24  # torch.quantile refuses larger inputs
+INT8_REFERENCE_MIN_SCALE = 1.0 / 127.0
 
 
 def int8_abs_quantile(x):
@@ -704,12 +716,17 @@ def int8_abs_quantile(x):
     return torch.lerp(v_lo, v_hi, rank - lo)
 
 
-def int8_quantize_tensor(t):
-    """float tensor -> (int8 values in [-127, 127], scale): per row (fp16 scales) for matrices, else one fp32 scale."""
+def int8_quantize_tensor(t, min_scale=INT8_REFERENCE_MIN_SCALE):
+    """float tensor -> (int8 values in [-127, 127], scale): per row (fp16 scales) for matrices, else one fp32 scale.
+
+    Row scales are floored at min_scale. The reference floors them at 1/127: a row whose clip is below 1.0
+    is stored with step 1/127, coarser than its range allows, which compresses well (few distinct values)
+    and costs accuracy while weights are small (INT8_MIN_SCALE=0: every row uses its own clip/127).
+    """
     t32 = t.float()
     if t32.ndim == 2:
         clip = int8_abs_quantile(t32)  # (rows,)
-        scale = (clip / 127.0).clamp_min(1e-8)  # an all-zero row gets a harmless tiny scale
+        scale = (clip / 127.0).clamp_min(max(min_scale, 1e-8))  # 1e-8: an all-zero row stays finite
         q = torch.round(torch.maximum(torch.minimum(t32, clip[:, None]), -clip[:, None]) / scale[:, None])
         return q.clamp(-127, 127).to(torch.int8).contiguous(), scale.to(torch.float16).contiguous()
     clip = float(int8_abs_quantile(t32.reshape(1, -1))[0])
@@ -720,6 +737,7 @@ def int8_quantize_tensor(t):
 
 def quantize_state_dict_int8(state_dict, h=None):
     """state dict -> (object to torch.save, stats with param_count, payload_bytes, baseline_tensor_bytes)."""
+    min_scale = h.int8_min_scale if h is not None else INT8_REFERENCE_MIN_SCALE
     quantized, scales, dtypes, passthrough, passthrough_dtypes = {}, {}, {}, {}, {}
     stats = {"param_count": 0, "payload_bytes": 0, "baseline_tensor_bytes": 0, "num_quantized": 0}
     for name, tensor in state_dict.items():
@@ -735,7 +753,7 @@ def quantize_state_dict_int8(state_dict, h=None):
                 passthrough[name] = t.to(torch.float16)
             passthrough_dtypes[name] = str(t.dtype).removeprefix("torch.")
         else:
-            quantized[name], scales[name] = int8_quantize_tensor(t)
+            quantized[name], scales[name] = int8_quantize_tensor(t, min_scale)
             dtypes[name] = str(t.dtype).removeprefix("torch.")
             stats["num_quantized"] += 1
             stats["payload_bytes"] += quantized[name].numel() + scales[name].numel() * scales[name].element_size()
