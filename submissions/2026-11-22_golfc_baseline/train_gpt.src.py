@@ -1132,6 +1132,12 @@ def main():
     if ctx.distributed:
         dist.barrier()  # no rank tears the group down while another still uses it
         dist.destroy_process_group()
+        if ctx.device.type == "cpu":
+            # gloo ranks occasionally abort in C++ teardown at interpreter exit ("terminate called without an
+            # active exception", about 1 run in 25 under load); every result is written, so skip the teardown.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
 
 
 if __name__ == "__main__":
