@@ -45,7 +45,6 @@ class Resolution:
     active: tuple[str, ...]
     hparams: HParams
     bindings: dict[str, list[Binding]] = field(default_factory=dict)  # slot name -> bindings (MANY: ordered)
-    catalog: dict[str, CatalogEntry] = field(default_factory=dict)
 
     def runtime_modules(self) -> list[tuple[str, str]]:
         """(plugin, module) pairs to inline, in section order: plugin order; within a plugin, what its
@@ -131,7 +130,7 @@ def resolve(recipe: Recipe, plugins_dir: Path | None = None) -> Resolution:
     pm, active = make_manager(requested, catalog)
     _check_declared_conflicts(pm, active)
     hparams = collect_hparams(pm, active, recipe)
-    resolution = Resolution(recipe=recipe, active=active, hparams=hparams, catalog=catalog)
+    resolution = Resolution(recipe=recipe, active=active, hparams=hparams)
     for slot in SLOTS:
         resolution.bindings[slot.name] = choose_bindings(slot, _claims(pm, slot, active, recipe), requested)
     validators = _impls_by_plugin(pm, "golfc_validate_recipe")

@@ -92,9 +92,6 @@ class HParams:
         """Declarations in declaration order (core first, then plugins in recipe order)."""
         return list(self._params.values())
 
-    def owned_by(self, owner: str) -> list[HParam]:
-        return [p for p in self._params.values() if p.owner == owner]
-
     def apply_overrides(self, overrides: dict[str, str]) -> None:
         """Pin emitted defaults from ``--set NAME=VALUE`` strings."""
         for name, text in overrides.items():

@@ -12,7 +12,3 @@ class Recipe:
     plugins: tuple[str, ...] = ()  # requested plugins, in the order given (defaults are implied)
     overrides: dict[str, str] = field(default_factory=dict)  # --set NAME=VALUE, unparsed
     minify: bool = False
-
-    def has(self, plugin: str) -> bool:
-        """True when ``plugin`` was requested explicitly."""
-        return plugin in self.plugins
