@@ -12,10 +12,10 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from golfc.emit.sections import Section  # noqa: E402
-from golfc.emit.wrap import wrap_sections  # noqa: E402
+from golfc.emit.sections import Section
+from golfc.emit.wrap import wrap_sections
 
-KERNEL = '''
+KERNEL = """
 import torch
 import triton
 import triton.language as tl
@@ -31,8 +31,8 @@ def add_one_kernel(x_ptr, n, BLOCK: tl.constexpr):
 @torch.compile
 def softcap(x):
     return 30.0 * torch.tanh(x / 30.0)
-'''
-MAIN = '''
+"""
+MAIN = """
 x = torch.zeros(1000, device="cuda")
 add_one_kernel[(4,)](x, 1000, BLOCK=256)
 print("triton", float(x.sum()))
@@ -44,14 +44,16 @@ def explode():
 
 
 explode()
-'''
+"""
 
 
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "train_gpt.py"
-        script.write_text(wrap_sections([Section("plugins/kernel", KERNEL, "k.py"), Section("core/train", MAIN, "t.py")]))
-        result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+        script.write_text(
+            wrap_sections([Section("plugins/kernel", KERNEL, "k.py"), Section("core/train", MAIN, "t.py")])
+        )
+        result = subprocess.run([sys.executable, str(script)], check=False, capture_output=True, text=True, timeout=300)
     checks = {
         "triton kernel ran from a section": "triton 1000.0" in result.stdout,
         "torch.compile ran from a section": "compile " in result.stdout,

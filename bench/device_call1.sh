@@ -3,12 +3,7 @@
 # (MAX_WALLCLOCK_SECONDS=180 VAL_LOSS_EVERY=0, everything else default), then a short flash-backend
 # ablation. Expects the stand-in data (vocab 1024) in .devdata/data and the build in .devdata/build.
 set -u
-export PYTHONUNBUFFERED=1
-ROOT=$(pwd)
-DATA="$ROOT/.devdata/data"
-BUILD="$ROOT/.devdata/build"
-export DATA_PATH="$DATA/datasets/fineweb10B_sp1024" TOKENIZER_PATH="$DATA/tokenizers/fineweb_1024_bpe.model" VOCAB_SIZE=1024
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+source "$(dirname "$0")/device_env.sh"
 python3 -c "import torch, sys; print('torch', torch.__version__, 'python', sys.version.split()[0])"
 
 timeout 150 python3 bench/micro.py "$BUILD/train_gpt.src.py" --json "$OUT/micro.json" > "$OUT/micro.log" 2>&1

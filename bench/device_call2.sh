@@ -2,14 +2,9 @@
 # Device call 2 (one H100): equal-steps parity run (the reference's exact LR schedule, see RESULTS.md),
 # a coordinate-descent-tuning ablation, and the micro-benchmarks again (fixed softcap-CE bench).
 set -u
-export PYTHONUNBUFFERED=1
-ROOT=$(pwd)
-DATA="$ROOT/.devdata/data"
-BUILD="$ROOT/.devdata/build"
-export DATA_PATH="$DATA/datasets/fineweb10B_sp1024" TOKENIZER_PATH="$DATA/tokenizers/fineweb_1024_bpe.model" VOCAB_SIZE=1024
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+source "$(dirname "$0")/device_env.sh"
 cd "$BUILD"
-# ITERATIONS=500 with no cap and WARMDOWN_ITERS=1200 gives lr_mul = (500 - step)/1200, which is exactly the
+# ITERATIONS=500 with no cap and WARMDOWN_ITERS=1200 gives lr_mul = (500 - step)/1200, which from step 1 on is the
 # wall-clock schedule the reference ran (500 steps at 360 ms in 180 s: (180 s - t)/(1200 * 360 ms)).
 ITERATIONS=500 MAX_WALLCLOCK_SECONDS=0 VAL_LOSS_EVERY=100 TRAIN_LOG_EVERY=100 RUN_ID=golfc_parity500_h100 \
   timeout 300 python3 train_gpt.py > "$OUT/golfc_parity500_h100.log" 2>&1

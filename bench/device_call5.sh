@@ -2,12 +2,8 @@
 # Device call 5 (one H100): the build with the reference's two quirks as defaults (bf16 RoPE tables,
 # int8 row scales floored at 1/127): equal-steps run, then the issue's 180 s setting.
 set -u
-export PYTHONUNBUFFERED=1
-ROOT=$(pwd)
-DATA="$ROOT/.devdata/data"
-export DATA_PATH="$DATA/datasets/fineweb10B_sp1024" TOKENIZER_PATH="$DATA/tokenizers/fineweb_1024_bpe.model" VOCAB_SIZE=1024
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-cd "$ROOT/.devdata/build"
+source "$(dirname "$0")/device_env.sh"
+cd "$BUILD"
 ITERATIONS=500 MAX_WALLCLOCK_SECONDS=0 VAL_LOSS_EVERY=0 TRAIN_LOG_EVERY=100 RUN_ID=golfc_ref500_h100 \
   timeout 260 python3 train_gpt.py > "$OUT/golfc_ref500_h100.log" 2>&1
 grep -E "^(step:500/500 train_loss|step:.*val_bpb|Serialized model int8|final_)" "$OUT/golfc_ref500_h100.log"

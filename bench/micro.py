@@ -36,7 +36,11 @@ def cuda_time_ms(fn, warmup: int = 5, reps: int = 20) -> float:
     return statistics.median(times)
 
 
-BACKENDS = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION}
+BACKENDS = {
+    "cudnn": SDPBackend.CUDNN_ATTENTION,
+    "flash": SDPBackend.FLASH_ATTENTION,
+    "efficient": SDPBackend.EFFICIENT_ATTENTION,
+}
 
 
 def bench_attention() -> dict:
@@ -49,6 +53,7 @@ def bench_attention() -> dict:
     reference = None
     for name, backend in BACKENDS.items():
         for gqa in ("native", "expanded"):
+
             def fwd(q=q, k=k, v=v, backend=backend, gqa=gqa):
                 with sdpa_kernel(backend):
                     if gqa == "native":
@@ -63,14 +68,14 @@ def bench_attention() -> dict:
                     reference = y.float()
                 err = ((y.float() - reference).norm() / reference.norm()).item()
                 ms = cuda_time_ms(lambda: torch.autograd.backward(fwd(), dy))
-                compiled = torch.compile(lambda a, b, c: fwd(a, b, c), fullgraph=True)
+                compiled = torch.compile(fwd, fullgraph=True)
                 try:
                     compiled(q, k, v)
                     compiles = True
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     compiles = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
                 results[key] = {"fwd_bwd_ms": round(ms, 3), "rel_err_vs_first": err, "compiles_fullgraph": compiles}
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 results[key] = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"}
             print(f"attention {key:18s} {results[key]}", flush=True)
     return results
@@ -131,7 +136,7 @@ def bench_softcap_ce() -> dict:
 def main() -> None:
     program = sys.argv[1]
     ns: dict = {"__name__": "golfc_bench"}
-    exec(compile(open(program).read(), program, "exec"), ns)  # noqa: S102 - our own built program
+    exec(compile(open(program).read(), program, "exec"), ns)
     results = {
         "device": torch.cuda.get_device_name(),
         "torch": torch.__version__,

@@ -19,6 +19,23 @@ from golfc.build import build_program
 from golfc.emit.wrap import FUTURE_ANNOTATIONS_FLAG
 from golfc.recipe import Recipe
 
+# A 2-layer, 32-wide model on 64-token sequences: an emitted train_gpt.py runs a step in well under a second on
+# one CPU core. Add DATA_PATH / TOKENIZER_PATH / VOCAB_SIZE (e.g. DatasetPaths.env()) and ITERATIONS.
+TINY_RUN_ENV: dict[str, str] = {
+    "DEVICE": "cpu",
+    "NUM_LAYERS": "2",
+    "MODEL_DIM": "32",
+    "NUM_HEADS": "2",
+    "NUM_KV_HEADS": "1",
+    "TRAIN_SEQ_LEN": "64",
+    "TRAIN_BATCH_TOKENS": "4096",
+    "VAL_BATCH_SIZE": "32768",
+    "WARMUP_STEPS": "2",
+    "VAL_LOSS_EVERY": "0",
+    "TRAIN_LOG_EVERY": "1",
+    "MAX_WALLCLOCK_SECONDS": "0",
+}
+
 
 @contextmanager
 def environment(env: Mapping[str, str]) -> Iterator[None]:

@@ -11,21 +11,8 @@ from pathlib import Path
 import pytest
 
 from golfc.build import build_submission
+from golfc.testing import TINY_RUN_ENV
 
-TINY = {
-    "DEVICE": "cpu",
-    "NUM_LAYERS": "2",
-    "MODEL_DIM": "32",
-    "NUM_HEADS": "2",
-    "NUM_KV_HEADS": "1",
-    "TRAIN_SEQ_LEN": "64",
-    "TRAIN_BATCH_TOKENS": "4096",
-    "VAL_BATCH_SIZE": "32768",
-    "WARMUP_STEPS": "2",
-    "VAL_LOSS_EVERY": "0",
-    "TRAIN_LOG_EVERY": "1",
-    "MAX_WALLCLOCK_SECONDS": "0",
-}
 FINAL = re.compile(r"^final_int8_zlib_roundtrip_exact val_loss:(\d+\.\d{8}) val_bpb:(\d+\.\d{8})$", re.M)
 STEP = re.compile(r"^step:(\d+)/\d+ train_loss:(\d+\.\d+)", re.M)
 
@@ -35,7 +22,7 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 600) -> s
 
 
 def tiny_env(dataset, **extra: str) -> dict[str, str]:
-    return {**os.environ, **dataset.env(), **TINY, **extra}
+    return {**os.environ, **dataset.env(), **TINY_RUN_ENV, **extra}
 
 
 @pytest.fixture(scope="module")

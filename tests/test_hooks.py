@@ -19,7 +19,7 @@ from golfc.build import build_submission
 from golfc.engine import resolve
 from golfc.errors import RecipeError
 from golfc.recipe import Recipe
-from golfc.testing import load_program, slot_plugin
+from golfc.testing import TINY_RUN_ENV, load_program, slot_plugin
 
 TINY_MODEL = {
     "NUM_LAYERS": "2",
@@ -330,7 +330,7 @@ def probe_run(tmp_path_factory, tiny_dataset):
     (plugins / "probe_runtime.py").write_text(PROBE_RUNTIME)
     out = root / "build"
     build_submission(("probe",), {}, out, plugins_dir=plugins)
-    env = dict(os.environ, **tiny_dataset.env(), **tiny_run_env(iterations=4), RUN_ID="probe")
+    env = dict(os.environ, **tiny_dataset.env(), **TINY_RUN_ENV, ITERATIONS="4", RUN_ID="probe")
     result = subprocess.run(
         [sys.executable, "train_gpt.py"], cwd=out, env=env, capture_output=True, text=True, timeout=600
     )
@@ -338,23 +338,6 @@ def probe_run(tmp_path_factory, tiny_dataset):
     calls = json.loads(next(line for line in result.stdout.splitlines() if line.startswith("probe_calls:"))[12:])
     return result.stdout, calls, out
 
-
-def tiny_run_env(iterations: int) -> dict[str, str]:
-    return {
-        "DEVICE": "cpu",
-        "NUM_LAYERS": "2",
-        "MODEL_DIM": "32",
-        "NUM_HEADS": "2",
-        "NUM_KV_HEADS": "1",
-        "TRAIN_SEQ_LEN": "64",
-        "TRAIN_BATCH_TOKENS": "2048",
-        "VAL_BATCH_SIZE": "32768",
-        "WARMUP_STEPS": "2",
-        "VAL_LOSS_EVERY": "0",
-        "TRAIN_LOG_EVERY": "1",
-        "MAX_WALLCLOCK_SECONDS": "0",
-        "ITERATIONS": str(iterations),
-    }
 
 
 def test_hook_optimizer(probe_run):
