@@ -70,6 +70,7 @@ class FunctionFacts:
     loop_variables: dict[int, set[str]] = field(default_factory=dict)
     definitions: dict[str, list[ast.expr]] = field(default_factory=dict)
     tainted_params: frozenset[str] = frozenset()
+    derivations: dict[tuple, bool] = field(default_factory=dict, repr=False)  # memo of rules.common.derives
 
     def of_kind(self, kind: str) -> list[Event]:
         return [event for event in self.events if event.kind == kind]

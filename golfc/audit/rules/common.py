@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from golfc.audit.config import EffectiveConfig
 from golfc.audit.dataflow import Dataflow, FunctionFacts
 from golfc.audit.findings import Severity
 from golfc.audit.program import Liveness, Program
-from golfc.audit.vocabulary import BPB_TABLE_WORDS, is_target_name, words
+from golfc.audit.vocabulary import BPB_TABLE_WORDS, identifiers, is_target_name, words
 
 
 @dataclass
@@ -36,21 +37,25 @@ class Hit:
 
 
 def names_in(node: ast.AST) -> list[str]:
-    return [child.id for child in ast.walk(node) if isinstance(child, ast.Name)] + [
-        child.attr for child in ast.walk(node) if isinstance(child, ast.Attribute)
-    ]
+    return identifiers(node)
 
 
-def derives(facts: FunctionFacts, node: ast.AST, test, depth: int = 3) -> bool:
+def derives(facts: FunctionFacts, node: ast.AST, test: Callable[[str], bool], depth: int = 3) -> bool:
     """``test(identifier)`` holds for a name in ``node`` or, through local assignments, in what it came from."""
-    for name in names_in(node):
-        if test(name):
-            return True
-        if depth > 0:
-            for value in facts.definitions.get(name, []):
-                if value is not node and derives(facts, value, test, depth - 1):
-                    return True
-    return False
+    return any(_name_derives(facts, name, test, depth) for name in names_in(node))
+
+
+def _name_derives(facts: FunctionFacts, name: str, test: Callable[[str], bool], depth: int) -> bool:
+    """Memoized per function: rules ask this of every node, and chains of definitions fan out quickly."""
+    key = (name, test, depth)
+    cached = facts.derivations.get(key)
+    if cached is None:
+        facts.derivations[key] = False  # a cycle through this name adds nothing
+        cached = test(name) or (
+            depth > 0 and any(derives(facts, value, test, depth - 1) for value in facts.definitions.get(name, []))
+        )
+        facts.derivations[key] = cached
+    return cached
 
 
 def from_target(facts: FunctionFacts, node: ast.AST) -> bool:

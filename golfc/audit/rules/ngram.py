@@ -167,6 +167,9 @@ def _is_target_property(facts: FunctionFacts, node: ast.AST, depth: int = 2) -> 
     return False
 
 
+def _names_a_distribution(name: str) -> bool:
+    return bool(words(name) & (DISTRIBUTION_WORDS | LOSS_WORDS))
+
+
 def _is_distribution(facts: FunctionFacts, node: ast.AST, depth: int = 1) -> bool:
-    vocabulary = DISTRIBUTION_WORDS | LOSS_WORDS
-    return derives(facts, node, lambda name: bool(words(name) & vocabulary), depth=depth)
+    return derives(facts, node, _names_a_distribution, depth=depth)

@@ -25,8 +25,12 @@ def check(context: Context) -> list[Hit]:
     return hits
 
 
+def _names_a_loss(name: str) -> bool:
+    return bool(words(name) & LOSS_WORDS)
+
+
 def _lossy(facts: FunctionFacts, node: ast.AST) -> bool:
-    return is_lossy(node) or derives(facts, node, lambda name: bool(words(name) & LOSS_WORDS), depth=2)
+    return is_lossy(node) or derives(facts, node, _names_a_loss, depth=2)
 
 
 def _candidate_losses(facts: FunctionFacts, node: ast.Call) -> tuple[str, bool] | None:
