@@ -84,6 +84,7 @@ TARGET_WORDS = {
     "realized",
     "actual",
     "next",
+    "nxt",
 }
 NOT_TARGET_WORDS = {"loss", "losses", "nll", "mask", "lr", "size", "len", "count", "dim", "shape", "enabled"}
 LOSS_WORDS = {

@@ -28,6 +28,7 @@ HASH_CONSTANT = 1000
 
 def check(context: Context) -> list[Hit]:
     hits = []
+    hashers = _hash_functions(context)
     for facts in context.flow.all_facts():
         updates = _updated_tables(facts)
         gated_lines: set[int] = set()
@@ -36,9 +37,8 @@ def check(context: Context) -> list[Hit]:
             if (
                 key is not None
                 and _table_of(node) not in updates
-                and from_target(facts, key)
                 and not is_bpb_table(_table_node(node))
-                and _keyed(facts, key)
+                and _keyed(facts, key, hashers)
             ):
                 hits.append(
                     Hit(
@@ -65,13 +65,17 @@ def check(context: Context) -> list[Hit]:
     return hits
 
 
-def _is_hashy(node: ast.AST) -> bool:
-    """A hash of tokens: xor / modulo / multiply by a large odd constant / hash(), or a plain tuple key."""
-    if isinstance(node, ast.Tuple):
-        return not any(
-            isinstance(e, (ast.Slice, ast.Constant)) or (isinstance(e, ast.Call) and call_name(e) == "arange")
-            for e in node.elts
-        )
+def _hash_functions(context: Context) -> frozenset[str]:
+    """Functions of the program that return a hash (``def ngram_key(a, b, tok): return (a * P) ^ tok``)."""
+    return frozenset(
+        function.name
+        for function in context.program.function_nodes()
+        if any(isinstance(n, ast.Return) and n.value is not None and _is_hashy(n.value) for n in ast.walk(function))
+    )
+
+
+def _is_hashy(node: ast.AST, hashers: frozenset[str] = frozenset()) -> bool:
+    """A hash of tokens: xor / modulo / shift / multiply by a large constant / hash() / a hashing function."""
     for child in ast.walk(node):
         if isinstance(child, ast.BinOp) and isinstance(child.op, (ast.BitXor, ast.Mod, ast.LShift)):
             return True
@@ -84,16 +88,28 @@ def _is_hashy(node: ast.AST) -> bool:
             )
         ):
             return True
-        if isinstance(child, ast.Call) and "hash" in (call_name(child) or "").lower():
+        if isinstance(child, ast.Call) and ("hash" in (call_name(child) or "").lower() or call_name(child) in hashers):
             return True
     return False
 
 
-def _keyed(facts: FunctionFacts, key: ast.AST) -> bool:
-    """The key is a hash / tuple of context and target, directly or through local assignments."""
-    if _is_hashy(key):
+def _keyed(facts: FunctionFacts, key: ast.AST, hashers: frozenset[str]) -> bool:
+    """The target is hashed together with the context into one key, directly or through local assignments.
+
+    Each component of a tuple key is judged on its own: ``table[ctx_hash, tgt]`` (a row per hashed context,
+    a column per token) and ``logp[t, tgt]`` are normalized distributions read at the gold token, not leaks.
+    """
+    if isinstance(key, ast.Tuple):
+        return any(_keyed(facts, element, hashers) for element in key.elts)
+    if not from_target(facts, key):
+        return False
+    if _is_hashy(key, hashers):
         return True
-    return any(_is_hashy(value) for name in names_in(key) for value in facts.definitions.get(name, []))
+    return any(
+        _is_hashy(value, hashers) and from_target(facts, value)
+        for name in names_in(key)
+        for value in facts.definitions.get(name, [])
+    )
 
 
 def _table_node(node: ast.AST) -> ast.AST:
@@ -142,10 +158,13 @@ def _gate(facts: FunctionFacts, node: ast.AST) -> str | None:
     else:
         return None
     gates = [op for op in operands if _is_target_property(facts, op)]
-    others = [op for op in operands if op not in gates]
-    if gates and any(_is_distribution(facts, op) for op in others):
-        return ast.unparse(gates[0])[:50]
-    return None
+    distributions = [op for op in operands if op not in gates and _is_distribution(facts, op)]
+    if not gates or not distributions:
+        return None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
+        if all(from_target(facts, op) for op in distributions):
+            return None  # λ·p_model[gold] + (1-λ)·p_ngram[gold]: a mixture of gold probabilities; L7 judges the tables
+    return ast.unparse(gates[0])[:50]
 
 
 def _is_target_property(facts: FunctionFacts, node: ast.AST, depth: int = 2) -> bool:
