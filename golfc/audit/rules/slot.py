@@ -99,13 +99,19 @@ def _leading_dimension_is_one(call: ast.Call) -> bool:
 
 
 def _scored_positions(context: Context, facts: FunctionFacts) -> list[Hit]:
-    scored = set()
+    scored: dict[int, set[str]] = {}
     for score in facts.of_kind(SCORE):
-        scored |= _selections(facts, score.node)
+        _selections(facts, score.node, scored)
     hits = []
     for backward in facts.of_kind(BACKWARD):
-        fitted = _selections(facts, backward.node)
-        if any(has_words(item, CONTEXT_WORDS) for item in fitted) or (fitted and scored and not fitted & scored):
+        reached: dict[int, set[str]] = {}
+        _selections(facts, backward.node, reached)
+        # Selections in definitions both paths read (``y = windows[:, 1:]``) are shared set-up, not positions.
+        fitted = {item for key, items in reached.items() if key not in scored for item in items}
+        scored_here = {item for key, items in scored.items() if key not in reached for item in items}
+        if any(has_words(item, CONTEXT_WORDS) for item in fitted) or (
+            fitted and scored_here and not fitted & scored_here
+        ):
             continue  # context-only: fit and score select different positions
         if not fitted:
             hits.append(
@@ -117,8 +123,8 @@ def _scored_positions(context: Context, facts: FunctionFacts) -> list[Hit]:
                     backward.node,
                 )
             )
-        elif fitted & scored:
-            same = min(fitted & scored)
+        elif fitted & scored_here:
+            same = min(fitted & scored_here)
             hits.append(
                 Hit(
                     "L12",
@@ -141,16 +147,19 @@ def _scored_positions(context: Context, facts: FunctionFacts) -> list[Hit]:
     return hits
 
 
-def _selections(facts: FunctionFacts, node: ast.AST, depth: int = 2) -> set[str]:
-    """Slices and masks applied where the value is computed, following local names until some are found."""
+def _selections(facts: FunctionFacts, node: ast.AST, found: dict[int, set[str]], depth: int = 3) -> None:
+    """Slices and masks applied where the value is computed and in the local definitions it reads, by the
+    (id of the) expression they appear in."""
     expression = node.value if isinstance(node, (ast.AugAssign, ast.Assign)) else node
     if isinstance(expression, ast.Call) and isinstance(expression.func, ast.Attribute) and not expression.args:
         expression = expression.func.value  # loss.backward() / nll.sum()
-    found = {ast.unparse(sub.slice) for sub in ast.walk(expression) if isinstance(sub, ast.Subscript)}
-    found |= {name for name in names_in(expression) if has_words(name, {"mask"})}
-    if found or depth == 0:
-        return found
+    if id(expression) in found:
+        return
+    items = {ast.unparse(sub.slice) for sub in ast.walk(expression) if isinstance(sub, ast.Subscript)}
+    items |= {name for name in names_in(expression) if has_words(name, {"mask"})}
+    found[id(expression)] = items
+    if depth == 0:
+        return
     for name in names_in(expression):
         for value in facts.definitions.get(name, []):
-            found |= _selections(facts, value, depth - 1)
-    return found
+            _selections(facts, value, found, depth - 1)
