@@ -5,8 +5,8 @@ validation data (``val_tokens``, ``load_validation_tokens(...)``, ``fineweb_val_
 caller passed tainted data to) and *target-tainted* when it derives from the tokens being predicted
 (``y``, ``targets``, ``labels``). Along the way the pass records ordered *events*:
 
-- SCORE: a loss over val-tainted data accumulated under ``no_grad``/``inference_mode`` (or into a nll/bpb
-  accumulator), or a call of a function that does so;
+- SCORE: a loss over val-tainted data accumulated under ``no_grad``/``inference_mode`` or after
+  ``model.eval()`` (or into a nll/bpb accumulator), or a call of a function that does so;
 - BACKWARD: ``.backward()`` / ``autograd.grad`` of a val-tainted value, or a call of a function whose
   val backward is not preceded by a score of the same data (the decision moves to the caller);
 - CALIBRATION: a GPTQ / Hessian / calibration call.
@@ -49,7 +49,6 @@ class Event:
     kind: str
     node: ast.AST
     loops: tuple[ast.AST, ...]  # enclosing loops inside the function, outermost first
-    no_grad: bool
     roots: frozenset[str]  # the names it reads, with everything they derive from
     val_roots: frozenset[str]  # the val-tainted ones
     accumulator: str | None = None
@@ -135,6 +134,7 @@ class FunctionAnalyzer:
         self.no_grad = isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
             is_no_grad(d) or (isinstance(d, ast.Attribute) and d.attr in NO_GRAD_CALLS) for d in scope.decorator_list
         )
+        self.eval_mode = False  # after ``model.eval()`` and before ``model.train()``, in textual order
         self.recording = True
         self.seen: set[tuple[str, int]] = set()
 
@@ -362,6 +362,9 @@ class FunctionAnalyzer:
             self.maybe_score(node, func.value, ast.Tuple(elts=arguments, ctx=ast.Load()), state)
         if name is None:
             return
+        if name in ("eval", "train") and isinstance(func, ast.Attribute) and len(arguments) <= 1:
+            switched_off = arguments and isinstance(arguments[0], ast.Constant) and not arguments[0].value
+            self.eval_mode = name == "eval" or bool(switched_off)
         receiver = [func.value] if isinstance(func, ast.Attribute) else []
         tainted_args = any(self.val_tainted(arg, state) for arg in arguments + receiver)
         payload = ast.Tuple(elts=arguments + receiver, ctx=ast.Load())
@@ -377,7 +380,7 @@ class FunctionAnalyzer:
         name = key.split(".")[-1] if key is not None else ""
         if not self.val_tainted(value, state) or not (is_lossy(value) or has_words(name, LOSS_WORDS)):
             return
-        if self.no_grad or (key is not None and has_words(key.split(".")[-1], SCORE_ACCUMULATOR_WORDS)):
+        if self.no_grad or self.eval_mode or (key is not None and has_words(name, SCORE_ACCUMULATOR_WORDS)):
             self.record(SCORE, node, value, state, accumulator=key)
 
     def record(
@@ -402,7 +405,6 @@ class FunctionAnalyzer:
                 kind,
                 node,
                 tuple(self.loops),
-                self.no_grad,
                 roots,
                 self.val_roots(roots, state),
                 accumulator,
