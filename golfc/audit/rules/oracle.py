@@ -7,7 +7,7 @@ import ast
 
 from golfc.audit.dataflow import FunctionFacts, own_nodes
 from golfc.audit.findings import Severity
-from golfc.audit.rules.common import Context, Hit, derives, function_label
+from golfc.audit.rules.common import Context, Hit, derives, from_target, function_label
 from golfc.audit.vocabulary import LOSS_WORDS, call_name, is_lossy, words
 
 TENSOR_MIN = {"minimum", "fmin"}
@@ -20,8 +20,12 @@ def check(context: Context) -> list[Hit]:
         for node in own_nodes(facts.scope):
             if isinstance(node, ast.Call):
                 candidates = _candidate_losses(facts, node)
-                if candidates is not None:
-                    hits.append(_hit(facts, node, candidates))
+            elif isinstance(node, ast.IfExp) and _picks_lower(facts, node.test, [node.body, node.orelse]):
+                candidates = "a conditional expression picking the lower loss", facts.touches_val
+            else:
+                candidates = None
+            if candidates is not None:
+                hits.append(_hit(facts, node, candidates))
     return hits
 
 
@@ -36,6 +40,8 @@ def _lossy(facts: FunctionFacts, node: ast.AST) -> bool:
 def _candidate_losses(facts: FunctionFacts, node: ast.Call) -> tuple[str, bool] | None:
     """(description, is_tensor_op) when ``node`` takes a min over several per-token losses."""
     name = call_name(node)
+    if name == "where" and len(node.args) == 3 and _picks_lower(facts, node.args[0], node.args[1:]):
+        return f"`{ast.unparse(node.func)}` picking the lower loss", True
     if name in TENSOR_MIN and len(node.args) >= 2 and all(_lossy(facts, a) for a in node.args[:2]):
         return f"`{ast.unparse(node.func)}` of losses", True
     if name == "min" and isinstance(node.func, ast.Name):
@@ -54,6 +60,18 @@ def _candidate_losses(facts: FunctionFacts, node: ast.Call) -> tuple[str, bool] 
         if name == "argmin" and node.args and _stacked(node.args[0]) and _lossy(facts, node.args[0]):
             return "`argmin` over stacked losses", True
     return None
+
+
+def _picks_lower(facts: FunctionFacts, test: ast.AST, choices: list[ast.expr]) -> bool:
+    """``where(nll_a < nll_b, nll_a, nll_b)`` / ``a if a < b else b``: a min written as a comparison of two
+    per-token losses of the target, choosing between losses."""
+    return (
+        isinstance(test, ast.Compare)
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], (ast.Lt, ast.LtE, ast.Gt, ast.GtE))
+        and all(_lossy(facts, side) and from_target(facts, side) for side in (test.left, test.comparators[0]))
+        and all(_lossy(facts, choice) for choice in choices)
+    )
 
 
 def _stacked(node: ast.AST) -> bool:
