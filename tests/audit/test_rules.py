@@ -29,6 +29,7 @@ LEAKY = {
     "slot_shared_delta_L13.py": ("L13", 22),
     "gptq_val_calibration_L19.py": ("L19", 25),
     "network_eval_NET.py": ("NET", 16),
+    "network_shell_eval_NET.py": ("NET", 11),  # subprocess curl in eval_val
     "smear_no_bos_L18.py": ("L18", 9),
 }
 LEGAL = [
@@ -55,7 +56,7 @@ def fails(findings: list[Finding]) -> list[tuple[str, int | None]]:
 
 
 def test_every_leaky_script_has_a_legal_twin() -> None:
-    assert len(LEAKY) == 17 and len(LEGAL) == 15
+    assert len(LEAKY) == 18 and len(LEGAL) == 15
     assert {p.name for p in SCRIPTS.glob("*.py")} >= set(LEAKY) | set(LEGAL)
 
 
@@ -173,3 +174,14 @@ if __name__ {guard} "__main__":
     leak(None, None, None)
 """
     assert [f.severity for f in check_source(source).findings if f.rule == "L1"] == [severity]
+
+
+def test_download_of_val_shards_in_data_preparation_is_a_warning_not_a_fail() -> None:
+    source = """
+import subprocess
+def prepare_data():
+    subprocess.run(["curl", "-sO", "https://example.com/fineweb_val_000000.bin"], check=True)
+prepare_data()
+"""
+    findings = check_source(source).findings
+    assert [(f.rule, f.severity) for f in findings] == [("NET", Severity.WARN)]

@@ -8,7 +8,7 @@ import ast
 from golfc.audit.dataflow import SCORE, FunctionFacts, own_nodes
 from golfc.audit.findings import NETWORK_RULE, Severity
 from golfc.audit.rules.common import Context, Hit, function_label
-from golfc.audit.vocabulary import call_name
+from golfc.audit.vocabulary import call_name, has_words
 
 NETWORK_MODULES = {
     "requests",
@@ -37,6 +37,7 @@ NETWORK_CALLS = {
     "HfApi",
     "HfFileSystem",
 }
+EVAL_WORDS = {"eval", "evaluate", "evaluation", "score", "scoring"}
 SHELL_CALLS = {"system", "popen", "run", "call", "check_call", "check_output", "Popen", "getoutput"}
 SHELL_WORDS = ("curl ", "wget ", "http://", "https://", "git clone", "pip install", "huggingface-cli", "scp ")
 
@@ -89,7 +90,9 @@ def _is_network_call(node: ast.Call, imports: dict[str, tuple[ast.AST, str]]) ->
 
 def _hit(facts: FunctionFacts, node: ast.Call) -> Hit:
     line = node.lineno
-    in_eval = any(event.order[0] <= line for event in facts.of_kind(SCORE))
+    in_eval = any(event.order[0] <= line for event in facts.of_kind(SCORE)) or (
+        facts.touches_val and has_words(facts.name, EVAL_WORDS)
+    )
     text = ast.unparse(node.func)
     if in_eval:
         return Hit(
