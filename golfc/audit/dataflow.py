@@ -372,8 +372,16 @@ class FunctionAnalyzer:
             self.record(SCORE, node, payload, state, via=self.flow.first_def(name))
         if tainted_args and self.flow.defers_backward(name):
             self.record(BACKWARD, node, payload, state, via=self.flow.first_def(name))
-        if has_words(name, CALIBRATION_WORDS):
+        if has_words(name, CALIBRATION_WORDS) or (receiver and self.calibrator(receiver[0])):
             self.record(CALIBRATION, node, payload, state, val_data=tainted_args)
+
+    def calibrator(self, receiver: ast.expr) -> bool:
+        """``gq.add_batch(x)`` after ``gq = GPTQ(model)``: a method of an object built by a calibrator class."""
+        key = dotted(receiver)
+        return key is not None and any(
+            isinstance(value, ast.Call) and has_words(call_name(value) or "", CALIBRATION_WORDS)
+            for value in self.facts.definitions.get(key, [])
+        )
 
     def maybe_score(self, node: ast.AST, accumulator: ast.expr, value: ast.expr, state: State) -> None:
         key = dotted(accumulator.value if isinstance(accumulator, ast.Subscript) else accumulator)

@@ -11,7 +11,7 @@ import ast
 from golfc.audit.dataflow import CALIBRATION, FunctionFacts, own_nodes
 from golfc.audit.findings import Severity
 from golfc.audit.rules.common import Context, Hit, function_label
-from golfc.audit.vocabulary import CALIBRATION_WORDS, call_name, has_words
+from golfc.audit.vocabulary import CALIBRATION_WORDS, call_name, has_words, is_val_string
 
 ARTIFACT_LOADS = {
     "load",
@@ -67,6 +67,11 @@ def check(context: Context) -> list[Hit]:
 def _artifact_loaded_before(facts: FunctionFacts, node: ast.AST) -> ast.Call | None:
     line = getattr(node, "lineno", 0)
     for candidate in own_nodes(facts.scope):
-        if isinstance(candidate, ast.Call) and candidate.lineno < line and call_name(candidate) in ARTIFACT_LOADS:
+        if (
+            isinstance(candidate, ast.Call)
+            and candidate.lineno < line
+            and call_name(candidate) in ARTIFACT_LOADS
+            and not any(is_val_string(arg) for arg in candidate.args)  # torch.load("fineweb_val_…") loads data
+        ):
             return candidate
     return None
