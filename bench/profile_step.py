@@ -1,0 +1,286 @@
+"""Where one training step's GPU time goes, and what candidate changes would save, on one GPU.
+
+Usage (on the device): python bench/profile_step.py PROGRAM.src.py [--variants base,fused_qkv] [--json OUT]
+
+Loads a built program without running main(), builds its model and optimizers exactly as main() does
+(compiled, bf16 autocast, the real per-GPU micro-batch of 64 x 1024 and 8 micro-batches per step) on
+random tokens, and measures:
+- ms/step per variant (median of CUDA-event timings over 20 steps after 15 warm-up steps); a variant
+  monkeypatches the loaded program (see VARIANTS), so all variants run in one process on one GPU;
+- for the first variant, a torch.profiler trace of 3 steps: GPU time per kernel (top 30), per kind of
+  kernel (matmul, attention, Triton-fused elementwise, optimizer, copies, NCCL, other), and how much
+  of the step the GPU sits idle (host-bound launch gaps).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+KINDS = (  # first match wins; patterns are matched against the lower-cased kernel name
+    ("triton fused", r"^triton_"),
+    ("attention", r"cudnn|fmha|flash|attention|sdpa"),
+    ("matmul", r"gemm|nvjet|cutlass|sm90_xmma|ampere_|cublas"),
+    ("nccl", r"nccl"),
+    ("optimizer", r"adam|foreach|multi_tensor"),
+    ("copy/cast", r"copy|memcpy|memset|cast|fill"),
+)
+
+
+def kernel_kind(name: str) -> str:
+    lowered = name.lower()
+    for kind, pattern in KINDS:
+        if re.search(pattern, lowered):
+            return kind
+    return "other"
+
+
+def load_program(path: Path) -> dict:
+    program = {"__name__": "golfc_profile", "__file__": str(path), "__builtins__": __builtins__}
+    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), program)
+    return program
+
+
+def patch_fused_qkv(g: dict) -> None:
+    """q, k and v from one matmul against the concatenated weights (same values, one GEMM instead of 3)."""
+    cls = g["CausalSelfAttention"]
+    rms_norm, F = g["rms_norm"], g["F"]
+
+    def forward(self, x):
+        B, T, d = x.shape
+        H, Hkv, D = self.num_heads, self.num_kv_heads, self.head_dim
+        w = torch.cat((self.c_q.weight, self.c_k.weight, self.c_v.weight)).to(x.dtype)
+        q, k, v = F.linear(x, w).split((H * D, Hkv * D, Hkv * D), dim=-1)
+        q = q.reshape(B, T, H, D).transpose(1, 2)
+        k = k.reshape(B, T, Hkv, D).transpose(1, 2)
+        v = v.reshape(B, T, Hkv, D)
+        q, k = self.rotary(rms_norm(q)), self.rotary(rms_norm(k))
+        q = q * self.q_gain.to(q.dtype)[None, :, None, None]
+        for fn in g["QK_TRANSFORMS"]:
+            q, k = fn(q, k, self.layer, self.h)
+        y = g["attention_kernel"](q, k, v.transpose(1, 2), self.h).transpose(1, 2)
+        for fn in g["ATTENTION_POST"]:
+            y = fn(y, v, self.layer, self.h)
+        return self.proj(y.reshape(B, T, d))
+
+    cls.forward = forward
+
+
+def patch_muon_lean(g: dict) -> None:
+    """Muon.step with 3 multi-tensor momentum ops over all matrices and, on one rank, the bf16 updates added
+    straight into the parameters (no flat buffer, no per-matrix slicing, casts and copies)."""
+    cls = g["Muon"]
+
+    def layout(self, gi, params):
+        cache = self.__dict__.setdefault("_lean_layouts", {})
+        if gi not in cache:
+            groups = {}
+            for i, p in enumerate(params):
+                groups.setdefault((min(p.shape), max(p.shape)), []).append(i)
+            shape_groups = []
+            for members in groups.values():
+                mine = [i for j, i in enumerate(members) if j % self.world_size == self.rank]
+                if mine:
+                    tr = [params[i].size(0) > params[i].size(1) for i in mine]
+                    scale = torch.tensor([max(1.0, params[i].size(0) / params[i].size(1)) ** 0.5 for i in mine],
+                                         device=params[0].device).view(-1, 1, 1)
+                    shape_groups.append((mine, tr, scale))
+            cache[gi] = shape_groups
+        return cache[gi]
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for gi, group in enumerate(self.param_groups):
+            params = group["params"]
+            if not params:
+                continue
+            m, steps = group["momentum"], group["backend_steps"]
+            shape_groups = layout(self, gi, params)
+            mine = [i for idx, _, _ in shape_groups for i in idx]
+            grads = [params[i].grad for i in mine]
+            bufs = []
+            for i in mine:
+                state = self.state[params[i]]
+                if "momentum_buffer" not in state:
+                    state["momentum_buffer"] = torch.zeros_like(params[i].grad)
+                bufs.append(state["momentum_buffer"])
+            torch._foreach_mul_(bufs, m)
+            torch._foreach_add_(bufs, grads)
+            nesterov = dict(zip(mine, torch._foreach_add(grads, bufs, alpha=m)))
+            targets, updates = [], []
+            for idx, tr, scale in shape_groups:
+                X = self.newton_schulz(torch.stack([nesterov[i].mT if t else nesterov[i] for i, t in zip(idx, tr)]),
+                                       steps)
+                X = torch.mul(X, scale).bfloat16()  # fp32 product rounded to bf16, as x * python float
+                updates += [x.mT if t else x for x, t in zip(X.unbind(0), tr)]
+                targets += [params[i] for i in idx]
+            if self.distributed:
+                offsets, total = [], 0
+                for p in params:
+                    offsets.append(total)
+                    total += p.numel()
+                flat = torch.zeros(total, device=params[0].device, dtype=torch.bfloat16)
+                views = [flat[o : o + p.numel()].view_as(p) for o, p in zip(offsets, params)]
+                torch._foreach_copy_([views[i] for i in mine], updates)
+                dist.all_reduce(flat)
+                torch._foreach_add_(params, views, alpha=-group["lr"])
+            else:
+                torch._foreach_add_(targets, updates, alpha=-group["lr"])
+
+    cls.step = step
+    dist = g["dist"]
+
+
+VARIANTS = {"base": lambda g: None, "fused_qkv": patch_fused_qkv, "muon_lean": patch_muon_lean}
+
+
+def build_step(g: dict):
+    """The program's model, optimizers and a train-step closure on fixed random tokens."""
+    h = g["Hyperparameters"]()
+    ctx = g["init_distributed"](h)
+    torch.manual_seed(h.seed)
+    base = g["GPT"](h).to(ctx.device)
+    g["cast_params_for_training"](base, ctx.device)
+    model = torch.compile(base, dynamic=False, fullgraph=True)
+    optimizers = g["build_optimizers"](base, h, ctx)
+    rows = h.train_batch_tokens // (ctx.grad_accum_steps * h.train_seq_len)
+    x = torch.randint(0, h.vocab_size, (rows, h.train_seq_len), device=ctx.device)
+    y = torch.randint(0, h.vocab_size, (rows, h.train_seq_len), device=ctx.device)
+
+    def step(i: int) -> None:
+        g["apply_schedule"](optimizers, i, 0.0, h)
+        for _ in range(ctx.grad_accum_steps):
+            with g["bf16_autocast"](ctx.device):
+                loss = model(x, y)
+            (loss / ctx.grad_accum_steps).backward()
+        for opt in optimizers:
+            opt.step()
+        base.zero_grad(set_to_none=True)
+
+    def fill_grads() -> None:
+        for _ in range(ctx.grad_accum_steps):
+            with g["bf16_autocast"](ctx.device):
+                loss = model(x, y)
+            (loss / ctx.grad_accum_steps).backward()
+
+    step.optimizers, step.fill_grads = optimizers, fill_grads
+    return step
+
+
+def time_optimizers(step, reps: int = 20) -> dict:
+    """GPU ms (CUDA events, GPU otherwise idle) and host ms (launch only, no sync) of each optimizer's step."""
+    step.fill_grads()
+    out = {}
+    for opt in step.optimizers:
+        for _ in range(3):
+            opt.step()
+        torch.cuda.synchronize()
+        gpu, host = [], []
+        for _ in range(reps):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            t = time.perf_counter()
+            opt.step()
+            host.append(1000.0 * (time.perf_counter() - t))
+            end.record()
+            torch.cuda.synchronize()
+            gpu.append(start.elapsed_time(end))
+        out[type(opt).__name__] = {"gpu_ms": statistics.median(gpu), "host_ms": statistics.median(host)}
+    return out
+
+
+def time_steps(step, warmup: int = 15, reps: int = 20) -> float:
+    for i in range(warmup):
+        step(i)
+    torch.cuda.synchronize()
+    times = []
+    for i in range(reps):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        step(warmup + i)
+        end.record()
+        torch.cuda.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times)
+
+
+def profile_steps(step, n: int = 3) -> dict:
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for i in range(n):
+            step(100 + i)
+        torch.cuda.synchronize()
+    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA
+               and "#" not in e.name]  # "Optimizer.step#Muon.step" etc.: annotations, not kernels
+    per_kernel: dict[str, float] = defaultdict(float)
+    per_kind: dict[str, float] = defaultdict(float)
+    for e in kernels:
+        us = e.time_range.elapsed_us()  # a kernel event's own duration on the GPU
+        per_kernel[e.name] += us / 1000.0 / n
+        per_kind[kernel_kind(e.name)] += us / 1000.0 / n
+    spans = sorted((e.time_range.start, e.time_range.end) for e in kernels)
+    busy, cur_start, cur_end = 0.0, None, None
+    for s, t in spans:  # union of kernel intervals = time the GPU is doing something
+        if cur_end is None or s > cur_end:
+            if cur_end is not None:
+                busy += cur_end - cur_start
+            cur_start, cur_end = s, t
+        else:
+            cur_end = max(cur_end, t)
+    if cur_end is not None:
+        busy += cur_end - cur_start
+    wall = (spans[-1][1] - spans[0][0]) if spans else 0.0
+    top = sorted(per_kernel.items(), key=lambda kv: -kv[1])[:30]
+    return {
+        "gpu_busy_ms_per_step": busy / 1000.0 / n,
+        "gpu_span_ms_per_step": wall / 1000.0 / n,
+        "per_kind_ms": dict(sorted(per_kind.items(), key=lambda kv: -kv[1])),
+        "top_kernels_ms": top,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("program", type=Path)
+    parser.add_argument("--variants", default="base,muon_lean")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    names = args.variants.split(",")
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        parser.error(f"--variants: unknown {unknown}; expected some of {sorted(VARIANTS)}")
+    results = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "runs": []}
+    for i, name in enumerate(names):
+        g = load_program(args.program)  # a fresh program per variant: patches do not leak
+        VARIANTS[name](g)
+        torch._dynamo.reset()
+        step = build_step(g)
+        ms, opt_times = time_steps(step), time_optimizers(step)
+        results["runs"].append({"variant": name, "ms_per_step": ms, "optimizers": opt_times})  # a name may repeat
+        opt_text = ", ".join(f"{k} {v['gpu_ms']:.2f} GPU / {v['host_ms']:.2f} host ms" for k, v in opt_times.items())
+        print(f"{name}: {ms:.2f} ms/step; optimizer steps: {opt_text}", flush=True)
+        if i == 0:
+            results["profile"] = prof = profile_steps(step)
+            busy, span = prof["gpu_busy_ms_per_step"], prof["gpu_span_ms_per_step"]
+            print(f"GPU busy {busy:.1f} ms of a {span:.1f} ms span per step")
+            for kind, ms_kind in prof["per_kind_ms"].items():
+                print(f"  {kind:<14} {ms_kind:8.2f} ms/step")
+            for kname, ms_k in prof["top_kernels_ms"]:
+                print(f"  {ms_k:8.2f}  {kname[:110]}")
+        del step
+        torch.cuda.empty_cache()
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

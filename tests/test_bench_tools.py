@@ -1,0 +1,72 @@
+"""The bench/ tools whose logic results depend on: the paced clock and the profiler's kernel classes."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from golfc.build import build_submission
+from golfc.testing import TINY_RUN_ENV
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def load_bench_module(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_dilated_clock_runs_pace_times_faster_and_keeps_the_rest_of_time(monkeypatch):
+    paced_run = load_bench_module("paced_run")
+    readings = iter([100.0, 101.0, 103.0])
+    monkeypatch.setattr(time, "perf_counter", lambda: next(readings))
+    clock = paced_run.dilated_time_module(2.5)  # starts at the real 100.0
+    assert clock.perf_counter() == pytest.approx(102.5)  # 1 real second reads as 2.5
+    assert clock.perf_counter() == pytest.approx(107.5)
+    assert clock.time is time.time and clock.sleep is time.sleep
+
+
+def test_paced_run_stops_the_program_at_its_virtual_cap(tmp_path, tiny_dataset):
+    out = build_submission((), {}, tmp_path).out_dir
+    env = {**os.environ, **tiny_dataset.env(), **TINY_RUN_ENV,
+           "ITERATIONS": "1000", "MAX_WALLCLOCK_SECONDS": "30", "RUN_ID": "paced"}
+    # 30 virtual seconds at x100000 are 0.3 real ms: any CPU step is longer, so the cap ends step 1.
+    result = subprocess.run([sys.executable, str(BENCH / "paced_run.py"), "--pace", "100000", "train_gpt.src.py"],
+                            cwd=out, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("paced_run: perf_counter dilated x100000")
+    assert re.search(r"^stopping_early: wallclock_cap train_time:\d+ms step:1/1000$", result.stdout, re.M)
+    assert re.search(r"^final_int8_zlib_roundtrip_exact val_loss:\d+\.\d+ val_bpb:\d+\.\d+$", result.stdout, re.M)
+
+
+def test_paced_run_rejects_a_pace_that_is_not_positive(tmp_path):
+    program = tmp_path / "p.py"
+    program.write_text("def main():\n    pass\n")
+    result = subprocess.run([sys.executable, str(BENCH / "paced_run.py"), "--pace", "0", str(program)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "--pace 0.0: expected a positive number" in result.stderr
+
+
+@pytest.mark.parametrize(("kernel", "kind"), [
+    ("triton_poi_fused__to_copy__unsafe_view_pow_relu_10", "triton fused"),  # a Triton kernel named after a copy
+    ("cudnn_generated_fort_native_sdpa_sm90_flash_bprop_wgmma_f16_knob_26", "attention"),
+    ("void cudnn::fusion::compute_dot_do_o_specialized<true, 64>(void const*)", "attention"),
+    ("nvjet_sm90_tst_256x128_64x4_1x2_h_bz_coopA_NNT", "matmul"),
+    ("ncclDevKernel_AllReduce_Sum_bf16_RING_LL", "nccl"),
+    ("void at::native::(anonymous namespace)::multi_tensor_apply_kernel<FusedAdamMathFunctor>", "optimizer"),
+    ("Memcpy HtoD (Pinned -> Device)", "copy/cast"),
+    ("void at::native::reduce_kernel<128, 4>", "other"),
+])
+def test_profiler_kernel_classes(kernel, kind):
+    assert load_bench_module("profile_step").kernel_kind(kernel) == kind
