@@ -138,7 +138,22 @@ def patch_muon_lean(g: dict) -> None:
     dist = g["dist"]
 
 
-VARIANTS = {"base": lambda g: None, "fused_qkv": patch_fused_qkv, "muon_lean": patch_muon_lean}
+def compile_mode(mode: str):
+    """A variant that compiles the model with torch.compile(mode=...) instead of the default mode."""
+
+    def patch(g: dict) -> None:
+        g["_profile_compile_mode"] = mode
+
+    return patch
+
+
+VARIANTS = {
+    "base": lambda g: None,
+    "fused_qkv": patch_fused_qkv,
+    "muon_lean": patch_muon_lean,
+    "cudagraphs": compile_mode("reduce-overhead"),  # CUDA graphs (cudagraph trees) for forward and backward
+    "autotune": compile_mode("max-autotune-no-cudagraphs"),  # Triton GEMM templates with fused epilogues
+}
 
 
 def build_step(g: dict):
@@ -148,7 +163,10 @@ def build_step(g: dict):
     torch.manual_seed(h.seed)
     base = g["GPT"](h).to(ctx.device)
     g["cast_params_for_training"](base, ctx.device)
-    model = torch.compile(base, dynamic=False, fullgraph=True)
+    if g.get("_profile_compile_mode") == "reduce-overhead":
+        for p in base.parameters():
+            p.grad = torch.zeros_like(p)
+    model = torch.compile(base, dynamic=False, fullgraph=True, mode=g.get("_profile_compile_mode"))
     optimizers = g["build_optimizers"](base, h, ctx)
     rows = h.train_batch_tokens // (ctx.grad_accum_steps * h.train_seq_len)
     x = torch.randint(0, h.vocab_size, (rows, h.train_seq_len), device=ctx.device)
@@ -157,15 +175,21 @@ def build_step(g: dict):
     def step(i: int) -> None:
         g["apply_schedule"](optimizers, i, 0.0, h)
         for _ in range(ctx.grad_accum_steps):
+            if g.get("_profile_compile_mode") == "reduce-overhead":
+                torch.compiler.cudagraph_mark_step_begin()  # each micro-batch is a new replay
             with g["bf16_autocast"](ctx.device):
                 loss = model(x, y)
             (loss / ctx.grad_accum_steps).backward()
         for opt in optimizers:
             opt.step()
-        base.zero_grad(set_to_none=True)
+        # Under CUDA graphs a first backward would hand its graph-owned output buffers over as .grad, which the
+        # next replay overwrites: keep persistent .grad tensors there, so that gradients accumulate into them.
+        base.zero_grad(set_to_none=g.get("_profile_compile_mode") != "reduce-overhead")
 
     def fill_grads() -> None:
         for _ in range(ctx.grad_accum_steps):
+            if g.get("_profile_compile_mode") == "reduce-overhead":
+                torch.compiler.cudagraph_mark_step_begin()
             with g["bf16_autocast"](ctx.device):
                 loss = model(x, y)
             (loss / ctx.grad_accum_steps).backward()
@@ -263,8 +287,13 @@ def main() -> None:
         g = load_program(args.program)  # a fresh program per variant: patches do not leak
         VARIANTS[name](g)
         torch._dynamo.reset()
-        step = build_step(g)
-        ms, opt_times = time_steps(step), time_optimizers(step)
+        try:
+            step = build_step(g)
+            ms, opt_times = time_steps(step), time_optimizers(step)
+        except Exception as exc:  # one broken variant must not hide the others
+            print(f"{name}: failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}", flush=True)
+            results["runs"].append({"variant": name, "error": f"{type(exc).__name__}: {exc}"[:2000]})
+            continue
         results["runs"].append({"variant": name, "ms_per_step": ms, "optimizers": opt_times})  # a name may repeat
         opt_text = ", ".join(f"{k} {v['gpu_ms']:.2f} GPU / {v['host_ms']:.2f} host ms" for k, v in opt_times.items())
         print(f"{name}: {ms:.2f} ms/step; optimizer steps: {opt_text}", flush=True)
