@@ -34,6 +34,13 @@ def dilated_time_module(pace: float) -> types.SimpleNamespace:
     return shim
 
 
+def exec_program(path: Path, run_name: str) -> dict:
+    """Define every section of a runnable golfc program in a fresh namespace without starting main()."""
+    program = {"__name__": run_name, "__file__": str(path), "__builtins__": __builtins__}
+    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), program)
+    return program
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pace", type=float, required=True, help="virtual seconds per real second (> 0)")
@@ -44,11 +51,9 @@ def main() -> None:
     if not args.program.is_file():
         parser.error(f"{args.program}: no such file")
     print(f"paced_run: perf_counter dilated x{args.pace:g} inside {args.program}; logged times are virtual", flush=True)
-    # Define every section without running main(), swap the program's `time` for the dilated one, then run.
-    program_globals = {"__name__": "golfc_paced", "__file__": str(args.program), "__builtins__": __builtins__}
-    exec(compile(args.program.read_text(encoding="utf-8"), str(args.program), "exec"), program_globals)
-    program_globals["time"] = dilated_time_module(args.pace)
-    program_globals["main"]()
+    program = exec_program(args.program, "golfc_paced")
+    program["time"] = dilated_time_module(args.pace)  # every section reads the clock through this global
+    program["main"]()
 
 
 if __name__ == "__main__":

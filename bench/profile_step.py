@@ -1,6 +1,7 @@
 """Where one training step's GPU time goes, and what candidate changes would save, on one GPU.
 
-Usage (on the device): python bench/profile_step.py PROGRAM.src.py [--variants base,fused_qkv] [--json OUT]
+Usage (on the device): python bench/profile_step.py PROGRAM.src.py [--variants base,muon_lean,...] [--json OUT]
+Variants: base, fused_qkv, muon_lean, cudagraphs, autotune (see VARIANTS; results in bench/RESULTS.md).
 
 Loads a built program without running main(), builds its model and optimizers exactly as main() does
 (compiled, bf16 autocast, the real per-GPU micro-batch of 64 x 1024 and 8 micro-batches per step) on
@@ -18,11 +19,15 @@ import argparse
 import json
 import re
 import statistics
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from paced_run import exec_program
 
 KINDS = (  # first match wins; patterns are matched against the lower-cased kernel name
     ("triton fused", r"^triton_"),
@@ -40,12 +45,6 @@ def kernel_kind(name: str) -> str:
         if re.search(pattern, lowered):
             return kind
     return "other"
-
-
-def load_program(path: Path) -> dict:
-    program = {"__name__": "golfc_profile", "__file__": str(path), "__builtins__": __builtins__}
-    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), program)
-    return program
 
 
 def patch_fused_qkv(g: dict) -> None:
@@ -284,7 +283,7 @@ def main() -> None:
         parser.error(f"--variants: unknown {unknown}; expected some of {sorted(VARIANTS)}")
     results = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "runs": []}
     for i, name in enumerate(names):
-        g = load_program(args.program)  # a fresh program per variant: patches do not leak
+        g = exec_program(args.program, "golfc_profile")  # a fresh program per variant: patches do not leak
         VARIANTS[name](g)
         torch._dynamo.reset()
         try:
