@@ -47,22 +47,27 @@ def _lzma_b85_bytes(text: str) -> int:
     return len(base64.b85encode(lzma.compress(text.encode(), format=lzma.FORMAT_RAW, filters=FILTERS)))
 
 
-def size_table(result: BuildResult) -> Table:
-    """Bytes per section: readable, shipped (minified when asked) and compressed alone."""
+def size_table(result: BuildResult, width: int) -> Table:
+    """Bytes per section: readable, shipped (minified when asked) and lzma+b85 of the section alone.
+
+    One line per section; the origin column (where the section's code lives) is left out when the
+    terminal is too narrow for it, rather than squeezing the names or the numbers.
+    """
     table = Table(title=f"golfc build -> {result.out_dir}", show_footer=True)
-    table.add_column("section", footer="train_gpt.src.py | train_gpt.py (wrapped)")
-    table.add_column("origin")
-    table.add_column("readable", justify="right", footer=f"{len(result.readable.encode()):,}")
-    table.add_column("shipped", justify="right")
-    table.add_column("lzma+b85 alone", justify="right", footer=f"{result.wrapped_bytes:,}")
+    table.add_column("section", footer="total (.src.py | .py)", no_wrap=True)
+    with_origin = width >= 110
+    if with_origin:
+        table.add_column("origin", no_wrap=True, overflow="ellipsis")
+    table.add_column("readable", justify="right", no_wrap=True, footer=f"{len(result.readable.encode()):,}")
+    table.add_column("shipped", justify="right", no_wrap=True)
+    table.add_column("lzma+b85", justify="right", no_wrap=True, footer=f"{result.wrapped_bytes:,}")
     for readable, shipped in zip(result.readable_sections, result.sections):
-        table.add_row(
-            readable.filename,
-            readable.origin,
+        sizes = (
             f"{len(readable.source.encode()):,}",
             f"{len(shipped.source.encode()):,}",
             f"{_lzma_b85_bytes(shipped.source):,}",
         )
+        table.add_row(readable.filename, *((readable.origin,) if with_origin else ()), *sizes)
     return table
 
 
@@ -77,7 +82,7 @@ def build(
     """Compose plugins into a self-extracting train_gpt.py, a readable train_gpt.src.py and golfc.lock."""
     result = build_submission(_split_plugins(plugins), parse_set_options(set_), out, minify, plugins_dir)
     if not quiet:
-        console.print(size_table(result))
+        console.print(size_table(result, console.width))
         share = 100 * result.wrapped_bytes / SIZE_LIMIT
         console.print(
             f"code bytes {result.wrapped_bytes:,} = {share:.3f}% of {SIZE_LIMIT:,}; "

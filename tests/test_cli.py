@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +14,8 @@ from golfc.testing import slot_plugin
 GOLFC = [sys.executable, "-m", "golfc.cli"]
 
 
-def golfc(*args: str, cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "250"}  # rich tables: no wrapping in the captured output
+def golfc(*args: str, cwd: Path | None = None, timeout: int = 300, columns: int = 250) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": str(columns)}  # rich tables: no wrapping in the captured output by default
     return subprocess.run([*GOLFC, *args], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=env)
 
 
@@ -28,8 +29,19 @@ def test_build_writes_three_files_and_prints_the_size_table(tmp_path):
     result = golfc("build", "-o", str(tmp_path / "out"), "--set", "NUM_LAYERS=11")
     assert result.returncode == 0, result.stderr
     assert {p.name for p in (tmp_path / "out").iterdir()} == {"train_gpt.py", "train_gpt.src.py", "golfc.lock"}
-    assert "<golfc:plugins/muon>" in result.stdout and "train_gpt.py (wrapped)" in result.stdout
+    assert "<golfc:plugins/muon>" in result.stdout and "plugins/muon/runtime.py" in result.stdout  # name, origin
+    wrapped = (tmp_path / "out" / "train_gpt.py").stat().st_size
+    assert re.search(rf"total \(\.src\.py \| \.py\).*{wrapped:,}", result.stdout)
     assert "of 16,000,000" in result.stdout
+
+
+def test_size_table_on_a_narrow_terminal_keeps_one_line_per_section(tmp_path):
+    result = golfc("build", "-o", str(tmp_path / "out"), columns=80)
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if "<golfc:" in line]
+    assert len(rows) == 15 and all(re.search(r"<golfc:[\w/]+> +(│ +[\d,]+ ){3}│$", row) for row in rows), result.stdout
+    assert "runtime.py" not in result.stdout  # the origin column gives way, not the names or the numbers
+    assert max(len(line) for line in result.stdout.splitlines() if line[:1] in "┏┃┡│├└") <= 80
 
 
 def test_unknown_plugin_is_one_line_with_suggestion_and_exit_2(tmp_path):
