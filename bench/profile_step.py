@@ -1,7 +1,8 @@
 """Where one training step's GPU time goes, and what candidate changes would save, on one GPU.
 
 Usage (on the device): python bench/profile_step.py PROGRAM.src.py [--variants base,muon_lean,...] [--json OUT]
-Variants: base, fused_qkv, muon_lean, cudagraphs, autotune (see VARIANTS; results in bench/RESULTS.md).
+Variants: base, fused_qkv, muon_lean, cudagraphs, autotune, aggressive_fusion, coordinate_descent (see
+VARIANTS; results in bench/RESULTS.md).
 
 Loads a built program without running main(), builds its model and optimizers exactly as main() does
 (compiled, bf16 autocast, the real per-GPU micro-batch of 64 x 1024 and 8 micro-batches per step) on
@@ -146,12 +147,23 @@ def compile_mode(mode: str):
     return patch
 
 
+def inductor_config(**settings):
+    """A variant that compiles with these torch._inductor.config settings (restored afterwards)."""
+
+    def patch(g: dict) -> None:
+        g["_profile_inductor_config"] = settings
+
+    return patch
+
+
 VARIANTS = {
     "base": lambda g: None,
     "fused_qkv": patch_fused_qkv,
     "muon_lean": patch_muon_lean,
     "cudagraphs": compile_mode("reduce-overhead"),  # CUDA graphs (cudagraph trees) for forward and backward
     "autotune": compile_mode("max-autotune-no-cudagraphs"),  # Triton GEMM templates with fused epilogues
+    "aggressive_fusion": inductor_config(aggressive_fusion=True),  # fuse nodes even without shared reads
+    "coordinate_descent": inductor_config(coordinate_descent_tuning=True),  # tune Triton block sizes
 }
 
 
@@ -276,6 +288,7 @@ def main() -> None:
     parser.add_argument("program", type=Path)
     parser.add_argument("--variants", default="base,muon_lean")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--no-profile", action="store_true", help="skip the torch.profiler trace")
     args = parser.parse_args()
     names = args.variants.split(",")
     unknown = [n for n in names if n not in VARIANTS]
@@ -287,8 +300,12 @@ def main() -> None:
         VARIANTS[name](g)
         torch._dynamo.reset()
         try:
-            step = build_step(g)
-            ms, opt_times = time_steps(step), time_optimizers(step)
+            with torch._inductor.config.patch(**g.get("_profile_inductor_config", {})):
+                t_compile = time.perf_counter()
+                step = build_step(g)
+                step(0)  # compiles
+                print(f"{name}: compiled in {time.perf_counter() - t_compile:.0f} s", flush=True)
+                ms, opt_times = time_steps(step), time_optimizers(step)
         except Exception as exc:  # one broken variant must not hide the others
             print(f"{name}: failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}", flush=True)
             results["runs"].append({"variant": name, "error": f"{type(exc).__name__}: {exc}"[:2000]})
@@ -296,7 +313,7 @@ def main() -> None:
         results["runs"].append({"variant": name, "ms_per_step": ms, "optimizers": opt_times})  # a name may repeat
         opt_text = ", ".join(f"{k} {v['gpu_ms']:.2f} GPU / {v['host_ms']:.2f} host ms" for k, v in opt_times.items())
         print(f"{name}: {ms:.2f} ms/step; optimizer steps: {opt_text}", flush=True)
-        if i == 0:
+        if i == 0 and not args.no_profile:
             results["profile"] = prof = profile_steps(step)
             busy, span = prof["gpu_busy_ms_per_step"], prof["gpu_span_ms_per_step"]
             print(f"GPU busy {busy:.1f} ms of a {span:.1f} ms span per step")
