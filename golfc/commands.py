@@ -47,6 +47,9 @@ def _lzma_b85_bytes(text: str) -> int:
     return len(base64.b85encode(lzma.compress(text.encode(), format=lzma.FORMAT_RAW, filters=FILTERS)))
 
 
+SIZE_TABLE_ORIGIN_MIN_WIDTH = 110  # terminal columns below which the size table leaves out the origin column
+
+
 def size_table(result: BuildResult, width: int) -> Table:
     """Bytes per section: readable, shipped (minified when asked) and lzma+b85 of the section alone.
 
@@ -55,7 +58,7 @@ def size_table(result: BuildResult, width: int) -> Table:
     """
     table = Table(title=f"golfc build -> {result.out_dir}", show_footer=True)
     table.add_column("section", footer="total (.src.py | .py)", no_wrap=True)
-    with_origin = width >= 110
+    with_origin = width >= SIZE_TABLE_ORIGIN_MIN_WIDTH
     if with_origin:
         table.add_column("origin", no_wrap=True, overflow="ellipsis")
     table.add_column("readable", justify="right", no_wrap=True, footer=f"{len(result.readable.encode()):,}")
