@@ -17,6 +17,7 @@ Usage: python bench/paced_run.py --pace 1.30 DIR/train_gpt.src.py   (environment
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import types
 from pathlib import Path
@@ -53,7 +54,11 @@ def main() -> None:
     print(f"paced_run: perf_counter dilated x{args.pace:g} inside {args.program}; logged times are virtual", flush=True)
     program = exec_program(args.program, "golfc_paced")
     program["time"] = dilated_time_module(args.pace)  # every section reads the clock through this global
-    program["main"]()
+    try:
+        program["main"]()
+    except (program["RunInputError"], FileNotFoundError) as exc:  # as the program's own entry point does
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

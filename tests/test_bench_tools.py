@@ -58,6 +58,16 @@ def test_paced_run_rejects_a_pace_that_is_not_positive(tmp_path):
     assert "--pace 0.0: expected a positive number" in result.stderr
 
 
+def test_paced_run_reports_bad_run_input_in_one_line(tmp_path):
+    out = build_submission((), {}, tmp_path).out_dir
+    env = {**os.environ, **TINY_RUN_ENV, "DATA_PATH": str(tmp_path / "nowhere"), "ITERATIONS": "1"}
+    result = subprocess.run([sys.executable, str(BENCH / "paced_run.py"), "--pace", "2", "train_gpt.src.py"],
+                            cwd=out, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: no data shards match"), result.stderr[-2000:]
+
+
 @pytest.mark.parametrize(("kernel", "kind"), [
     ("triton_poi_fused__to_copy__unsafe_view_pow_relu_10", "triton fused"),  # a Triton kernel named after a copy
     ("cudnn_generated_fort_native_sdpa_sm90_flash_bprop_wgmma_f16_knob_26", "attention"),
