@@ -101,15 +101,36 @@ def _keyed(facts: FunctionFacts, key: ast.AST, hashers: frozenset[str]) -> bool:
     """
     if isinstance(key, ast.Tuple):
         return any(_keyed(facts, element, hashers) for element in key.elts)
+    row = _flattened_row(facts, key, hashers)
+    if row is not None:  # table[row * V + tgt] is table[row, tgt] stored flat: judge the row alone
+        return _keyed(facts, row, hashers)
     if not from_target(facts, key):
         return False
     if _is_hashy(key, hashers):
         return True
     return any(
-        _is_hashy(value, hashers) and from_target(facts, value)
+        _flattened_row(facts, value, hashers) is None and _is_hashy(value, hashers) and from_target(facts, value)
         for name in names_in(key)
         for value in facts.definitions.get(name, [])
     )
+
+
+def _flattened_row(facts: FunctionFacts, key: ast.AST, hashers: frozenset[str]) -> ast.AST | None:
+    """The row of a row-major 2-D index ``row * C + tgt`` (either order), or None.
+
+    The target is added bare, not multiplied, xor-ed or hashed, and the row does not come from the target:
+    an injective flattening of ``table[row, tgt]`` that mixes nothing. A modulo around it folds pairs
+    together, which is hashing again, so only the bare sum counts.
+    """
+    if not (isinstance(key, ast.BinOp) and isinstance(key.op, ast.Add)):
+        return None
+    for row, column in ((key.left, key.right), (key.right, key.left)):
+        bare_target = (
+            not isinstance(column, ast.BinOp) and from_target(facts, column) and not _is_hashy(column, hashers)
+        )
+        if bare_target and isinstance(row, ast.BinOp) and isinstance(row.op, ast.Mult) and not from_target(facts, row):
+            return row
+    return None
 
 
 def _table_node(node: ast.AST) -> ast.AST:
