@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -189,3 +190,38 @@ prepare_data()
 """
     findings = check_source(source).findings
     assert [(f.rule, f.severity) for f in findings] == [("NET", Severity.WARN)]
+
+
+SLOT_SCRIPTS = {  # the SLOT scripts above, written with the other ways of giving a tensor gradients
+    "slot_scored_positions_L12.py": "L12",
+    "slot_method_all_positions_L12.py": "L12",
+    "slot_shared_delta_L13.py": "L13",
+    "slot_context_only_legal.py": None,
+    "slot_method_context_mask_legal.py": None,
+}
+REQUIRES_GRAD_IDIOMS = {
+    "chained": (r", requires_grad=True\)$", ").requires_grad_()"),
+    "statement": (r"^( +)(\w+) = (.*), requires_grad=True\)$", r"\1\2 = \3)\n\1\2.requires_grad_(True)"),
+    "attribute": (r"^( +)(\w+) = (.*), requires_grad=True\)$", r"\1\2 = \3)\n\1\2.requires_grad = True"),
+}
+
+
+@pytest.mark.parametrize("idiom", sorted(REQUIRES_GRAD_IDIOMS))
+@pytest.mark.parametrize("name", sorted(SLOT_SCRIPTS))
+def test_slot_is_recognised_whichever_way_the_delta_gets_gradients(name: str, idiom: str) -> None:
+    pattern, replacement = REQUIRES_GRAD_IDIOMS[idiom]
+    source, count = re.subn(pattern, replacement, (SCRIPTS / name).read_text(), flags=re.M)
+    assert count == 1  # the delta's creation was rewritten
+    findings = check_source(source, name).findings
+    rule = SLOT_SCRIPTS[name]
+    if rule is None:  # legal SLOT: not mistaken for test-time training either (L1/L2)
+        assert [(f.rule, f.severity) for f in findings if f.severity >= Severity.WARN] == []
+    else:
+        assert [f.rule for f in findings if f.severity == Severity.FAIL] == [rule]
+
+
+def test_requires_grad_false_is_not_a_trainable_delta() -> None:
+    source = (SCRIPTS / "slot_shared_delta_L13.py").read_text().replace(
+        "torch.zeros(1, 1, hidden.shape[-1], requires_grad=True)", "torch.zeros(1, 1, hidden.shape[-1]).requires_grad_(False)"
+    )
+    assert "L13" not in {f.rule for f in check_source(source, "x.py").findings}

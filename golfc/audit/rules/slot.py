@@ -21,16 +21,29 @@ BATCH_WORDS = {"bsz", "batch", "windows", "bs", "seqs"}
 
 
 def slot_tensors(scope: Scope) -> list[tuple[str, ast.Call]]:
-    """(name, creating call) of tensors the function creates with gradients and hands to an optimizer."""
+    """(name, creating call) of tensors the function creates with gradients and hands to an optimizer.
+
+    Gradients come from ``requires_grad=True``, ``nn.Parameter(...)``, a chained ``.requires_grad_()`` or a
+    later ``x.requires_grad_()`` / ``x.requires_grad = True``; the creating call is the one that gives the shape.
+    """
+    assigned: dict[str, ast.Call] = {}
     created: dict[str, ast.Call] = {}
+    marked: set[str] = set()
     optimized: set[str] = set()
-    for node in own_nodes(scope):
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and _creates_trainable(node.value):
+    for node in own_nodes(scope):  # not in source order: marks are matched with assignments afterwards
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            shape_call = _unchained(node.value)
             for target in node.targets:
                 if isinstance(target, ast.Name):
-                    created[target.id] = node.value
+                    assigned[target.id] = shape_call
+                    if _creates_trainable(node.value):
+                        created[target.id] = shape_call
+        name = _marked_trainable(node)
+        if name is not None:
+            marked.add(name)
         if isinstance(node, ast.Call) and call_name(node) in OPTIMIZERS:
             optimized.update(names_in(node))
+    created.update({name: assigned[name] for name in marked if name in assigned and name not in created})
     return [(name, call) for name, call in created.items() if name in optimized]
 
 
@@ -39,12 +52,43 @@ def is_slot_scope(scope: Scope) -> bool:
 
 
 def _creates_trainable(call: ast.Call) -> bool:
-    if call_name(call) == "Parameter":
+    if call_name(call) == "Parameter" or _is_requires_grad_call(call):
         return True
-    return any(
-        kw.arg == "requires_grad" and isinstance(kw.value, ast.Constant) and kw.value.value is True
-        for kw in call.keywords
+    return any(kw.arg == "requires_grad" and _is_true(kw.value) for kw in call.keywords)
+
+
+def _is_true(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and node.value is True
+
+
+def _is_requires_grad_call(call: ast.Call) -> bool:
+    """``t.requires_grad_()`` or ``t.requires_grad_(True)`` (not ``(False)``)."""
+    return (
+        isinstance(call.func, ast.Attribute)
+        and call.func.attr == "requires_grad_"
+        and (not call.args or _is_true(call.args[0]))
+        and all(kw.arg != "requires_grad" or _is_true(kw.value) for kw in call.keywords)
     )
+
+
+def _unchained(call: ast.Call) -> ast.Call:
+    """``torch.zeros(1, 1, d).requires_grad_()`` -> ``torch.zeros(1, 1, d)``: the call that gives the shape."""
+    while _is_requires_grad_call(call) and isinstance(call.func.value, ast.Call):
+        call = call.func.value
+    return call
+
+
+def _marked_trainable(node: ast.AST) -> str | None:
+    """The name in a statement ``x.requires_grad_()`` or ``x.requires_grad = True``, else None."""
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and _is_requires_grad_call(node.value):
+        owner = node.value.func.value
+        return owner.id if isinstance(owner, ast.Name) else None
+    if isinstance(node, ast.Assign) and _is_true(node.value):
+        for target in node.targets:
+            owner = target.value if isinstance(target, ast.Attribute) and target.attr == "requires_grad" else None
+            if isinstance(owner, ast.Name):
+                return owner.id
+    return None
 
 
 def check(context: Context) -> list[Hit]:
