@@ -33,6 +33,7 @@ LEAKY = {
     "gptq_object_val_L19.py": ("L19", 31),  # gq = GPTQ(model); gq.add_batch(val batch)
     "network_eval_NET.py": ("NET", 16),
     "network_shell_eval_NET.py": ("NET", 11),  # subprocess curl in eval_val
+    "network_helper_eval_NET.py": ("NET", 13),  # urlopen in a helper that eval_val calls
     "smear_no_bos_L18.py": ("L18", 9),
 }
 LEGAL = [
@@ -61,7 +62,7 @@ def fails(findings: list[Finding]) -> list[tuple[str, int | None]]:
 
 
 def test_every_leaky_script_has_a_legal_twin() -> None:
-    assert len(LEAKY) == 20 and len(LEGAL) == 17
+    assert len(LEAKY) == 21 and len(LEGAL) == 17
     assert {p.name for p in SCRIPTS.glob("*.py")} >= set(LEAKY) | set(LEGAL)
 
 
@@ -225,3 +226,23 @@ def test_requires_grad_false_is_not_a_trainable_delta() -> None:
         "torch.zeros(1, 1, hidden.shape[-1], requires_grad=True)", "torch.zeros(1, 1, hidden.shape[-1]).requires_grad_(False)"
     )
     assert "L13" not in {f.rule for f in check_source(source, "x.py").findings}
+
+
+def test_download_helper_called_before_evaluation_is_a_warning_not_a_fail() -> None:
+    source = """
+import urllib.request
+import torch
+def download(url):
+    return urllib.request.urlopen(url).read()
+def eval_val(model, val_tokens):
+    with torch.no_grad():
+        return model(val_tokens).sum()
+def main():
+    download("https://example.com/fineweb_val_000000.bin")
+    val_tokens = torch.load("fineweb_val_000000.bin")
+    print(eval_val(None, val_tokens))
+main()
+"""
+    assert [(f.rule, f.severity, f.line) for f in check_source(source).findings] == [("NET", Severity.WARN, 5)]
+    called_by_eval = source.replace("return model(val_tokens).sum()", "return model(val_tokens).sum() + len(download('u'))")
+    assert [(f.rule, f.severity, f.line) for f in check_source(called_by_eval).findings] == [("NET", Severity.FAIL, 5)]

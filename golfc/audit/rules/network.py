@@ -45,10 +45,11 @@ SHELL_WORDS = ("curl ", "wget ", "http://", "https://", "git clone", "pip instal
 def check(context: Context) -> list[Hit]:
     hits = []
     imports = _network_imports(context)
+    reached = _reached_during_evaluation(context)
     for facts in context.flow.all_facts():
         for node in own_nodes(facts.scope):
             if isinstance(node, ast.Call) and _is_network_call(node, imports):
-                hits.append(_hit(facts, node))
+                hits.append(_hit(facts, node, reached.get(id(facts.scope))))
     if not hits:
         for node, module in imports.values():
             hits.append(Hit(NETWORK_RULE, Severity.INFO, f"imports `{module}` but makes no network call", node))
@@ -88,18 +89,54 @@ def _is_network_call(node: ast.Call, imports: dict[str, tuple[ast.AST, str]]) ->
     return False
 
 
-def _hit(facts: FunctionFacts, node: ast.Call) -> Hit:
-    line = node.lineno
-    in_eval = any(event.order[0] <= line for event in facts.of_kind(SCORE)) or (
-        facts.touches_val and has_words(facts.name, EVAL_WORDS)
-    )
+def _evaluates(facts: FunctionFacts) -> bool:
+    return facts.touches_val and has_words(facts.name, EVAL_WORDS)
+
+
+def _after_scoring(facts: FunctionFacts, line: int) -> bool:
+    """Line ``line`` of this function runs during evaluation: after it scored, or anywhere in an eval function."""
+    return _evaluates(facts) or any(event.order[0] <= line for event in facts.of_kind(SCORE))
+
+
+def _reached_during_evaluation(context: Context) -> dict[int, str]:
+    """id(function) -> label of its caller, for every function called while validation data is evaluated.
+
+    A function is reached when one that handles validation data calls it at a point that runs during
+    evaluation (see ``_after_scoring``); everything a reached function calls is reached too.
+    """
+    reached: dict[int, str] = {}
+    work: list[tuple[ast.AST, bool]] = [
+        (facts.scope, False) for facts in context.flow.all_facts() if facts.events or facts.touches_val
+    ]
+    while work:
+        scope, whole = work.pop()
+        facts = context.flow.facts_of(scope)
+        for node in own_nodes(scope):
+            if not (isinstance(node, ast.Call) and (whole or _after_scoring(facts, node.lineno))):
+                continue
+            for callee in context.program.functions.get(call_name(node) or "", []):
+                if id(callee) not in reached and callee is not scope:
+                    reached[id(callee)] = function_label(facts)
+                    work.append((callee, True))
+    return reached
+
+
+def _hit(facts: FunctionFacts, node: ast.Call, reached_from: str | None) -> Hit:
     text = ast.unparse(node.func)
-    if in_eval:
+    if _after_scoring(facts, node.lineno):
         return Hit(
             NETWORK_RULE,
             Severity.FAIL,
             f"network call `{text}` in the evaluation path "
             f"({function_label(facts)} scores validation data): no network access during evaluation",
+            node,
+        )
+    if reached_from is not None:
+        return Hit(
+            NETWORK_RULE,
+            Severity.FAIL,
+            f"network call `{text}` in {function_label(facts)}, which {reached_from} calls during "
+            "evaluation: no network access during evaluation",
             node,
         )
     return Hit(
