@@ -174,7 +174,7 @@ def build_step(g: dict):
     torch.manual_seed(h.seed)
     base = g["GPT"](h).to(ctx.device)
     g["cast_params_for_training"](base, ctx.device)
-    if g.get("_profile_compile_mode") == "reduce-overhead":
+    if g.get("_profile_compile_mode") == "reduce-overhead":  # see step() below
         for p in base.parameters():
             p.grad = torch.zeros_like(p)
     model = torch.compile(base, dynamic=False, fullgraph=True, mode=g.get("_profile_compile_mode"))
@@ -183,27 +183,25 @@ def build_step(g: dict):
     x = torch.randint(0, h.vocab_size, (rows, h.train_seq_len), device=ctx.device)
     y = torch.randint(0, h.vocab_size, (rows, h.train_seq_len), device=ctx.device)
 
-    def step(i: int) -> None:
-        g["apply_schedule"](optimizers, i, 0.0, h)
+    cuda_graphs = g.get("_profile_compile_mode") == "reduce-overhead"
+
+    def fill_grads() -> None:
+        """Forward and backward over every micro-batch: gradients accumulate in .grad."""
         for _ in range(ctx.grad_accum_steps):
-            if g.get("_profile_compile_mode") == "reduce-overhead":
+            if cuda_graphs:
                 torch.compiler.cudagraph_mark_step_begin()  # each micro-batch is a new replay
             with g["bf16_autocast"](ctx.device):
                 loss = model(x, y)
             (loss / ctx.grad_accum_steps).backward()
+
+    def step(i: int) -> None:
+        g["apply_schedule"](optimizers, i, 0.0, h)
+        fill_grads()
         for opt in optimizers:
             opt.step()
         # Under CUDA graphs a first backward would hand its graph-owned output buffers over as .grad, which the
         # next replay overwrites: keep persistent .grad tensors there, so that gradients accumulate into them.
-        base.zero_grad(set_to_none=g.get("_profile_compile_mode") != "reduce-overhead")
-
-    def fill_grads() -> None:
-        for _ in range(ctx.grad_accum_steps):
-            if g.get("_profile_compile_mode") == "reduce-overhead":
-                torch.compiler.cudagraph_mark_step_begin()
-            with g["bf16_autocast"](ctx.device):
-                loss = model(x, y)
-            (loss / ctx.grad_accum_steps).backward()
+        base.zero_grad(set_to_none=not cuda_graphs)
 
     step.optimizers, step.fill_grads = optimizers, fill_grads
     return step

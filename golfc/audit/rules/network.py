@@ -93,9 +93,17 @@ def _evaluates(facts: FunctionFacts) -> bool:
     return facts.touches_val and has_words(facts.name, EVAL_WORDS)
 
 
+def _evaluation_start(facts: FunctionFacts) -> int | None:
+    """First line of the function that runs during evaluation: its first scoring event, or line 0 for an eval
+    function that reads validation data; None when no part of it evaluates."""
+    if _evaluates(facts):
+        return 0
+    return min((event.order[0] for event in facts.of_kind(SCORE)), default=None)
+
+
 def _after_scoring(facts: FunctionFacts, line: int) -> bool:
-    """Line ``line`` of this function runs during evaluation: after it scored, or anywhere in an eval function."""
-    return _evaluates(facts) or any(event.order[0] <= line for event in facts.of_kind(SCORE))
+    start = _evaluation_start(facts)
+    return start is not None and start <= line
 
 
 def _reached_during_evaluation(context: Context) -> dict[int, str]:
@@ -111,8 +119,11 @@ def _reached_during_evaluation(context: Context) -> dict[int, str]:
     while work:
         scope, whole = work.pop()
         facts = context.flow.facts_of(scope)
+        start = 0 if whole else _evaluation_start(facts)  # computed once per function, not per call
+        if start is None:
+            continue
         for node in own_nodes(scope):
-            if not (isinstance(node, ast.Call) and (whole or _after_scoring(facts, node.lineno))):
+            if not (isinstance(node, ast.Call) and node.lineno >= start):
                 continue
             for callee in context.program.functions.get(call_name(node) or "", []):
                 if id(callee) not in reached and callee is not scope:
