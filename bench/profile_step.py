@@ -1,8 +1,8 @@
 """Where one training step's GPU time goes, and what candidate changes would save, on one GPU.
 
 Usage (on the device): python bench/profile_step.py PROGRAM.src.py [--variants base,muon_lean,...] [--json OUT]
-Variants: base, fused_qkv, muon_lean, cudagraphs, autotune, aggressive_fusion, coordinate_descent (see
-VARIANTS; results in bench/RESULTS.md).
+Variants: base, fused_qkv, muon_lean, attn_bhtd, cudagraphs, autotune, aggressive_fusion, coordinate_descent,
+autotune_pointwise (see VARIANTS; results in bench/RESULTS.md).
 
 Loads a built program without running main(), builds its model and optimizers exactly as main() does
 (compiled, bf16 autocast, the real per-GPU micro-batch of 64 x 1024 and 8 micro-batches per step) on
@@ -62,6 +62,38 @@ def patch_fused_qkv(g: dict) -> None:
         k = k.reshape(B, T, Hkv, D).transpose(1, 2)
         v = v.reshape(B, T, Hkv, D)
         q, k = self.rotary(rms_norm(q)), self.rotary(rms_norm(k))
+        q = q * self.q_gain.to(q.dtype)[None, :, None, None]
+        for fn in g["QK_TRANSFORMS"]:
+            q, k = fn(q, k, self.layer, self.h)
+        y = g["attention_kernel"](q, k, v.transpose(1, 2), self.h).transpose(1, 2)
+        for fn in g["ATTENTION_POST"]:
+            y = fn(y, v, self.layer, self.h)
+        return self.proj(y.reshape(B, T, d))
+
+    cls.forward = forward
+
+
+def patch_attn_bhtd(g: dict) -> None:
+    """The layout before call 13: QK-norm and RoPE on (B, H, T, D)-ordered copies of q and k, so that SDPA's
+    output comes back (B, H, T, D)-ordered and merging the heads costs a transpose copy. Same values."""
+    cls = g["CausalSelfAttention"]
+    rms_norm = g["rms_norm"]
+
+    def rope_bhtd(rotary, x):  # x (B, H, T, D)
+        T = x.size(2)
+        cos = rotary.cos[0, :T, 0].to(x.dtype)  # (T, D/2)
+        sin = rotary.sin[0, :T, 0].to(x.dtype)
+        half = x.size(-1) // 2
+        x1, x2 = x[..., :half], x[..., half:]
+        return torch.cat((x1 * cos + x2 * sin, x1 * (-sin) + x2 * cos), dim=-1)
+
+    def forward(self, x):
+        B, T, d = x.shape
+        H, Hkv, D = self.num_heads, self.num_kv_heads, self.head_dim
+        q = self.c_q(x).view(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
+        k = self.c_k(x).view(B, T, Hkv, D).transpose(1, 2)  # (B, Hkv, T, D)
+        v = self.c_v(x).view(B, T, Hkv, D)
+        q, k = rope_bhtd(self.rotary, rms_norm(q)), rope_bhtd(self.rotary, rms_norm(k))
         q = q * self.q_gain.to(q.dtype)[None, :, None, None]
         for fn in g["QK_TRANSFORMS"]:
             q, k = fn(q, k, self.layer, self.h)
@@ -160,10 +192,12 @@ VARIANTS = {
     "base": lambda g: None,
     "fused_qkv": patch_fused_qkv,
     "muon_lean": patch_muon_lean,
+    "attn_bhtd": patch_attn_bhtd,
     "cudagraphs": compile_mode("reduce-overhead"),  # CUDA graphs (cudagraph trees) for forward and backward
     "autotune": compile_mode("max-autotune-no-cudagraphs"),  # Triton GEMM templates with fused epilogues
     "aggressive_fusion": inductor_config(aggressive_fusion=True),  # fuse nodes even without shared reads
     "coordinate_descent": inductor_config(coordinate_descent_tuning=True),  # tune Triton block sizes
+    "autotune_pointwise": inductor_config(max_autotune_pointwise=True),  # benchmark configs of Triton kernels
 }
 
 

@@ -73,7 +73,9 @@ def golfc_attention_kernel(recipe: Recipe) -> Impl | None:
 
     Run-time contract: ``attention_kernel(q, k, v, h) -> y`` with q ``(B, H, T, D)``, k and v
     ``(B, Hkv, T, D)``, ``H % Hkv == 0`` (grouped-query attention), y ``(B, H, T, D)``; scale
-    ``1/sqrt(D)``; position t attends to positions ``<= t`` only. Default: ``sdpa_attention``.
+    ``1/sqrt(D)``; position t attends to positions ``<= t`` only. q, k and v arrive as transposed views
+    of ``(B, T, H, D)`` memory; a kernel that returns y in q's memory order (SDPA does) spares the core a
+    copy when it merges the heads. Default: ``sdpa_attention``.
     """
 
 

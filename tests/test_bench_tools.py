@@ -80,3 +80,25 @@ def test_paced_run_reports_bad_run_input_in_one_line(tmp_path):
 ])
 def test_profiler_kernel_classes(kernel, kind):
     assert load_bench_module("profile_step").kernel_kind(kernel) == kind
+
+
+def test_attn_bhtd_variant_computes_the_same_attention_as_the_program(tmp_path, monkeypatch):
+    """The profiler's old memory order for attention changes only where tensors live, never a value."""
+    import torch
+
+    for name, value in {**TINY_RUN_ENV, "NUM_HEADS": "4", "NUM_KV_HEADS": "2"}.items():
+        monkeypatch.setenv(name, value)
+    program_path = build_submission((), {}, tmp_path).out_dir / "train_gpt.src.py"
+    profile_step = load_bench_module("profile_step")
+    program = profile_step.exec_program(program_path, "golfc_test")
+    h = program["Hyperparameters"]()
+    torch.manual_seed(0)
+    attn = program["CausalSelfAttention"](h, 0)
+    with torch.no_grad():
+        attn.proj.weight.normal_()  # zero-initialised: would hide everything before it
+    x = torch.randn(3, h.train_seq_len, h.model_dim)
+    expected = attn(x)
+    profile_step.patch_attn_bhtd(program)
+    actual = attn(x)
+    assert actual.shape == expected.shape == x.shape
+    assert torch.equal(actual, expected)

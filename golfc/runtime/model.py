@@ -47,14 +47,14 @@ class Rotary(nn.Module):
         inv_freq = 1.0 / (self.base ** (torch.arange(0, self.head_dim, 2, dtype=torch.float32, device=device) / self.head_dim))
         positions = torch.arange(seq_len, dtype=self.table_dtype, device=device)
         freqs = torch.outer(positions, inv_freq.to(self.table_dtype))  # (T, D/2)
-        self.register_buffer("cos", freqs.cos()[None, None], persistent=False)  # (1, 1, T, D/2)
-        self.register_buffer("sin", freqs.sin()[None, None], persistent=False)
+        self.register_buffer("cos", freqs.cos()[None, :, None], persistent=False)  # (1, T, 1, D/2)
+        self.register_buffer("sin", freqs.sin()[None, :, None], persistent=False)
 
-    def forward(self, x):  # x (B, H, T, D)
-        T = x.size(-2)
-        if T > self.cos.size(-2):  # longer than any sequence seen so far: grow the tables once
+    def forward(self, x):  # x (B, T, H, D)
+        T = x.size(1)
+        if T > self.cos.size(1):  # longer than any sequence seen so far: grow the tables once
             self._build(T, self.cos.device)
-        cos, sin = self.cos[:, :, :T].to(x.dtype), self.sin[:, :, :T].to(x.dtype)
+        cos, sin = self.cos[:, :T].to(x.dtype), self.sin[:, :T].to(x.dtype)
         half = x.size(-1) // 2
         x1, x2 = x[..., :half], x[..., half:]
         return torch.cat((x1 * cos + x2 * sin, x1 * (-sin) + x2 * cos), dim=-1)
@@ -81,14 +81,17 @@ class CausalSelfAttention(nn.Module):
     def forward(self, x):  # x (B, T, d)
         B, T, d = x.shape
         H, Hkv, D = self.num_heads, self.num_kv_heads, self.head_dim
-        q = self.c_q(x).view(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
-        k = self.c_k(x).view(B, T, Hkv, D).transpose(1, 2)  # (B, Hkv, T, D)
+        # Heads stay in the matmuls' (B, T, H, D) memory order and the kernel gets (B, H, T, D) views: SDPA
+        # returns y in q's memory order, so merging the heads needs no transpose copy (same values;
+        # -6.4 ms/step on one H100, bench/RESULTS.md, call 13).
+        q = self.rotary(rms_norm(self.c_q(x).view(B, T, H, D)))  # (B, T, H, D)
+        k = self.rotary(rms_norm(self.c_k(x).view(B, T, Hkv, D)))  # (B, T, Hkv, D)
         v = self.c_v(x).view(B, T, Hkv, D)  # (B, T, Hkv, D)
-        q, k = self.rotary(rms_norm(q)), self.rotary(rms_norm(k))
-        q = q * self.q_gain.to(q.dtype)[None, :, None, None]
+        q = (q * self.q_gain.to(q.dtype)[None, None, :, None]).transpose(1, 2)  # (B, H, T, D) view
+        k = k.transpose(1, 2)  # (B, Hkv, T, D) view
         for fn in QK_TRANSFORMS:
             q, k = fn(q, k, self.layer, self.h)
-        y = attention_kernel(q, k, v.transpose(1, 2), self.h).transpose(1, 2)
+        y = attention_kernel(q, k, v.transpose(1, 2), self.h).transpose(1, 2)  # (B, T, H, D)
         for fn in ATTENTION_POST:
             y = fn(y, v, self.layer, self.h)
         return self.proj(y.reshape(B, T, d))

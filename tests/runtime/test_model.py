@@ -42,16 +42,16 @@ def test_init_follows_the_baseline(tiny_program):
 
 def test_rotary_is_the_half_split_rotation(tiny_program):
     rotary = tiny_program["Rotary"](8, 10000.0, 4)
-    x = torch.randn(1, 1, 6, 8)  # longer than the cached 4 positions: the tables grow
+    x = torch.randn(1, 6, 1, 8)  # (B, T, H, D), longer than the cached 4 positions: the tables grow
     y = rotary(x)
     for t in range(6):
         for i in range(4):
             angle = t * 10000.0 ** (-2 * i / 8)
             c, s = math.cos(angle), math.sin(angle)
-            x1, x2 = x[0, 0, t, i], x[0, 0, t, i + 4]
-            assert torch.allclose(y[0, 0, t, i], x1 * c + x2 * s, atol=1e-5)
-            assert torch.allclose(y[0, 0, t, i + 4], -x1 * s + x2 * c, atol=1e-5)
-    assert rotary.cos.shape == (1, 1, 6, 4)
+            x1, x2 = x[0, t, 0, i], x[0, t, 0, i + 4]
+            assert torch.allclose(y[0, t, 0, i], x1 * c + x2 * s, atol=1e-5)
+            assert torch.allclose(y[0, t, 0, i + 4], -x1 * s + x2 * c, atol=1e-5)
+    assert rotary.cos.shape == (1, 6, 1, 4)
 
 
 def test_rotary_bf16_tables_reproduce_the_reference_rounding(tiny_program):
@@ -59,12 +59,12 @@ def test_rotary_bf16_tables_reproduce_the_reference_rounding(tiny_program):
     exact = tiny_program["Rotary"](64, 10000.0, 1024, False)
     reference = tiny_program["Rotary"](64, 10000.0, 1024, True)
     assert reference.cos.dtype == torch.bfloat16 and exact.cos.dtype == torch.float32
-    assert torch.equal(reference.cos[0, 0, 257], reference.cos[0, 0, 256])  # 257 is not a bf16 number
-    assert not torch.equal(exact.cos[0, 0, 257], exact.cos[0, 0, 256])
-    assert torch.equal(reference.cos[0, 0, 513], reference.cos[0, 0, 512])
+    assert torch.equal(reference.cos[0, 257], reference.cos[0, 256])  # 257 is not a bf16 number
+    assert not torch.equal(exact.cos[0, 257], exact.cos[0, 256])
+    assert torch.equal(reference.cos[0, 513], reference.cos[0, 512])
     inv_freq = 1.0 / 10000.0 ** (torch.arange(0, 64, 2, dtype=torch.float32) / 64)
     angles = torch.outer(torch.arange(1024, dtype=torch.bfloat16), inv_freq.bfloat16())  # products in bf16 too
-    assert torch.equal(reference.cos[0, 0], angles.cos())
+    assert torch.equal(reference.cos[0, :, 0], angles.cos())
     assert tiny_program["Hyperparameters"].rope_bf16_tables is True  # the default is the reference's
 
 
@@ -90,13 +90,13 @@ def test_attention_matches_a_hand_written_reference_and_calls_the_hooks(tiny_ove
     y = attn(x)
     assert calls == [("qk", 3, (2, 4, 5, 16), (2, 2, 5, 16)), ("post", 3, (2, 5, 4, 16), (2, 5, 2, 16))]
 
-    def heads(t, n):
-        return t.view(2, 5, n, 16).transpose(1, 2)
+    def heads(t, n):  # (B, T, n * 16) -> (B, T, n, 16)
+        return t.view(2, 5, n, 16)
 
     q, k, v = heads(attn.c_q(x), 4), heads(attn.c_k(x), 2), heads(attn.c_v(x), 2)
-    q = attn.rotary(F.rms_norm(q, (16,))) * 1.5
-    k = attn.rotary(F.rms_norm(k, (16,))).repeat_interleave(2, dim=1)
-    v = v.repeat_interleave(2, dim=1)
+    q = (attn.rotary(F.rms_norm(q, (16,))) * 1.5).transpose(1, 2)  # (B, H, T, D)
+    k = attn.rotary(F.rms_norm(k, (16,))).transpose(1, 2).repeat_interleave(2, dim=1)
+    v = v.transpose(1, 2).repeat_interleave(2, dim=1)
     scores = (q @ k.transpose(-1, -2)) / 4.0 + torch.full((5, 5), float("-inf")).triu(1)
     ref = (scores.softmax(-1) @ v).transpose(1, 2).reshape(2, 5, 64) @ attn.proj.weight.T
     assert torch.allclose(y, ref, atol=1e-5)
