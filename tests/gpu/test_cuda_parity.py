@@ -51,20 +51,40 @@ def causal_reference(q, k, v):
     return scores.softmax(-1) @ v
 
 
+def to_gpu_leaf(t: torch.Tensor, memory_order: str) -> torch.Tensor:
+    """A bf16 CUDA leaf (B, H, T, D): contiguous, or a transposed view of (B, T, H, D) memory as the core passes."""
+    if memory_order == "bhtd":
+        return t.cuda().bfloat16().requires_grad_()
+    return t.transpose(1, 2).contiguous().cuda().bfloat16().requires_grad_()  # (B, T, H, D) leaf
+
+
+@pytest.mark.parametrize("memory_order", ["bhtd", "bthd"])
 @pytest.mark.parametrize("backend", ["auto", "cudnn", "flash", "efficient", "math"])
-def test_attention_backends_match_fp32_cpu_attention(ns, backend):
+def test_attention_backends_match_fp32_cpu_attention(ns, backend, memory_order):
     torch.manual_seed(0)
     q, k, v = torch.randn(4, 8, 256, 64), torch.randn(4, 4, 256, 64), torch.randn(4, 4, 256, 64)
     dy = torch.randn(4, 8, 256, 64)
     cpu = [t.clone().requires_grad_() for t in (q, k, v)]
     y_cpu = causal_reference(*cpu)
     y_cpu.backward(dy)
-    gpu = [t.cuda().bfloat16().requires_grad_() for t in (q, k, v)]
+    leaves = [to_gpu_leaf(t, memory_order) for t in (q, k, v)]
+    gpu = leaves if memory_order == "bhtd" else [t.transpose(1, 2) for t in leaves]  # (B, H, T, D) either way
     y_gpu = ns["sdpa_attention"](*gpu, Backend(backend))
     y_gpu.backward(dy.cuda().bfloat16())
     torch.testing.assert_close(y_gpu.float().cpu(), y_cpu, atol=2e-2, rtol=2e-2)
-    for g, c in zip(gpu, cpu):
-        torch.testing.assert_close(g.grad.float().cpu(), c.grad, atol=6e-2, rtol=5e-2)
+    for leaf, c in zip(leaves, cpu):
+        g = leaf.grad if memory_order == "bhtd" else leaf.grad.transpose(1, 2)
+        torch.testing.assert_close(g.float().cpu(), c.grad, atol=6e-2, rtol=5e-2)
+
+
+def test_cudnn_attention_returns_y_in_the_memory_order_of_q(ns):
+    """What the core's (B, T, H, D) memory order relies on for its speed (bench/RESULTS.md, call 13): cuDNN
+    hands y back in q's memory order, so y.transpose(1, 2) is contiguous and merging the heads copies nothing."""
+    q = torch.randn(4, 256, 8, 64, device="cuda", dtype=torch.bfloat16).transpose(1, 2)  # (B, H, T, D) view
+    k, v = (torch.randn(4, 256, 4, 64, device="cuda", dtype=torch.bfloat16).transpose(1, 2) for _ in range(2))
+    y = ns["sdpa_attention"](q, k, v, Backend("cudnn"))
+    assert y.shape == (4, 8, 256, 64)
+    assert y.transpose(1, 2).is_contiguous()
 
 
 def newton_schulz_fp64(ns, G, steps):
