@@ -1,4 +1,4 @@
-"""golfc: compose, build, verify and audit Parameter Golf submissions.
+"""golfc: compose, build and audit Parameter Golf submissions.
 
 Plugin authors need three names from here::
 

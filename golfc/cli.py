@@ -12,7 +12,7 @@ from golfc.errors import GolfcError
 
 app = typer.Typer(
     name="golfc",
-    help="Compose, build, verify and audit Parameter Golf submissions.",
+    help="Compose, build and audit Parameter Golf submissions.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
