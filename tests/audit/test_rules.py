@@ -246,3 +246,70 @@ main()
     assert [(f.rule, f.severity, f.line) for f in check_source(source).findings] == [("NET", Severity.WARN, 5)]
     called_by_eval = source.replace("return model(val_tokens).sum()", "return model(val_tokens).sum() + len(download('u'))")
     assert [(f.rule, f.severity, f.line) for f in check_source(called_by_eval).findings] == [("NET", Severity.FAIL, 5)]
+
+
+SHARED_DELTA_LINE = "        delta = torch.zeros(1, 1, hidden.shape[-1], requires_grad=True)\n"
+SHARED_DELTA_IDIOMS = {  # other ways of writing a delta that every window of the batch shares (L13)
+    "tuple": "        delta = torch.zeros((1, 1, hidden.shape[-1]), requires_grad=True)\n",
+    "named_shape": "        shape = (1, 1, hidden.shape[-1])\n        delta = torch.zeros(shape, requires_grad=True)\n",
+    "starred_shape": "        shape = [1, 1, hidden.shape[-1]]\n        delta = torch.zeros(*shape, requires_grad=True)\n",
+    "named_one": "        shared = 1\n        delta = torch.zeros(shared, 1, hidden.shape[-1], requires_grad=True)\n",
+    "full": "        delta = torch.full((1, 1, hidden.shape[-1]), 0.0, requires_grad=True)\n",
+    "new_zeros": "        delta = hidden.new_zeros(1, 1, hidden.shape[-1], requires_grad=True)\n",
+    "zeros_like_slice": "        delta = torch.zeros_like(hidden[:1, :1], requires_grad=True)\n",
+    "vector": "        delta = torch.zeros(hidden.shape[-1], requires_grad=True)\n",
+    "vector_size": "        delta = torch.zeros(hidden.size(-1), requires_grad=True)\n",
+    "parameter_vector": "        delta = torch.nn.Parameter(torch.zeros(hidden.size(-1)))\n",
+    "named_dim": "        dim = hidden.shape[-1]\n        delta = torch.zeros(dim, requires_grad=True)\n",
+}
+PER_WINDOW_DELTA_LINE = "        delta = torch.zeros(bsz, 1, hidden.shape[-1], requires_grad=True)\n"
+PER_WINDOW_DELTA_IDIOMS = {  # the legal twin's [bsz, 1, d] delta written other ways: still one per window
+    "zeros_like_slice": "        delta = torch.zeros_like(hidden[:, :1], requires_grad=True)\n",
+    "named_shape": "        shape = (bsz, 1, hidden.shape[-1])\n        delta = torch.zeros(shape, requires_grad=True)\n",
+    "full": "        delta = torch.full((bsz, 1, hidden.shape[-1]), 0.0, requires_grad=True)\n",
+    "new_zeros": "        delta = hidden.new_zeros(bsz, 1, hidden.shape[-1], requires_grad=True)\n",
+    "shape_of_a_slice": "        delta = torch.zeros(hidden[:, :1].shape, requires_grad=True)\n",
+    "parameter": "        delta = torch.nn.Parameter(hidden.new_zeros(bsz, 1, hidden.size(-1)))\n",
+}
+
+
+@pytest.mark.parametrize("idiom", sorted(SHARED_DELTA_IDIOMS))
+def test_shared_delta_is_l13_however_its_shape_is_written(idiom: str) -> None:
+    original = (SCRIPTS / "slot_shared_delta_L13.py").read_text()
+    assert original.count(SHARED_DELTA_LINE) == 1
+    source = original.replace(SHARED_DELTA_LINE, SHARED_DELTA_IDIOMS[idiom])
+    delta_line = next(i for i, text in enumerate(source.splitlines(), 1) if text.lstrip().startswith("delta = "))
+    findings = check_source(source, "x.py").findings
+    assert fails(findings) == [("L13", delta_line)]
+    assert "shared by a batch of windows" in next(f.message for f in findings if f.rule == "L13")
+
+
+@pytest.mark.parametrize("idiom", sorted(PER_WINDOW_DELTA_IDIOMS))
+def test_per_window_delta_is_legal_however_its_shape_is_written(idiom: str) -> None:
+    original = (SCRIPTS / "slot_context_only_legal.py").read_text()
+    assert original.count(PER_WINDOW_DELTA_LINE) == 1
+    source = original.replace(PER_WINDOW_DELTA_LINE, PER_WINDOW_DELTA_IDIOMS[idiom])
+    findings = check_source(source, "x.py").findings
+    assert [(f.rule, f.severity) for f in findings if f.severity >= Severity.WARN] == []
+
+
+def test_unbatched_shared_delta_is_a_warning() -> None:
+    """Without a batch of windows in sight, a [1, 1, d] or [d] delta is only suspicious."""
+    source = '''
+import torch
+import torch.nn.functional as F
+def eval_slot(model, head, val_tokens):
+    x, y = val_tokens[None, :-1], val_tokens[None, 1:]
+    hidden = model(x).detach()
+    delta = torch.zeros(hidden.size(-1), requires_grad=True)
+    opt = torch.optim.AdamW([delta], lr=0.01)
+    F.cross_entropy(head(hidden + delta)[0, :-64], y[0, :-64]).backward()
+    opt.step()
+    with torch.no_grad():
+        return F.cross_entropy(head(hidden + delta)[0, -64:], y[0, -64:])
+print(eval_slot(torch.nn.Embedding(8, 4), torch.nn.Linear(4, 8), torch.load("fineweb_val_000000.bin")))
+'''
+    findings = check_source(source, "x.py").findings
+    l13 = [(f.severity, f.line) for f in findings if f.rule == "L13"]
+    assert l13 == [(Severity.WARN, 7)]
+    assert "no batch dimension" in next(f.message for f in findings if f.rule == "L13")

@@ -104,17 +104,23 @@ def check(context: Context) -> list[Hit]:
 def _shared_delta(facts: FunctionFacts) -> list[Hit]:
     hits = []
     batched = any(has_words(name, BATCH_WORDS) for name in names_in(facts.scope))
+    local = _local_values(facts.scope)
     for name, call in slot_tensors(facts.scope):
-        if not _leading_dimension_is_one(call):
+        shape = _delta_shape(call, local)
+        if shape == "leading-1":
+            what = "with a batch dimension of 1"
+        elif shape == "1-d":
+            what = "with no batch dimension (one vector broadcast over every window)"
+        else:
             continue
         if batched:
             hits.append(
                 Hit(
                     "L13",
                     Severity.FAIL,
-                    f"{function_label(facts)} optimizes `{name}` with a batch "
-                    "dimension of 1, shared by a batch of windows: a window's score then depends on tokens "
-                    "that only later windows contain; give each window its own delta",
+                    f"{function_label(facts)} optimizes `{name}` {what}, shared by a batch of windows: a "
+                    "window's score then depends on tokens that only later windows contain; give each window "
+                    "its own delta",
                     call,
                 )
             )
@@ -123,23 +129,91 @@ def _shared_delta(facts: FunctionFacts) -> list[Hit]:
                 Hit(
                     "L13",
                     Severity.WARN,
-                    f"{function_label(facts)} optimizes `{name}` with a batch dimension "
-                    "of 1: check that it is never shared across windows",
+                    f"{function_label(facts)} optimizes `{name}` {what}: check that it is never shared across "
+                    "windows",
                     call,
                 )
             )
     return hits
 
 
-def _leading_dimension_is_one(call: ast.Call) -> bool:
+LIKE_FACTORIES = {"zeros_like", "ones_like", "empty_like", "full_like", "rand_like", "randn_like"}
+SIZE_FIRST_FACTORIES = {"full", "new_full"}  # full(size, fill_value): only the first argument is the size
+
+
+def _local_values(scope: Scope) -> dict[str, ast.expr]:
+    """Names the function assigns exactly once, with the expression they get (``n = 1``, ``shape = (1, 1, d)``)."""
+    values: dict[str, ast.expr] = {}
+    reassigned: set[str] = set()
+    for node in own_nodes(scope):
+        if not isinstance(node, ast.Assign):
+            continue
+        for target in node.targets:
+            if isinstance(target, ast.Name):
+                if target.id in values:
+                    reassigned.add(target.id)
+                values[target.id] = node.value
+    return {name: value for name, value in values.items() if name not in reassigned}
+
+
+def _resolve(node: ast.expr, local: dict[str, ast.expr]) -> ast.expr:
+    """Follow a local name to the one expression it was assigned (a few hops at most)."""
+    for _ in range(3):
+        if not (isinstance(node, ast.Name) and node.id in local):
+            break
+        node = local[node.id]
+    return node
+
+
+def _delta_shape(call: ast.Call, local: dict[str, ast.expr]) -> str | None:
+    """"leading-1" for a delta whose first dimension is 1, "1-d" for a single-dimension delta, None when the
+    shape has a batch dimension or cannot be told from the code.
+
+    Reads the size from ``zeros(1, 1, d)``, ``zeros((1, 1, d))``, ``zeros(*shape)`` / ``zeros(shape)`` with a
+    local ``shape = (1, 1, d)``, a leading local ``n = 1``, ``full((1, d), 0.0)``, ``new_zeros(...)``,
+    ``nn.Parameter(<any of these>)`` and ``zeros_like(h[:1])`` (a leading slice of length 1).
+    """
     if call_name(call) == "Parameter" and call.args and isinstance(call.args[0], ast.Call):
         call = call.args[0]
-    if not call.args:
+    name = call_name(call)
+    if name in LIKE_FACTORIES:
+        return "leading-1" if call.args and _leading_slice_of_one(_resolve(call.args[0], local)) else None
+    args = call.args[:1] if name in SIZE_FIRST_FACTORIES else call.args
+    if len(args) == 1:
+        only = args[0].value if isinstance(args[0], ast.Starred) else args[0]
+        only = _resolve(only, local)
+        if isinstance(only, (ast.Tuple, ast.List)):
+            args = only.elts
+        elif not _is_single_size(only):
+            return None  # a name or call that may hold a whole shape: unknown
+    if not args:
+        return None
+    if len(args) == 1:
+        return "1-d"
+    first = _resolve(args[0], local)
+    return "leading-1" if isinstance(first, ast.Constant) and first.value == 1 else None
+
+
+def _is_single_size(node: ast.expr) -> bool:
+    """An expression that is one dimension's size: a number, ``x.shape[-1]``, ``x.size(-1)``, arithmetic."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, int) and not isinstance(node.value, bool)
+    if isinstance(node, ast.Subscript):
+        return isinstance(node.slice, (ast.Constant, ast.UnaryOp))  # x.shape[-1], not x.shape[1:]
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "size":
+        return bool(node.args)  # x.size(-1) is an int; x.size() is a whole shape
+    return isinstance(node, ast.BinOp)
+
+
+def _leading_slice_of_one(node: ast.expr) -> bool:
+    """``h[:1]``, ``h[0:1]``, ``h[:1, :1]``: a tensor whose first dimension is cut to length 1."""
+    if not isinstance(node, ast.Subscript):
         return False
-    first = call.args[0]
-    if isinstance(first, (ast.Tuple, ast.List)) and first.elts:
-        first = first.elts[0]
-    return isinstance(first, ast.Constant) and first.value == 1
+    first = node.slice.elts[0] if isinstance(node.slice, ast.Tuple) and node.slice.elts else node.slice
+    if not isinstance(first, ast.Slice) or first.step is not None:
+        return False
+    lower_is_zero = first.lower is None or (isinstance(first.lower, ast.Constant) and first.lower.value == 0)
+    return lower_is_zero and isinstance(first.upper, ast.Constant) and first.upper.value == 1
 
 
 def _scored_positions(context: Context, facts: FunctionFacts) -> list[Hit]:
