@@ -313,3 +313,42 @@ print(eval_slot(torch.nn.Embedding(8, 4), torch.nn.Linear(4, 8), torch.load("fin
     l13 = [(f.severity, f.line) for f in findings if f.rule == "L13"]
     assert l13 == [(Severity.WARN, 7)]
     assert "no batch dimension" in next(f.message for f in findings if f.rule == "L13")
+
+
+SMEAR_UNMASKED = {  # the leaky SmearGate, holding a BOS marker that it never uses to mask (still L18)
+    "stored_unused": ("        self.gate = nn.Parameter(torch.zeros(dim))\n",
+                      "        self.gate = nn.Parameter(torch.zeros(dim))\n        self.bos_id = BOS_ID\n"),
+    "parameter_unused": ("    def forward(self, ids, x):\n", "    def forward(self, ids, x, doc_ids=None):\n"),
+    "logged": ("        g = torch.sigmoid(self.gate)\n",
+               "        g = torch.sigmoid(self.gate)\n        print(f\"bos={BOS_ID}\")\n"),
+}
+SMEAR_MASKED = {  # the legal SmearGate's mask written other ways
+    "masked_fill": ("        return (1 - g) * x + g * prev * not_bos\n",
+                    "        return (1 - g) * x + g * prev.masked_fill(~not_bos, 0.0)\n"),
+    "index_write": ("        not_bos = (ids != BOS_ID).unsqueeze(-1)\n        return (1 - g) * x + g * prev * not_bos\n",
+                    "        bos_positions = ids.eq(BOS_ID)\n        prev[bos_positions] = 0\n"
+                    "        return (1 - g) * x + g * prev\n"),
+    "mask_from_caller": ("    def forward(self, ids, x):\n", "    def forward(self, ids, x, not_bos=1.0):\n"),
+}
+
+
+def _rewritten(name: str, old: str, new: str) -> str:
+    source = (SCRIPTS / name).read_text()
+    assert source.count(old) == 1, old
+    return source.replace(old, new)
+
+
+@pytest.mark.parametrize("idiom", sorted(SMEAR_UNMASKED))
+def test_smear_holding_an_unused_bos_marker_is_still_l18(idiom: str) -> None:
+    source = _rewritten("smear_no_bos_L18.py", *SMEAR_UNMASKED[idiom])
+    assert [rule for rule, _ in fails(check_source(source, "x.py").findings)] == ["L18"]
+
+
+@pytest.mark.parametrize("idiom", sorted(SMEAR_MASKED))
+def test_smear_masking_bos_however_written_is_legal(idiom: str) -> None:
+    source = _rewritten("smear_bos_masked_legal.py", *SMEAR_MASKED[idiom])
+    if idiom == "mask_from_caller":  # the caller computes the mask, the gate multiplies by it
+        source = source.replace("        not_bos = (ids != BOS_ID).unsqueeze(-1)\n", "")
+    findings = check_source(source, "x.py").findings
+    assert [(f.rule, f.severity) for f in findings if f.severity >= Severity.WARN] == []
+    assert "L18" not in {f.rule for f in findings}

@@ -10,7 +10,7 @@ import ast
 
 from golfc.audit.findings import Severity
 from golfc.audit.rules.common import Context, Hit, names_in
-from golfc.audit.vocabulary import words
+from golfc.audit.vocabulary import call_name, words
 
 MIXER_WORDS = {"smear", "bigram"}
 BOS_WORDS = {"bos", "boundary", "boundaries", "doc", "docs", "document", "documents", "seqlens", "seqlen"}
@@ -22,7 +22,7 @@ def check(context: Context) -> list[Hit]:
     for node in context.program.all_nodes():
         if not isinstance(node, (ast.ClassDef, ast.FunctionDef)) or not words(node.name) & MIXER_WORDS:
             continue
-        if any(words(name) & BOS_WORDS for name in names_in(node)):
+        if _applies_bos_mask(node):
             continue
         if isolation is not None:
             hits.append(
@@ -47,6 +47,35 @@ def check(context: Context) -> list[Hit]:
                 )
             )
     return hits
+
+
+MASK_CALLS = {"eq", "ne", "where", "masked_fill", "masked_fill_", "index_fill", "index_fill_", "masked_scatter"}
+
+
+def _applies_bos_mask(mixer: ast.AST) -> bool:
+    """The mixer uses a BOS/document marker to mask: compares with it (``ids != BOS_ID``), passes it to a
+    masking call (``masked_fill``, ``where``, ``eq``/``ne``), writes through it (``prev[bos_pos] = 0``) or
+    multiplies by it (``prev * bos_mask``). A marker that is only stored, taken as a parameter or logged
+    masks nothing."""
+    for node in ast.walk(mixer):
+        if isinstance(node, ast.Compare) and _mentions_bos(node):
+            return True
+        if isinstance(node, ast.Call) and call_name(node) in MASK_CALLS and _mentions_bos(node):
+            return True
+        if isinstance(node, (ast.Assign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Subscript) and _mentions_bos(t.slice) for t in targets):
+                return True
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+            if _mentions_bos(node.left) or _mentions_bos(node.right):
+                return True
+        if isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Mult) and _mentions_bos(node.value):
+            return True
+    return False
+
+
+def _mentions_bos(node: ast.AST) -> bool:
+    return any(words(name) & BOS_WORDS for name in names_in(node))
 
 
 def _document_isolation(context: Context) -> ast.AST | None:
