@@ -261,6 +261,7 @@ SHARED_DELTA_IDIOMS = {  # other ways of writing a delta that every window of th
     "vector_size": "        delta = torch.zeros(hidden.size(-1), requires_grad=True)\n",
     "parameter_vector": "        delta = torch.nn.Parameter(torch.zeros(hidden.size(-1)))\n",
     "named_dim": "        dim = hidden.shape[-1]\n        delta = torch.zeros(dim, requires_grad=True)\n",
+    "scalar_tensor": "        delta = torch.tensor(0.0, requires_grad=True)\n",  # e.g. a temperature fit per batch
 }
 PER_WINDOW_DELTA_LINE = "        delta = torch.zeros(bsz, 1, hidden.shape[-1], requires_grad=True)\n"
 PER_WINDOW_DELTA_IDIOMS = {  # the legal twin's [bsz, 1, d] delta written other ways: still one per window

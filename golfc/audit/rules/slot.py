@@ -110,7 +110,7 @@ def _shared_delta(facts: FunctionFacts) -> list[Hit]:
         if shape == "leading-1":
             what = "with a batch dimension of 1"
         elif shape == "1-d":
-            what = "with no batch dimension (one vector broadcast over every window)"
+            what = "with no batch dimension (one value or vector broadcast over every window)"
         else:
             continue
         if batched:
@@ -138,6 +138,7 @@ def _shared_delta(facts: FunctionFacts) -> list[Hit]:
 
 
 LIKE_FACTORIES = {"zeros_like", "ones_like", "empty_like", "full_like", "rand_like", "randn_like"}
+DATA_FACTORIES = {"tensor", "as_tensor", "from_numpy", "new_tensor"}
 SIZE_FIRST_FACTORIES = {"full", "new_full"}  # full(size, fill_value): only the first argument is the size
 
 
@@ -166,8 +167,8 @@ def _resolve(node: ast.expr, local: dict[str, ast.expr]) -> ast.expr:
 
 
 def _delta_shape(call: ast.Call, local: dict[str, ast.expr]) -> str | None:
-    """"leading-1" for a delta whose first dimension is 1, "1-d" for a single-dimension delta, None when the
-    shape has a batch dimension or cannot be told from the code.
+    """Classify a delta's shape: "leading-1" (first dimension 1), "1-d" (no more than one dimension), or None
+    when it has a batch dimension or the code does not tell.
 
     Reads the size from ``zeros(1, 1, d)``, ``zeros((1, 1, d))``, ``zeros(*shape)`` / ``zeros(shape)`` with a
     local ``shape = (1, 1, d)``, a leading local ``n = 1``, ``full((1, d), 0.0)``, ``new_zeros(...)``,
@@ -176,6 +177,8 @@ def _delta_shape(call: ast.Call, local: dict[str, ast.expr]) -> str | None:
     if call_name(call) == "Parameter" and call.args and isinstance(call.args[0], ast.Call):
         call = call.args[0]
     name = call_name(call)
+    if name in DATA_FACTORIES:  # tensor(0.0), tensor([0.0, 0.0]): values, not a shape; literal ones are unbatched
+        return "1-d" if call.args and _is_literal_values(call.args[0]) else None
     if name in LIKE_FACTORIES:
         return "leading-1" if call.args and _leading_slice_of_one(_resolve(call.args[0], local)) else None
     args = call.args[:1] if name in SIZE_FIRST_FACTORIES else call.args
@@ -192,6 +195,13 @@ def _delta_shape(call: ast.Call, local: dict[str, ast.expr]) -> str | None:
         return "1-d"
     first = _resolve(args[0], local)
     return "leading-1" if isinstance(first, ast.Constant) and first.value == 1 else None
+
+
+def _is_literal_values(node: ast.expr) -> bool:
+    """A number or a flat list/tuple of numbers: a 0-d or 1-d tensor's values."""
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return all(isinstance(e, ast.Constant) and isinstance(e.value, (int, float)) for e in node.elts)
+    return isinstance(node, ast.Constant) and isinstance(node.value, (int, float))
 
 
 def _is_single_size(node: ast.expr) -> bool:
