@@ -48,27 +48,32 @@ def kernel_kind(name: str) -> str:
     return "other"
 
 
+def finish_attention(g: dict, attn, q, k, v):
+    """What the program's CausalSelfAttention does after RoPE and q_gain: the q/k hooks, the kernel, the
+    attention-output hooks and the projection. q (B, H, T, D), k (B, Hkv, T, D), v (B, T, Hkv, D)."""
+    B, T = v.shape[:2]
+    for fn in g["QK_TRANSFORMS"]:
+        q, k = fn(q, k, attn.layer, attn.h)
+    y = g["attention_kernel"](q, k, v.transpose(1, 2), attn.h).transpose(1, 2)  # (B, T, H, D)
+    for fn in g["ATTENTION_POST"]:
+        y = fn(y, v, attn.layer, attn.h)
+    return attn.proj(y.reshape(B, T, -1))
+
+
 def patch_fused_qkv(g: dict) -> None:
     """q, k and v from one matmul against the concatenated weights (same values, one GEMM instead of 3)."""
     cls = g["CausalSelfAttention"]
     rms_norm, F = g["rms_norm"], g["F"]
 
     def forward(self, x):
-        B, T, d = x.shape
+        B, T, _ = x.shape
         H, Hkv, D = self.num_heads, self.num_kv_heads, self.head_dim
         w = torch.cat((self.c_q.weight, self.c_k.weight, self.c_v.weight)).to(x.dtype)
         q, k, v = F.linear(x, w).split((H * D, Hkv * D, Hkv * D), dim=-1)
-        q = q.reshape(B, T, H, D).transpose(1, 2)
-        k = k.reshape(B, T, Hkv, D).transpose(1, 2)
-        v = v.reshape(B, T, Hkv, D)
-        q, k = self.rotary(rms_norm(q)), self.rotary(rms_norm(k))
-        q = q * self.q_gain.to(q.dtype)[None, :, None, None]
-        for fn in g["QK_TRANSFORMS"]:
-            q, k = fn(q, k, self.layer, self.h)
-        y = g["attention_kernel"](q, k, v.transpose(1, 2), self.h).transpose(1, 2)
-        for fn in g["ATTENTION_POST"]:
-            y = fn(y, v, self.layer, self.h)
-        return self.proj(y.reshape(B, T, d))
+        q = self.rotary(rms_norm(q.reshape(B, T, H, D)))  # (B, T, H, D)
+        k = self.rotary(rms_norm(k.reshape(B, T, Hkv, D)))
+        q = q * self.q_gain.to(q.dtype)[None, None, :, None]
+        return finish_attention(g, self, q.transpose(1, 2), k.transpose(1, 2), v.reshape(B, T, Hkv, D))
 
     cls.forward = forward
 
@@ -88,19 +93,13 @@ def patch_attn_bhtd(g: dict) -> None:
         return torch.cat((x1 * cos + x2 * sin, x1 * (-sin) + x2 * cos), dim=-1)
 
     def forward(self, x):
-        B, T, d = x.shape
+        B, T, _ = x.shape
         H, Hkv, D = self.num_heads, self.num_kv_heads, self.head_dim
         q = self.c_q(x).view(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
         k = self.c_k(x).view(B, T, Hkv, D).transpose(1, 2)  # (B, Hkv, T, D)
-        v = self.c_v(x).view(B, T, Hkv, D)
         q, k = rope_bhtd(self.rotary, rms_norm(q)), rope_bhtd(self.rotary, rms_norm(k))
         q = q * self.q_gain.to(q.dtype)[None, :, None, None]
-        for fn in g["QK_TRANSFORMS"]:
-            q, k = fn(q, k, self.layer, self.h)
-        y = g["attention_kernel"](q, k, v.transpose(1, 2), self.h).transpose(1, 2)
-        for fn in g["ATTENTION_POST"]:
-            y = fn(y, v, self.layer, self.h)
-        return self.proj(y.reshape(B, T, d))
+        return finish_attention(g, self, q, k, self.c_v(x).view(B, T, Hkv, D))
 
     cls.forward = forward
 
