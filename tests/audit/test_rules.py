@@ -193,6 +193,13 @@ prepare_data()
     assert [(f.rule, f.severity) for f in findings] == [("NET", Severity.WARN)]
 
 
+def _rewritten(name: str, old: str, new: str) -> str:
+    """A fixture script with one passage replaced; the passage must be there exactly once."""
+    source = (SCRIPTS / name).read_text()
+    assert source.count(old) == 1, old
+    return source.replace(old, new)
+
+
 SLOT_SCRIPTS = {  # the SLOT scripts above, written with the other ways of giving a tensor gradients
     "slot_scored_positions_L12.py": "L12",
     "slot_method_all_positions_L12.py": "L12",
@@ -222,8 +229,10 @@ def test_slot_is_recognised_whichever_way_the_delta_gets_gradients(name: str, id
 
 
 def test_requires_grad_false_is_not_a_trainable_delta() -> None:
-    source = (SCRIPTS / "slot_shared_delta_L13.py").read_text().replace(
-        "torch.zeros(1, 1, hidden.shape[-1], requires_grad=True)", "torch.zeros(1, 1, hidden.shape[-1]).requires_grad_(False)"
+    source = _rewritten(
+        "slot_shared_delta_L13.py",
+        "torch.zeros(1, 1, hidden.shape[-1], requires_grad=True)",
+        "torch.zeros(1, 1, hidden.shape[-1]).requires_grad_(False)",
     )
     assert "L13" not in {f.rule for f in check_source(source, "x.py").findings}
 
@@ -276,9 +285,7 @@ PER_WINDOW_DELTA_IDIOMS = {  # the legal twin's [bsz, 1, d] delta written other 
 
 @pytest.mark.parametrize("idiom", sorted(SHARED_DELTA_IDIOMS))
 def test_shared_delta_is_l13_however_its_shape_is_written(idiom: str) -> None:
-    original = (SCRIPTS / "slot_shared_delta_L13.py").read_text()
-    assert original.count(SHARED_DELTA_LINE) == 1
-    source = original.replace(SHARED_DELTA_LINE, SHARED_DELTA_IDIOMS[idiom])
+    source = _rewritten("slot_shared_delta_L13.py", SHARED_DELTA_LINE, SHARED_DELTA_IDIOMS[idiom])
     delta_line = next(i for i, text in enumerate(source.splitlines(), 1) if text.lstrip().startswith("delta = "))
     findings = check_source(source, "x.py").findings
     assert fails(findings) == [("L13", delta_line)]
@@ -287,9 +294,7 @@ def test_shared_delta_is_l13_however_its_shape_is_written(idiom: str) -> None:
 
 @pytest.mark.parametrize("idiom", sorted(PER_WINDOW_DELTA_IDIOMS))
 def test_per_window_delta_is_legal_however_its_shape_is_written(idiom: str) -> None:
-    original = (SCRIPTS / "slot_context_only_legal.py").read_text()
-    assert original.count(PER_WINDOW_DELTA_LINE) == 1
-    source = original.replace(PER_WINDOW_DELTA_LINE, PER_WINDOW_DELTA_IDIOMS[idiom])
+    source = _rewritten("slot_context_only_legal.py", PER_WINDOW_DELTA_LINE, PER_WINDOW_DELTA_IDIOMS[idiom])
     findings = check_source(source, "x.py").findings
     assert [(f.rule, f.severity) for f in findings if f.severity >= Severity.WARN] == []
 
@@ -331,12 +336,6 @@ SMEAR_MASKED = {  # the legal SmearGate's mask written other ways
                     "        return (1 - g) * x + g * prev\n"),
     "mask_from_caller": ("    def forward(self, ids, x):\n", "    def forward(self, ids, x, not_bos=1.0):\n"),
 }
-
-
-def _rewritten(name: str, old: str, new: str) -> str:
-    source = (SCRIPTS / name).read_text()
-    assert source.count(old) == 1, old
-    return source.replace(old, new)
 
 
 @pytest.mark.parametrize("idiom", sorted(SMEAR_UNMASKED))

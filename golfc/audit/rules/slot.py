@@ -143,7 +143,10 @@ SIZE_FIRST_FACTORIES = {"full", "new_full"}  # full(size, fill_value): only the 
 
 
 def _local_values(scope: Scope) -> dict[str, ast.expr]:
-    """Names the function assigns exactly once, with the expression they get (``n = 1``, ``shape = (1, 1, d)``)."""
+    """Names the function assigns exactly once, with the expression they get (``n = 1``, ``shape = (1, 1, d)``).
+
+    Not ``FunctionFacts.definitions``: that records each name of ``a, b = x, y`` with the whole right-hand side.
+    """
     values: dict[str, ast.expr] = {}
     reassigned: set[str] = set()
     for node in own_nodes(scope):
