@@ -19,7 +19,7 @@ def golfc_add_hparams(hp: HParams) -> None:
     hp.int("SEED", 1337, "seed for python, numpy and torch")
     hp.int("VOCAB_SIZE", 1024, "must equal the tokenizer's vocab size")
     # validation and logging
-    hp.int("VAL_BATCH_SIZE", 524_288, "validation tokens per forward pass, over all ranks")
+    hp.int("VAL_BATCH_SIZE", 524_288, "validation tokens per round, over all ranks and micro-batches")
     hp.int("VAL_LOSS_EVERY", 1000, "validate every N steps (0: only at the end)")
     hp.int("TRAIN_LOG_EVERY", 200, "print train_loss every N steps")
     # training length

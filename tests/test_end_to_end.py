@@ -16,6 +16,20 @@ from golfc.testing import TINY_RUN_ENV
 FINAL = re.compile(r"^final_int8_zlib_roundtrip_exact val_loss:(\d+\.\d{8}) val_bpb:(\d+\.\d{8})$", re.M)
 STEP = re.compile(r"^step:(\d+)/\d+ train_loss:(\d+\.\d+)", re.M)
 VAL = re.compile(r"^step:(\d+)/\d+ val_loss:(\d+\.\d+) val_bpb:", re.M)
+# The reference's set-up lines, in its order (shared/fixtures/records/2026-03-17_NaiveBaseline/train.log);
+# golfc leaves out only sdp_backends (its attention kernel is a plugin that picks a backend per call).
+REFERENCE_PREAMBLE = [
+    r"val_bpb:enabled tokenizer_kind=sentencepiece tokenizer_path=\S+\.model",
+    r"train_loader:dataset:\S+ train_shards:\d+",
+    r"val_loader:shards pattern=\S+fineweb_val_\*\.bin tokens:\d+",
+    r"model_params:\d+",
+    r"world_size:1 grad_accum_steps:8",
+    r"attention_mode:gqa num_heads:2 num_kv_heads:1",
+    r"tie_embeddings:True embed_lr:0\.05 head_lr:0\.0 matrix_lr:0\.04 scalar_lr:0\.04",
+    r"train_batch_tokens:4096 train_seq_len:64 iterations:6 warmup_steps:2 max_wallclock_seconds:0\.000",
+    r"seed:1337",
+    r"warmup_step:1/2",
+]
 
 
 def run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 600) -> subprocess.CompletedProcess:
@@ -46,6 +60,9 @@ def test_emitted_baseline_trains_and_evaluates_a_tiny_config(baseline_build, tin
     log = (out / "logs" / "e2e.txt").read_text()
     assert log.startswith("# <golfc:core/prelude>") and "class Hyperparameters" in log  # the log begins with the source
     assert FINAL.search(log)
+    preamble = [line for line in log.splitlines() if any(re.fullmatch(p, line) for p in REFERENCE_PREAMBLE)]
+    assert len(preamble) == len(REFERENCE_PREAMBLE)
+    assert all(re.fullmatch(p, line) for p, line in zip(REFERENCE_PREAMBLE, preamble)), preamble  # in order
     assert (out / "final_model.int8.ptz").is_file() and (out / "final_model.pt").is_file()
 
 

@@ -52,7 +52,7 @@ def all_reduce_grads(params, ctx):
 
 
 def log_header(h):
-    """The log file starts with the full source, then versions, GPUs and the effective settings."""
+    """The log file starts with the full source, then the Python and PyTorch versions and nvidia-smi."""
     log0(program_source(), console=False)
     log0("=" * 100, console=False)
     log0(f"Running Python {sys.version}", console=False)
@@ -63,6 +63,10 @@ def log_header(h):
     except OSError:
         log0("nvidia-smi: not available", console=False)
     log0("=" * 100, console=False)
+
+
+def log_settings(h):
+    """golfc's own lines, after the reference's: every effective hyperparameter on one line."""
     settings = {k: v for k, v in vars(type(h)).items() if not k.startswith("_") and not callable(v)}
     log0("hparams: " + " ".join(f"{k}={v}" for k, v in settings.items()))
 
@@ -117,8 +121,10 @@ def main():
     sp = load_tokenizer(h)
     ctx.luts = build_bpb_luts(sp, h.vocab_size, ctx.device)
     val_tokens = load_validation_tokens(h.val_files, h.train_seq_len)
+    log0(f"val_bpb:enabled tokenizer_kind=sentencepiece tokenizer_path={h.tokenizer_path}")
+    dataset = os.path.basename(os.path.normpath(h.data_path))
+    log0(f"train_loader:dataset:{dataset} train_shards:{len(shard_files(h.train_files))}")
     log0(f"val_loader:shards pattern={h.val_files} tokens:{val_tokens.numel() - 1}")
-    log0(f"train_loader:shards pattern={h.train_files} train_shards:{len(shard_files(h.train_files))}")
 
     # ---- model and optimizers ----------------------------------------------------------------------
     base_model = GPT(h).to(ctx.device)
@@ -128,6 +134,8 @@ def main():
             dist.broadcast(t, src=0)
     log0(f"model_params:{sum(p.numel() for p in base_model.parameters())}")
     log0(f"world_size:{ctx.world_size} grad_accum_steps:{ctx.grad_accum_steps}")
+    log0(f"attention_mode:{'gqa' if h.num_kv_heads != h.num_heads else 'mha'} "
+         f"num_heads:{h.num_heads} num_kv_heads:{h.num_kv_heads}")
     compiled = compile_enabled(h, ctx.device)
     if compiled and h.compile_tuning:
         import torch._inductor.config as inductor_config
@@ -136,7 +144,11 @@ def main():
     model = torch.compile(base_model, dynamic=False, fullgraph=True) if compiled else base_model
     optimizers = build_optimizers(base_model, h, ctx)
     params = [p for p in base_model.parameters() if p.requires_grad]
-    log0(f"device:{ctx.device} compile:{compiled} seed:{h.seed}")
+    log0(f"train_batch_tokens:{h.train_batch_tokens} train_seq_len:{h.train_seq_len} iterations:{h.iterations} "
+         f"warmup_steps:{h.warmup_steps} max_wallclock_seconds:{h.max_wallclock_seconds:.3f}")
+    log0(f"seed:{h.seed}")
+    log_settings(h)
+    log0(f"device:{ctx.device} compile:{compiled}")
 
     def train_step(step, elapsed_ms, loader, averager):
         """One optimizer step over grad_accum_steps micro-batches; returns this rank's mean loss."""

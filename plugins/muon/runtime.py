@@ -107,4 +107,6 @@ def build_muon_adam_optimizers(model, h, ctx):
     for g in muon.param_groups:
         g["base_lr"] = h.matrix_lr
         g["base_momentum"] = h.muon_momentum  # the schedule warms momentum up towards this
+    log0(f"tie_embeddings:{head is None} embed_lr:{embed_lr} head_lr:{h.head_lr if head_params else 0.0} "
+         f"matrix_lr:{h.matrix_lr} scalar_lr:{h.scalar_lr}")
     return [adam, muon]

@@ -10,9 +10,15 @@ def score_plain_windows(model, val_tokens, h, ctx):
     seq_len = h.train_seq_len
     num_seqs = (val_tokens.numel() - 1) // seq_len
     first, last = num_seqs * ctx.rank // ctx.world_size, num_seqs * (ctx.rank + 1) // ctx.world_size
-    batch_seqs = h.val_batch_size // (ctx.world_size * seq_len)
+    # VAL_BATCH_SIZE counts tokens over all ranks and micro-batches, as TRAIN_BATCH_TOKENS does, so a
+    # forward pass takes 64 windows at the defaults on 1 to 8 GPUs (the reference's split; 512 windows at
+    # once reserved 14.6 instead of 10.7 GiB on one H100, bench/RESULTS.md).
+    batch_seqs = h.val_batch_size // (ctx.world_size * ctx.grad_accum_steps * seq_len)
     if batch_seqs < 1:
-        raise RunInputError(f"VAL_BATCH_SIZE={h.val_batch_size} is less than one TRAIN_SEQ_LEN={seq_len} window per rank")
+        raise RunInputError(
+            f"VAL_BATCH_SIZE={h.val_batch_size} is less than one TRAIN_SEQ_LEN={seq_len} window per rank and "
+            f"micro-batch ({ctx.world_size} x {ctx.grad_accum_steps})"
+        )
     positions, nll, nbytes = [], [], []
     was_training = model.training
     model.eval()

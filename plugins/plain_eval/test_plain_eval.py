@@ -14,7 +14,7 @@ TINY = {
     "NUM_HEADS": "2",
     "NUM_KV_HEADS": "1",
     "TRAIN_SEQ_LEN": "16",
-    "VAL_BATCH_SIZE": "64",
+    "VAL_BATCH_SIZE": "512",  # 512 // (world_size * grad_accum_steps * 16) = 4 windows per forward
     "DEVICE": "cpu",
 }
 
@@ -63,6 +63,32 @@ def test_ranks_split_by_sequence(setup):
     assert all(p.positions.numel() % 16 == 0 for p in parts)
     torch.testing.assert_close(torch.cat([p.nll for p in parts]), whole.nll, atol=2e-2, rtol=0)  # bf16 batches differ
     assert torch.equal(torch.cat([p.nbytes for p in parts]), whole.nbytes)
+
+
+class CountingModel(torch.nn.Module):
+    """Wraps a model and records the batch size of every forward pass."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.batches = model, []
+
+    def forward(self, x, y, reduction="mean"):
+        self.batches.append(x.size(0))
+        return self.model(x, y, reduction=reduction)
+
+
+@pytest.mark.parametrize("world", [1, 2, 4, 8])
+def test_batch_counts_tokens_over_ranks_and_micro_batches(setup, world):
+    """VAL_BATCH_SIZE // (world_size * grad_accum_steps): 4 windows per pass on every world size (8 // world)."""
+    ns, h, model, val_tokens, luts = setup
+    counting = CountingModel(model)
+    batches = []
+    for rank in range(world):
+        counting.batches = []
+        score(ns, h, counting, val_tokens, luts, rank, world)
+        assert all(b <= 4 for b in counting.batches) and counting.batches[:-1] == [4] * (len(counting.batches) - 1)
+        batches += counting.batches
+    assert sum(batches) == 11
 
 
 def test_more_ranks_than_windows_and_too_small_batches(setup):

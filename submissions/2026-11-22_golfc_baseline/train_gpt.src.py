@@ -160,7 +160,7 @@ class Hyperparameters:
     run_id = os.environ.get('RUN_ID', '')  # log name under logs/ (default: a fresh uuid4)
     seed = int(os.environ.get('SEED', 1337))  # seed for python, numpy and torch
     vocab_size = int(os.environ.get('VOCAB_SIZE', 1024))  # must equal the tokenizer's vocab size
-    val_batch_size = int(os.environ.get('VAL_BATCH_SIZE', 524288))  # validation tokens per forward pass, over all ranks
+    val_batch_size = int(os.environ.get('VAL_BATCH_SIZE', 524288))  # validation tokens per round, over all ranks and micro-batches
     val_loss_every = int(os.environ.get('VAL_LOSS_EVERY', 1000))  # validate every N steps (0: only at the end)
     train_log_every = int(os.environ.get('TRAIN_LOG_EVERY', 200))  # print train_loss every N steps
     iterations = int(os.environ.get('ITERATIONS', 20000))  # maximum optimizer steps
@@ -651,6 +651,8 @@ def build_muon_adam_optimizers(model, h, ctx):
     for g in muon.param_groups:
         g["base_lr"] = h.matrix_lr
         g["base_momentum"] = h.muon_momentum  # the schedule warms momentum up towards this
+    log0(f"tie_embeddings:{head is None} embed_lr:{embed_lr} head_lr:{h.head_lr if head_params else 0.0} "
+         f"matrix_lr:{h.matrix_lr} scalar_lr:{h.scalar_lr}")
     return [adam, muon]
 
 
@@ -855,9 +857,15 @@ def score_plain_windows(model, val_tokens, h, ctx):
     seq_len = h.train_seq_len
     num_seqs = (val_tokens.numel() - 1) // seq_len
     first, last = num_seqs * ctx.rank // ctx.world_size, num_seqs * (ctx.rank + 1) // ctx.world_size
-    batch_seqs = h.val_batch_size // (ctx.world_size * seq_len)
+    # VAL_BATCH_SIZE counts tokens over all ranks and micro-batches, as TRAIN_BATCH_TOKENS does, so a
+    # forward pass takes 64 windows at the defaults on 1 to 8 GPUs (the reference's split; 512 windows at
+    # once reserved 14.6 instead of 10.7 GiB on one H100, bench/RESULTS.md).
+    batch_seqs = h.val_batch_size // (ctx.world_size * ctx.grad_accum_steps * seq_len)
     if batch_seqs < 1:
-        raise RunInputError(f"VAL_BATCH_SIZE={h.val_batch_size} is less than one TRAIN_SEQ_LEN={seq_len} window per rank")
+        raise RunInputError(
+            f"VAL_BATCH_SIZE={h.val_batch_size} is less than one TRAIN_SEQ_LEN={seq_len} window per rank and "
+            f"micro-batch ({ctx.world_size} x {ctx.grad_accum_steps})"
+        )
     positions, nll, nbytes = [], [], []
     was_training = model.training
     model.eval()
@@ -954,7 +962,7 @@ def all_reduce_grads(params, ctx):
 
 
 def log_header(h):
-    """The log file starts with the full source, then versions, GPUs and the effective settings."""
+    """The log file starts with the full source, then the Python and PyTorch versions and nvidia-smi."""
     log0(program_source(), console=False)
     log0("=" * 100, console=False)
     log0(f"Running Python {sys.version}", console=False)
@@ -965,6 +973,10 @@ def log_header(h):
     except OSError:
         log0("nvidia-smi: not available", console=False)
     log0("=" * 100, console=False)
+
+
+def log_settings(h):
+    """golfc's own lines, after the reference's: every effective hyperparameter on one line."""
     settings = {k: v for k, v in vars(type(h)).items() if not k.startswith("_") and not callable(v)}
     log0("hparams: " + " ".join(f"{k}={v}" for k, v in settings.items()))
 
@@ -1019,8 +1031,10 @@ def main():
     sp = load_tokenizer(h)
     ctx.luts = build_bpb_luts(sp, h.vocab_size, ctx.device)
     val_tokens = load_validation_tokens(h.val_files, h.train_seq_len)
+    log0(f"val_bpb:enabled tokenizer_kind=sentencepiece tokenizer_path={h.tokenizer_path}")
+    dataset = os.path.basename(os.path.normpath(h.data_path))
+    log0(f"train_loader:dataset:{dataset} train_shards:{len(shard_files(h.train_files))}")
     log0(f"val_loader:shards pattern={h.val_files} tokens:{val_tokens.numel() - 1}")
-    log0(f"train_loader:shards pattern={h.train_files} train_shards:{len(shard_files(h.train_files))}")
 
     # ---- model and optimizers ----------------------------------------------------------------------
     base_model = GPT(h).to(ctx.device)
@@ -1030,6 +1044,8 @@ def main():
             dist.broadcast(t, src=0)
     log0(f"model_params:{sum(p.numel() for p in base_model.parameters())}")
     log0(f"world_size:{ctx.world_size} grad_accum_steps:{ctx.grad_accum_steps}")
+    log0(f"attention_mode:{'gqa' if h.num_kv_heads != h.num_heads else 'mha'} "
+         f"num_heads:{h.num_heads} num_kv_heads:{h.num_kv_heads}")
     compiled = compile_enabled(h, ctx.device)
     if compiled and h.compile_tuning:
         import torch._inductor.config as inductor_config
@@ -1038,7 +1054,11 @@ def main():
     model = torch.compile(base_model, dynamic=False, fullgraph=True) if compiled else base_model
     optimizers = build_optimizers(base_model, h, ctx)
     params = [p for p in base_model.parameters() if p.requires_grad]
-    log0(f"device:{ctx.device} compile:{compiled} seed:{h.seed}")
+    log0(f"train_batch_tokens:{h.train_batch_tokens} train_seq_len:{h.train_seq_len} iterations:{h.iterations} "
+         f"warmup_steps:{h.warmup_steps} max_wallclock_seconds:{h.max_wallclock_seconds:.3f}")
+    log0(f"seed:{h.seed}")
+    log_settings(h)
+    log0(f"device:{ctx.device} compile:{compiled}")
 
     def train_step(step, elapsed_ms, loader, averager):
         """One optimizer step over grad_accum_steps micro-batches; returns this rank's mean loss."""
