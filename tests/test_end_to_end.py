@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from golfc.build import build_submission
@@ -179,6 +180,8 @@ def _corrupt_magic(data_dir: Path) -> None:
         ("corrupt_shard", r"fineweb_val_000000\.bin: magic 123, expected 20240520"),
         ("vocab_mismatch", r"tokenizer vocab_size is 384, but VOCAB_SIZE=512"),
         ("missing_data", r"no data shards match .*nowhere.*fineweb_train_\*\.bin"),
+        ("corrupt_last_train_shard", r"fineweb_train_999999\.bin: version 9, expected 1"),
+        ("not_a_tokenizer", r"TOKENIZER_PATH=.*garbage\.model: not a SentencePiece model"),
     ],
 )
 def test_bad_run_input_is_one_line_and_exit_2(baseline_build, tiny_dataset, tmp_path, case, expected):
@@ -191,6 +194,13 @@ def test_bad_run_input_is_one_line_and_exit_2(baseline_build, tiny_dataset, tmp_
         _corrupt_magic(data)
     elif case == "vocab_mismatch":
         extra["VOCAB_SIZE"] = "512"
+    elif case == "corrupt_last_train_shard":  # found at start-up, not when the stream reaches it
+        head = np.zeros(256, dtype="<i4")
+        head[:3] = (20240520, 9, 2)
+        (data / "fineweb_train_999999.bin").write_bytes(head.tobytes() + np.array([1, 2], dtype="<u2").tobytes())
+    elif case == "not_a_tokenizer":
+        (tmp_path / "garbage.model").write_text("not a model\n")
+        extra["TOKENIZER_PATH"] = str(tmp_path / "garbage.model")
     else:
         extra["DATA_PATH"] = str(tmp_path / "nowhere")
     result = run([sys.executable, "train_gpt.py"], baseline_build.out_dir, tiny_env(tiny_dataset, **extra))
@@ -198,3 +208,4 @@ def test_bad_run_input_is_one_line_and_exit_2(baseline_build, tiny_dataset, tmp_
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-2000:]
     assert re.search(expected, lines[0])
+    assert "warmup_step" not in result.stdout  # no training happened first

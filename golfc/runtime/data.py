@@ -10,8 +10,10 @@ SHARD_VERSION = 1
 SHARD_HEADER_BYTES = 256 * 4
 
 
-def load_data_shard(path):
-    """All tokens of one shard as a uint16 CPU tensor; a malformed file is a one-line ValueError."""
+def read_shard_header(path):
+    """num_tokens of one shard after checking its header and size; a malformed file is a one-line error."""
+    if not os.path.isfile(path):
+        raise RunInputError(f"{path}: not a file, expected a token shard")
     header = np.fromfile(path, dtype="<i4", count=256)
     if header.size != 256:
         raise RunInputError(f"{path}: {os.path.getsize(path)} bytes, shorter than the {SHARD_HEADER_BYTES}-byte header")
@@ -26,7 +28,15 @@ def load_data_shard(path):
         raise RunInputError(
             f"{path}: {actual} bytes, expected {expected} ({SHARD_HEADER_BYTES}-byte header + 2 * {num_tokens} tokens)"
         )
+    return num_tokens
+
+
+def load_data_shard(path, vocab_size=None):
+    """All tokens of one shard as a uint16 CPU tensor; with vocab_size, every id must be below it."""
+    num_tokens = read_shard_header(path)
     tokens = np.fromfile(path, dtype="<u2", count=num_tokens, offset=SHARD_HEADER_BYTES)
+    if vocab_size is not None and tokens.size and int(tokens.max()) >= vocab_size:
+        raise RunInputError(f"{path}: token id {int(tokens.max())}, expected ids below VOCAB_SIZE={vocab_size}")
     return torch.from_numpy(tokens)
 
 
@@ -38,9 +48,20 @@ def shard_files(pattern):
     return files
 
 
-def load_validation_tokens(pattern, seq_len):
+def check_shards(pattern):
+    """Every shard of a glob checked by its header and size (no token reads): the total token count.
+
+    A corrupt last shard fails at start-up, not hours into training when the stream reaches it.
+    """
+    total = sum(read_shard_header(f) for f in shard_files(pattern))
+    if total == 0:
+        raise RunInputError(f"{pattern}: every shard is empty, expected tokens")
+    return total
+
+
+def load_validation_tokens(pattern, seq_len, vocab_size=None):
     """All validation shards concatenated, cut to a multiple of seq_len plus one (int32, CPU)."""
-    tokens = torch.cat([load_data_shard(f) for f in shard_files(pattern)])
+    tokens = torch.cat([load_data_shard(f, vocab_size) for f in shard_files(pattern)])
     usable = ((tokens.numel() - 1) // seq_len) * seq_len
     if usable <= 0:
         raise RunInputError(f"{pattern}: {tokens.numel()} validation tokens, too few for TRAIN_SEQ_LEN={seq_len}")
@@ -54,7 +75,11 @@ def load_validation_tokens(pattern, seq_len):
 def load_tokenizer(h):
     if not os.path.isfile(h.tokenizer_path):
         raise FileNotFoundError(f"TOKENIZER_PATH={h.tokenizer_path}: no such file")
-    sp = spm.SentencePieceProcessor(model_file=h.tokenizer_path)
+    try:
+        sp = spm.SentencePieceProcessor(model_file=h.tokenizer_path)
+    except (RuntimeError, OSError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RunInputError(f"TOKENIZER_PATH={h.tokenizer_path}: not a SentencePiece model ({reason})") from None
     if sp.vocab_size() != h.vocab_size:
         raise RunInputError(f"{h.tokenizer_path}: tokenizer vocab_size is {sp.vocab_size()}, but VOCAB_SIZE={h.vocab_size}")
     return sp

@@ -1,7 +1,7 @@
 # ==================================================================================================
 # core/train: setup, compile warmup and reset, timed training loop, export, roundtrip evaluation
 # ==================================================================================================
-from golfc.runtime.data import build_bpb_luts, load_tokenizer, load_validation_tokens, shard_files
+from golfc.runtime.data import build_bpb_luts, check_shards, load_tokenizer, load_validation_tokens, shard_files
 from golfc.runtime.model import GPT, cast_params_for_training
 from golfc.runtime.prelude import *  # editors and tests only: blanked when emitted
 
@@ -110,7 +110,7 @@ def main():
     h.train_files = os.path.join(h.data_path, "fineweb_train_*.bin")
     h.val_files = os.path.join(h.data_path, "fineweb_val_*.bin")
     for pattern in (h.train_files, h.val_files):
-        shard_files(pattern)  # fail early, naming the glob
+        check_shards(pattern)  # fail early on a missing, corrupt or empty shard, naming it
     setup_logging(ctx, h.run_id or str(uuid.uuid4()))
     if ctx.is_master:
         log_header(h)
@@ -120,7 +120,7 @@ def main():
         raise RunInputError(f"TRAIN_BATCH_TOKENS={h.train_batch_tokens} must be a multiple of 8 * TRAIN_SEQ_LEN={micro_tokens}")
     sp = load_tokenizer(h)
     ctx.luts = build_bpb_luts(sp, h.vocab_size, ctx.device)
-    val_tokens = load_validation_tokens(h.val_files, h.train_seq_len)
+    val_tokens = load_validation_tokens(h.val_files, h.train_seq_len, h.vocab_size)
     log0(f"val_bpb:enabled tokenizer_kind=sentencepiece tokenizer_path={h.tokenizer_path}")
     dataset = os.path.basename(os.path.normpath(h.data_path))
     log0(f"train_loader:dataset:{dataset} train_shards:{len(shard_files(h.train_files))}")

@@ -8,19 +8,24 @@ from golfc.runtime.prelude import *  # editors and tests only: blanked when emit
 
 class TokenStreamLoader:
     def __init__(self, h, ctx):
-        self.files = shard_files(h.train_files)
+        self.pattern, self.files = h.train_files, shard_files(h.train_files)
+        self.vocab_size = h.vocab_size  # every id is checked as its shard loads
         self.rank, self.world_size, self.device = ctx.rank, ctx.world_size, ctx.device
         self.file_idx, self.pos = 0, 0
-        self.tokens = load_data_shard(self.files[0])
+        self.tokens = load_data_shard(self.files[0], self.vocab_size)
 
     def _take(self, n):
         """The next n tokens of the stream (uint16, CPU), moving on to the next shard as needed."""
-        chunks = []
+        chunks, empty_loads = [], 0
         while n > 0:
             if self.pos >= self.tokens.numel():
+                empty_loads += 1
+                if empty_loads > len(self.files):  # a whole pass over the shards gave nothing
+                    raise RunInputError(f"{self.pattern}: every train shard is empty, expected tokens")
                 self.file_idx = (self.file_idx + 1) % len(self.files)
-                self.tokens, self.pos = load_data_shard(self.files[self.file_idx]), 0
+                self.tokens, self.pos = load_data_shard(self.files[self.file_idx], self.vocab_size), 0
                 continue
+            empty_loads = 0
             k = min(n, self.tokens.numel() - self.pos)
             chunks.append(self.tokens[self.pos : self.pos + k])
             self.pos, n = self.pos + k, n - k

@@ -222,8 +222,10 @@ SHARD_VERSION = 1
 SHARD_HEADER_BYTES = 256 * 4
 
 
-def load_data_shard(path):
-    """All tokens of one shard as a uint16 CPU tensor; a malformed file is a one-line ValueError."""
+def read_shard_header(path):
+    """num_tokens of one shard after checking its header and size; a malformed file is a one-line error."""
+    if not os.path.isfile(path):
+        raise RunInputError(f"{path}: not a file, expected a token shard")
     header = np.fromfile(path, dtype="<i4", count=256)
     if header.size != 256:
         raise RunInputError(f"{path}: {os.path.getsize(path)} bytes, shorter than the {SHARD_HEADER_BYTES}-byte header")
@@ -238,7 +240,15 @@ def load_data_shard(path):
         raise RunInputError(
             f"{path}: {actual} bytes, expected {expected} ({SHARD_HEADER_BYTES}-byte header + 2 * {num_tokens} tokens)"
         )
+    return num_tokens
+
+
+def load_data_shard(path, vocab_size=None):
+    """All tokens of one shard as a uint16 CPU tensor; with vocab_size, every id must be below it."""
+    num_tokens = read_shard_header(path)
     tokens = np.fromfile(path, dtype="<u2", count=num_tokens, offset=SHARD_HEADER_BYTES)
+    if vocab_size is not None and tokens.size and int(tokens.max()) >= vocab_size:
+        raise RunInputError(f"{path}: token id {int(tokens.max())}, expected ids below VOCAB_SIZE={vocab_size}")
     return torch.from_numpy(tokens)
 
 
@@ -250,9 +260,20 @@ def shard_files(pattern):
     return files
 
 
-def load_validation_tokens(pattern, seq_len):
+def check_shards(pattern):
+    """Every shard of a glob checked by its header and size (no token reads): the total token count.
+
+    A corrupt last shard fails at start-up, not hours into training when the stream reaches it.
+    """
+    total = sum(read_shard_header(f) for f in shard_files(pattern))
+    if total == 0:
+        raise RunInputError(f"{pattern}: every shard is empty, expected tokens")
+    return total
+
+
+def load_validation_tokens(pattern, seq_len, vocab_size=None):
     """All validation shards concatenated, cut to a multiple of seq_len plus one (int32, CPU)."""
-    tokens = torch.cat([load_data_shard(f) for f in shard_files(pattern)])
+    tokens = torch.cat([load_data_shard(f, vocab_size) for f in shard_files(pattern)])
     usable = ((tokens.numel() - 1) // seq_len) * seq_len
     if usable <= 0:
         raise RunInputError(f"{pattern}: {tokens.numel()} validation tokens, too few for TRAIN_SEQ_LEN={seq_len}")
@@ -266,7 +287,11 @@ def load_validation_tokens(pattern, seq_len):
 def load_tokenizer(h):
     if not os.path.isfile(h.tokenizer_path):
         raise FileNotFoundError(f"TOKENIZER_PATH={h.tokenizer_path}: no such file")
-    sp = spm.SentencePieceProcessor(model_file=h.tokenizer_path)
+    try:
+        sp = spm.SentencePieceProcessor(model_file=h.tokenizer_path)
+    except (RuntimeError, OSError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RunInputError(f"TOKENIZER_PATH={h.tokenizer_path}: not a SentencePiece model ({reason})") from None
     if sp.vocab_size() != h.vocab_size:
         raise RunInputError(f"{h.tokenizer_path}: tokenizer vocab_size is {sp.vocab_size()}, but VOCAB_SIZE={h.vocab_size}")
     return sp
@@ -815,19 +840,24 @@ def zlib_decompress(blob):
 
 class TokenStreamLoader:
     def __init__(self, h, ctx):
-        self.files = shard_files(h.train_files)
+        self.pattern, self.files = h.train_files, shard_files(h.train_files)
+        self.vocab_size = h.vocab_size  # every id is checked as its shard loads
         self.rank, self.world_size, self.device = ctx.rank, ctx.world_size, ctx.device
         self.file_idx, self.pos = 0, 0
-        self.tokens = load_data_shard(self.files[0])
+        self.tokens = load_data_shard(self.files[0], self.vocab_size)
 
     def _take(self, n):
         """The next n tokens of the stream (uint16, CPU), moving on to the next shard as needed."""
-        chunks = []
+        chunks, empty_loads = [], 0
         while n > 0:
             if self.pos >= self.tokens.numel():
+                empty_loads += 1
+                if empty_loads > len(self.files):  # a whole pass over the shards gave nothing
+                    raise RunInputError(f"{self.pattern}: every train shard is empty, expected tokens")
                 self.file_idx = (self.file_idx + 1) % len(self.files)
-                self.tokens, self.pos = load_data_shard(self.files[self.file_idx]), 0
+                self.tokens, self.pos = load_data_shard(self.files[self.file_idx], self.vocab_size), 0
                 continue
+            empty_loads = 0
             k = min(n, self.tokens.numel() - self.pos)
             chunks.append(self.tokens[self.pos : self.pos + k])
             self.pos, n = self.pos + k, n - k
@@ -1020,7 +1050,7 @@ def main():
     h.train_files = os.path.join(h.data_path, "fineweb_train_*.bin")
     h.val_files = os.path.join(h.data_path, "fineweb_val_*.bin")
     for pattern in (h.train_files, h.val_files):
-        shard_files(pattern)  # fail early, naming the glob
+        check_shards(pattern)  # fail early on a missing, corrupt or empty shard, naming it
     setup_logging(ctx, h.run_id or str(uuid.uuid4()))
     if ctx.is_master:
         log_header(h)
@@ -1030,7 +1060,7 @@ def main():
         raise RunInputError(f"TRAIN_BATCH_TOKENS={h.train_batch_tokens} must be a multiple of 8 * TRAIN_SEQ_LEN={micro_tokens}")
     sp = load_tokenizer(h)
     ctx.luts = build_bpb_luts(sp, h.vocab_size, ctx.device)
-    val_tokens = load_validation_tokens(h.val_files, h.train_seq_len)
+    val_tokens = load_validation_tokens(h.val_files, h.train_seq_len, h.vocab_size)
     log0(f"val_bpb:enabled tokenizer_kind=sentencepiece tokenizer_path={h.tokenizer_path}")
     dataset = os.path.basename(os.path.normpath(h.data_path))
     log0(f"train_loader:dataset:{dataset} train_shards:{len(shard_files(h.train_files))}")

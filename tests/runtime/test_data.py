@@ -61,6 +61,36 @@ def test_truncated_header_is_a_one_line_error(tmp_path, program):
     one_line_error(excinfo, path, "header")
 
 
+def test_a_directory_or_an_out_of_vocabulary_id_is_a_one_line_error(tmp_path, program):
+    (tmp_path / "dir.bin").mkdir()
+    with pytest.raises(ValueError) as excinfo:
+        program["load_data_shard"](str(tmp_path / "dir.bin"))
+    one_line_error(excinfo, tmp_path / "dir.bin", "not a file")
+    path = tmp_path / "ids.bin"
+    write_shard(path, [1, 5, 600, 7])
+    assert program["load_data_shard"](str(path), 601).numel() == 4
+    with pytest.raises(ValueError) as excinfo:
+        program["load_data_shard"](str(path), 512)
+    one_line_error(excinfo, path, "token id 600", "VOCAB_SIZE=512")
+
+
+def test_check_shards_reads_every_header_and_counts_tokens(tmp_path, program):
+    for i, n in enumerate((5, 0, 3)):
+        write_shard(tmp_path / f"fineweb_train_00000{i}.bin", list(range(n)))
+    pattern = str(tmp_path / "fineweb_train_*.bin")
+    assert program["check_shards"](pattern) == 8  # an empty shard among full ones is fine
+    write_raw(tmp_path / "fineweb_train_000003.bin", header(version=9, num_tokens=1), [1])  # the last shard
+    with pytest.raises(ValueError) as excinfo:
+        program["check_shards"](pattern)
+    one_line_error(excinfo, "fineweb_train_000003.bin", "version 9")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    write_shard(empty / "fineweb_train_000000.bin", [])
+    with pytest.raises(ValueError) as excinfo:
+        program["check_shards"](str(empty / "fineweb_train_*.bin"))
+    one_line_error(excinfo, "every shard is empty")
+
+
 def test_missing_shards_name_the_glob(tmp_path, program):
     pattern = str(tmp_path / "fineweb_train_*.bin")
     with pytest.raises(FileNotFoundError) as excinfo:
@@ -93,6 +123,14 @@ def test_tokenizer_vocab_mismatch_is_a_one_line_error(tiny_dataset, program):
     with pytest.raises(FileNotFoundError) as excinfo:
         program["load_tokenizer"](H("/nonexistent/tok.model", 512))
     one_line_error(excinfo, "/nonexistent/tok.model")
+
+
+def test_a_file_that_is_no_tokenizer_is_a_one_line_error(tmp_path, program):
+    garbage = tmp_path / "tok.model"
+    garbage.write_text('{"text": "not a model"}\n')
+    with pytest.raises(ValueError) as excinfo:
+        program["load_tokenizer"](H(garbage, 512))
+    one_line_error(excinfo, f"TOKENIZER_PATH={garbage}", "not a SentencePiece model")
 
 
 def byte_count(program, sp, text):
