@@ -841,7 +841,9 @@ def zlib_decompress(blob):
 class TokenStreamLoader:
     def __init__(self, h, ctx):
         self.pattern, self.files = h.train_files, shard_files(h.train_files)
-        self.vocab_size = h.vocab_size  # every id is checked as its shard loads
+        # Every id is checked as its shard loads: a max over 100M uint16 tokens takes ~7 ms on one CPU core,
+        # ~0.1% of a 600 s run on 8xH100 (a shard lasts ~190 steps of 43.5 ms), against a device-side assert.
+        self.vocab_size = h.vocab_size
         self.rank, self.world_size, self.device = ctx.rank, ctx.world_size, ctx.device
         self.file_idx, self.pos = 0, 0
         self.tokens = load_data_shard(self.files[0], self.vocab_size)
