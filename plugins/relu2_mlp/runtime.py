@@ -6,6 +6,8 @@ from golfc.runtime.prelude import *  # editors and tests only: blanked when emit
 
 
 class ReluSquaredMLP(nn.Module):
+    """d -> MLP_MULT * d -> d with relu(x)^2 between: sparse like relu, smooth at 0; no biases."""
+
     def __init__(self, h, layer):
         super().__init__()
         hidden = h.mlp_mult * h.model_dim

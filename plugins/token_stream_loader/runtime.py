@@ -7,6 +7,8 @@ from golfc.runtime.prelude import *  # editors and tests only: blanked when emit
 
 
 class TokenStreamLoader:
+    """The reference's loader: every rank reads the same stream and keeps its own span of each chunk."""
+
     def __init__(self, h, ctx):
         self.pattern, self.files = h.train_files, shard_files(h.train_files)
         # Every id is checked as its shard loads: a max over 100M uint16 tokens takes ~7 ms on one CPU core,

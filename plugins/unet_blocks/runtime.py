@@ -7,6 +7,8 @@ from golfc.runtime.prelude import *  # editors and tests only: blanked when emit
 
 
 class UNetBlock(nn.Module):
+    """Pre-norm attention and MLP, each scaled per channel, after mixing the stream with the embedding x0."""
+
     def __init__(self, h, layer):
         super().__init__()
         d = h.model_dim

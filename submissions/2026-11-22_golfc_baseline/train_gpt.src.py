@@ -510,6 +510,8 @@ def sdpa_attention(q, k, v, h):
 
 
 class ReluSquaredMLP(nn.Module):
+    """d -> MLP_MULT * d -> d with relu(x)^2 between: sparse like relu, smooth at 0; no biases."""
+
     def __init__(self, h, layer):
         super().__init__()
         hidden = h.mlp_mult * h.model_dim
@@ -529,6 +531,8 @@ class ReluSquaredMLP(nn.Module):
 
 
 class UNetBlock(nn.Module):
+    """Pre-norm attention and MLP, each scaled per channel, after mixing the stream with the embedding x0."""
+
     def __init__(self, h, layer):
         super().__init__()
         d = h.model_dim
@@ -839,6 +843,8 @@ def zlib_decompress(blob):
 
 
 class TokenStreamLoader:
+    """The reference's loader: every rank reads the same stream and keeps its own span of each chunk."""
+
     def __init__(self, h, ctx):
         self.pattern, self.files = h.train_files, shard_files(h.train_files)
         # Every id is checked as its shard loads: a max over 100M uint16 tokens takes ~7 ms on one CPU core,
