@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -28,7 +28,8 @@ from golfc.data.shards import (
     ShardStreamWriter,
     find_shards,
 )
-from golfc.data.tokenizer import processor_from_bytes, train_tokenizer, vocab_file_text
+from golfc.data.staging import StagedFiles, check_output_root
+from golfc.data.tokenizer import check_vocab_range, processor_from_bytes, train_tokenizer, vocab_file_text
 
 TokenizerDocs = Literal["all", "train"]
 ENCODE_BATCH_DOCS = 256
@@ -83,12 +84,14 @@ def build_dataset(
 
     ``tokenizer_docs="all"`` trains the tokenizer on every document (validation included), which is what
     reproduces the token counts of shared/data/README.md; ``"train"`` keeps validation text out of it.
-    An ``out`` that already holds shards for this vocab is refused unless ``force``; then stale shards are
-    removed only after the new ones are complete.
+    An ``out`` that already holds shards for this vocab is refused unless ``force``. Every new file is written
+    into a staging directory first and replaces the previous one (stale shards are removed) only once all are
+    complete; a failure or an interrupt leaves the previous dataset as it was.
     """
     reporter = progress or SilentProgress()
     data_path = layout.dataset_dir(out, vocab)
     _check_arguments(vocab, shard_tokens, max_docs, tokenizer_docs)
+    check_output_root(out)
     existing = find_shards(data_path, "train") + find_shards(data_path, "val")
     if existing and not force:
         raise DataError(f"{data_path}: already holds {len(existing)} shards; expected an empty directory (or --force)")
@@ -100,23 +103,16 @@ def build_dataset(
     reporter.start(f"training tokenizer (vocab {vocab})", None)
     texts = [doc.text for doc in (documents if tokenizer_docs == "all" else train)]
     model = train_tokenizer(texts, vocab)
-    processor = processor_from_bytes(model)
-    if processor.vocab_size() != vocab:
-        raise TokenizerMismatchError(
-            f"{docs}: the corpus yields a tokenizer of {processor.vocab_size()} pieces, expected {vocab} "
-            "(use a smaller --vocab or more documents)"
-        )
+    processor = _processor_of_size(model, vocab, docs)
     tokenizer_path = layout.tokenizer_model_path(out, vocab)
     vocab_path = layout.tokenizer_vocab_path(out, vocab)
-    try:
-        _write_atomically(tokenizer_path, model)
-        _write_atomically(vocab_path, vocab_file_text(processor).encode("utf-8"))
-        val_stats = _export_split(processor, validation, data_path, "val", shard_tokens, reporter)
-        train_stats = _export_split(processor, train, data_path, "train", shard_tokens, reporter)
-    except OSError as exc:
-        where = exc.filename or out
-        raise DataError(f"{where}: cannot write ({exc.strerror}); expected a writable directory under {out}") from None
-    _remove_stale_shards(existing, val_stats.shards + train_stats.shards)
+    val_stats, train_stats = _write_all_or_nothing(
+        _NewDataset(out, data_path, tokenizer_path, vocab_path, model, processor),
+        (validation, train),
+        existing,
+        shard_tokens,
+        reporter,
+    )
     return DatasetPaths(
         root=out,
         data_path=data_path,
@@ -128,6 +124,47 @@ def build_dataset(
     )
 
 
+@dataclass(frozen=True)
+class _NewDataset:
+    """Where a build's files go, and the trained tokenizer they are made with."""
+
+    out: Path
+    data_path: Path
+    tokenizer_path: Path
+    vocab_path: Path
+    model: bytes
+    processor: spm.SentencePieceProcessor
+
+
+def _write_all_or_nothing(
+    new: _NewDataset,
+    splits: tuple[list[Document], list[Document]],
+    existing: list[Path],
+    shard_tokens: int,
+    reporter: StepProgress,
+) -> tuple[SplitStats, SplitStats]:
+    """Write tokenizer and shards into staging directories, then replace the previous files and stale shards."""
+    staging = StagedFiles()
+    try:
+        staging.path_for(new.tokenizer_path).write_bytes(new.model)
+        staging.path_for(new.vocab_path).write_bytes(vocab_file_text(new.processor).encode("utf-8"))
+        staged_data = staging.directory_for(new.data_path)
+        val_stats = _export_split(new.processor, splits[0], staged_data, "val", shard_tokens, reporter)
+        train_stats = _export_split(new.processor, splits[1], staged_data, "train", shard_tokens, reporter)
+        val_stats, train_stats = _moved_to(val_stats, new.data_path), _moved_to(train_stats, new.data_path)
+        new_shards = set(val_stats.shards + train_stats.shards)
+        staging.commit(remove=[path for path in existing if path not in new_shards])
+    except OSError as exc:
+        where = staging.target_of(Path(exc.filename)) if exc.filename else new.out
+        raise DataError(
+            f"{where}: cannot write ({exc.strerror}); expected a writable directory under {new.out} "
+            "(the previous files are unchanged)"
+        ) from None
+    finally:
+        staging.discard()
+    return val_stats, train_stats
+
+
 def _check_arguments(vocab: int, shard_tokens: int, max_docs: int | None, tokenizer_docs: str) -> None:
     if shard_tokens < 1:
         raise DataError(f"--shard-tokens {shard_tokens}: expected a positive number of tokens per shard")
@@ -135,8 +172,7 @@ def _check_arguments(vocab: int, shard_tokens: int, max_docs: int | None, tokeni
         raise DataError(f"--max-docs {max_docs}: expected a positive number of documents")
     if tokenizer_docs not in ("all", "train"):
         raise DataError(f"--tokenizer-docs {tokenizer_docs}: expected 'all' or 'train'")
-    if vocab < 1:
-        raise DataError(f"--vocab {vocab}: expected a positive vocabulary size")
+    check_vocab_range(vocab)
 
 
 def _split_nonempty(docs: Path, documents: list[Document]) -> tuple[list[Document], list[Document]]:
@@ -151,11 +187,20 @@ def _split_nonempty(docs: Path, documents: list[Document]) -> tuple[list[Documen
     return validation, train
 
 
-def _write_atomically(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp_path = path.with_name(path.name + ".partial")
-    temp_path.write_bytes(content)
-    os.replace(temp_path, path)
+def _processor_of_size(model: bytes, vocab: int, docs: Path) -> spm.SentencePieceProcessor:
+    """The trained tokenizer, which must have exactly ``vocab`` pieces (a small corpus can yield fewer)."""
+    processor = processor_from_bytes(model)
+    if processor.vocab_size() != vocab:
+        raise TokenizerMismatchError(
+            f"{docs}: the corpus yields a tokenizer of {processor.vocab_size()} pieces, expected {vocab} "
+            "(use a smaller --vocab or more documents)"
+        )
+    return processor
+
+
+def _moved_to(stats: SplitStats, directory: Path) -> SplitStats:
+    """``stats`` with its shards at their final place in ``directory`` (they were written in a staging one)."""
+    return replace(stats, shards=tuple(directory / path.name for path in stats.shards))
 
 
 def encode_documents(processor: spm.SentencePieceProcessor, texts: Sequence[str]) -> np.ndarray:
@@ -195,10 +240,3 @@ def _export_split(
         text_bytes=text_bytes,
         shards=tuple(shard.path for shard in shards),
     )
-
-
-def _remove_stale_shards(previous: list[Path], current: tuple[Path, ...]) -> None:
-    keep = set(current)
-    for path in previous:
-        if path not in keep:
-            path.unlink(missing_ok=True)

@@ -38,10 +38,10 @@ def is_validation(doc: Document) -> bool:
     return sha1_of_key(doc.key) % VALIDATION_MODULUS == 0
 
 
-def _open_text(path: Path) -> IO[str]:
+def _open_binary(path: Path) -> IO[bytes]:
     if path.suffix == ".xz":
-        return lzma.open(path, "rt", encoding="utf-8")
-    return path.open("r", encoding="utf-8")
+        return lzma.open(path, "rb")
+    return path.open("rb")
 
 
 def _parse_line(path: Path, line_number: int, line: str) -> Document:
@@ -54,24 +54,44 @@ def _parse_line(path: Path, line_number: int, line: str) -> Document:
     return Document(src=str(record.get("src", "")), id=str(record.get("id", line_number)), text=record["text"])
 
 
-def iter_documents(path: Path, max_docs: int | None = None) -> Iterator[Document]:
-    """Yield the documents of a ``.jsonl`` or ``.jsonl.xz`` file in file order, at most ``max_docs`` of them."""
+def _check_is_file(path: Path) -> None:
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; expected a documents file (.jsonl or .jsonl.xz)")
     if not path.is_file():
         raise DataError(f"{path}: documents file not found (expected a .jsonl or .jsonl.xz file)")
-    count = 0
+
+
+def _decode_line(path: Path, line_number: int, line_offset: int, raw: bytes) -> str:
+    """UTF-8 text of one line; a bad byte is reported by line and by its offset in the (decompressed) file."""
     try:
-        with _open_text(path) as handle:
-            for line_number, line in enumerate(handle, start=1):
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        where = "decompressed data" if path.suffix == ".xz" else "file"
+        raise DataError(
+            f"{path}:{line_number}: expected UTF-8 text ({exc.reason} at byte {line_offset + exc.start} of the {where})"
+        ) from None
+
+
+def iter_documents(path: Path, max_docs: int | None = None) -> Iterator[Document]:
+    """Yield the documents of a ``.jsonl`` or ``.jsonl.xz`` file in file order, at most ``max_docs`` of them."""
+    _check_is_file(path)
+    count = 0
+    line_offset = 0
+    try:
+        with _open_binary(path) as handle:
+            for line_number, raw in enumerate(handle, start=1):
                 if max_docs is not None and count >= max_docs:
                     return
+                line = _decode_line(path, line_number, line_offset, raw)
+                line_offset += len(raw)
                 if not line.strip():
                     continue
                 yield _parse_line(path, line_number, line)
                 count += 1
     except (lzma.LZMAError, EOFError) as exc:
         raise DataError(f"{path}: expected an xz-compressed JSON lines file ({exc})") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: expected UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror}); expected a readable documents file") from None
 
 
 def read_documents(path: Path, max_docs: int | None = None) -> list[Document]:

@@ -10,7 +10,8 @@ It mirrors parameter-golf's ``data/cached_challenge_fineweb.py``: in the dataset
 
 and lays them out under ``out`` without the prefix: ``out/datasets/...`` and ``out/tokenizers/...``, the layout
 the training script expects. ``source`` replaces the Hub by a local directory laid out like the repository.
-Files already present and valid are not fetched again; a fetched shard is validated before it takes its name.
+Files already present and valid (shards: format; tokenizer: loads with N pieces) are not fetched again; a
+fetched file is validated the same way before it takes its name.
 """
 
 from __future__ import annotations
@@ -23,16 +24,18 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from golfc.data import layout
-from golfc.data.errors import DataError, DownloadError, ShardError
+from golfc.data.errors import DataError, DownloadError
 from golfc.data.progress import SilentProgress, StepProgress
 from golfc.data.shards import shard_name, validate_shard
+from golfc.data.staging import check_output_root
+from golfc.data.tokenizer import check_vocab_size, load_tokenizer
 
 DEFAULT_REPO_ID = "willdepue/fineweb10B_sp1024"
 DEFAULT_REMOTE_PREFIX = "datasets"
 REPO_ID_ENV = "MATCHED_FINEWEB_REPO_ID"
 REMOTE_PREFIX_ENV = "MATCHED_FINEWEB_REMOTE_ROOT_PREFIX"
 DEFAULT_VAL_SHARDS = 1
-VARIANT_PATTERN = re.compile(r"sp(\d+)")
+VARIANT_PATTERN = re.compile(r"sp([1-9]\d*)")  # a positive vocab, no leading zeros
 
 Fetcher = Callable[[str], Path]
 
@@ -63,7 +66,9 @@ def vocab_of_variant(variant: str) -> int:
     """``sp1024`` -> 1024; other variants (``byte260``) are not supported."""
     match = VARIANT_PATTERN.fullmatch(variant)
     if match is None:
-        raise DataError(f"variant {variant!r}: expected sp<VOCAB>, e.g. sp1024")
+        raise DataError(
+            f"variant {variant!r}: expected sp<VOCAB> with a positive VOCAB written without leading zeros, e.g. sp1024"
+        )
     return int(match.group(1))
 
 
@@ -132,27 +137,68 @@ def local_fetcher(source: Path) -> Fetcher:
 
 
 def _materialize(cached: Path, destination: Path) -> None:
-    """Hard-link (or copy) a fetched file into place, through a temporary name."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
+    """Hard-link (or copy) a fetched file into place, through a temporary name that is removed on failure."""
     temp_path = destination.with_name(destination.name + ".partial")
-    temp_path.unlink(missing_ok=True)
     try:
-        os.link(cached, temp_path)
-    except OSError:
-        shutil.copyfile(cached, temp_path)
-    os.replace(temp_path, destination)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        temp_path.unlink(missing_ok=True)
+        try:
+            os.link(cached, temp_path)
+        except OSError:
+            shutil.copyfile(cached, temp_path)
+        os.replace(temp_path, destination)
+    except OSError as exc:
+        if temp_path.is_file():
+            temp_path.unlink()
+        raise DataError(f"{destination}: cannot write ({exc.strerror}); expected a writable file path there") from None
 
 
-def _already_valid(destination: Path) -> bool:
+def validate_export_file(path: Path, vocab: int) -> None:
+    """A shard must follow the challenge format; the tokenizer must load and have exactly ``vocab`` pieces."""
+    if path.name.endswith(".bin"):
+        validate_shard(path)
+    elif path.name.endswith(".model"):
+        check_vocab_size(path, load_tokenizer(path), vocab)
+
+
+def _validate_fetched(fetched: Path, name: str, vocab: int) -> None:
+    """Validate a fetched file before it takes its final name; the error names the file and the export path."""
+    try:
+        validate_export_file(fetched, vocab)
+    except DataError as exc:
+        message = str(exc) if str(fetched).endswith(name) else f"{exc} (fetched as {name})"
+        raise type(exc)(message) from None
+
+
+def _already_valid(destination: Path, vocab: int) -> bool:
     if not destination.is_file():
         return False
-    if destination.suffix != ".bin":
-        return True
     try:
-        validate_shard(destination)
-    except ShardError:
+        validate_export_file(destination, vocab)
+    except DataError:
         return False
     return True
+
+
+def _check_counts(train_shards: int, val_shards: int) -> None:
+    if train_shards < 0:
+        raise DataError(f"--train-shards {train_shards}: expected 0 or more")
+    if val_shards < 1:
+        raise DataError(f"--val-shards {val_shards}: expected 1 or more (the export has at least one)")
+
+
+def _fetch_one(fetch: Fetcher, prefix: str, name: str, out: Path, vocab: int) -> Path:
+    """``out/name``: kept when already valid, otherwise fetched, validated and put in place."""
+    destination = out / name
+    try:
+        if not _already_valid(destination, vocab):
+            fetched = fetch(with_prefix(prefix, name))
+            _validate_fetched(fetched, name, vocab)
+            _materialize(fetched, destination)
+    except OSError as exc:
+        where = exc.filename or destination
+        raise DataError(f"{where}: cannot read or write ({exc.strerror}); expected {name} of the export") from None
+    return destination
 
 
 def fetch_fineweb(
@@ -168,9 +214,9 @@ def fetch_fineweb(
     progress: StepProgress | None = None,
 ) -> FetchedDataset:
     """Fetch the export's val shards, the first ``train_shards`` train shards and the tokenizer into ``out``."""
-    if train_shards < 0:
-        raise DataError(f"--train-shards {train_shards}: expected 0 or more")
+    _check_counts(train_shards, val_shards)
     vocab = vocab_of_variant(variant)
+    check_output_root(out)
     repo = repo_id or default_repo_id()
     prefix = default_remote_prefix() if remote_prefix is None else remote_prefix
     fetch = local_fetcher(source) if source is not None else hub_fetcher(repo, revision)
@@ -179,13 +225,7 @@ def fetch_fineweb(
     reporter.start(f"fetching {len(names)} files from {source or repo}", len(names))
     files: list[Path] = []
     for name in names:
-        destination = out / name
-        if not _already_valid(destination):
-            fetched = fetch(with_prefix(prefix, name))
-            if destination.suffix == ".bin":
-                validate_shard(fetched)  # before it takes the final name
-            _materialize(fetched, destination)
-        files.append(destination)
+        files.append(_fetch_one(fetch, prefix, name, out, vocab))
         reporter.advance(1)
     return FetchedDataset(
         root=out,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -17,6 +18,14 @@ PARAGRAPH_SEPARATOR = "\n\n"
 # The thread count is recorded in the model file, so it is a constant (SentencePiece's default) rather than the
 # machine's core count: the learned pieces do not depend on it, and a constant keeps the .model byte-identical.
 TRAIN_THREADS = 16
+
+# With byte fallback the vocabulary holds 4 special pieces (pad, bos, eos, unk) and 256 byte pieces before any
+# learned one, plus one piece per character the corpus needs (character_coverage); tokens are stored as uint16.
+SPECIAL_PIECES = 4
+BYTE_PIECES = 256
+MIN_VOCAB_SIZE = SPECIAL_PIECES + BYTE_PIECES + 1
+MAX_VOCAB_SIZE = MAX_TOKEN_ID + 1
+REQUIRED_PIECES_PATTERN = re.compile(r"Vocabulary size is smaller than required_chars\. (\d+) vs (\d+)")
 
 # The official trainer settings (shared/spec/baseline.md, Data).
 TRAINER_SETTINGS: dict[str, object] = {
@@ -63,10 +72,18 @@ def iter_training_sentences(texts: Iterable[str]) -> Iterator[str]:
         yield from training_sentences(text)
 
 
+def check_vocab_range(vocab_size: int) -> None:
+    """A vocab size the byte-fallback BPE tokenizer and uint16 shards can have (the corpus may need more)."""
+    if not MIN_VOCAB_SIZE <= vocab_size <= MAX_VOCAB_SIZE:
+        raise DataError(
+            f"--vocab {vocab_size}: expected {MIN_VOCAB_SIZE}..{MAX_VOCAB_SIZE} ({SPECIAL_PIECES} special + "
+            f"{BYTE_PIECES} byte pieces + at least one per character of the corpus; tokens are stored as uint16)"
+        )
+
+
 def train_tokenizer(texts: Iterable[str], vocab_size: int) -> bytes:
     """Train the BPE tokenizer on ``texts``; returns the serialized model (deterministic for the same input)."""
-    if not 0 < vocab_size <= MAX_TOKEN_ID + 1:
-        raise DataError(f"vocab size {vocab_size}: expected 1..{MAX_TOKEN_ID + 1} (tokens are stored as uint16)")
+    check_vocab_range(vocab_size)
     model = io.BytesIO()
     try:
         spm.SentencePieceTrainer.train(
@@ -78,9 +95,22 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> bytes:
             **TRAINER_SETTINGS,
         )
     except RuntimeError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"tokenizer training with vocab {vocab_size} failed: {_short_reason(reason)}") from None
+        raise DataError(_training_failure(vocab_size, str(exc).strip())) from None
     return model.getvalue()
+
+
+def _training_failure(vocab_size: int, message: str) -> str:
+    """One line for a SentencePiece training error; a too-small vocab says which sizes would work."""
+    too_small = REQUIRED_PIECES_PATTERN.search(message)
+    if too_small is not None:
+        required = int(too_small.group(2))
+        characters = required - SPECIAL_PIECES - BYTE_PIECES
+        return (
+            f"--vocab {vocab_size}: too small for the {required} pieces this corpus requires ({SPECIAL_PIECES} "
+            f"special + {BYTE_PIECES} byte + {characters} characters); expected {required}..{MAX_VOCAB_SIZE}"
+        )
+    reason = message.splitlines()[-1] if message else "no reason given"
+    return f"tokenizer training with vocab {vocab_size} failed: {_short_reason(reason)}"
 
 
 def _short_reason(message: str) -> str:

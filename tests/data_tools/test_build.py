@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import json
+import lzma
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import golfc.data.build as build_module
 from golfc.data.build import DatasetPaths, build_dataset, encode_documents
 from golfc.data.command import data_app
 from golfc.data.docs import is_validation, read_documents
 from golfc.data.errors import DataError
 from golfc.data.shards import BOS_ID, read_shard, scan_shard, validate_shard
-from golfc.data.tokenizer import load_tokenizer, training_sentences
+from golfc.data.tokenizer import load_tokenizer, processor_from_bytes, train_tokenizer, training_sentences
 
 from .conftest import SMALL_SHARD_TOKENS, SMALL_VOCAB
 
@@ -22,6 +27,18 @@ from .conftest import SMALL_SHARD_TOKENS, SMALL_VOCAB
 def _digests(root: Path) -> dict[str, str]:
     files = sorted(p for p in root.rglob("*") if p.is_file())
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+def _leftovers(root: Path) -> list[Path]:
+    """Staging directories or half-written files that a finished (or failed) build must not leave behind."""
+    return [*root.rglob(".golfc-staging-*"), *root.rglob("*.partial")]
+
+
+def _one_line_cli_error(args: list[str]) -> str:
+    result = CliRunner().invoke(data_app, args)
+    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    return result.stderr
 
 
 def test_layout_matches_the_training_script(tiny_build: DatasetPaths) -> None:
@@ -145,3 +162,106 @@ def test_output_that_is_a_file_is_one_line_error(tiny_corpus: Path, tmp_path: Pa
     result = CliRunner().invoke(data_app, [*args, "--max-docs", "150"])
     assert result.exit_code == 2 and result.stderr.strip().count("\n") == 0
     assert str(blocker) in result.stderr and "cannot write" in result.stderr
+
+
+@pytest.mark.parametrize("failure", [KeyboardInterrupt(), OSError(errno.ENOSPC, "No space left on device")])
+def test_failed_forced_rebuild_leaves_the_previous_dataset(
+    tiny_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: BaseException
+) -> None:
+    build_dataset(tiny_corpus, SMALL_VOCAB, tmp_path, shard_tokens=SMALL_SHARD_TOKENS)
+    before = _digests(tmp_path)
+    val_texts = {doc.text for doc in read_documents(tiny_corpus) if is_validation(doc)}
+    real_encode = build_module.encode_documents
+
+    def fail_at_train_documents(processor: object, texts: list[str]) -> np.ndarray:
+        if texts[0] not in val_texts:  # the tokenizer and the val shard are written by now
+            raise failure
+        return real_encode(processor, texts)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(build_module, "encode_documents", fail_at_train_documents)
+    with pytest.raises((DataError, KeyboardInterrupt)):
+        build_dataset(tiny_corpus, SMALL_VOCAB, tmp_path, tokenizer_docs="train", force=True)
+    assert _digests(tmp_path) == before, "a failed rebuild must leave tokenizer and shards as they were"
+    assert _leftovers(tmp_path) == []
+
+
+def test_failed_final_rename_restores_the_previous_dataset_and_names_the_target(
+    tiny_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = build_dataset(tiny_corpus, SMALL_VOCAB, tmp_path, shard_tokens=SMALL_SHARD_TOKENS)
+    before = _digests(tmp_path)
+    victim = first.val.shards[0]
+    real_replace = os.replace
+    failures: list[str] = []
+
+    def replace_failing_once_onto_victim(src: str | Path, dst: str | Path) -> None:
+        if Path(dst) == victim and not failures:
+            failures.append(str(src))
+            raise OSError(errno.EIO, "Input/output error", str(src), None, str(dst))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace_failing_once_onto_victim)
+    with pytest.raises(DataError) as caught:
+        build_dataset(tiny_corpus, SMALL_VOCAB, tmp_path, tokenizer_docs="train", force=True)
+    message = str(caught.value)
+    assert message.startswith(f"{victim}: cannot replace") and ".partial" not in message
+    assert failures and _digests(tmp_path) == before
+    assert _leftovers(tmp_path) == []
+
+
+def test_directory_in_place_of_a_shard_is_refused_before_anything_changes(tiny_corpus: Path, tmp_path: Path) -> None:
+    first = build_dataset(tiny_corpus, SMALL_VOCAB, tmp_path, shard_tokens=SMALL_SHARD_TOKENS)
+    blocker = first.data_path / "fineweb_train_000007.bin"
+    blocker.mkdir()
+    before = _digests(tmp_path)
+    args = ["build", "--docs", str(tiny_corpus), "--vocab", str(SMALL_VOCAB), "-o", str(tmp_path)]
+    stderr = _one_line_cli_error([*args, "--force", "--tokenizer-docs", "train"])
+    assert f"{blocker}: is a directory" in stderr
+    assert _digests(tmp_path) == before and blocker.is_dir()
+    assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("vocab", [1, 256, 65537])
+def test_vocab_out_of_range_is_refused_before_reading_documents(tmp_path: Path, vocab: int) -> None:
+    missing = tmp_path / "absent.jsonl"
+    stderr = _one_line_cli_error(["build", "--docs", str(missing), "--vocab", str(vocab), "-o", str(tmp_path / "o")])
+    assert f"--vocab {vocab}: expected 261..65536" in stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_vocab_below_what_the_corpus_needs_says_which_sizes_work(tiny_corpus: Path, tmp_path: Path) -> None:
+    args = ["build", "--docs", str(tiny_corpus), "--vocab", "300", "-o", str(tmp_path)]
+    stderr = _one_line_cli_error(args)
+    assert "--vocab 300: too small for the 321 pieces" in stderr and "expected 321..65536" in stderr
+    assert "character_coverage" not in stderr and "INTERNAL" not in stderr
+    texts = [doc.text for doc in read_documents(tiny_corpus)]
+    assert processor_from_bytes(train_tokenizer(texts, 321)).vocab_size() == 321, "the advertised minimum works"
+
+
+def test_output_that_is_a_file_is_refused_before_reading_documents(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("keep me\n")
+    missing = tmp_path / "absent.jsonl"
+    stderr = _one_line_cli_error(["build", "--docs", str(missing), "--vocab", str(SMALL_VOCAB), "-o", str(blocker)])
+    assert f"{blocker}: is an existing file" in stderr and "documents file" not in stderr
+    assert blocker.read_text() == "keep me\n"
+
+
+def test_docs_directory_says_is_a_directory(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="is a directory; expected a documents file"):
+        build_dataset(tmp_path, SMALL_VOCAB, tmp_path / "out")
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.xz"])
+def test_non_utf8_reports_line_and_true_offset(tmp_path: Path, suffix: str) -> None:
+    lines = [json.dumps({"src": "t", "id": str(i), "text": "word " * 200}).encode() + b"\n" for i in range(60)]
+    lines[50] = lines[50].replace(b"word", b"w\xffrd", 1)
+    offset = sum(len(line) for line in lines[:50]) + lines[50].index(b"\xff")
+    assert offset > 8192, "past the text decoder's first chunk, where a chunk-relative offset would be wrong"
+    content = b"".join(lines)
+    path = tmp_path / f"docs{suffix}"
+    path.write_bytes(lzma.compress(content) if suffix.endswith(".xz") else content)
+    with pytest.raises(DataError) as caught:
+        read_documents(path)
+    assert str(caught.value).startswith(f"{path}:51: expected UTF-8 text")
+    assert f"at byte {offset} of the" in str(caught.value)

@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 from golfc.data.build import DatasetPaths
 from golfc.data.check import check_dataset
 from golfc.data.command import data_app
-from golfc.data.errors import DataError, DownloadError, ShardError
+from golfc.data.errors import DataError, DownloadError, ShardError, TokenizerMismatchError
 from golfc.data.fineweb import DEFAULT_REPO_ID, fetch_fineweb, remote_files
+from golfc.data.tokenizer import train_tokenizer
 
 from .conftest import SMALL_VOCAB
 
@@ -143,3 +144,73 @@ def test_offline_fails_with_one_line_and_nonzero_exit(tmp_path: Path) -> None:
     assert len(lines) == 1, result.stderr
     assert DEFAULT_REPO_ID in lines[0] and "fineweb_val_000000.bin" in lines[0] and "cannot be reached" in lines[0]
     assert not (tmp_path / "data" / "datasets" / "fineweb10B_sp1024" / "fineweb_val_000000.bin").exists()
+
+
+def _one_line_cli_error(args: list[str]) -> str:
+    result = CliRunner().invoke(data_app, args)
+    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    return result.stderr
+
+
+def test_output_that_is_a_file_is_one_line_error(tiny_build: DatasetPaths, tmp_path: Path) -> None:
+    repo = _fake_repo(tiny_build, tmp_path / "repo")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("keep me\n")
+    args = ["fineweb", "--variant", VARIANT, "--train-shards", "1", "-o", str(blocker), "--source", str(repo)]
+    assert f"{blocker}: is an existing file" in _one_line_cli_error(args)
+    assert blocker.read_text() == "keep me\n"
+
+
+def test_unwritable_destination_is_one_line_error_without_partial_files(
+    tiny_build: DatasetPaths, tmp_path: Path
+) -> None:
+    repo = _fake_repo(tiny_build, tmp_path / "repo")
+    out = tmp_path / "data"
+    blocked = out / "datasets" / f"fineweb10B_{VARIANT}" / "fineweb_val_000000.bin"
+    blocked.mkdir(parents=True)
+    args = ["fineweb", "--variant", VARIANT, "--train-shards", "1", "-o", str(out), "--source", str(repo)]
+    assert f"{blocked}: cannot write" in _one_line_cli_error(args)
+    assert blocked.is_dir() and not list(out.rglob("*.partial"))
+
+
+def test_tokenizer_with_the_wrong_vocab_is_refused(tiny_build: DatasetPaths, tmp_path: Path) -> None:
+    repo = _fake_repo(tiny_build, tmp_path / "repo")
+    base = repo / "datasets"  # present the sp512 export as sp1024: the shards are fine, the tokenizer has 512 pieces
+    (base / "datasets" / tiny_build.data_path.name).rename(base / "datasets" / "fineweb10B_sp1024")
+    wrong = base / "tokenizers" / "fineweb_1024_bpe.model"
+    (base / "tokenizers" / tiny_build.tokenizer_path.name).rename(wrong)
+    out = tmp_path / "data"
+    with pytest.raises(TokenizerMismatchError) as caught:
+        fetch_fineweb(out, variant="sp1024", train_shards=1, source=repo)
+    assert str(caught.value) == f"{wrong}: tokenizer has vocab size {SMALL_VOCAB}, expected 1024"
+    assert not (out / "tokenizers" / "fineweb_1024_bpe.model").exists()
+
+
+@pytest.mark.parametrize("present", ["garbage", "other vocab"])
+def test_bad_tokenizer_already_present_is_fetched_again(tiny_build: DatasetPaths, tmp_path: Path, present: str) -> None:
+    repo = _fake_repo(tiny_build, tmp_path / "repo")
+    out = tmp_path / "data"
+    model = out / "tokenizers" / tiny_build.tokenizer_path.name
+    model.parent.mkdir(parents=True)
+    model.write_bytes(b"not a model" if present == "garbage" else train_tokenizer(["ab ab abba baab"] * 20, 263))
+    fetched = fetch_fineweb(out, variant=VARIANT, train_shards=1, source=repo)
+    assert fetched.tokenizer_path == model
+    assert model.read_bytes() == tiny_build.tokenizer_path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"val_shards": 0}, "--val-shards 0: expected 1 or more"),
+        ({"val_shards": -2}, "--val-shards -2: expected 1 or more"),
+        ({"variant": "sp0"}, "variant 'sp0': expected sp<VOCAB>"),
+        ({"variant": "sp01024"}, "variant 'sp01024': expected sp<VOCAB>"),
+        ({"variant": "byte260"}, "variant 'byte260': expected sp<VOCAB>"),
+    ],
+)
+def test_bad_val_shards_and_variants_are_refused(tmp_path: Path, options: dict[str, object], expected: str) -> None:
+    with pytest.raises(DataError) as caught:
+        fetch_fineweb(tmp_path / "data", train_shards=1, source=tmp_path / "absent", **options)  # type: ignore[arg-type]
+    assert str(caught.value).startswith(expected)
+    assert not (tmp_path / "data").exists()
