@@ -58,7 +58,10 @@ def check_dataset(data_path: Path, tokenizer_path: Path, vocab_size: int) -> Che
         paths = find_shards(data_path, split)
         if not paths:
             raise DataError(f"{data_path}: no fineweb_{split}_*.bin shards; expected at least one")
-        summaries.extend(_summarise(path, split, vocab_size) for path in paths)
+        split_summaries = [_summarise(path, split, vocab_size) for path in paths]
+        if sum(summary.tokens for summary in split_summaries) == 0:
+            raise DataError(f"{data_path}: every fineweb_{split}_*.bin shard is empty; expected tokens")
+        summaries.extend(split_summaries)
     return CheckReport(data_path, tokenizer_path, vocab_size, tuple(summaries))
 
 

@@ -77,3 +77,13 @@ def test_missing_split_and_missing_tokenizer(tiny_build: DatasetPaths, dataset_c
     not_a_model.write_bytes(b"garbage")
     with pytest.raises(DataError, match="not a SentencePiece model"):
         check_dataset(dataset_copy, not_a_model, SMALL_VOCAB)
+
+
+def test_a_split_of_empty_shards_is_rejected(tiny_build: DatasetPaths, dataset_copy: Path) -> None:
+    """The run would have nothing to train on (its loader now refuses to loop over empty shards forever)."""
+    write_shard(dataset_copy / "fineweb_train_000099.bin", [])
+    assert check_dataset(dataset_copy, tiny_build.tokenizer_path, SMALL_VOCAB)  # one empty shard among full ones
+    for path in dataset_copy.glob("fineweb_train_*.bin"):
+        write_shard(path, [])
+    with pytest.raises(DataError, match=r"every fineweb_train_\*\.bin shard is empty"):
+        check_dataset(dataset_copy, tiny_build.tokenizer_path, SMALL_VOCAB)
