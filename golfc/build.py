@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from golfc import __version__
 from golfc.emit.minify import minify_sections
 from golfc.emit.render import readable_program, render_hparams, render_wiring
-from golfc.emit.sections import Section, check_unique_names, core_section, module_file, section_from_file
+from golfc.emit.sections import (
+    Section,
+    check_unique_names,
+    core_section,
+    module_file,
+    section_from_file,
+    top_level_names,
+)
 from golfc.emit.wrap import wrap_sections
 from golfc.engine import Resolution, resolve
+from golfc.errors import EmitError, GolfcError
 from golfc.recipe import Recipe
 
 SIZE_LIMIT = 16_000_000
+OUTPUT_FILES = ("train_gpt.py", "train_gpt.src.py", "golfc.lock")
 CORE_BEFORE_PLUGINS = ("prelude", "hparams", "data", "model")
 CORE_AFTER_WIRING = ("train",)
 
@@ -59,18 +70,59 @@ def assemble_sections(resolution: Resolution) -> list[Section]:
             sections.append(Section("hparams", render_hparams(resolution.hparams.all()), "generated"))
         else:
             sections.append(core_section(stem))
-    for plugin, module in resolution.runtime_modules():
-        sections.append(section_from_file(plugin_section_name(plugin, module), module_file(module)))
+    by_module = {
+        module: section_from_file(plugin_section_name(plugin, module), module_file(module))
+        for plugin, module in resolution.runtime_modules()
+    }
+    check_impl_symbols(resolution, by_module)
+    sections.extend(by_module.values())
     sections.append(Section("wiring", render_wiring(resolution), "generated"))
     sections.extend(core_section(stem) for stem in CORE_AFTER_WIRING)
     check_unique_names(sections)
     return sections
 
 
+def names_bound_at_top_level(source: str) -> set[str]:
+    """Top-level def, class and assignment names of a section, plus the names its kept imports bind."""
+    names = top_level_names(source)
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names if alias.name != "*")
+    return names
+
+
+def check_impl_symbols(resolution: Resolution, by_module: dict[str, Section]) -> None:
+    """Every symbol an Impl binds must be a top-level name of its run-time module (or of one it requires):
+    the wiring block would otherwise fail with a NameError when train_gpt.py starts."""
+    for bindings in resolution.bindings.values():
+        for binding in bindings:
+            modules = (binding.impl.module, *binding.impl.requires)
+            available = set().union(*(names_bound_at_top_level(by_module[m].source) for m in modules))
+            for symbol in binding.symbols.values():
+                if symbol not in available:
+                    raise EmitError(
+                        f"plugin {binding.plugin}: Impl symbol {symbol!r} is not a top-level name of run-time "
+                        f"module {binding.impl.module} (expected a def, class or assignment there)"
+                    )
+
+
+def check_compiles(text: str, filename: str) -> None:
+    """Refuse to ship a file that Python cannot compile: that is a golfc bug, not a user's."""
+    try:
+        compile(text, filename, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        problem = f"line {exc.lineno}: {exc.msg}"
+    except ValueError as exc:  # a NUL character
+        problem = str(exc)
+    else:
+        return
+    raise EmitError(f"internal error: the emitted {filename} does not compile ({problem}); please report this")
+
+
 def make_lock(resolution: Resolution, sections: list[Section], wrapped: str, readable: str) -> dict:
     return {
         "golfc_version": __version__,
-        "plugins": list(resolution.recipe.plugins),
+        "plugins": list(resolution.requested),
         "active": list(resolution.active),
         "overrides": dict(sorted(resolution.recipe.overrides.items())),
         "hparams": {p.name: p.default for p in resolution.hparams.all()},
@@ -98,13 +150,60 @@ def build_program(
     resolution = resolve(recipe, plugins_dir)
     readable_sections = assemble_sections(resolution)
     shipped = minify_sections(readable_sections) if recipe.minify else readable_sections
-    return (
-        resolution,
-        shipped,
-        readable_sections,
-        wrap_sections(shipped),
-        readable_program(resolution, readable_sections),
-    )
+    wrapped, readable = wrap_sections(shipped), readable_program(resolution, readable_sections)
+    check_compiles(readable, "train_gpt.src.py")
+    check_compiles(wrapped, "train_gpt.py")
+    return resolution, shipped, readable_sections, wrapped, readable
+
+
+def lock_text(lock: dict) -> str:
+    try:
+        return json.dumps(lock, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    except ValueError as exc:  # nan or inf: hparams refuses them, so this is a golfc bug
+        raise EmitError(f"internal error: golfc.lock would not be valid JSON ({exc}); please report this") from None
+
+
+def _file_in_the_way(out_dir: Path) -> Path | None:
+    """The first existing path of ``out_dir`` and its parents when it is not a folder."""
+    for path in (out_dir, *out_dir.parents):
+        if path.exists():
+            return None if path.is_dir() else path
+    return None
+
+
+def prepare_out_dir(out_dir: Path) -> None:
+    """Create the output folder; refuse, in one line, a path golfc cannot make a folder of or write into."""
+    blocker = _file_in_the_way(out_dir)
+    if blocker is not None:
+        raise GolfcError(f"--out {out_dir}: {blocker} is a file; expected a folder")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GolfcError(f"--out {out_dir}: cannot create the folder ({exc.strerror or exc})") from None
+    for name in OUTPUT_FILES:
+        target = out_dir / name
+        if target.exists() and not target.is_file():
+            raise GolfcError(f"--out {out_dir}: {name} exists and is not a file; expected a file golfc may replace")
+
+
+def write_outputs(out_dir: Path, texts: dict[str, str]) -> None:
+    """Write every file under a temporary name in ``out_dir``, then rename each into place: a failed write
+    leaves the previous build as it was."""
+    temps: dict[str, Path] = {}
+    current = ""
+    try:
+        for current, text in texts.items():
+            temps[current] = out_dir / f".{current}.{os.getpid()}.golfc-tmp"
+            temps[current].write_text(text, encoding="utf-8")
+        for current, temp in temps.items():
+            os.replace(temp, out_dir / current)
+    except OSError as exc:
+        for temp in temps.values():
+            try:
+                temp.unlink(missing_ok=True)
+            except OSError:
+                pass
+        raise GolfcError(f"--out {out_dir}: cannot write {current} ({exc.strerror or exc})") from None
 
 
 def build_submission(
@@ -118,8 +217,7 @@ def build_submission(
     recipe = Recipe(plugins=tuple(plugins), overrides=dict(overrides or {}), minify=minify)
     resolution, shipped, readable_sections, wrapped, readable = build_program(recipe, plugins_dir)
     lock = make_lock(resolution, shipped, wrapped, readable)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "train_gpt.py").write_text(wrapped, encoding="utf-8")
-    (out_dir / "train_gpt.src.py").write_text(readable, encoding="utf-8")
-    (out_dir / "golfc.lock").write_text(json.dumps(lock, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    texts = dict(zip(OUTPUT_FILES, (wrapped, readable, lock_text(lock))))
+    prepare_out_dir(out_dir)
+    write_outputs(out_dir, texts)
     return BuildResult(out_dir, resolution, shipped, readable_sections, wrapped, readable, lock)

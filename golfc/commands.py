@@ -12,16 +12,21 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from golfc.build import SIZE_LIMIT, BuildResult, build_submission
 from golfc.emit.wrap import FILTERS
-from golfc.engine import describe_plugin
+from golfc.engine import describe_plugin, resolve
 from golfc.errors import GolfcError
 from golfc.hparams import parse_set_options
-from golfc.plugins import discover
+from golfc.plugins import CatalogEntry, discover, one_line
+from golfc.recipe import Recipe, unique_in_order
 
 console = Console()
+err_console = Console(stderr=True)
+DEMO_NPROC = (1, 2, 4, 8)  # WORLD_SIZE must divide 8 (grad_accum_steps = 8 // WORLD_SIZE)
+PLUGINS_HELP = "Plugins to add to the baseline: comma-separated, repeatable (accumulates in order)."
 
 TINY_DEMO_ENV = {
     "DEVICE": "cpu",
@@ -39,8 +44,9 @@ TINY_DEMO_ENV = {
 }
 
 
-def _split_plugins(text: str) -> tuple[str, ...]:
-    return tuple(p.strip() for p in text.split(",") if p.strip())
+def _split_plugins(options: list[str]) -> tuple[str, ...]:
+    """Every ``--plugins`` option, split on commas, in order, each name once."""
+    return unique_in_order(name.strip() for option in options for name in option.split(","))
 
 
 def _lzma_b85_bytes(text: str) -> int:
@@ -54,10 +60,11 @@ def size_table(result: BuildResult, width: int) -> Table:
     """Bytes per section: readable, shipped (minified when asked) and lzma+b85 of the section alone.
 
     One line per section; the origin column (where the section's code lives) is left out when the
-    terminal is too narrow for it, rather than squeezing the names or the numbers.
+    terminal is too narrow for it, rather than squeezing the names or the numbers. Narrower still, the
+    section names fold onto a second line; the numbers are never cut.
     """
     table = Table(title=f"golfc build -> {result.out_dir}", show_footer=True)
-    table.add_column("section", footer="total (.src.py | .py)", no_wrap=True)
+    table.add_column("section", footer="total (.src.py | .py)", overflow="fold")
     with_origin = width >= SIZE_TABLE_ORIGIN_MIN_WIDTH
     if with_origin:
         table.add_column("origin", no_wrap=True, overflow="ellipsis")
@@ -75,7 +82,7 @@ def size_table(result: BuildResult, width: int) -> Table:
 
 
 def build(
-    plugins: str = typer.Option("", "--plugins", "-p", help="Comma-separated plugins to add to the baseline."),
+    plugins: list[str] = typer.Option([], "--plugins", "-p", help=PLUGINS_HELP),
     set_: list[str] = typer.Option([], "--set", help="Pin a hyperparameter default: NAME=VALUE (repeatable)."),
     out: Path = typer.Option(Path("golfc-build"), "--out", "-o", help="Output folder."),
     minify: bool = typer.Option(False, "--minify/--no-minify", help="Minify sections (AST-guarded)."),
@@ -99,24 +106,46 @@ def plugins(
     json_: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
     plugins_dir: Path | None = typer.Option(None, "--plugins-dir", help="Folder of loose plugin .py files."),
 ) -> None:
-    """List every plugin golfc can find: built-ins, entry points and --plugins-dir files."""
-    rows = [describe_plugin(name, entry) for name, entry in discover(plugins_dir).items()]
+    """List every plugin golfc can find: built-ins, entry points and --plugins-dir files.
+
+    A plugin that cannot be loaded (or whose hooks a build would reject) is left out of the list and reported
+    as one `error:` line on stderr; the exit code is then 2.
+    """
+    rows, problems = describe_catalog(discover(plugins_dir))
     if json_:
         typer.echo(json.dumps(rows, indent=2, default=str))
-        return
-    table = Table(title="golfc plugins")
-    for column in ("name", "slots", "hparams", "summary", "origin"):
-        table.add_column(column)
-    for row in rows:
-        name = f"{row['name']} [dim](default)[/]" if row["default"] else row["name"]
-        hparams = ", ".join(h["name"] for h in row["hparams"])
-        table.add_row(name, ", ".join(row["slots"]), hparams, row["summary"], row["origin"])
-    console.print(table)
+    else:
+        table = Table(title="golfc plugins")
+        for column in ("name", "slots", "hparams", "summary", "origin"):
+            table.add_column(column)
+        for row in rows:
+            name = f"{row['name']} [dim](default)[/]" if row["default"] else row["name"]
+            hparams = ", ".join(h["name"] for h in row["hparams"])
+            table.add_row(name, ", ".join(row["slots"]), hparams, row["summary"], row["origin"])
+        console.print(table)
+    for problem in problems:
+        err_console.print(f"[bold red]error:[/] {escape(problem)}", highlight=False, soft_wrap=True)
+    if problems:
+        raise typer.Exit(2)
+
+
+def describe_catalog(catalog: dict[str, CatalogEntry]) -> tuple[list[dict], list[str]]:
+    """(a row per plugin that loads, one message per plugin that does not), so one broken plugin (an entry
+    point of an unrelated package, say) does not hide the others."""
+    rows, problems = [], []
+    for name, entry in catalog.items():
+        try:
+            rows.append(describe_plugin(name, entry))
+        except GolfcError as exc:
+            problems.append(one_line(str(exc)))
+    return rows, problems
 
 
 def measure_size(folder: Path) -> dict:
     """Code bytes of the shipped train_gpt.py plus the largest model artifact found beside it."""
     script = folder / "train_gpt.py"
+    if folder.is_file():
+        raise GolfcError(f"{folder}: is a file; expected the build or run folder that holds train_gpt.py")
     if not folder.is_dir():
         raise GolfcError(f"{folder}: no such folder")
     if not script.is_file():
@@ -138,7 +167,9 @@ def measure_size(folder: Path) -> dict:
 
 
 def size(
-    folder: Path = typer.Argument(..., help="A build or run folder holding train_gpt.py (and final_model.*.ptz)."),
+    folder: Path = typer.Argument(
+        ..., help="A build or run folder (not a file) holding train_gpt.py and, after a run, final_model.*.ptz."
+    ),
     json_: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Submission size: shipped code bytes + compressed model bytes, against 16,000,000."""
@@ -161,20 +192,31 @@ def size(
         raise typer.Exit(1)
 
 
+def check_demo_options(steps: int, nproc: int) -> None:
+    """Refuse, before any work, a demo that would train forever or that the run-time would reject."""
+    if steps < 1:
+        raise GolfcError(f"--steps {steps}: expected at least 1 training step")
+    if nproc not in DEMO_NPROC:
+        raise GolfcError(f"--nproc {nproc}: expected one of {', '.join(map(str, DEMO_NPROC))} (it must divide 8)")
+
+
 def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Folder for data, build and run."),
-    steps: int = typer.Option(150, "--steps", help="Training steps."),
+    steps: int = typer.Option(150, "--steps", help="Training steps (at least 1)."),
     vocab: int = typer.Option(512, "--vocab", help="Tokenizer vocabulary for the tiny corpus."),
-    nproc: int = typer.Option(1, "--nproc", help="Processes (torchrun with gloo on CPU when > 1)."),
-    plugins: str = typer.Option("", "--plugins", "-p", help="Comma-separated plugins to add to the baseline."),
+    nproc: int = typer.Option(1, "--nproc", help="Processes: 1, 2, 4 or 8 (torchrun with gloo on CPU when > 1)."),
+    plugins: list[str] = typer.Option([], "--plugins", "-p", help=PLUGINS_HELP),
 ) -> None:
     """The main job on the built-in tiny corpus: build data, build the baseline, train and evaluate on CPU."""
     import golfc.data
     from golfc.data.build import build_dataset
 
+    check_demo_options(steps, nproc)
+    requested = _split_plugins(plugins)
+    resolve(Recipe(plugins=requested))  # an unknown or broken plugin fails before the data is built
     tiny_corpus = Path(golfc.data.__file__).parent / "corpus" / "tiny-docs.jsonl.xz"
     data = build_dataset(tiny_corpus, vocab, out / "data", force=True)
-    build_submission(_split_plugins(plugins), {}, out / "submission")
+    build_submission(requested, {}, out / "submission")
     env = dict(
         os.environ,
         **TINY_DEMO_ENV,

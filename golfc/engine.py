@@ -12,7 +12,7 @@ from typing import Any
 
 import pluggy
 
-from golfc.errors import PluginLoadError, RecipeError, SlotConflictError
+from golfc.errors import GolfcError, PluginLoadError, RecipeError, SlotConflictError
 from golfc.hparams import HParams
 from golfc.plugins import (
     CORE_PLUGIN,
@@ -21,7 +21,9 @@ from golfc.plugins import (
     GolfcPluginManager,
     discover,
     make_manager,
+    one_line,
     plugin_info,
+    register_plugin,
 )
 from golfc.recipe import Recipe
 from golfc.slots import SLOTS, Cardinality, Impl, Slot
@@ -46,6 +48,12 @@ class Resolution:
     hparams: HParams
     bindings: dict[str, list[Binding]] = field(default_factory=dict)  # slot name -> bindings (MANY: ordered)
 
+    @property
+    def requested(self) -> tuple[str, ...]:
+        """The plugins the recipe adds to the baseline: those it names, less core and the defaults (naming a
+        default changes only which conflicts are errors, so the program, lock and docstring stay the same)."""
+        return tuple(p for p in self.recipe.plugins if p != CORE_PLUGIN and p not in DEFAULT_PLUGINS)
+
     def runtime_modules(self) -> list[tuple[str, str]]:
         """(plugin, module) pairs to inline, in section order: plugin order; within a plugin, what its
         implementations require comes before its own modules (a subclass needs its base defined)."""
@@ -57,9 +65,17 @@ class Resolution:
         return [(plugin, module) for module, plugin in seen.items()]
 
 
-def _call_impl(hookimpl: pluggy.HookImpl, available: dict[str, Any]) -> Any:
-    """Call one implementation with the subset of arguments it declares."""
-    return hookimpl.function(*[available[name] for name in hookimpl.argnames])
+def _call_impl(hookimpl: pluggy.HookImpl, hook_name: str, available: dict[str, Any]) -> Any:
+    """Call one implementation with the subset of arguments it declares; an exception that is not a
+    GolfcError (a bug in the plugin) becomes one line naming the plugin and the hook."""
+    try:
+        return hookimpl.function(*[available[name] for name in hookimpl.argnames])
+    except GolfcError:
+        raise
+    except Exception as exc:
+        raise PluginLoadError(
+            f"plugin {hookimpl.plugin_name}: {hook_name} raised {type(exc).__name__}: {one_line(str(exc))}"
+        ) from exc
 
 
 def _impls_by_plugin(pm: pluggy.PluginManager, hook_name: str) -> dict[str, pluggy.HookImpl]:
@@ -74,7 +90,7 @@ def collect_hparams(pm: pluggy.PluginManager, active: tuple[str, ...], recipe: R
     for plugin in active:
         if plugin in impls:
             hp.current_owner = plugin
-            _call_impl(impls[plugin], {"hp": hp})
+            _call_impl(impls[plugin], "golfc_add_hparams", {"hp": hp})
     hp.current_owner = "core"
     hp.apply_overrides(recipe.overrides)
     return hp
@@ -86,7 +102,7 @@ def _claims(pm: pluggy.PluginManager, slot: Slot, active: tuple[str, ...], recip
     for plugin in active:
         if plugin not in impls:
             continue
-        impl = _call_impl(impls[plugin], {"recipe": recipe})
+        impl = _call_impl(impls[plugin], slot.hook_name, {"recipe": recipe})
         if impl is None:
             continue
         if not isinstance(impl, Impl):
@@ -136,7 +152,8 @@ def resolve(recipe: Recipe, plugins_dir: Path | None = None) -> Resolution:
     validators = _impls_by_plugin(pm, "golfc_validate_recipe")
     for plugin in active:
         if plugin in validators:
-            _call_impl(validators[plugin], {"recipe": recipe, "hparams": hparams, "active": active})
+            available = {"recipe": recipe, "hparams": hparams, "active": active}
+            _call_impl(validators[plugin], "golfc_validate_recipe", available)
     return resolution
 
 
@@ -144,13 +161,13 @@ def describe_plugin(name: str, entry: CatalogEntry) -> dict[str, Any]:
     """Name, slots, hyperparameters and summary of one catalogue entry (for ``golfc plugins``)."""
     plugin = entry.load()
     pm = GolfcPluginManager()
-    pm.register(plugin, name=name)
+    register_plugin(pm, name, entry, plugin)
     slots = [slot.name for slot in SLOTS if name in _impls_by_plugin(pm, slot.hook_name)]
     hp = HParams()
     hp.current_owner = name
     impl = _impls_by_plugin(pm, "golfc_add_hparams").get(name)
     if impl is not None:
-        _call_impl(impl, {"hp": hp})
+        _call_impl(impl, "golfc_add_hparams", {"hp": hp})
     info = plugin_info(plugin)
     return {
         "name": name,

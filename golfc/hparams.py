@@ -8,6 +8,7 @@ same name, read once at import (the reference baseline's convention), and an att
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -40,7 +41,7 @@ def parse_value(kind: Kind, text: str, name: str) -> int | float | str | bool:
         if kind == "int":
             return int(text)
         if kind == "float":
-            return float(text)
+            return finite_float(text, name)
         if kind == "bool":
             if text.strip().lower() in ("1", "true", "yes", "on"):
                 return True
@@ -51,6 +52,19 @@ def parse_value(kind: Kind, text: str, name: str) -> int | float | str | bool:
     except ValueError:
         expected = {"int": "an integer", "float": "a number", "bool": "0/1 or true/false"}[kind]
         raise HParamError(f"--set {name}={text}: expected {expected}") from None
+
+
+def finite_float(text: str, name: str) -> float:
+    """``float(text)``, refusing nan and inf: they have no literal to emit and no JSON form for golfc.lock."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise HParamError(f"--set {name}={text}: expected a finite number")
+    return value
+
+
+def close_names(name: str, known: list[str]) -> list[str]:
+    """Declared names close to ``name``, ignoring case (``num_layers`` suggests ``NUM_LAYERS``)."""
+    return difflib.get_close_matches(name.upper(), known, n=3)
 
 
 class HParams:
@@ -79,6 +93,9 @@ class HParams:
         if name in self._params:
             first = self._params[name].owner
             raise HParamError(f"hyperparameter {name} is declared by both {first} and {self.current_owner}")
+        if isinstance(default, float) and not math.isfinite(default):
+            owner = self.current_owner
+            raise HParamError(f"hyperparameter {name} (plugin {owner}): default {default}, expected a finite number")
         self._params[name] = HParam(name, kind, default, doc, self.current_owner)
 
     # -- queries used by the builder ----------------------------------------------------------------
@@ -96,7 +113,7 @@ class HParams:
         """Pin emitted defaults from ``--set NAME=VALUE`` strings."""
         for name, text in overrides.items():
             if name not in self._params:
-                close = difflib.get_close_matches(name, self._params, n=3)
+                close = close_names(name, list(self._params))
                 hint = f"; did you mean {', '.join(close)}?" if close else ""
                 raise HParamError(f"--set {name}: no active plugin declares this hyperparameter{hint}")
             param = self._params[name]

@@ -17,6 +17,7 @@ import difflib
 import importlib
 import importlib.metadata
 import importlib.util
+import inspect
 import os
 import pkgutil
 import sys
@@ -61,6 +62,11 @@ class CatalogEntry:
     def is_default(self) -> bool:
         return self.origin == "builtin" and self.name in DEFAULT_PLUGINS
 
+    @property
+    def where(self) -> str:
+        """The plugin's file for a loose plugin, its origin otherwise (for error messages)."""
+        return str(self.path) if self.path is not None else self.origin
+
     def load(self) -> Any:
         """Import the plugin object (a module, or whatever the entry point names)."""
         try:
@@ -73,7 +79,7 @@ class CatalogEntry:
         except GolfcError:
             raise
         except Exception as exc:
-            raise PluginLoadError(f"plugin {self.name} ({self.origin}) failed to import: {exc}") from exc
+            raise PluginLoadError(f"plugin {self.name} ({self.origin}) failed to import: {one_line(str(exc))}") from exc
 
 
 def _load_loose_file(name: str, path: Path) -> ModuleType:
@@ -153,6 +159,76 @@ class GolfcPluginManager(pluggy.PluginManager):
         return opts
 
 
+def one_line(text: str) -> str:
+    """A possibly multi-line message (pluggy's, an exception's) as one line."""
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _hook_names() -> list[str]:
+    return sorted(name for name in dir(hookspecs) if name.startswith(HOOK_PREFIX))
+
+
+def _marked_hookimpls(plugin: Any) -> dict[str, Any]:
+    """Attribute name -> routine for every ``@golfc.hookimpl``-marked routine of a plugin object."""
+    marked = {}
+    for attr in dir(plugin):
+        try:
+            value = getattr(plugin, attr)
+        except Exception:  # a property of an entry-point object that fails: pluggy skips it too
+            continue
+        if inspect.isroutine(value) and isinstance(getattr(value, f"{PROJECT}_impl", None), dict):
+            marked[attr] = value
+    return marked
+
+
+def _required_args(function: Any) -> list[str]:
+    """Positional parameters without defaults: the arguments pluggy will pass by name."""
+    try:
+        params = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    names = [p.name for p in params if p.kind in positional and p.default is p.empty]
+    if names[:1] == ["self"] and "." in getattr(function, "__qualname__", ""):
+        names = names[1:]  # a method looked up on a class: pluggy drops the instance argument too
+    return names
+
+
+def _hookimpl_problem(attr: str, function: Any, known: list[str]) -> str | None:
+    """What is wrong with one marked routine (its name or its arguments), or None."""
+    if not attr.startswith(HOOK_PREFIX):
+        return f"hook implementation {attr!r}: hook names must start with {HOOK_PREFIX!r}"
+    if attr not in known:
+        close = difflib.get_close_matches(attr, known, n=1)
+        return f"unknown hook {attr}" + (f"; did you mean {close[0]}?" if close else "")
+    offered = list(inspect.signature(getattr(hookspecs, attr)).parameters)
+    unknown = [arg for arg in _required_args(function) if arg not in offered]
+    if unknown:
+        return (
+            f"{attr} takes argument {', '.join(repr(a) for a in unknown)}, which the hook does not pass "
+            f"(it passes: {', '.join(offered)})"
+        )
+    return None
+
+
+def check_hookimpls(name: str, where: str, plugin: Any) -> None:
+    """Reject a plugin whose marked hooks have a wrong name or arguments, naming the plugin, hook and argument."""
+    known = _hook_names()
+    for attr, function in sorted(_marked_hookimpls(plugin).items()):
+        problem = _hookimpl_problem(attr, function, known)
+        if problem is not None:
+            raise PluginLoadError(f"plugin {name} ({where}): {problem}")
+
+
+def register_plugin(pm: GolfcPluginManager, name: str, entry: CatalogEntry, plugin: Any) -> None:
+    """Check a plugin's hook implementations, then register it; every failure is one line naming the plugin."""
+    check_hookimpls(name, entry.where, plugin)
+    try:
+        pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:
+        raise PluginLoadError(f"plugin {name} ({entry.where}): {one_line(str(exc))}") from exc
+
+
 def unknown_plugin_error(name: str, catalog: dict[str, CatalogEntry]) -> UnknownPluginError:
     close = difflib.get_close_matches(name, list(catalog), n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else "; `golfc plugins` lists them"
@@ -182,11 +258,7 @@ def make_manager(
             continue
         if name not in catalog:
             raise unknown_plugin_error(name, catalog)
-        plugin = catalog[name].load()
-        try:
-            pm.register(plugin, name=name)
-        except pluggy.PluginValidationError as exc:
-            raise PluginLoadError(f"plugin {name}: {exc}") from exc
+        register_plugin(pm, name, catalog[name], catalog[name].load())
         active.append(name)
     _check_pending(pm)
     return pm, tuple(active)
@@ -197,8 +269,8 @@ def _check_pending(pm: GolfcPluginManager) -> None:
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        known = [name for name in dir(hookspecs) if name.startswith(HOOK_PREFIX)]
+        known = _hook_names()
         bad = next((n for n in dir(pm.hook) if n.startswith(HOOK_PREFIX) and n not in known), "")
         close = difflib.get_close_matches(bad, known, n=1)
         hint = f"; did you mean {close[0]}?" if close else ""
-        raise PluginLoadError(f"unknown hook {bad or exc}{hint}") from exc
+        raise PluginLoadError(f"unknown hook {bad or one_line(str(exc))}{hint}") from exc

@@ -14,8 +14,10 @@ from golfc.testing import slot_plugin
 GOLFC = [sys.executable, "-m", "golfc.cli"]
 
 
-def golfc(*args: str, cwd: Path | None = None, timeout: int = 300, columns: int = 250) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": str(columns)}  # rich tables: no wrapping in the captured output by default
+def golfc(
+    *args: str, cwd: Path | None = None, timeout: int = 300, columns: int = 250, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": str(columns), **(env or {})}  # rich tables: no wrapping by default
     return subprocess.run([*GOLFC, *args], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=env)
 
 
@@ -131,3 +133,166 @@ def test_usage_errors_print_click_usage_not_a_traceback():
         result = golfc(*args)
         assert result.returncode == 2, args
         assert "Traceback" not in result.stderr and "Error:" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------- review fixes
+BAD_SIGNATURE = """
+from golfc import Impl, hookimpl
+
+@hookimpl
+def golfc_mlp(foo):
+    return Impl(module="gelu_runtime", symbols="MLP")
+"""
+TYPO_HOOK = "from golfc import hookimpl\n\n@hookimpl\ndef golfc_mlpp():\n    return None\n"
+
+
+def test_out_paths_that_cannot_be_folders_are_one_line(tmp_path):
+    (tmp_path / "afile").write_text("keep me\n")
+    for out, expected in (
+        ("afile", "afile is a file; expected a folder"),
+        ("afile/sub", "afile is a file; expected a folder"),
+        ("/proc/golfc-test/x", "cannot create the folder"),
+    ):
+        result = golfc("build", "-q", "-o", out, cwd=tmp_path)
+        assert result.returncode == 2, out
+        line = one_error_line(result)
+        assert line.startswith(f"error: --out {out}: ") and expected in line, line
+    assert (tmp_path / "afile").read_text() == "keep me\n"
+
+
+def test_a_failing_write_leaves_the_previous_build_as_it_was(tmp_path):
+    out = tmp_path / "keep"
+    assert golfc("build", "-q", "-o", str(out)).returncode == 0
+    before = {name: (out / name).read_bytes() for name in ("train_gpt.py", "train_gpt.src.py")}
+    (out / "golfc.lock").unlink()
+    (out / "golfc.lock").mkdir()
+    result = golfc("build", "-q", "--set", "NUM_LAYERS=3", "-o", str(out))
+    assert result.returncode == 2
+    assert one_error_line(result) == f"error: --out {out}: golfc.lock exists and is not a file; expected a file golfc may replace"
+    assert {name: (out / name).read_bytes() for name in before} == before
+    assert sorted(p.name for p in out.iterdir()) == ["golfc.lock", "train_gpt.py", "train_gpt.src.py"]  # no temporaries
+
+
+def test_write_failure_after_the_checks_removes_temporaries_and_keeps_old_files(tmp_path, monkeypatch):
+    """Files are written under temporary names and renamed only when all three are written."""
+    from golfc import build as build_module
+    from golfc.errors import GolfcError
+
+    out = tmp_path / "keep"
+    build_module.build_submission((), {}, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real_write_text = Path.write_text
+
+    def fail_on_the_lock(self, text, *args, **kwargs):
+        if self.name.startswith(".golfc.lock"):
+            raise OSError(28, "No space left on device")
+        return real_write_text(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", fail_on_the_lock)
+    try:
+        build_module.build_submission((), {"NUM_LAYERS": "3"}, out)
+    except GolfcError as exc:
+        assert str(exc) == f"--out {out}: cannot write golfc.lock (No space left on device)"
+    else:
+        raise AssertionError("the build should have failed")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_repeated_plugins_options_accumulate_in_order(tmp_path):
+    plugins = tmp_path / "pd"
+    plugins.mkdir()
+    for name in ("post_a", "post_b"):
+        (plugins / f"{name}.py").write_text(slot_plugin("golfc_attention_post", f"{name}_runtime", f"fn_{name}"))
+        (plugins / f"{name}_runtime.py").write_text(f"def fn_{name}(y, v, layer, h):\n    return y\n")
+    out = tmp_path / "mp"
+    args = ("--plugins-dir", str(plugins), "--plugins", "post_b", "--plugins", "post_a,post_b", "-o", str(out))
+    result = golfc("build", "-q", *args)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((out / "golfc.lock").read_text())["plugins"] == ["post_b", "post_a"]
+
+
+def test_naming_core_or_a_default_or_a_plugin_twice_gives_the_baseline_files(tmp_path):
+    assert golfc("build", "-q", "-o", str(tmp_path / "plain")).returncode == 0
+    named = golfc("build", "-q", "--plugins", "muon,muon", "--plugins", "core", "-o", str(tmp_path / "named"))
+    assert named.returncode == 0, named.stderr
+    for name in ("train_gpt.py", "train_gpt.src.py", "golfc.lock"):
+        assert (tmp_path / "plain" / name).read_bytes() == (tmp_path / "named" / name).read_bytes(), name
+    assert json.loads((tmp_path / "named" / "golfc.lock").read_text())["plugins"] == []
+
+
+def test_bad_hook_signature_is_one_line_in_plugins_and_in_build(tmp_path):
+    plugins = tmp_path / "pd"
+    plugins.mkdir()
+    (plugins / "gelu.py").write_text(BAD_SIGNATURE)
+    expected = (
+        f"error: plugin gelu ({plugins / 'gelu.py'}): golfc_mlp takes argument 'foo', which the hook does not pass "
+        "(it passes: recipe)"
+    )
+    listed = golfc("plugins", "--plugins-dir", str(plugins))
+    assert listed.returncode == 2 and one_error_line(listed) == expected
+    assert "muon" in listed.stdout and "gelu" not in listed.stdout  # the others are still listed
+    built = golfc("build", "--plugins-dir", str(plugins), "--plugins", "gelu", "-o", str(tmp_path / "o"))
+    assert built.returncode == 2 and one_error_line(built) == expected
+
+
+def test_plugins_reports_a_typo_hook_as_build_does(tmp_path):
+    plugins = tmp_path / "pd"
+    plugins.mkdir()
+    (plugins / "typo.py").write_text(TYPO_HOOK)
+    expected = f"error: plugin typo ({plugins / 'typo.py'}): unknown hook golfc_mlpp; did you mean golfc_mlp?"
+    listed = golfc("plugins", "--json", "--plugins-dir", str(plugins))
+    assert listed.returncode == 2 and one_error_line(listed) == expected
+    assert "typo" not in {row["name"] for row in json.loads(listed.stdout)}
+    built = golfc("build", "--plugins-dir", str(plugins), "--plugins", "typo", "-o", str(tmp_path / "o"))
+    assert built.returncode == 2 and one_error_line(built) == expected
+
+
+def test_a_broken_entry_point_is_one_line_and_the_others_are_listed(tmp_path):
+    site = tmp_path / "site"
+    dist = site / "brokengolf-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: brokengolf\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[golfc.plugins]\nbroken_ep = no_such_module_xyz\n")
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH", "")]))}
+    listed = golfc("plugins", env=env)
+    assert listed.returncode == 2
+    line = one_error_line(listed)
+    assert line.startswith("error: plugin broken_ep (entry point brokengolf) failed to import: "), line
+    assert "muon" in listed.stdout
+    assert golfc("build", "-q", "-o", str(tmp_path / "ok"), env=env).returncode == 0  # not needed: no effect
+    needed = golfc("build", "--plugins", "broken_ep", "-o", str(tmp_path / "o"), env=env)
+    assert needed.returncode == 2 and one_error_line(needed).startswith("error: plugin broken_ep (entry point")
+
+
+def test_size_of_a_file_says_a_folder_was_expected(tmp_path):
+    assert golfc("build", "-q", "-o", str(tmp_path)).returncode == 0
+    result = golfc("size", str(tmp_path / "train_gpt.py"))
+    assert result.returncode == 2
+    assert one_error_line(result) == (
+        f"error: {tmp_path / 'train_gpt.py'}: is a file; expected the build or run folder that holds train_gpt.py"
+    )
+
+
+def test_demo_checks_its_options_before_any_work(tmp_path):
+    for args, expected in (
+        (("--steps", "-2"), "error: --steps -2: expected at least 1 training step"),
+        (("--steps", "0"), "error: --steps 0: expected at least 1 training step"),
+        (("--nproc", "0"), "error: --nproc 0: expected one of 1, 2, 4, 8 (it must divide 8)"),
+        (("--nproc", "3"), "error: --nproc 3: expected one of 1, 2, 4, 8 (it must divide 8)"),
+        (("--plugins", "nope"), "error: unknown plugin 'nope'; `golfc plugins` lists them"),
+    ):
+        result = golfc("demo", "-o", str(tmp_path / "d6"), *args)
+        assert result.returncode == 2 and one_error_line(result) == expected, args
+        assert not (tmp_path / "d6").exists(), args  # no data built
+
+
+def test_size_table_on_a_very_narrow_terminal_never_cuts_a_number(tmp_path):
+    result = golfc("build", "-o", str(tmp_path / "out"), columns=60)
+    assert result.returncode == 0, result.stderr
+    lock = json.loads((tmp_path / "out" / "golfc.lock").read_text())
+    table = result.stdout.split("code bytes")[0]
+    assert "…" not in table
+    for section in lock["sections"]:
+        assert f"{section['bytes']:,}" in table, section["name"]
+    assert f"{lock['files']['train_gpt.py']['bytes']:,}" in table
+    assert max(len(line) for line in table.splitlines()) <= 60

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import textwrap
@@ -102,7 +103,7 @@ def test_wrapper_roundtrips_its_payload_and_is_deterministic():
     assert text == wrap_sections(sections)
     payload = text.split("b85decode('")[1].split("'")[0]
     assert unpack_payload(payload) == [("core/a", "A = 1\n"), ("plugins/b", "B = A + 1\nprint(B)\n")]
-    assert len(text.splitlines()) == 5
+    assert len(text.splitlines()) == 8  # the loader (7 lines) and the call carrying the payload
 
 
 def test_traceback_inside_a_section_names_it_and_shows_the_line(tmp_path):
@@ -139,3 +140,54 @@ def test_main_guard_runs_in_the_wrapped_script(tmp_path):
     ]
     result = run_script(_wrapped(tmp_path, sections))
     assert result.stdout.strip() == "main ran"
+
+
+def test_loader_names_stay_out_of_the_program_namespace(tmp_path):
+    """The shipped loader binds nothing a section could see or lose: names such as _n or _L are the program's."""
+    sections = [
+        Section("plugins/clob", "_n = 4\n_L = 'mine'\n_G = 'g'\ndef clob_count():\n    return _n, _L, _G\n", "c.py"),
+        Section("core/train", "print(clob_count())\n", "t.py"),
+    ]
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import train_gpt as t\nprint(t.clob_count())\n"
+        "print(sorted(n for n in vars(t) if n.startswith('_') and not n.startswith('__')))\n"
+        "print(hasattr(t, '__golfc_load__'), hasattr(t, '_B'), len(t.__golfc_source__) > 0)\n"
+    )
+    _wrapped(tmp_path, sections)
+    result = run_script(probe)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "(4, 'mine', 'g')",  # printed by the section while loading
+        "(4, 'mine', 'g')",  # and after the loader has finished
+        "['_G', '_L', '_n']",
+        "False False True",
+    ]
+
+
+def test_sections_may_not_bind_the_loader_names():
+    with pytest.raises(EmitError, match=r"'__golfc_source__' in <golfc:plugins/x> \(x.py\) is reserved"):
+        check_unique_names([Section("plugins/x", "__golfc_source__ = ''\n", "x.py")])
+
+
+def test_pinned_text_is_escaped_in_the_readable_docstring():
+    from golfc.build import build_program
+    from golfc.recipe import Recipe
+
+    overrides = {"RUN_ID": 'a"""b', "DATA_PATH": "C:\\x\\data"}
+    _, _, _, _, readable = build_program(Recipe(overrides=overrides))
+    tree = ast.parse(readable)  # compiles: no unterminated string, no truncated \x escape
+    assert "Pinned: DATA_PATH=C:\\x\\data, RUN_ID=a\"\"\"b." in ast.get_docstring(tree)
+    assert "os.environ.get('RUN_ID', 'a\"\"\"b')" in readable
+    plain = build_program(Recipe(overrides={"NUM_LAYERS": "11"}))[4]
+    assert "Pinned: NUM_LAYERS=11.\n" in plain  # ordinary values are printed as they are
+
+
+def test_a_build_whose_output_does_not_compile_is_an_internal_error(tmp_path, monkeypatch):
+    import golfc.build
+    from golfc.build import build_submission
+
+    monkeypatch.setattr(golfc.build, "readable_program", lambda resolution, sections: '"""never closed\n')
+    with pytest.raises(EmitError, match=r"^internal error: the emitted train_gpt.src.py does not compile \(line 1: "):
+        build_submission((), {}, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

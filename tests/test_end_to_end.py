@@ -209,3 +209,36 @@ def test_bad_run_input_is_one_line_and_exit_2(baseline_build, tiny_dataset, tmp_
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-2000:]
     assert re.search(expected, lines[0])
     assert "warmup_step" not in result.stdout  # no training happened first
+
+
+CLOB_BUILD = """
+from golfc import Impl, hookimpl
+
+@hookimpl
+def golfc_attention_post():
+    return Impl(module="clob_runtime", symbols="clob_post")
+"""
+CLOB_RUNTIME = """
+_n = 4
+_S = "mine"
+
+
+def clob_post(y, v, layer, h):
+    return y
+
+
+def clob_count():
+    return _n, _S
+"""
+
+
+def test_plugin_globals_named_like_loader_temporaries_survive_in_the_shipped_file(tmp_path, plugin_dir):
+    """A plugin's top-level _n or _S reads the same in train_gpt.py as in train_gpt.src.py."""
+    plugin_dir.add("clob", CLOB_BUILD, CLOB_RUNTIME)
+    build = build_submission(("clob",), {}, tmp_path / "clob", plugins_dir=plugin_dir.root)
+    shipped = "import train_gpt as t; print(t.clob_count())"
+    readable = "ns = {'__name__': 'probe'}; exec(open('train_gpt.src.py').read(), ns); print(ns['clob_count']())"
+    for probe in (shipped, readable):
+        result = run([sys.executable, "-c", probe], build.out_dir, dict(os.environ))
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert result.stdout.strip() == "(4, 'mine')", probe

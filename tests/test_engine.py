@@ -202,3 +202,53 @@ def test_every_builtin_plugin_folder_is_complete():
         names = {p.name for p in folder.iterdir()}
         missing = {"__init__.py", "runtime.py", "README.md", f"test_{folder.name}.py"} - names
         assert not missing, f"plugins/{folder.name} lacks {sorted(missing)}"
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "-inf", "NaN", "1e999"])
+def test_non_finite_float_overrides_are_rejected(text):
+    with pytest.raises(HParamError, match=rf"^--set MATRIX_LR={text}: expected a finite number$"):
+        resolve(Recipe(overrides={"MATRIX_LR": text}))
+
+
+def test_set_suggestion_ignores_case():
+    with pytest.raises(HParamError, match=r"--set num_layers: no active plugin .*; did you mean NUM_LAYERS"):
+        resolve(Recipe(overrides={"num_layers": "3"}))
+
+
+def test_impl_symbol_missing_from_its_runtime_module_is_a_build_error(plugin_dir):
+    from golfc.build import build_program
+    from golfc.errors import EmitError
+
+    plugin_dir.add("miss", slot_plugin("golfc_mlp", "miss_runtime", "Missing"), "class Other:\n    pass\n")
+    with pytest.raises(
+        EmitError, match=r"^plugin miss: Impl symbol 'Missing' is not a top-level name of run-time module miss_runtime"
+    ):
+        build_program(Recipe(plugins=("miss",)), plugin_dir.root)
+
+
+def test_a_hook_that_raises_names_the_plugin_and_the_hook(plugin_dir):
+    plugin_dir.add(
+        "raiser", "from golfc import hookimpl\n\n@hookimpl\ndef golfc_add_hparams(hp):\n    hp.int('FOO', 'abc', 'x')\n"
+    )
+    with pytest.raises(PluginLoadError, match=r"^plugin raiser: golfc_add_hparams raised ValueError: invalid literal"):
+        resolve(Recipe(plugins=("raiser",)), plugins_dir=plugin_dir.root)
+
+
+def test_bad_hook_argument_names_plugin_file_hook_and_argument(plugin_dir):
+    plugin_dir.add("gelu", "from golfc import hookimpl\n\n@hookimpl\ndef golfc_mlp(foo, recipe):\n    return None\n")
+    with pytest.raises(PluginLoadError) as caught:
+        resolve(Recipe(plugins=("gelu",)), plugins_dir=plugin_dir.root)
+    assert str(caught.value) == (
+        f"plugin gelu ({plugin_dir.root / 'gelu.py'}): golfc_mlp takes argument 'foo', which the hook does not pass "
+        "(it passes: recipe)"
+    )
+
+
+def test_a_separator_character_in_a_runtime_file_is_one_line(plugin_dir):
+    from golfc.build import build_program
+    from golfc.errors import EmitError
+
+    plugin_dir.add("sep", slot_plugin("golfc_attention_post", "sep_runtime", "post"), "")
+    (plugin_dir.root / "sep_runtime.py").write_text("MARK = '\x01'\n\ndef post(y, v, layer, h):\n    return y\n")
+    with pytest.raises(EmitError, match=r"^sep_runtime\.py \(section <golfc:plugins/sep>\): contains a \\x00 or \\x01 character"):
+        build_program(Recipe(plugins=("sep",)), plugin_dir.root)

@@ -60,9 +60,22 @@ def render_wiring(resolution: Resolution) -> str:
     return "".join(out)
 
 
+def _docstring_char(ch: str) -> str:
+    if ch in ('\\', '"'):
+        return "\\" + ch
+    return ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+
+
+def docstring_text(text: str) -> str:
+    """``text`` escaped for a triple-quoted docstring (backslashes, quotes, unprintable characters), so that
+    the docstring parses and reads as ``text``; printable text without either character is unchanged."""
+    return "".join(_docstring_char(ch) for ch in text)
+
+
 def program_docstring(resolution: Resolution) -> str:
-    requested = ", ".join(resolution.recipe.plugins) or "none (the reference baseline)"
+    requested = ", ".join(resolution.requested) or "none (the reference baseline)"
     pinned = ", ".join(f"{k}={v}" for k, v in sorted(resolution.recipe.overrides.items())) or "none"
+    requested, pinned = docstring_text(requested), docstring_text(pinned)
     return (
         f'"""Parameter Golf training script, built by golfc {__version__}.\n\n'
         f"Plugins: {requested}.\nActive: {', '.join(resolution.active)}.\nPinned: {pinned}.\n\n"

@@ -12,6 +12,7 @@ from golfc.errors import EmitError
 PROJECT_PACKAGES = ("golfc", "golfc_plugins", "golfc_local_plugins")
 CORE_DIR = Path(__file__).resolve().parent.parent / "runtime"
 REPO_ROOT = CORE_DIR.parent.parent
+RESERVED_NAMES = ("__golfc_load__", "__golfc_source__")  # globals of the self-extracting loader (wrap.py)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ def strip_build_only_lines(source: str, origin: str) -> str:
         tree = ast.parse(source, filename=origin)
     except SyntaxError as exc:
         raise EmitError(f"{origin}:{exc.lineno}: syntax error: {exc.msg}") from None
+    except ValueError as exc:  # a NUL character (Python < 3.12 raises ValueError, not SyntaxError)
+        raise EmitError(f"{origin}: not Python source: {exc}") from None
     lines = source.splitlines(keepends=True)
     for node in tree.body:
         if _is_project_import(node) or _is_future_import(node):
@@ -77,9 +80,19 @@ def display_path(path: Path) -> str:
         return path.name
 
 
+def read_source(path: Path, origin: str) -> str:
+    """A run-time file's text; an unreadable or non-UTF-8 file is an EmitError naming it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise EmitError(f"{origin}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except OSError as exc:
+        raise EmitError(f"{origin}: cannot be read ({exc.strerror or exc})") from None
+
+
 def section_from_file(name: str, path: Path) -> Section:
     origin = display_path(path)
-    return Section(name, strip_build_only_lines(path.read_text(encoding="utf-8"), origin), origin)
+    return Section(name, strip_build_only_lines(read_source(path, origin), origin), origin)
 
 
 def core_section(stem: str) -> Section:
@@ -117,6 +130,10 @@ def check_unique_names(sections: list[Section]) -> None:
     owner: dict[str, str] = {}
     for section in sections:
         for name in sorted(top_level_names(section.source)):
+            if name in RESERVED_NAMES:
+                raise EmitError(
+                    f"top-level name {name!r} in {section.filename} ({section.origin}) is reserved for golfc's loader"
+                )
             if name in owner:
                 raise EmitError(
                     f"top-level name {name!r} is defined by both <golfc:{owner[name]}> and {section.filename}"

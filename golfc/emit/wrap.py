@@ -1,10 +1,15 @@
 """The self-extracting ``train_gpt.py``: LZMA2 (raw format) + base85, one pseudo-file per section.
 
 The payload is ``name\\x01source`` per section, joined by ``\\x00``. The loader registers each section in
-``linecache`` under ``<golfc:NAME>`` before compiling it, so ``inspect.getsource``, ``@triton.jit`` and
-tracebacks find the text. CPython's built-in traceback printer reads source files from disk and would
-print no line for a pseudo-file, so the loader installs ``traceback.print_exception`` (which reads
-``linecache``) as ``sys.excepthook``. ``__golfc_source__`` collects the sections for the run's log.
+``linecache`` under ``<golfc:NAME>`` before compiling it, so ``inspect.getsource`` (of functions and
+methods), ``@triton.jit`` and tracebacks find the text. CPython's built-in traceback printer reads source
+files from disk and would print no line for a pseudo-file, so the loader installs
+``traceback.print_exception`` (which reads ``linecache``) as ``sys.excepthook``. ``__golfc_source__``
+collects the sections for the run's log.
+
+The loader runs in a function and removes its own global names (the two import aliases, which stay at
+module level so that ``golfc audit`` can read the payload statically, and the function) before the first
+section runs: the program's namespace holds only what the sections define, as in ``train_gpt.src.py``.
 """
 
 from __future__ import annotations
@@ -13,17 +18,21 @@ import base64
 import lzma
 
 from golfc.emit.sections import Section
+from golfc.errors import EmitError
 
 FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
 FUTURE_ANNOTATIONS_FLAG = 0x1000000  # __future__.annotations.compiler_flag, applied to every section
 
 LOADER = (
-    "import lzma as _L,base64 as _B,linecache as _C,sys as _S,traceback as _T\n"
-    "_G=globals();_G['__golfc_source__']='';_S.excepthook=lambda*a:_T.print_exception(*a)\n"
-    "for _p in _L.decompress(_B.b85decode({payload!r}),format=_L.FORMAT_RAW,"
-    "filters=[{{'id':_L.FILTER_LZMA2}}]).decode().split('\\0'):\n"
-    " _n,_s=_p.split('\\1',1);_f='<golfc:'+_n+'>';_G['__golfc_source__']+='# '+_f+'\\n'+_s\n"
-    " _C.cache[_f]=(len(_s),None,_s.splitlines(1),_f);exec(compile(_s,_f,'exec',{flag}),_G)\n"
+    "import lzma as _L,base64 as _B\n"
+    "def __golfc_load__(G,parts):\n"
+    " import linecache as C,sys as S,traceback as T\n"
+    " del G['_L'],G['_B'],G['__golfc_load__'];G['__golfc_source__']='';S.excepthook=lambda*a:T.print_exception(*a)\n"
+    " for p in parts:\n"
+    "  n,s=p.split('\\1',1);f='<golfc:'+n+'>';G['__golfc_source__']+='# '+f+'\\n'+s\n"
+    "  C.cache[f]=(len(s),None,s.splitlines(1),f);exec(compile(s,f,'exec',{flag}),G)\n"
+    "__golfc_load__(globals(),_L.decompress(_B.b85decode({payload!r}),format=_L.FORMAT_RAW,"
+    "filters=[{{'id':_L.FILTER_LZMA2}}]).decode().split('\\0'))\n"
 )
 
 
@@ -31,7 +40,10 @@ def pack_payload(sections: list[Section]) -> str:
     """Sections -> the base85 text of their LZMA2-compressed concatenation (deterministic)."""
     for section in sections:
         if "\x00" in section.source or "\x01" in section.source or "\x01" in section.name:
-            raise ValueError(f"section {section.name} contains a separator byte")
+            raise EmitError(
+                f"{section.origin} (section {section.filename}): contains a \\x00 or \\x01 character, which the "
+                "self-extracting wrapper uses as a separator; write it as an escape in a string literal"
+            )
     raw = "\x00".join(f"{s.name}\x01{s.source}" for s in sections).encode("utf-8")
     return base64.b85encode(lzma.compress(raw, format=lzma.FORMAT_RAW, filters=FILTERS)).decode("ascii")
 
