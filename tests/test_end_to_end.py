@@ -182,6 +182,7 @@ def _corrupt_magic(data_dir: Path) -> None:
         ("missing_data", r"no data shards match .*nowhere.*fineweb_train_\*\.bin"),
         ("corrupt_last_train_shard", r"fineweb_train_999999\.bin: version 9, expected 1"),
         ("not_a_tokenizer", r"TOKENIZER_PATH=.*garbage\.model: not a SentencePiece model"),
+        ("malformed_number", r"VOCAB_SIZE='1O24': expected an integer"),
     ],
 )
 def test_bad_run_input_is_one_line_and_exit_2(baseline_build, tiny_dataset, tmp_path, case, expected):
@@ -198,6 +199,8 @@ def test_bad_run_input_is_one_line_and_exit_2(baseline_build, tiny_dataset, tmp_
         head = np.zeros(256, dtype="<i4")
         head[:3] = (20240520, 9, 2)
         (data / "fineweb_train_999999.bin").write_bytes(head.tobytes() + np.array([1, 2], dtype="<u2").tobytes())
+    elif case == "malformed_number":  # read at import, before main() runs
+        extra["VOCAB_SIZE"] = "1O24"
     elif case == "not_a_tokenizer":
         (tmp_path / "garbage.model").write_text("not a model\n")
         extra["TOKENIZER_PATH"] = str(tmp_path / "garbage.model")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from itertools import groupby
 
 from golfc import __version__
@@ -30,9 +31,31 @@ def hparam_line(param: HParam) -> str:
     return f"    {param.attr} = {expr}  # {param.doc}\n"
 
 
+def names_tuple(keyword: str, names: list[str]) -> str:
+    """``keyword=('A', 'B', ...),`` wrapped to the banner width, one indent deep."""
+    if not names:
+        return ""
+    body = textwrap.fill(", ".join(repr(n) for n in names) + ",", BANNER_WIDTH - 8, break_on_hyphens=False)
+    return f"    {keyword}=(\n" + textwrap.indent(body, " " * 8) + "\n    ),\n"
+
+
+def environment_check(params: list[HParam]) -> str:
+    """The call that turns a malformed number in the environment into a one-line error before the class reads it."""
+    by_kind = {kind: [p.name for p in params if p.kind == kind] for kind in ("int", "float", "bool")}
+    return (
+        "# A malformed number in the environment is one line and exit code 2, not a traceback from the class below.\n"
+        "check_environment(\n"
+        + names_tuple("ints", by_kind["int"])
+        + names_tuple("floats", by_kind["float"])
+        + names_tuple("flags", by_kind["bool"])
+        + ")\n\n\n"
+    )
+
+
 def render_hparams(params: list[HParam]) -> str:
     out = [
-        "import os\n\n\n",
+        "import os\n\n",
+        environment_check(params),
         "class Hyperparameters:\n",
         '    """Every knob is an environment variable of the same name, read once at import."""\n',
     ]

@@ -42,6 +42,25 @@ class RunInputError(ValueError):
     """Bad input to the run (data, tokenizer, settings): reported as one line, exit code 2, no traceback."""
 
 
+def check_environment(ints=(), floats=(), flags=()):
+    """Exit with one line (code 2) when a numeric hyperparameter's environment variable does not parse.
+
+    Called by the hparams section before class Hyperparameters reads the variables, so that VOCAB_SIZE=1O24
+    names the variable instead of raising a traceback from the class body.
+    """
+    expected = {**dict.fromkeys(ints, "an integer"), **dict.fromkeys(floats, "a number"),
+                **dict.fromkeys(flags, "an integer (0 or 1)")}
+    for name, what in expected.items():
+        text = os.environ.get(name)
+        if text is None:
+            continue
+        try:
+            float(text) if name in floats else int(text)
+        except ValueError:
+            print(f"error: {name}={text!r}: expected {what}", file=sys.stderr)
+            sys.exit(2)
+
+
 class Scores:
     """Per-position validation scores of one rank (the eval adapter's result)."""
 

@@ -1,0 +1,34 @@
+"""core/prelude: the environment check that the hparams section runs before class Hyperparameters."""
+
+from __future__ import annotations
+
+import pytest
+
+from golfc.testing import load_program
+
+
+def test_good_numbers_pass_and_a_malformed_one_exits_2_in_one_line(program, monkeypatch, capsys):
+    check = program["check_environment"]
+    monkeypatch.setenv("SEED", "42")
+    monkeypatch.setenv("MATRIX_LR", "4e-2")
+    monkeypatch.setenv("TIE_EMBEDDINGS", "0")
+    check(ints=("SEED",), floats=("MATRIX_LR",), flags=("TIE_EMBEDDINGS",))  # no exit
+    for name, text, kind, expected in [
+        ("SEED", "12.5", "ints", "expected an integer"),
+        ("MATRIX_LR", "fast", "floats", "expected a number"),
+        ("TIE_EMBEDDINGS", "yes", "flags", "expected an integer (0 or 1)"),
+    ]:
+        monkeypatch.setenv(name, text)
+        with pytest.raises(SystemExit) as excinfo:
+            check(**{kind: (name,)})
+        assert excinfo.value.code == 2
+        assert capsys.readouterr().err == f"error: {name}={text!r}: {expected}\n"
+        monkeypatch.delenv(name)
+
+
+def test_the_program_checks_every_numeric_hyperparameter_before_reading_it(monkeypatch, capsys):
+    monkeypatch.setenv("MUON_BACKEND_STEPS", "five")  # a plugin's knob, not only core's
+    with pytest.raises(SystemExit) as excinfo:
+        load_program()
+    assert excinfo.value.code == 2
+    assert capsys.readouterr().err == "error: MUON_BACKEND_STEPS='five': expected an integer\n"
