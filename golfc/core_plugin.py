@@ -43,4 +43,4 @@ def golfc_add_hparams(hp: HParams) -> None:
     # execution
     hp.int("COMPILE", -1, "torch.compile the model and optimizer kernels: 1 on, 0 off, -1 on with CUDA only")
     hp.bool("COMPILE_TUNING", False, "inductor coordinate-descent tuning of the compiled kernels")
-    hp.str("DEVICE", "auto", "auto (cuda if available), cuda or cpu")
+    hp.str("DEVICE", "auto", "auto (cuda if available), cuda or cpu", choices=("auto", "cuda", "cpu"))

@@ -13,7 +13,7 @@ from typing import Any
 import pluggy
 
 from golfc.errors import GolfcError, PluginLoadError, RecipeError, SlotConflictError
-from golfc.hparams import HParams
+from golfc.hparams import HParam, HParams
 from golfc.plugins import (
     CORE_PLUGIN,
     DEFAULT_PLUGINS,
@@ -157,6 +157,14 @@ def resolve(recipe: Recipe, plugins_dir: Path | None = None) -> Resolution:
     return resolution
 
 
+def describe_hparam(param: HParam) -> dict[str, Any]:
+    """One hyperparameter for ``golfc plugins --json``: name, type, default, doc and, if any, its choices."""
+    described: dict[str, Any] = {"name": param.name, "type": param.kind, "default": param.default, "doc": param.doc}
+    if param.choices:
+        described["choices"] = list(param.choices)
+    return described
+
+
 def describe_plugin(name: str, entry: CatalogEntry) -> dict[str, Any]:
     """Name, slots, hyperparameters and summary of one catalogue entry (for ``golfc plugins``)."""
     plugin = entry.load()
@@ -172,7 +180,7 @@ def describe_plugin(name: str, entry: CatalogEntry) -> dict[str, Any]:
     return {
         "name": name,
         "slots": slots,
-        "hparams": [{"name": p.name, "type": p.kind, "default": p.default, "doc": p.doc} for p in hp.all()],
+        "hparams": [describe_hparam(p) for p in hp.all()],
         "summary": info.summary,
         "evidence": info.evidence,
         "default": entry.is_default,

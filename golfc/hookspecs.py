@@ -44,7 +44,9 @@ def golfc_add_hparams(hp: HParams) -> None:
     Call ``hp.int(NAME, default, doc)``, ``hp.float``, ``hp.str`` or ``hp.bool``. Each becomes a line of
     the emitted ``class Hyperparameters`` (``NAME = int(os.environ.get("NAME", default))``) and the
     run-time attribute ``h.name``. Declaring a name another active plugin declared is an error.
-    ``golfc build --set NAME=VALUE`` replaces the emitted default.
+    ``golfc build --set NAME=VALUE`` replaces the emitted default. ``hp.str(..., choices=(...))`` limits a
+    text knob to those values: ``--set`` refuses others, and so does the run, in one line, before it starts.
+    A malformed number in the environment is refused the same way.
 
     :param hp: the build's registry; ``hp.current_owner`` is set to the plugin's name during the call.
     """

@@ -26,6 +26,7 @@ class HParam:
     default: int | float | str | bool
     doc: str
     owner: str  # plugin that declared it
+    choices: tuple[str, ...] = ()  # str only: the values it may take (empty: any)
 
     @property
     def attr(self) -> str:
@@ -81,13 +82,21 @@ class HParams:
     def float(self, name: str, default: float, doc: str) -> None:
         self._declare(name, "float", float(default), doc)
 
-    def str(self, name: str, default: str, doc: str) -> None:
-        self._declare(name, "str", str(default), doc)
+    def str(self, name: str, default: str, doc: str, choices: tuple[str, ...] = ()) -> None:
+        """A text knob; with ``choices``, any other value is refused by ``--set`` and when the run starts."""
+        if choices and default not in choices:
+            raise HParamError(
+                f"hyperparameter {name} (plugin {self.current_owner}): default {default!r}, expected one of "
+                f"{', '.join(choices)}"
+            )
+        self._declare(name, "str", str(default), doc, tuple(choices))
 
     def bool(self, name: str, default: bool, doc: str) -> None:
         self._declare(name, "bool", bool(default), doc)
 
-    def _declare(self, name: str, kind: Kind, default: int | float | str | bool, doc: str) -> None:
+    def _declare(
+        self, name: str, kind: Kind, default: int | float | str | bool, doc: str, choices: tuple[str, ...] = ()
+    ) -> None:
         if not name.isupper() or not name.replace("_", "").isalnum() or name[0].isdigit():
             raise HParamError(f"hyperparameter {name!r} (plugin {self.current_owner}): expected UPPER_SNAKE_CASE")
         if name in self._params:
@@ -96,7 +105,7 @@ class HParams:
         if isinstance(default, float) and not math.isfinite(default):
             owner = self.current_owner
             raise HParamError(f"hyperparameter {name} (plugin {owner}): default {default}, expected a finite number")
-        self._params[name] = HParam(name, kind, default, doc, self.current_owner)
+        self._params[name] = HParam(name, kind, default, doc, self.current_owner, choices)
 
     # -- queries used by the builder ----------------------------------------------------------------
     def __contains__(self, name: object) -> bool:
@@ -117,6 +126,8 @@ class HParams:
                 hint = f"; did you mean {', '.join(close)}?" if close else ""
                 raise HParamError(f"--set {name}: no active plugin declares this hyperparameter{hint}")
             param = self._params[name]
+            if param.choices and text not in param.choices:
+                raise HParamError(f"--set {name}={text}: expected one of {', '.join(param.choices)}")
             self._params[name] = param.with_default(parse_value(param.kind, text, name))
 
 

@@ -77,6 +77,8 @@ def test_plugins_json_describes_every_builtin():
     assert {"muon", "relu2_mlp", "int8_quant", "zlib_compress", "plain_eval"} <= set(rows)
     assert rows["muon"]["slots"] == ["optimizer"] and rows["muon"]["default"] is True
     assert {"name": "MATRIX_LR", "type": "float", "default": 0.04}.items() <= rows["muon"]["hparams"][0].items()
+    assert "choices" not in rows["muon"]["hparams"][0]
+    assert rows["sdpa_attention"]["hparams"][0]["choices"] == ["auto", "cudnn", "flash", "efficient", "math"]
     assert all(row["summary"] for row in rows.values())
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from golfc.engine import resolve
 from golfc.errors import HParamError, PluginLoadError, RecipeError, SlotConflictError, UnknownPluginError
-from golfc.hparams import parse_set_options
+from golfc.hparams import HParams, parse_set_options
 from golfc.plugins import DEFAULT_PLUGINS, discover
 from golfc.recipe import Recipe
 from golfc.testing import slot_plugin
@@ -158,11 +158,21 @@ def test_set_overrides_change_defaults_with_type_checks():
         ({"NUM_LAYERS": "three"}, r"--set NUM_LAYERS=three: expected an integer"),
         ({"MATRIX_LR": "fast"}, r"--set MATRIX_LR=fast: expected a number"),
         ({"TIE_EMBEDDINGS": "maybe"}, r"expected 0/1 or true/false"),
+        ({"SDPA_BACKEND": "flsh"}, r"--set SDPA_BACKEND=flsh: expected one of auto, cudnn, flash, efficient, math"),
+        ({"DEVICE": "gpu"}, r"--set DEVICE=gpu: expected one of auto, cuda, cpu"),
     ],
 )
 def test_bad_set_values_are_one_line_errors(overrides, message):
     with pytest.raises(HParamError, match=message):
         resolve(Recipe(overrides=overrides))
+
+
+def test_choices_are_pinned_like_any_value_and_a_default_outside_them_is_refused():
+    assert resolve(Recipe(overrides={"SDPA_BACKEND": "cudnn"})).hparams["SDPA_BACKEND"].default == "cudnn"
+    hp = HParams()
+    hp.current_owner = "mine"
+    with pytest.raises(HParamError, match=r"hyperparameter MODE \(plugin mine\): default 'c', expected one of a, b"):
+        hp.str("MODE", "c", "a mode", choices=("a", "b"))
 
 
 def test_malformed_set_option():

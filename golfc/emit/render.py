@@ -42,12 +42,14 @@ def names_tuple(keyword: str, names: list[str]) -> str:
 def environment_check(params: list[HParam]) -> str:
     """The call that turns a malformed number in the environment into a one-line error before the class reads it."""
     by_kind = {kind: [p.name for p in params if p.kind == kind] for kind in ("int", "float", "bool")}
+    choices = [f"        {p.name!r}: {p.choices!r},\n" for p in params if p.choices]
     return (
-        "# A malformed number in the environment is one line and exit code 2, not a traceback from the class below.\n"
+        "# A malformed value in the environment is one line and exit code 2, not a traceback or a late failure.\n"
         "check_environment(\n"
         + names_tuple("ints", by_kind["int"])
         + names_tuple("floats", by_kind["float"])
         + names_tuple("flags", by_kind["bool"])
+        + ("    choices={\n" + "".join(choices) + "    },\n" if choices else "")
         + ")\n\n\n"
     )
 

@@ -42,12 +42,19 @@ class RunInputError(ValueError):
     """Bad input to the run (data, tokenizer, settings): reported as one line, exit code 2, no traceback."""
 
 
-def check_environment(ints=(), floats=(), flags=()):
-    """Exit with one line (code 2) when a numeric hyperparameter's environment variable does not parse.
+def check_environment(ints=(), floats=(), flags=(), choices=None):
+    """Exit with one line (code 2) when a hyperparameter's environment variable does not parse or is not
+    one of its choices ({NAME: (value, ...)}).
 
     Called by the hparams section before class Hyperparameters reads the variables, so that VOCAB_SIZE=1O24
-    names the variable instead of raising a traceback from the class body.
+    names the variable instead of raising a traceback from the class body, and SDPA_BACKEND=flsh fails at
+    start-up rather than inside the compiled model.
     """
+    for name, allowed in (choices or {}).items():
+        text = os.environ.get(name)
+        if text is not None and text not in allowed:
+            print(f"error: {name}={text!r}: expected one of {', '.join(allowed)}", file=sys.stderr)
+            sys.exit(2)
     expected = {**dict.fromkeys(ints, "an integer"), **dict.fromkeys(floats, "a number"),
                 **dict.fromkeys(flags, "an integer (0 or 1)")}
     for name, what in expected.items():

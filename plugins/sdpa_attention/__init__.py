@@ -12,7 +12,12 @@ GOLFC_PLUGIN = PluginInfo(
 
 @hookimpl
 def golfc_add_hparams(hp: HParams) -> None:
-    hp.str("SDPA_BACKEND", "auto", "auto (PyTorch's choice), cudnn, flash, efficient or math")
+    hp.str(
+        "SDPA_BACKEND",
+        "auto",
+        "auto (PyTorch's choice), cudnn, flash, efficient or math",
+        choices=("auto", "cudnn", "flash", "efficient", "math"),
+    )
 
 
 @hookimpl

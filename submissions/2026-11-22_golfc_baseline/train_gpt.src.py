@@ -54,12 +54,19 @@ class RunInputError(ValueError):
     """Bad input to the run (data, tokenizer, settings): reported as one line, exit code 2, no traceback."""
 
 
-def check_environment(ints=(), floats=(), flags=()):
-    """Exit with one line (code 2) when a numeric hyperparameter's environment variable does not parse.
+def check_environment(ints=(), floats=(), flags=(), choices=None):
+    """Exit with one line (code 2) when a hyperparameter's environment variable does not parse or is not
+    one of its choices ({NAME: (value, ...)}).
 
     Called by the hparams section before class Hyperparameters reads the variables, so that VOCAB_SIZE=1O24
-    names the variable instead of raising a traceback from the class body.
+    names the variable instead of raising a traceback from the class body, and SDPA_BACKEND=flsh fails at
+    start-up rather than inside the compiled model.
     """
+    for name, allowed in (choices or {}).items():
+        text = os.environ.get(name)
+        if text is not None and text not in allowed:
+            print(f"error: {name}={text!r}: expected one of {', '.join(allowed)}", file=sys.stderr)
+            sys.exit(2)
     expected = {**dict.fromkeys(ints, "an integer"), **dict.fromkeys(floats, "a number"),
                 **dict.fromkeys(flags, "an integer (0 or 1)")}
     for name, what in expected.items():
@@ -169,7 +176,7 @@ def bf16_autocast(device):
 # ==================================================================================================
 import os
 
-# A malformed number in the environment is one line and exit code 2, not a traceback from the class below.
+# A malformed value in the environment is one line and exit code 2, not a traceback or a late failure.
 check_environment(
     ints=(
         'SEED', 'VOCAB_SIZE', 'VAL_BATCH_SIZE', 'VAL_LOSS_EVERY', 'TRAIN_LOG_EVERY', 'ITERATIONS',
@@ -185,6 +192,10 @@ check_environment(
     flags=(
         'TIE_EMBEDDINGS', 'ROPE_BF16_TABLES', 'COMPILE_TUNING',
     ),
+    choices={
+        'DEVICE': ('auto', 'cuda', 'cpu'),
+        'SDPA_BACKEND': ('auto', 'cudnn', 'flash', 'efficient', 'math'),
+    },
 )
 
 

@@ -32,3 +32,18 @@ def test_the_program_checks_every_numeric_hyperparameter_before_reading_it(monke
         load_program()
     assert excinfo.value.code == 2
     assert capsys.readouterr().err == "error: MUON_BACKEND_STEPS='five': expected an integer\n"
+
+
+def test_a_value_outside_a_knobs_choices_exits_2_before_the_run(program, monkeypatch, capsys):
+    check = program["check_environment"]
+    choices = {"SDPA_BACKEND": ("auto", "cudnn", "flash")}
+    monkeypatch.setenv("SDPA_BACKEND", "flash")
+    check(choices=choices)  # no exit
+    monkeypatch.setenv("SDPA_BACKEND", "flsh")
+    with pytest.raises(SystemExit) as excinfo:
+        check(choices=choices)
+    assert excinfo.value.code == 2
+    assert capsys.readouterr().err == "error: SDPA_BACKEND='flsh': expected one of auto, cudnn, flash\n"
+    with pytest.raises(SystemExit):
+        load_program()  # the emitted hparams section passes the declared choices
+    assert "SDPA_BACKEND='flsh'" in capsys.readouterr().err
