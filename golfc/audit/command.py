@@ -30,7 +30,7 @@ def audit(
 ) -> None:
     """Judge submission folders without running them: unwrap, static legality checks, logs, size, statistics.
 
-    Exit code 0 for PASS or WARN, 1 for FAIL, 2 for unusable input (no such folder, no script).
+    Exit code 0 for PASS or WARN, 1 for FAIL, 2 for unusable input (missing folder, a file, no readable script).
     """
     reference = load_against(against) if against else None
     audits = [audit_folder(folder, reference) for folder in folders]

@@ -28,6 +28,8 @@ class SizeRow:
     artifact_bytes: int | None
     logged_code_bytes: int | None
     logged_total: int | None
+    line: int | None = None  # the log line that printed the artifact size (or the total)
+    code_line: int | None = None  # the log line that printed the code size
 
     @property
     def total(self) -> int | None:
@@ -53,7 +55,16 @@ def select_primary(runs: list[RunLog], submission: Submission | None) -> list[Ru
 
 def size_rows(runs: list[RunLog], shipped_code_bytes: int | None) -> list[SizeRow]:
     return [
-        SizeRow(log_name(r), r.seed, shipped_code_bytes, r.artifact_bytes, r.code_bytes, r.total_bytes)
+        SizeRow(
+            log_name(r),
+            r.seed,
+            shipped_code_bytes,
+            r.artifact_bytes,
+            r.code_bytes,
+            r.total_bytes,
+            r.line_of("artifact_bytes") or r.line_of("total_bytes"),
+            r.line_of("code_bytes"),
+        )
         for r in runs
         if r.artifact_bytes is not None or r.total_bytes is not None
     ]
@@ -70,7 +81,7 @@ def check_sizes(rows: list[SizeRow], shipped_code_bytes: int | None) -> list[Fin
                     f"seed {row.seed}: shipped code {row.code_bytes:,} + artifact "
                     f"{row.artifact_bytes:,} = {row.total:,} bytes, over the {SIZE_CAP:,} cap",
                     row.log,
-                    None,
+                    row.line,
                 )
             )
         elif row.total is not None and row.logged_total is not None and row.logged_total > SIZE_CAP:
@@ -82,7 +93,7 @@ def check_sizes(rows: list[SizeRow], shipped_code_bytes: int | None) -> list[Fin
                     f"over the cap but counts {row.logged_code_bytes or 0:,} code bytes; the shipped "
                     f"file makes it {row.total:,}",
                     row.log,
-                    None,
+                    row.line,
                 )
             )
         elif row.total is None and row.logged_total is not None and row.logged_total > SIZE_CAP:
@@ -93,7 +104,7 @@ def check_sizes(rows: list[SizeRow], shipped_code_bytes: int | None) -> list[Fin
                     f"seed {row.seed}: the log's total {row.logged_total:,} is "
                     "over the cap, and there is no shipped script to recount it",
                     row.log,
-                    None,
+                    row.line,
                 )
             )
         if shipped_code_bytes is not None and row.logged_code_bytes not in (None, shipped_code_bytes):
@@ -104,7 +115,7 @@ def check_sizes(rows: list[SizeRow], shipped_code_bytes: int | None) -> list[Fin
                     f"the log counted {row.logged_code_bytes:,} code bytes; the "
                     f"shipped train_gpt.py has {shipped_code_bytes:,}",
                     row.log,
-                    None,
+                    row.code_line,
                 )
             )
     return _dedupe(findings)
@@ -155,7 +166,11 @@ def _clock_findings(run: RunLog) -> list[Finding]:
         if overshoot > max(two_steps, CERTAIN_OVERSHOOT_S):
             findings.append(
                 Finding(
-                    "L20", Severity.FAIL, f"train time {run.train_time_s:.3f} s is over the 600 s budget", name, None
+                    "L20",
+                    Severity.FAIL,
+                    f"train time {run.train_time_s:.3f} s is over the 600 s budget",
+                    name,
+                    run.line_of("train_time_s"),
                 )
             )
         elif overshoot > two_steps:
@@ -165,7 +180,7 @@ def _clock_findings(run: RunLog) -> list[Finding]:
                     Severity.WARN,
                     f"train time {run.train_time_s:.3f} s runs past 600 s by more than the step that crossed the cap",
                     name,
-                    None,
+                    run.line_of("train_time_s"),
                 )
             )
         else:
@@ -176,12 +191,18 @@ def _clock_findings(run: RunLog) -> list[Finding]:
                     f"train time {run.train_time_s:.3f} s: stopped by the "
                     "wall-clock check on the step that crossed 600 s",
                     name,
-                    None,
+                    run.line_of("train_time_s"),
                 )
             )
     if run.eval_time_s is not None and run.eval_time_s > TIME_CAP_S:
         findings.append(
-            Finding("L20", Severity.FAIL, f"eval time {run.eval_time_s:.1f} s is over the 600 s budget", name, None)
+            Finding(
+                "L20",
+                Severity.FAIL,
+                f"eval time {run.eval_time_s:.1f} s is over the 600 s budget",
+                name,
+                run.line_of("eval_time_s"),
+            )
         )
     if run.train_time_s is not None and run.hessian_time_s is not None:
         end = run.train_time_s + run.hessian_time_s
@@ -194,7 +215,7 @@ def _clock_findings(run: RunLog) -> list[Finding]:
                     f"(train {run.train_time_s:.1f} s + {run.hessian_time_s:.1f} s), after the 600 s "
                     "training clock",
                     name,
-                    None,
+                    run.line_of("hessian_time_s"),
                 )
             )
     return findings
@@ -215,7 +236,7 @@ def check_submission(
                     Severity.WARN,
                     f"{claim.where} claims seed {claim.seed}, which no log in the folder shows",
                     where,
-                    None,
+                    submission.line_of(*claim.where.split("."), str(claim.seed)),
                 )
             )
             continue
@@ -227,7 +248,7 @@ def check_submission(
                     Severity.WARN,
                     f"{claim.where}[{claim.seed}].val_bpb = {claim.val_bpb} but the log says {logged}",
                     where,
-                    None,
+                    submission.line_of(*claim.where.split("."), str(claim.seed), "val_bpb"),
                 )
             )
         if claim.artifact_bytes is not None and not any(
@@ -240,7 +261,7 @@ def check_submission(
                     f"{claim.where}[{claim.seed}].artifact_bytes = "
                     f"{claim.artifact_bytes:,} matches no byte count in its log",
                     where,
-                    None,
+                    submission.line_of(*claim.where.split("."), str(claim.seed), "artifact_bytes"),
                 )
             )
     findings.extend(_check_mean(submission, primary))
@@ -262,7 +283,7 @@ def _check_mean(submission: Submission, primary: list[RunLog]) -> list[Finding]:
             Severity.WARN,
             f"val_bpb = {claimed} but the mean of the logged seeds is {mean:.8f}",
             submission.path.name,
-            None,
+            submission.top_level_line("val_bpb"),
         )
     ]
 
@@ -276,7 +297,11 @@ def _check_bytes(submission: Submission, runs: list[RunLog], shipped_code_bytes:
     if total is not None and int(total) not in known_totals:
         findings.append(
             Finding(
-                "L22", Severity.WARN, f"bytes_total = {int(total):,} matches no run's total", submission.path.name, None
+                "L22",
+                Severity.WARN,
+                f"bytes_total = {int(total):,} matches no run's total",
+                submission.path.name,
+                submission.top_level_line("bytes_total"),
             )
         )
     code = submission.number("bytes_code")
@@ -288,7 +313,7 @@ def _check_bytes(submission: Submission, runs: list[RunLog], shipped_code_bytes:
                 Severity.WARN,
                 f"bytes_code = {int(code):,} matches neither the shipped train_gpt.py nor a logged code size",
                 submission.path.name,
-                None,
+                submission.top_level_line("bytes_code"),
             )
         )
     return findings

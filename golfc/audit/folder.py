@@ -20,6 +20,7 @@ from golfc.audit.crosscheck import (
 )
 from golfc.audit.findings import INPUT_RULE, Finding, Severity, verdict_of
 from golfc.audit.logs import RunLog, find_logs, parse_log
+from golfc.audit.reading import FileTooLarge, read_text_limited
 from golfc.audit.static import check_units
 from golfc.audit.stats import Sample, compare, parse_values, summarize
 from golfc.audit.submission import Submission, read_submission
@@ -101,19 +102,40 @@ def _seed_json(run: RunLog, primary: bool) -> dict[str, object]:
 
 
 def find_script(folder: Path) -> Path | None:
+    """``train_gpt.py`` (whatever kind of file it is: reading refuses non-regular ones), else ``train_gpt*.py``."""
     for name in SCRIPT_NAMES:
-        if (folder / name).is_file():
+        if (folder / name).exists() or (folder / name).is_symlink():
             return folder / name
     candidates = sorted(folder.glob("train_gpt*.py"))
     return candidates[0] if candidates else None
 
 
+def _unusable(audit: FolderAudit, reason: str, message: str | None = None, file: str | None = None) -> None:
+    """Input the audit cannot judge: exit code 2 (``--help``), and one WARN finding, the same for every such
+    case: it is not a rule the submission breaks (FAIL), and it does not pass either."""
+    audit.unusable = reason
+    audit.findings.append(Finding(INPUT_RULE, Severity.WARN, message or reason, file, None))
+
+
+def _folder_problem(folder: Path) -> str | None:
+    """Why ``folder`` cannot be audited at all, or None."""
+    if folder.is_dir():
+        try:
+            next(folder.iterdir(), None)
+        except OSError as exc:
+            return f"unreadable folder: {exc.strerror or exc}"
+        return None
+    if folder.exists():
+        return "is a file, not a folder: give the submission folder that contains train_gpt.py"
+    return "no such folder"
+
+
 def audit_folder(folder: Path, against: tuple[Sample, str] | None = None) -> FolderAudit:
     """Every part of the audit that the folder's contents allow; problems are findings, never exceptions."""
     audit = FolderAudit(folder)
-    if not folder.is_dir():
-        audit.unusable = "no such folder"
-        audit.findings.append(Finding(INPUT_RULE, Severity.FAIL, "no such folder", None, None))
+    problem = _folder_problem(folder)
+    if problem is not None:
+        _unusable(audit, problem)
         return audit
     submission, problems = read_submission(folder)
     audit.findings.extend(problems)
@@ -134,11 +156,21 @@ def audit_folder(folder: Path, against: tuple[Sample, str] | None = None) -> Fol
 
 
 def _read_logs(audit: FolderAudit) -> None:
-    for path in find_logs(audit.folder):
+    try:
+        paths = find_logs(audit.folder)
+    except OSError as exc:
+        where = Path(exc.filename).name if exc.filename else None
+        audit.findings.append(Finding(INPUT_RULE, Severity.WARN, f"logs not read: {_reason(exc)}", where, None))
+        paths = []
+    for path in paths:
         try:
             audit.runs.append(parse_log(path))
         except (OSError, UnicodeDecodeError) as exc:
-            audit.findings.append(Finding(INPUT_RULE, Severity.WARN, f"unreadable log: {exc}", path.name, None))
+            audit.findings.append(
+                Finding(
+                    INPUT_RULE, Severity.WARN, f"unreadable log: {_reason(exc)}", _relative(audit.folder, path), None
+                )
+            )
     if not audit.runs:
         audit.findings.append(Finding(INPUT_RULE, Severity.WARN, "no training logs in the folder", None, None))
 
@@ -146,31 +178,67 @@ def _read_logs(audit: FolderAudit) -> None:
 def _check_script(audit: FolderAudit, folder: Path) -> None:
     path = find_script(folder)
     if path is None:
-        audit.unusable = "no train_gpt.py"
-        audit.findings.append(
-            Finding(
-                INPUT_RULE,
-                Severity.WARN,
-                "no train_gpt.py: static checks and the shipped size were skipped",
-                None,
-                None,
-            )
-        )
+        _unusable(audit, "no train_gpt.py", "no train_gpt.py: static checks and the shipped size were skipped")
         return
     try:
         audit.script = unwrap_script(path)
+    except FileTooLarge as exc:
+        audit.findings.append(Finding("L22", Severity.FAIL, f"{exc}, far over the cap; not audited", path.name, None))
+        return
     except OSError as exc:
-        audit.unusable = f"unreadable script: {exc}"
-        audit.findings.append(Finding(INPUT_RULE, Severity.FAIL, f"unreadable: {exc}", path.name, None))
+        _unusable(audit, f"unreadable script: {_reason(exc)}", f"unreadable: {_reason(exc)}", path.name)
         return
     audit.findings.extend(audit.script.problems)
-    readme = folder / "README.md"
-    readme_env = readme_environment(readme.read_text(encoding="utf-8", errors="replace")) if readme.is_file() else {}
-    result = check_units(audit.script.units, readme_env, _log_hyperparameters(audit.runs))
+    audit.findings.extend(_symlink_notes(folder, path))
+    result = check_units(audit.script.units, _readme_env(audit, folder), _log_hyperparameters(audit.runs))
     audit.findings.extend(result.findings)
     audit.config_notes = [
         var.describe() for var in result.config.variables() if var.source in ("README", "log") and var.env is not None
     ]
+
+
+def _readme_env(audit: FolderAudit, folder: Path) -> dict[str, str]:
+    """The environment of the README's run command; an unreadable README is one finding."""
+    readme = folder / "README.md"
+    if not (readme.exists() or readme.is_symlink()):
+        return {}
+    try:
+        return readme_environment(read_text_limited(readme))
+    except OSError as exc:
+        audit.findings.append(Finding(INPUT_RULE, Severity.WARN, f"unreadable: {_reason(exc)}", readme.name, None))
+        return {}
+
+
+def _symlink_notes(folder: Path, script: Path) -> list[Finding]:
+    """A script that is a symlink to a file outside the folder is not what the folder ships."""
+    if not script.is_symlink():
+        return []
+    target = script.resolve()
+    if target.is_relative_to(folder.resolve()):
+        return []
+    return [
+        Finding(
+            INPUT_RULE,
+            Severity.WARN,
+            f"is a symlink to {target}, outside the submission folder: the audited file may not be the one shipped",
+            script.name,
+            None,
+        )
+    ]
+
+
+def _reason(exc: OSError) -> str:
+    """An OSError in words, without repeating the full path (findings name the file)."""
+    if exc.strerror:
+        return exc.strerror
+    return str(exc)
+
+
+def _relative(folder: Path, path: Path) -> str:
+    try:
+        return str(path.relative_to(folder))
+    except ValueError:
+        return path.name
 
 
 def _log_hyperparameters(runs: list[RunLog]) -> dict[str, object]:

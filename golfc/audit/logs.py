@@ -15,13 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from golfc.audit.config import parse_log_value
+from golfc.audit.reading import read_head, read_text_limited
 
 NUMBER = r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
 VAL_BPB = re.compile(rf"\bval_bpb[:=]\s*({NUMBER})")
 VAL_LOSS = re.compile(rf"\bval_loss[:=]\s*({NUMBER})")
 EVAL_TIME = re.compile(rf"\beval_time[:=]\s*({NUMBER})\s*(ms|s)\b")
 STEP_LINE = re.compile(r"^(?:step:\s*)?(\d+)/(\d+)\s")
-STOPPING = re.compile(rf"^stopping_early:.*?train_time:\s*({NUMBER})ms.*?step:\s*(\d+)/(\d+)")
+STOPPING_PREFIX = "stopping_early:"
+STOP_STEP = re.compile(r"step:\s*(\d+)/(\d+)")
 TRAIN_TIME_MS = re.compile(rf"\btrain_time:\s*({NUMBER})ms")
 STEP_AVG = re.compile(rf"\bstep_avg:\s*({NUMBER})ms")
 SERIALIZED = re.compile(r"^Serialized model (\S[^:]*):\s*(\d+) bytes")
@@ -33,7 +35,21 @@ SEED_LINE = re.compile(r"^seed:\s*(\d+)\s*$")
 SEED_FILENAME = re.compile(r"seed[_-]?(\d+)", re.IGNORECASE)
 HESSIANS = re.compile(rf"^GPTQ:collected \d+ Hessians in ({NUMBER})s")
 KEY_VALUE = re.compile(r"^  ([A-Za-z_][A-Za-z0-9_]*): ?(.*)$")
-INLINE_PAIRS = re.compile(r"^(?:[a-z_][a-z0-9_]*:\S+\s*)+$")
+INLINE_PAIR = re.compile(r"[a-z_][a-z0-9_]*:\S+")  # one ``key:value`` token of a hyperparameter line
+ANSI_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+RANK_PREFIX = re.compile(r"^\[(?:default|rank)?\d+\]: ?")  # torchrun ``[default0]:``, ``[rank1]:``
+TRACKED_FIELDS = (
+    "seed",
+    "val_bpb",
+    "artifact_bytes",
+    "total_bytes",
+    "code_bytes",
+    "steps",
+    "train_time_s",
+    "eval_time_s",
+    "hessian_time_s",
+    "val_tokens",
+)
 SEPARATOR = re.compile(r"^={20,}\s*$")
 DIAGNOSTIC_PREFIXES = ("diagnostic", "pre-quantization", "DIAGNOSTIC", "pre_quant")
 LOG_MARKERS = ("val_bpb", "train_loss", "Serialized model", "model_params", "Hyperparameters:", "warmup_step")
@@ -63,6 +79,10 @@ class RunLog:
     val_tokens: int | None = None
     hyperparameters: dict[str, object] = field(default_factory=dict)
     skipped_source_lines: int = 0
+    lines: dict[str, int] = field(default_factory=dict)  # field name -> line of the log it was read from
+
+    def line_of(self, name: str) -> int | None:
+        return self.lines.get(name)
 
     @property
     def has_score(self) -> bool:
@@ -76,30 +96,47 @@ class RunLog:
 
 
 def looks_like_log(path: Path) -> bool:
-    """A ``.log`` file, or a ``.txt`` that prints something a training log prints."""
+    """A ``.log`` file, or a ``.txt`` that prints something a training log prints.
+
+    A ``.txt`` that cannot be read counts as a log, so that reading it fails and is reported.
+    """
     if path.suffix == ".log":
         return True
     if path.suffix != ".txt" or path.name.lower().startswith(("requirements", "readme", "license")):
         return False
     try:
-        head = path.read_text(encoding="utf-8", errors="replace")
+        head = read_head(path)
     except OSError:
-        return False
+        return True
     return any(marker in head for marker in LOG_MARKERS)
 
 
 def find_logs(folder: Path) -> list[Path]:
-    """Log files in the folder and in its ``logs/`` subfolder, sorted by name."""
-    candidates = [p for p in folder.iterdir() if p.is_file()]
+    """Log files in the folder and in its ``logs/`` subfolder, sorted by name.
+
+    A log that is no regular file (a FIFO, a link to a device) is listed, so that reading it fails and is
+    reported. Raises OSError when a folder cannot be listed.
+    """
+    candidates = [p for p in folder.iterdir() if not p.is_dir()]
     logs_dir = folder / "logs"
     if logs_dir.is_dir():
-        candidates += [p for p in logs_dir.iterdir() if p.is_file()]
+        candidates += [p for p in logs_dir.iterdir() if not p.is_dir()]
     return sorted((p for p in candidates if looks_like_log(p)), key=lambda p: str(p.relative_to(folder)))
 
 
-def strip_source(lines: list[str]) -> tuple[list[str], int]:
-    """Drop the script source a log file may begin with, and a ``Source code:`` block between separators."""
-    kept: list[str] = []
+def clean_line(line: str) -> str:
+    """A console line without colour codes and without a torchrun rank prefix, right-stripped."""
+    if "\x1b" in line:
+        line = ANSI_ESCAPE.sub("", line)
+    if line.startswith("["):
+        line = RANK_PREFIX.sub("", line, count=1)
+    return line.rstrip()
+
+
+def strip_source(lines: list[str]) -> tuple[list[int], int]:
+    """Indices of the lines to parse: without the script source a log file may begin with, and without a
+    ``Source code:`` block between separators; and how many lines were skipped."""
+    kept: list[int] = []
     skipped = 0
     index = 0
     first = next((line for line in lines if line.strip()), "")
@@ -117,36 +154,54 @@ def strip_source(lines: list[str]) -> tuple[list[str], int]:
             skipped += end - index
             index = end + 1
             continue
-        kept.append(line)
+        kept.append(index)
         index += 1
     return kept, skipped
 
 
 def parse_log(path: Path) -> RunLog:
-    """Read one log; raises OSError / UnicodeDecodeError for an unreadable file."""
-    text = path.read_text(encoding="utf-8", errors="replace")
-    lines, skipped = strip_source(text.splitlines())
+    """Read one log; raises OSError for an unreadable file (or one that is not a regular file, or too large)."""
+    all_lines = [clean_line(line) for line in read_text_limited(path).splitlines()]
+    kept, skipped = strip_source(all_lines)
+    lines = [all_lines[i] for i in kept]
+    numbers = [i + 1 for i in kept]
     run = RunLog(path=path, skipped_source_lines=skipped)
-    _parse_hyperparameters(lines, run)
+    _parse_hyperparameters(lines, numbers, run)
     serialized_seen = False
     eval_sum_ms = 0.0
-    for raw in lines:
-        line = raw.rstrip()
+    for number, line in zip(numbers, lines):
+        before = [getattr(run, name) for name in TRACKED_FIELDS]
         serialized_seen |= _parse_sizes(line, run)
         _parse_training(line, run)
         if VAL_BPB.search(line) and not _is_training_eval(line):
-            eval_sum_ms += _parse_score(line, run, serialized_seen)
+            counted = _parse_score(line, run, serialized_seen)
+            if counted:
+                eval_sum_ms += counted
+                run.lines["eval_sum"] = number
         _parse_misc(line, run)
+        for name, old in zip(TRACKED_FIELDS, before):
+            if getattr(run, name) != old:
+                run.lines[name] = number
+    _fill_derived(run, lines, numbers, eval_sum_ms)
+    return run
+
+
+def _fill_derived(run: RunLog, lines: list[str], numbers: list[int], eval_sum_ms: float) -> None:
+    """Figures a log implies without printing them: the train time of its last step, summed eval times, the seed
+    in its file name."""
     if run.train_time_s is None:
-        run.train_time_s = _last_step_train_time(lines)
+        found = _last_step_train_time(lines)
+        if found is not None:
+            run.train_time_s, index = found
+            run.lines["train_time_s"] = numbers[index]
     if run.eval_time_s is None and eval_sum_ms:
         run.eval_time_s = round(eval_sum_ms / 1000.0, 3)
+        run.lines["eval_time_s"] = run.lines["eval_sum"]
     if run.step_avg_ms is None and run.train_time_s and run.steps:
         run.step_avg_ms = round(run.train_time_s * 1000.0 / run.steps, 2)
     if run.seed is None:
-        match = SEED_FILENAME.search(path.name)
+        match = SEED_FILENAME.search(run.path.name)
         run.seed = int(match.group(1)) if match else None
-    return run
 
 
 def _is_training_eval(line: str) -> bool:
@@ -191,10 +246,9 @@ def _parse_sizes(line: str, run: RunLog) -> bool:
 
 
 def _parse_training(line: str, run: RunLog) -> None:
-    match = STOPPING.match(line)
-    if match:
-        run.train_time_s = float(match.group(1)) / 1000.0
-        run.steps, run.iterations = int(match.group(2)), int(match.group(3))
+    stopped = _stopping_early(line)
+    if stopped is not None:
+        run.train_time_s, run.steps, run.iterations = stopped
         return
     step = STEP_LINE.match(line)
     if step is None:
@@ -206,12 +260,27 @@ def _parse_training(line: str, run: RunLog) -> None:
         run.step_avg_ms = float(average.group(1))
 
 
-def _last_step_train_time(lines: list[str]) -> float | None:
-    for line in reversed(lines):
-        if STEP_LINE.match(line):
-            match = TRAIN_TIME_MS.search(line)
+def _stopping_early(line: str) -> tuple[float, int, int] | None:
+    """(train seconds, step, iterations) of ``stopping_early: … train_time:Nms … step:S/T``.
+
+    Two plain searches instead of one pattern with two lazy gaps, which is quadratic on a long line.
+    """
+    if not line.startswith(STOPPING_PREFIX):
+        return None
+    time = TRAIN_TIME_MS.search(line, len(STOPPING_PREFIX))
+    step = STOP_STEP.search(line, time.end()) if time else None
+    if time is None or step is None:
+        return None
+    return float(time.group(1)) / 1000.0, int(step.group(1)), int(step.group(2))
+
+
+def _last_step_train_time(lines: list[str]) -> tuple[float, int] | None:
+    """(seconds, index of the line) of the last step line that prints ``train_time``."""
+    for index in range(len(lines) - 1, -1, -1):
+        if STEP_LINE.match(lines[index]):
+            match = TRAIN_TIME_MS.search(lines[index])
             if match:
-                return float(match.group(1)) / 1000.0
+                return float(match.group(1)) / 1000.0, index
     return None
 
 
@@ -228,16 +297,22 @@ def _parse_misc(line: str, run: RunLog) -> None:
     match = HESSIANS.match(line)
     if match:
         run.hessian_time_s = float(match.group(1))
-    if INLINE_PAIRS.match(line) and not STEP_LINE.match(line):
+    if is_inline_pairs(line) and not STEP_LINE.match(line):
         for pair in line.split():
             key, _, value = pair.partition(":")
             run.hyperparameters.setdefault(key, parse_log_value(value))
 
 
-def _parse_hyperparameters(lines: list[str], run: RunLog) -> None:
+def is_inline_pairs(line: str) -> bool:
+    """``key:value key:value …`` and nothing else (token by token: linear time on any line)."""
+    tokens = line.split()
+    return bool(tokens) and not line[0].isspace() and all(INLINE_PAIR.fullmatch(token) for token in tokens)
+
+
+def _parse_hyperparameters(lines: list[str], numbers: list[int], run: RunLog) -> None:
     """The indented ``name: value`` block after a ``Hyperparameters:`` header."""
     inside = False
-    for line in lines:
+    for number, line in zip(numbers, lines):
         if line.strip() == "Hyperparameters:":
             inside = True
             continue
@@ -249,6 +324,8 @@ def _parse_hyperparameters(lines: list[str], run: RunLog) -> None:
                 inside = False
             continue
         run.hyperparameters[match.group(1)] = parse_log_value(match.group(2))
+        if match.group(1) == "seed":
+            run.lines["seed"] = number
     seed = run.hyperparameters.get("seed")
     if isinstance(seed, int) and not isinstance(seed, bool):
         run.seed = seed

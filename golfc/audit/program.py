@@ -48,8 +48,8 @@ class Program:
         for unit in units:
             try:
                 parsed.append((unit, ast.parse(unit.text, filename=unit.label)))
-            except SyntaxError:
-                continue
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                continue  # reported by the unwrapper
         program = cls(parsed)
         for unit, tree in parsed:
             for node in ast.walk(tree):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 from rich.console import Console, Group
 from rich.panel import Panel
@@ -185,13 +186,26 @@ def summary_table(audits: list[FolderAudit]) -> Table:
 
 
 def json_document(audits: list[FolderAudit]) -> str:
-    """One JSON object: the audit itself for one folder, ``{"audits": [...]}`` for several."""
+    """One strict JSON object: the audit itself for one folder, ``{"audits": [...]}`` for several.
+
+    Non-finite numbers (a t statistic of identical seeds is ±inf) become null: strict parsers reject NaN.
+    """
     if len(audits) == 1:
-        return json.dumps(audits[0].as_json(), indent=2)
-    return json.dumps(
-        {
+        document: object = audits[0].as_json()
+    else:
+        document = {
             "audits": [a.as_json() for a in audits],
             "verdict": max((a.verdict for a in audits), key=["PASS", "WARN", "FAIL"].index),
-        },
-        indent=2,
-    )
+        }
+    return json.dumps(finite_only(document), indent=2, allow_nan=False)
+
+
+def finite_only(value: object) -> object:
+    """``value`` with every NaN or infinite float replaced by None (dicts, lists and tuples walked)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite_only(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_only(item) for item in value]
+    return value

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from golfc.audit.config import EffectiveConfig, build_config
 from golfc.audit.dataflow import Dataflow
-from golfc.audit.findings import Finding
+from golfc.audit.findings import INPUT_RULE, Finding, Severity
 from golfc.audit.program import Liveness, Program
 from golfc.audit.rules import Context, run_rules
 from golfc.audit.unwrap import SourceUnit
@@ -22,7 +22,27 @@ class StaticResult:
 def check_units(
     units: list[SourceUnit], readme_env: Mapping[str, str] | None = None, log_values: Mapping[str, object] | None = None
 ) -> StaticResult:
-    """Parse, configure, solve reachability and dataflow, then run every rule."""
+    """Parse, configure, solve reachability and dataflow, then run every rule.
+
+    Code nested too deeply for the (recursive) analysis is not judged: one FAIL says it was left unchecked.
+    """
+    try:
+        return _analyse(units, readme_env, log_values)
+    except (RecursionError, MemoryError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else "too large"
+        finding = Finding(
+            INPUT_RULE,
+            Severity.FAIL,
+            f"code {reason} for the static legality checks; the script was left unchecked",
+            units[0].label if units else None,
+            None,
+        )
+        return StaticResult([finding], build_config([], readme_env or {}, log_values or {}))
+
+
+def _analyse(
+    units: list[SourceUnit], readme_env: Mapping[str, str] | None, log_values: Mapping[str, object] | None
+) -> StaticResult:
     program = Program.parse(units)
     config = build_config(program.trees, readme_env or {}, log_values or {})
     liveness = Liveness(program, config)

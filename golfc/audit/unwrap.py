@@ -15,7 +15,6 @@ import ast
 import base64
 import binascii
 import bz2
-import gzip
 import lzma
 import zlib
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from golfc.audit.findings import INPUT_RULE, Finding, Severity
+from golfc.audit.reading import read_limited
 
 MAX_DECODED_BYTES = 256 * 1024 * 1024  # refuse decompression bombs
 MAX_LAYERS = 8
@@ -89,9 +89,16 @@ class DecompressorRef:
     options: tuple[tuple[str, object], ...] = ()
 
 
+class PayloadTooLarge(DecodeFailure):
+    """A decoder's output is over ``MAX_DECODED_BYTES`` (a decompression bomb, or simply too big to review)."""
+
+    def __init__(self) -> None:
+        super().__init__(f"decoded payload is larger than the {MAX_DECODED_BYTES // (1024 * 1024)} MiB limit")
+
+
 def _capped(data: bytes) -> bytes:
     if len(data) > MAX_DECODED_BYTES:
-        raise DecodeFailure(f"decoded payload exceeds {MAX_DECODED_BYTES} bytes")
+        raise PayloadTooLarge()
     return data
 
 
@@ -102,33 +109,60 @@ def _lzma_decompress(
     filters: list[dict[str, object]] | None = None,
 ) -> bytes:
     decompressor = lzma.LZMADecompressor(format=format, memlimit=memlimit, filters=filters)
-    out = decompressor.decompress(_as_bytes(data), max_length=MAX_DECODED_BYTES + 1)
+    out = _capped(decompressor.decompress(_as_bytes(data), max_length=MAX_DECODED_BYTES + 1))
     if not decompressor.eof and format != lzma.FORMAT_RAW:
         raise DecodeFailure("lzma: compressed data ended before the end-of-stream marker was reached")
     if format == lzma.FORMAT_RAW and not decompressor.eof and decompressor.needs_input:
         raise DecodeFailure("lzma: raw stream ended before its end marker (truncated payload)")
-    return _capped(out)
+    return out
 
 
 def _zlib_decompress(data: bytes, wbits: int = zlib.MAX_WBITS, bufsize: int = 0) -> bytes:
     decompressor = zlib.decompressobj(wbits)
-    out = decompressor.decompress(_as_bytes(data), MAX_DECODED_BYTES + 1)
+    out = _capped(decompressor.decompress(_as_bytes(data), MAX_DECODED_BYTES + 1))
     if not decompressor.eof:
         raise DecodeFailure("zlib: incomplete or truncated stream")
-    return _capped(out)
+    return out
+
+
+def _gzip_decompress(data: bytes) -> bytes:
+    return _zlib_decompress(data, wbits=16 + zlib.MAX_WBITS)
+
+
+def _bz2_decompress(data: bytes) -> bytes:
+    decompressor = bz2.BZ2Decompressor()
+    out = _capped(decompressor.decompress(_as_bytes(data), max_length=MAX_DECODED_BYTES + 1))
+    if not decompressor.eof:
+        raise DecodeFailure("bz2: compressed data ended before the end-of-stream marker was reached")
+    return out
 
 
 def _brotli_decompress(data: bytes) -> bytes:
     import brotli
 
-    return _capped(brotli.decompress(_as_bytes(data)))
+    decompressor = brotli.Decompressor()
+    try:
+        out = _capped(decompressor.process(_as_bytes(data), output_buffer_limit=MAX_DECODED_BYTES + 1))
+    except brotli.error as exc:
+        raise DecodeFailure(f"brotli: corrupt stream ({exc})") from exc
+    if not decompressor.is_finished():
+        raise DecodeFailure("brotli: incomplete or truncated stream")
+    return out
 
 
 def _zstd_decompress(data: bytes, max_output_size: int = 0) -> bytes:
     import zstandard
 
-    reader = zstandard.ZstdDecompressor().stream_reader(_as_bytes(data))
-    return _capped(reader.read(MAX_DECODED_BYTES + 1))
+    raw = _as_bytes(data)
+    try:
+        out = _capped(zstandard.ZstdDecompressor().stream_reader(raw).read(MAX_DECODED_BYTES + 1))
+        complete = zstandard.ZstdDecompressor().decompressobj()  # the size is known to be sane by now
+        complete.decompress(raw)
+    except zstandard.ZstdError as exc:
+        raise DecodeFailure(f"zstandard: corrupt stream ({exc})") from exc
+    if not complete.eof:
+        raise DecodeFailure("zstandard: incomplete or truncated frame")
+    return out
 
 
 def _as_bytes(value: object) -> bytes:
@@ -146,8 +180,8 @@ def _b64(fn: Callable[..., bytes]) -> Callable[..., bytes]:
 DECODERS: dict[str, Callable[..., object]] = {
     "lzma.decompress": _lzma_decompress,
     "zlib.decompress": _zlib_decompress,
-    "gzip.decompress": lambda data: _capped(gzip.decompress(_as_bytes(data))),
-    "bz2.decompress": lambda data: _capped(bz2.decompress(_as_bytes(data))),
+    "gzip.decompress": _gzip_decompress,
+    "bz2.decompress": _bz2_decompress,
     "brotli.decompress": _brotli_decompress,
     "zstandard.decompress": _zstd_decompress,
     "zstd.decompress": _zstd_decompress,
@@ -229,12 +263,26 @@ class StaticEvaluator:
         return {self.evaluate(k): self.evaluate(v) for k, v in zip(node.keys, node.values)}  # type: ignore[arg-type]
 
     def _eval_BinOp(self, node: ast.BinOp) -> object:
+        if isinstance(node.op, ast.Add):
+            return self._concatenate(node)
         left, right = self.evaluate(node.left), self.evaluate(node.right)
-        if isinstance(node.op, ast.Add) and type(left) is type(right) and isinstance(left, (str, bytes)):
-            return left + right  # type: ignore[operator]
         if isinstance(node.op, ast.BitOr) and isinstance(left, int) and isinstance(right, int):
             return left | right
         raise NotStatic("binop")
+
+    def _concatenate(self, node: ast.BinOp) -> object:
+        """``'a' + 'b' + …`` without recursion: a long chain nests on the left, one level per ``+``."""
+        operands: list[ast.expr] = [node.right]
+        left: ast.expr = node.left
+        while isinstance(left, ast.BinOp) and isinstance(left.op, ast.Add):
+            operands.append(left.right)
+            left = left.left
+        operands.append(left)
+        values = [self.evaluate(operand) for operand in reversed(operands)]
+        kind = type(values[0])
+        if kind not in (str, bytes) or any(type(value) is not kind for value in values):
+            raise NotStatic("binop")
+        return kind().join(values)  # type: ignore[arg-type]
 
     def _eval_Subscript(self, node: ast.Subscript) -> object:
         base = self.evaluate(node.value)
@@ -322,27 +370,109 @@ def _text(value: object, encoding: str = "utf-8") -> str:
     raise NotStatic("text")
 
 
+STATIC_FAILURES = (
+    NotStatic,
+    DecodeFailure,
+    KeyError,
+    IndexError,
+    TypeError,
+    ValueError,
+    AttributeError,
+    RecursionError,
+    MemoryError,
+)
+CODE_SINKS = ("exec", "eval")  # run the code they are given
+CODE_BUILDERS = (*CODE_SINKS, "compile")  # their first argument is code
+SCOPES = (
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.ClassDef,
+    ast.Lambda,
+    ast.ListComp,
+    ast.SetComp,
+    ast.DictComp,
+    ast.GeneratorExp,
+)
+
+
 def module_environment(tree: ast.Module) -> dict[str, object]:
-    """Import aliases of decoding modules and module-level names bound to literal-evaluable values."""
+    """Import aliases of decoding modules and module-level names bound only to literal-evaluable values.
+
+    A name is known when every binding of it in module scope is a top-level ``NAME = literal`` or
+    ``NAME += literal`` (evaluated in order); a name bound any other way (a loop, a branch, ``global`` in a
+    function, a call) is unknown from then on, so a payload is never reconstructed from a guess.
+    """
     env: dict[str, object] = {}
     evaluator = StaticEvaluator(env)
+    unknown = _names_bound_dynamically(tree)
     for statement in tree.body:
-        if isinstance(statement, ast.Import):
-            for alias in statement.names:
-                root = alias.name.split(".")[0]
-                if root in SAFE_MODULES:
-                    env[alias.asname or root] = ModuleRef(alias.name if alias.asname else root)
-        elif isinstance(statement, ast.ImportFrom) and statement.module in SAFE_MODULES:
-            for alias in statement.names:
-                env[alias.asname or alias.name] = ModuleRef(f"{statement.module}.{alias.name}")
-        elif isinstance(statement, ast.Assign) and len(statement.targets) == 1:
-            target = statement.targets[0]
-            if isinstance(target, ast.Name) and isinstance(statement.value, (ast.Constant, ast.BinOp, ast.JoinedStr)):
-                try:
-                    env[target.id] = evaluator.evaluate(statement.value)
-                except (NotStatic, DecodeFailure, KeyError, IndexError, TypeError):
-                    env.pop(target.id, None)
+        if isinstance(statement, (ast.Import, ast.ImportFrom)):
+            _bind_imports(statement, env)
+            continue
+        target, value = _simple_binding(statement)
+        if target is None or target in unknown or value is None:
+            if target is not None:
+                env.pop(target, None)
+            continue
+        try:
+            env[target] = evaluator.evaluate(value)
+        except STATIC_FAILURES:
+            env.pop(target, None)
+            unknown.add(target)
     return env
+
+
+def _bind_imports(statement: ast.Import | ast.ImportFrom, env: dict[str, object]) -> None:
+    if isinstance(statement, ast.Import):
+        for alias in statement.names:
+            root = alias.name.split(".")[0]
+            if root in SAFE_MODULES:
+                env[alias.asname or root] = ModuleRef(alias.name if alias.asname else root)
+    elif statement.module in SAFE_MODULES:
+        for alias in statement.names:
+            env[alias.asname or alias.name] = ModuleRef(f"{statement.module}.{alias.name}")
+
+
+def _simple_binding(statement: ast.stmt) -> tuple[str | None, ast.expr | None]:
+    """(name, value to evaluate) of ``NAME = expr`` / ``NAME += expr``; value None when it is not a literal form."""
+    if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+        target = statement.targets[0]
+        if not isinstance(target, ast.Name):
+            return None, None
+        literal = isinstance(statement.value, (ast.Constant, ast.BinOp, ast.Subscript))
+        return target.id, statement.value if literal else None
+    if isinstance(statement, ast.AugAssign) and isinstance(statement.target, ast.Name):
+        if not isinstance(statement.op, ast.Add):
+            return statement.target.id, None
+        name = statement.target.id
+        return name, ast.BinOp(left=ast.Name(id=name, ctx=ast.Load()), op=ast.Add(), right=statement.value)
+    return None, None
+
+
+def _names_bound_dynamically(tree: ast.Module) -> set[str]:
+    """Module-scope names bound other than by a top-level single-target assignment, or declared ``global``."""
+    names = {name for node in ast.walk(tree) if isinstance(node, ast.Global) for name in node.names}
+    simple = {id(target) for statement in tree.body for target in _simple_targets(statement)}
+    stack: list[ast.AST] = [tree]
+    while stack:
+        node = stack.pop()
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, SCOPES):
+                if not isinstance(child, ast.Lambda) and hasattr(child, "name"):
+                    names.add(child.name)
+                continue
+            if isinstance(child, ast.Name) and not isinstance(child.ctx, ast.Load) and id(child) not in simple:
+                names.add(child.id)
+            stack.append(child)
+    return names
+
+
+def _simple_targets(statement: ast.stmt) -> list[ast.expr]:
+    if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+        return statement.targets
+    if isinstance(statement, ast.AugAssign):
+        return [statement.target]
+    return []
 
 
 @dataclass(frozen=True)
@@ -354,34 +484,172 @@ class Payload:
     codecs: tuple[str, ...]
 
 
-def find_payloads(tree: ast.Module, label: str, problems: list[Finding]) -> list[Payload]:
-    """Every maximal call expression that decodes a literal; decode errors become problems."""
-    env = module_environment(tree)
-    covered: set[int] = set()
-    payloads: list[Payload] = []
+def callee_name(call: ast.Call) -> str | None:
+    """``exec`` for ``exec(...)`` and ``builtins.exec(...)``; None for other callees."""
+    func = call.func
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+        if func.value.id in ("builtins", "__builtins__"):
+            return func.attr
+    return None
+
+
+def code_argument(call: ast.Call) -> ast.expr | None:
+    """The code an ``exec``/``eval``/``compile`` call is given."""
+    if call.args and not isinstance(call.args[0], ast.Starred):
+        return call.args[0]
+    return next((kw.value for kw in call.keywords if kw.arg in ("source", "object")), None)
+
+
+Bindings = dict[str, list[ast.AST]]
+
+
+def value_bindings(tree: ast.Module) -> Bindings:
+    """name → every expression whose value the name may take (assignments, loop targets, ``with … as``,
+    a function's return values for its name). Scopes are ignored: an over-approximation of data flow."""
+    bindings: Bindings = {}
+    functions = {
+        node.name: node for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
+
+    def bind(targets: list[ast.expr] | list[ast.AST], value: ast.AST) -> None:
+        for target in targets:
+            for node in ast.walk(target):
+                if isinstance(node, ast.Name):
+                    bindings.setdefault(node.id, []).append(value)
+
     for node in ast.walk(tree):
-        if id(node) in covered or not isinstance(node, ast.Call):
+        if isinstance(node, ast.Assign):
+            bind(node.targets, node.value)
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.NamedExpr)) and node.value is not None:
+            bind([node.target], node.value)
+        elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
+            bind([node.target], node.iter)
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                if item.optional_vars is not None:
+                    bind([item.optional_vars], item.context_expr)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Return) and inner.value is not None:
+                    bindings.setdefault(node.name, []).append(inner.value)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in functions:
+            _bind_arguments(functions[node.func.id], node, bindings)
+    return bindings
+
+
+def _bind_arguments(function: ast.FunctionDef | ast.AsyncFunctionDef, call: ast.Call, bindings: Bindings) -> None:
+    """A call of a module function: each parameter takes the argument passed for it."""
+    parameters = [arg.arg for arg in (*function.args.posonlyargs, *function.args.args)]
+    for name, argument in zip(parameters, call.args):
+        if not isinstance(argument, ast.Starred):
+            bindings.setdefault(name, []).append(argument)
+    keyword_names = {*parameters, *(arg.arg for arg in function.args.kwonlyargs)}
+    for keyword in call.keywords:
+        if keyword.arg in keyword_names:
+            bindings.setdefault(keyword.arg, []).append(keyword.value)
+
+
+def flows_into(root: ast.expr, bindings: Bindings) -> set[int]:
+    """ids of every node whose value can reach ``root``: its own subtree and, through names, their bindings."""
+    reached: set[int] = set()
+    seen_names: set[str] = set()
+    pending: list[ast.AST] = [root]
+    while pending:
+        for node in ast.walk(pending.pop()):
+            reached.add(id(node))
+            if isinstance(node, ast.Name) and node.id not in seen_names:
+                seen_names.add(node.id)
+                pending.extend(bindings.get(node.id, ()))
+    return reached
+
+
+@dataclass
+class UnitScan:
+    """What one unit hands to ``exec``: decoded payloads, and problems (corrupt payloads, unchecked code)."""
+
+    payloads: list[Payload] = field(default_factory=list)
+    problems: list[Finding] = field(default_factory=list)
+
+
+def scan_unit(tree: ast.Module, label: str) -> UnitScan:
+    """Decoded literals that flow into exec/eval/compile, and every exec/eval whose code stays unknown.
+
+    Decodes that never reach code (a data blob, ``"é".encode().decode("ascii")`` in a try block) are not
+    wrappers and are ignored, whether they succeed or fail.
+    """
+    scan = UnitScan()
+    env = module_environment(tree)
+    bindings = value_bindings(tree)
+    sinks = [
+        call
+        for call in ast.walk(tree)
+        if isinstance(call, ast.Call) and callee_name(call) in CODE_BUILDERS and code_argument(call) is not None
+    ]
+    reach = {id(sink): flows_into(code_argument(sink), bindings) for sink in sinks}  # type: ignore[arg-type]
+    into_code = set().union(*reach.values()) if reach else set()
+    decoded = _decoded_literals(tree, env, into_code, label, scan)
+    for sink in sinks:
+        if callee_name(sink) in CODE_SINKS and not _code_is_known(sink, env, decoded, reach[id(sink)]):
+            scan.problems.append(_unchecked_code(sink, label))
+    return scan
+
+
+def _decoded_literals(
+    tree: ast.Module, env: dict[str, object], into_code: set[int], label: str, scan: UnitScan
+) -> set[int]:
+    """Evaluate every maximal decode call that reaches code; returns the ids of the calls decoded (or failed)."""
+    covered: set[int] = set()
+    decoded: set[int] = set()
+    for node in ast.walk(tree):
+        if id(node) in covered or not isinstance(node, ast.Call) or id(node) not in into_code:
             continue
         evaluator = StaticEvaluator(env)
         try:
             value = evaluator.evaluate(node)
-        except NotStatic:
-            continue
         except DecodeFailure as exc:
-            problems.append(
-                Finding(
-                    INPUT_RULE, Severity.FAIL, f"unreadable or truncated wrapper payload: {exc}", label, node.lineno
-                )
-            )
-            covered.update(id(child) for child in ast.walk(node))
+            scan.problems.append(_corrupt_payload(exc, label, node.lineno))
+        except STATIC_FAILURES:
             continue
-        except (KeyError, IndexError, TypeError, AttributeError, RecursionError):
-            continue
-        if not evaluator.codecs or evaluator.codecs == ["text"]:
-            continue
+        else:
+            if not evaluator.codecs or evaluator.codecs == ["text"]:
+                continue
+            scan.payloads.append(Payload(node.lineno, value, tuple(evaluator.codecs)))
         covered.update(id(child) for child in ast.walk(node))
-        payloads.append(Payload(node.lineno, value, tuple(evaluator.codecs)))
-    return payloads
+        decoded.add(id(node))
+    return decoded
+
+
+def _code_is_known(sink: ast.Call, env: dict[str, object], decoded: set[int], reach: set[int]) -> bool:
+    """The sink runs a decoded payload (or a corrupt one, already reported), or a literal visible in the file."""
+    if decoded & reach:
+        return True
+    evaluator = StaticEvaluator(env)
+    try:
+        evaluator.evaluate(code_argument(sink))  # type: ignore[arg-type]
+    except STATIC_FAILURES:
+        return False
+    return True
+
+
+def _corrupt_payload(exc: DecodeFailure, label: str, line: int) -> Finding:
+    if isinstance(exc, PayloadTooLarge):
+        message = f"wrapper payload too large to check: {exc}; left unchecked"
+    else:
+        message = f"unreadable or truncated wrapper payload: {exc}"
+    return Finding(INPUT_RULE, Severity.FAIL, message, label, line)
+
+
+def _unchecked_code(sink: ast.Call, label: str) -> Finding:
+    name = callee_name(sink)
+    return Finding(
+        INPUT_RULE,
+        Severity.WARN,
+        f"{name}'d code not checked: the code passed to {name}() cannot be decoded statically",
+        label,
+        sink.lineno,
+    )
 
 
 def payload_texts(value: object, default_name: str) -> list[tuple[str, str]]:
@@ -395,7 +663,7 @@ def payload_texts(value: object, default_name: str) -> list[tuple[str, str]]:
         return pairs
     if isinstance(value, (bytes, bytearray)):
         try:
-            value = bytes(value).decode("utf-8")
+            value = bytes(value).decode("utf-8-sig")
         except UnicodeDecodeError:
             return []
     if not isinstance(value, str):
@@ -417,12 +685,15 @@ def _section(text: str, default_name: str) -> tuple[str, str]:
 
 
 def unwrap_script(path: Path) -> Unwrapped:
-    """Read ``path`` and peel every wrapper layer; problems are collected, never raised."""
-    raw = path.read_bytes()
+    """Read ``path`` and peel every wrapper layer; problems are collected, never raised.
+
+    Raises ``OSError`` (``NotARegularFile``, ``FileTooLarge`` …) when the file itself cannot be read.
+    """
+    raw = read_limited(path)
     result = Unwrapped(path=path, shipped_bytes=len(raw))
     label = path.name
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # Python itself accepts (and skips) a UTF-8 BOM
     except UnicodeDecodeError as exc:
         result.problems.append(Finding(INPUT_RULE, Severity.FAIL, f"not UTF-8 text ({exc.reason})", label, None))
         return result
@@ -430,19 +701,45 @@ def unwrap_script(path: Path) -> Unwrapped:
     return result
 
 
-def _peel(unit: SourceUnit, result: Unwrapped) -> None:
+def parse_source(text: str, label: str) -> ast.Module | Finding:
+    """The module, or a FAIL finding: a syntax error, or code nested too deeply for Python to compile."""
     try:
-        tree = ast.parse(unit.text, filename=unit.label)
+        return ast.parse(text, filename=label)
     except SyntaxError as exc:
-        result.problems.append(
-            Finding(INPUT_RULE, Severity.FAIL, f"does not compile: {exc.msg}", unit.label, exc.lineno)
-        )
+        return Finding(INPUT_RULE, Severity.FAIL, f"does not compile: {exc.msg}", label, exc.lineno)
+    except ValueError as exc:  # null bytes
+        return Finding(INPUT_RULE, Severity.FAIL, f"does not compile: {exc}", label, None)
+    except (RecursionError, MemoryError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else "too large"
+        return Finding(INPUT_RULE, Severity.FAIL, f"does not compile: {reason} to parse; left unchecked", label, None)
+
+
+def _peel(unit: SourceUnit, result: Unwrapped) -> None:
+    tree = parse_source(unit.text, unit.label)
+    if isinstance(tree, Finding):
+        result.problems.append(tree)
         result.units.append(unit)
         return
-    payloads = find_payloads(tree, unit.label, result.problems) if unit.depth < MAX_LAYERS else []
+    try:
+        scan = scan_unit(tree, unit.label)
+    except (RecursionError, MemoryError):
+        scan = UnitScan(problems=[_too_complex(unit.label)])
+    result.problems.extend(scan.problems)
+    if unit.depth >= MAX_LAYERS and scan.payloads:
+        result.problems.append(_too_deep(unit.label, scan.payloads[0].line))
+        result.units.append(SourceUnit(unit.label, unit.text, unit.depth, is_leaf=False))
+        return
+    inner = _inner_units(unit, scan.payloads, result)
+    result.units.append(SourceUnit(unit.label, unit.text, unit.depth, is_leaf=not inner))
+    for child in inner:
+        _peel(child, result)
+
+
+def _inner_units(unit: SourceUnit, payloads: list[Payload], result: Unwrapped) -> list[SourceUnit]:
+    """One unit per source text found in the payloads; a payload that is no text at all is a problem."""
     inner: list[SourceUnit] = []
     for payload in payloads:
-        texts = [(name, source) for name, source in payload_texts(payload.value, "payload") if _is_python(source)]
+        texts = payload_texts(payload.value, "payload")
         if not texts:
             result.problems.append(
                 Finding(
@@ -456,14 +753,20 @@ def _peel(unit: SourceUnit, result: Unwrapped) -> None:
         for name, source in texts:
             inner.append(SourceUnit(f"{unit.label}[{name}]", source, unit.depth + 1))
             result.layers.append(f"{unit.label}:{payload.line}: {' → '.join(payload.codecs)} → [{name}]")
-    result.units.append(SourceUnit(unit.label, unit.text, unit.depth, is_leaf=not inner))
-    for child in inner:
-        _peel(child, result)
+    return inner
 
 
-def _is_python(source: str) -> bool:
-    try:
-        ast.parse(source)
-    except (SyntaxError, ValueError):
-        return False
-    return bool(source.strip())
+def _too_deep(label: str, line: int) -> Finding:
+    return Finding(
+        INPUT_RULE,
+        Severity.FAIL,
+        f"more than {MAX_LAYERS} nested wrapper layers: the payload decoded here was left unchecked",
+        label,
+        line,
+    )
+
+
+def _too_complex(label: str) -> Finding:
+    return Finding(
+        INPUT_RULE, Severity.FAIL, "code nested too deeply to analyse; wrapper payloads left unchecked", label, None
+    )

@@ -1,0 +1,172 @@
+"""Wrappers that used to slip past the unwrapper or crash it: deep nesting, dynamic exec, corrupt codecs."""
+
+from __future__ import annotations
+
+import base64
+import lzma
+import zlib
+from pathlib import Path
+
+import brotli
+import pytest
+import zstandard
+
+from golfc.audit import unwrap
+from golfc.audit.findings import Severity
+from golfc.audit.static import check_source
+from golfc.audit.unwrap import MAX_LAYERS, unwrap_script
+
+SOURCE = "import os\n\n\ndef main():\n    return os.getcwd()\n"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "train_gpt.py"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def b85_lzma(text: str) -> str:
+    return base64.b85encode(lzma.compress(text.encode())).decode()
+
+
+def wrap_layers(source: str, layers: int) -> str:
+    for _ in range(layers):
+        source = f"import lzma,base64\nexec(lzma.decompress(base64.b85decode({b85_lzma(source)!r})))\n"
+    return source
+
+
+def problems(result: unwrap.Unwrapped) -> list[tuple[Severity, int | None, str]]:
+    return [(p.severity, p.line, p.message) for p in result.problems]
+
+
+def test_the_deepest_allowed_layer_is_still_checked(tmp_path: Path) -> None:
+    result = unwrap_script(write(tmp_path, wrap_layers(SOURCE, MAX_LAYERS)))
+    assert result.problems == []
+    assert [unit.text for unit in result.units if unit.is_leaf] == [SOURCE]
+
+
+def test_one_layer_too_many_fails_and_counts_no_wrapper_as_source(tmp_path: Path) -> None:
+    result = unwrap_script(write(tmp_path, wrap_layers(SOURCE, MAX_LAYERS + 1)))
+    [(severity, line, message)] = problems(result)
+    assert severity == Severity.FAIL and line == 2 and "left unchecked" in message
+    assert all(SOURCE != unit.text for unit in result.units)
+    assert result.unwrapped_bytes == 0
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "import lzma,base64\nP={reversed!r}\nexec(lzma.decompress(base64.b85decode(P[::-1])))\n",
+        "import lzma,base64\nP={payload!r}\ndef L(p):\n    return lzma.decompress(base64.b85decode(p))\nexec(L(P))\n",
+        "import lzma,base64\nexec(lzma.decompress(base64.b85decode(open(__file__).read().split('#'*2)[-1])))\n"
+        "##{payload}\n",
+    ],
+    ids=["reversed", "helper_function", "read_from_file"],
+)
+def test_exec_of_code_that_cannot_be_decoded_is_a_warning_naming_the_line(tmp_path: Path, script: str) -> None:
+    payload = b85_lzma(SOURCE)
+    text = script.format(payload=payload, reversed=payload[::-1])
+    result = unwrap_script(write(tmp_path, text))
+    exec_line = next(i for i, line in enumerate(text.splitlines(), 1) if line.startswith("exec("))
+    assert problems(result) == [
+        (
+            Severity.WARN,
+            exec_line,
+            "exec'd code not checked: the code passed to exec() cannot be decoded statically",
+        )
+    ]
+
+
+def test_payload_built_with_plus_equals_is_reconstructed(tmp_path: Path) -> None:
+    payload = b85_lzma(SOURCE)
+    chunks = "".join(f"P+={payload[i : i + 40]!r}\n" for i in range(0, len(payload), 40))
+    result = unwrap_script(
+        write(tmp_path, f"import lzma as L,base64 as B\nP=''\n{chunks}exec(L.decompress(B.b85decode(P)))\n")
+    )
+    assert result.problems == []
+    assert [unit.text for unit in result.units if unit.is_leaf] == [SOURCE]
+
+
+def test_payload_name_rebound_in_a_loop_is_unchecked_not_corrupt(tmp_path: Path) -> None:
+    payload = b85_lzma(SOURCE)
+    text = (
+        "import lzma,base64\nP=''\n"
+        f"for part in ({payload[:50]!r}, {payload[50:]!r}):\n    P = P + part\n"
+        "exec(lzma.decompress(base64.b85decode(P)))\n"
+    )
+    assert problems(unwrap_script(write(tmp_path, text))) == [
+        (Severity.WARN, 5, "exec'd code not checked: the code passed to exec() cannot be decoded statically")
+    ]
+
+
+def test_failed_decodes_that_never_reach_exec_are_not_wrappers(tmp_path: Path) -> None:
+    text = (
+        "import base64\ntry:\n    'h\\u00e9llo'.encode('utf-8').decode('ascii')\nexcept UnicodeDecodeError:\n    pass\n"
+        "try:\n    base64.b64decode('abc')\nexcept Exception:\n    pass\n"
+    )
+    assert unwrap_script(write(tmp_path, text)).problems == []
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        f"import brotli,base64\nexec(brotli.decompress(base64.b64decode({base64.b64encode(b'not brotli at all').decode()!r})))\n",
+        f"import zstandard\nexec(zstandard.ZstdDecompressor().decompress({b'not zstd data'!r}))\n",
+        f"import brotli\nexec(brotli.decompress({brotli.compress(SOURCE.encode())[:-4]!r}))\n",
+        f"import zstandard\nexec(zstandard.ZstdDecompressor().decompress({zstandard.ZstdCompressor().compress(b'x=1' * 999)[:-5]!r}))\n",
+    ],
+    ids=["brotli_garbage", "zstd_garbage", "brotli_truncated", "zstd_truncated"],
+)
+def test_corrupt_brotli_and_zstd_payloads_fail_like_the_others(tmp_path: Path, script: str) -> None:
+    [(severity, line, message)] = problems(unwrap_script(write(tmp_path, script)))
+    assert severity == Severity.FAIL and line == 2 and message.startswith("unreadable or truncated wrapper payload")
+
+
+def test_decompression_bomb_says_it_is_too_large(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(unwrap, "MAX_DECODED_BYTES", 1000)
+    for codec, blob in (("lzma", lzma.compress(b"#" * 5000)), ("zlib", zlib.compress(b"#" * 5000))):
+        text = (
+            f"import {codec},base64\nexec({codec}.decompress(base64.b85decode({base64.b85encode(blob).decode()!r})))\n"
+        )
+        [(severity, _, message)] = problems(unwrap_script(write(tmp_path, text)))
+        assert severity == Severity.FAIL and "larger than" in message and "end-of-stream" not in message
+
+
+def test_payload_with_a_syntax_error_fails_like_the_script_itself(tmp_path: Path) -> None:
+    broken = b85_lzma("def f(:\n pass\n")
+    text = f"import lzma,base64\nexec(lzma.decompress(base64.b85decode({broken!r})))\n"
+    [(severity, line, message)] = problems(unwrap_script(write(tmp_path, text)))
+    assert severity == Severity.FAIL and line == 1 and message.startswith("does not compile")
+
+
+def test_long_module_level_concatenation_does_not_crash(tmp_path: Path) -> None:
+    source = "".join(f"x{i} = {i * i}\n" for i in range(400))
+    payload = b85_lzma(source)
+    terms = " + ".join(repr(payload[i : i + 2]) for i in range(0, len(payload), 2))
+    assert terms.count("+") > 490
+    result = unwrap_script(
+        write(tmp_path, f"import lzma,base64\nP = {terms}\nexec(lzma.decompress(base64.b85decode(P)))\n")
+    )
+    assert result.problems == []
+    assert [unit.text for unit in result.units if unit.is_leaf] == [source]
+
+
+def test_code_python_cannot_compile_for_depth_is_a_finding(tmp_path: Path) -> None:
+    text = "x = " + "+".join(["'a'"] * 5000) + "\n"
+    [(severity, _, message)] = problems(unwrap_script(write(tmp_path, text)))
+    assert severity == Severity.FAIL and "nested too deeply" in message
+
+
+def test_static_checks_too_deep_for_the_rules_are_a_finding() -> None:
+    findings = check_source("x = " + "+".join(["'a'"] * 1500) + "\n").findings
+    assert [(f.severity, f.rule) for f in findings] == [(Severity.FAIL, "INPUT")]
+    assert "left unchecked" in findings[0].message
+
+
+def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "train_gpt.py"
+    path.write_bytes(b"\xef\xbb\xbf" + SOURCE.encode())
+    result = unwrap_script(path)
+    assert result.problems == []
+    assert result.shipped_bytes == len(SOURCE.encode()) + 3
+    assert result.units[0].text == SOURCE
