@@ -69,22 +69,16 @@ class Submission:
 
 
 def _claims(node: object, prefix: str):
-    if not isinstance(node, dict):
-        return
-    for key, value in node.items():
-        path = f"{prefix}{key}"
-        if key == "seed_results" and isinstance(value, dict):
-            for seed, result in value.items():
-                if str(seed).lstrip("-").isdigit() and isinstance(result, dict):
-                    yield SeedClaim(
-                        int(seed),
-                        path,
-                        _float(result.get("val_bpb")),
-                        _float(result.get("val_loss")),
-                        _int(result.get("artifact_bytes")),
-                    )
-        elif isinstance(value, dict):
-            yield from _claims(value, f"{path}.")
+    """A SeedClaim for every ``seed_results`` entry whose key is a seed number."""
+    for path, seed, result in _seed_results(node, prefix):
+        if seed.lstrip("-").isdigit():
+            yield SeedClaim(
+                int(seed),
+                path,
+                _float(result.get("val_bpb")),
+                _float(result.get("val_loss")),
+                _int(result.get("artifact_bytes")),
+            )
 
 
 def _float(value: object) -> float | None:
