@@ -18,7 +18,7 @@ import bz2
 import lzma
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from golfc.audit.findings import INPUT_RULE, Finding, Severity
@@ -38,6 +38,7 @@ class SourceUnit:
     text: str
     depth: int  # wrapper layers peeled to reach it
     is_leaf: bool = True  # carries no further payload
+    in_parent_text: bool = False  # exec'd from a string literal: its bytes are already in the parent's text
 
 
 @dataclass
@@ -53,7 +54,7 @@ class Unwrapped:
     @property
     def unwrapped_bytes(self) -> int:
         """UTF-8 bytes of the real program: every unit that carries no further payload."""
-        return sum(len(unit.text.encode("utf-8")) for unit in self.units if unit.is_leaf)
+        return sum(len(unit.text.encode("utf-8")) for unit in self.units if unit.is_leaf and not unit.in_parent_text)
 
     @property
     def is_wrapped(self) -> bool:
@@ -482,6 +483,7 @@ class Payload:
     line: int
     value: object
     codecs: tuple[str, ...]
+    literal: bool = False  # code written as a string in the file (exec("...")): its unit stays real source
 
 
 def callee_name(call: ast.Call) -> str | None:
@@ -591,9 +593,25 @@ def scan_unit(tree: ast.Module, label: str) -> UnitScan:
     into_code = set().union(*reach.values()) if reach else set()
     decoded = _decoded_literals(tree, env, into_code, label, scan)
     for sink in sinks:
-        if callee_name(sink) in CODE_SINKS and not _code_is_known(sink, env, decoded, reach[id(sink)]):
+        if callee_name(sink) not in CODE_SINKS or decoded & reach[id(sink)]:
+            continue
+        literal = _literal_code(sink, env)
+        if literal is None:
             scan.problems.append(_unchecked_code(sink, label))
+        else:
+            scan.payloads.append(Payload(sink.lineno, literal, (f"{callee_name(sink)}'d literal",), literal=True))
     return scan
+
+
+def _literal_code(sink: ast.Call, env: dict[str, object]) -> object | None:
+    """The code an exec/eval runs when it is written out in the file (a string, or compile() of one), so that
+    the rules check it like any other unit (a leak inside ``exec("...")`` is still a leak); None if unknown."""
+    evaluator = StaticEvaluator(env)
+    try:
+        value = evaluator.evaluate(code_argument(sink))  # type: ignore[arg-type]
+    except STATIC_FAILURES:
+        return None
+    return value if isinstance(value, (str, bytes, CompiledRef)) else None
 
 
 def _decoded_literals(
@@ -619,18 +637,6 @@ def _decoded_literals(
         covered.update(id(child) for child in ast.walk(node))
         decoded.add(id(node))
     return decoded
-
-
-def _code_is_known(sink: ast.Call, env: dict[str, object], decoded: set[int], reach: set[int]) -> bool:
-    """The sink runs a decoded payload (or a corrupt one, already reported), or a literal visible in the file."""
-    if decoded & reach:
-        return True
-    evaluator = StaticEvaluator(env)
-    try:
-        evaluator.evaluate(code_argument(sink))  # type: ignore[arg-type]
-    except STATIC_FAILURES:
-        return False
-    return True
 
 
 def _corrupt_payload(exc: DecodeFailure, label: str, line: int) -> Finding:
@@ -727,10 +733,11 @@ def _peel(unit: SourceUnit, result: Unwrapped) -> None:
     result.problems.extend(scan.problems)
     if unit.depth >= MAX_LAYERS and scan.payloads:
         result.problems.append(_too_deep(unit.label, scan.payloads[0].line))
-        result.units.append(SourceUnit(unit.label, unit.text, unit.depth, is_leaf=False))
+        result.units.append(replace(unit, is_leaf=False))
         return
     inner = _inner_units(unit, scan.payloads, result)
-    result.units.append(SourceUnit(unit.label, unit.text, unit.depth, is_leaf=not inner))
+    wraps = any(not payload.literal for payload in scan.payloads)  # a literal exec leaves the unit real source
+    result.units.append(replace(unit, is_leaf=not (inner and wraps)))
     for child in inner:
         _peel(child, result)
 
@@ -751,7 +758,7 @@ def _inner_units(unit: SourceUnit, payloads: list[Payload], result: Unwrapped) -
                 )
             )
         for name, source in texts:
-            inner.append(SourceUnit(f"{unit.label}[{name}]", source, unit.depth + 1))
+            inner.append(SourceUnit(f"{unit.label}[{name}]", source, unit.depth + 1, in_parent_text=payload.literal))
             result.layers.append(f"{unit.label}:{payload.line}: {' → '.join(payload.codecs)} → [{name}]")
     return inner
 

@@ -13,6 +13,7 @@ import zstandard
 
 from golfc.audit import unwrap
 from golfc.audit.findings import Severity
+from golfc.audit.folder import audit_folder
 from golfc.audit.static import check_source
 from golfc.audit.unwrap import MAX_LAYERS, unwrap_script
 
@@ -170,3 +171,23 @@ def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
     assert result.problems == []
     assert result.shipped_bytes == len(SOURCE.encode()) + 3
     assert result.units[0].text == SOURCE
+
+
+LEAKY_SLOT = Path(__file__).parent / "data" / "scripts" / "slot_scored_positions_L12.py"
+
+
+@pytest.mark.parametrize("form", ["exec({src!r})", "exec(compile({src!r}, 'train', 'exec'))", "CODE = {src!r}\nexec(CODE)"])
+def test_code_exec_d_from_a_string_literal_is_checked_by_the_rules(tmp_path: Path, form: str) -> None:
+    """A leak written inside exec("...") is still a leak: the literal is unpacked and checked like a layer."""
+    write(tmp_path, form.format(src=LEAKY_SLOT.read_text(encoding="utf-8")) + "\n")
+    audit = audit_folder(tmp_path)
+    assert any(f.rule == "L12" and f.severity == Severity.FAIL for f in audit.findings), audit.findings
+    assert not any("not checked" in f.message for f in audit.findings)
+
+
+def test_a_small_literal_exec_leaves_the_script_its_own_source(tmp_path: Path) -> None:
+    script = SOURCE + "exec('x = 1')\n"
+    result = unwrap_script(write(tmp_path, script))
+    assert result.problems == []
+    assert result.unwrapped_bytes == len(script.encode())  # the literal is inside the script's own bytes
+    assert [unit.text for unit in result.units] == [script, "x = 1"]
