@@ -7,6 +7,7 @@ Both are ``OSError``s, so callers that already report unreadable files report th
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -27,9 +28,7 @@ class FileTooLarge(OSError):
 
 def read_limited(path: Path, limit: int = MAX_READ_BYTES) -> bytes:
     """The bytes of a regular file of at most ``limit`` bytes."""
-    info = path.stat()
-    if not stat.S_ISREG(info.st_mode):
-        raise NotARegularFile(f"{path.name} is not a regular file ({_kind(info.st_mode)})")
+    info = _regular_file_info(path)
     if info.st_size > limit:
         raise FileTooLarge(path, info.st_size, limit)
     with path.open("rb") as handle:
@@ -47,9 +46,7 @@ def read_text_limited(path: Path, limit: int = MAX_READ_BYTES) -> str:
 
 def read_head(path: Path, limit: int = MAX_READ_BYTES) -> str:
     """The first ``limit`` bytes of a regular file as text (for sniffing what a file is)."""
-    info = path.stat()
-    if not stat.S_ISREG(info.st_mode):
-        raise NotARegularFile(f"{path.name} is not a regular file ({_kind(info.st_mode)})")
+    _regular_file_info(path)
     with path.open("rb") as handle:
         return decode_text(handle.read(limit))
 
@@ -58,6 +55,14 @@ def decode_text(data: bytes) -> str:
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16", errors="replace")
     return data.decode("utf-8-sig", errors="replace")
+
+
+def _regular_file_info(path: Path) -> os.stat_result:
+    """``path.stat()`` of a regular file (through symlinks); anything else raises NotARegularFile."""
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode):
+        raise NotARegularFile(f"{path.name} is not a regular file ({_kind(info.st_mode)})")
+    return info
 
 
 def _kind(mode: int) -> str:

@@ -10,13 +10,16 @@ GOLFC_PLUGIN = PluginInfo(
 )
 
 
+SDPA_CHOICES = ("auto", "cudnn", "flash", "efficient", "math")  # auto, or a key of runtime.SDPA_BACKENDS
+
+
 @hookimpl
 def golfc_add_hparams(hp: HParams) -> None:
     hp.str(
         "SDPA_BACKEND",
         "auto",
         "auto (PyTorch's choice), cudnn, flash, efficient or math",
-        choices=("auto", "cudnn", "flash", "efficient", "math"),
+        choices=SDPA_CHOICES,
     )
 
 

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from golfc_plugins.sdpa_attention import SDPA_CHOICES
 
 from golfc.testing import load_program
 
@@ -48,7 +49,12 @@ def test_expanded_kv_path_for_kernels_without_gqa(ns):
     torch.testing.assert_close(ns["sdpa_attention"](q, k, v, H("auto")), reference(q, k, v), atol=1e-5, rtol=1e-5)
 
 
-def test_unknown_backend(ns):
-    x = torch.zeros(1, 1, 2, 4)
-    with pytest.raises(ValueError, match="SDPA_BACKEND=fast"):
-        ns["sdpa_attention"](x, x, x, H("fast"))
+def test_unknown_backend_is_refused_before_the_program_runs(monkeypatch, capsys):
+    """The kernel trusts h.sdpa_backend: the declared choices stop any other value at build and at start-up."""
+    monkeypatch.setenv("SDPA_BACKEND", "fast")
+    with pytest.raises(SystemExit) as excinfo:
+        load_program(overrides={"DEVICE": "cpu"})
+    assert excinfo.value.code == 2
+    assert "SDPA_BACKEND='fast': expected one of auto, cudnn, flash, efficient, math" in capsys.readouterr().err
+    monkeypatch.delenv("SDPA_BACKEND")
+    assert set(SDPA_CHOICES) == {"auto", *load_program(overrides={"DEVICE": "cpu"})["SDPA_BACKENDS"]}
