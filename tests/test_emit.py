@@ -6,6 +6,7 @@ import ast
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -103,7 +104,7 @@ def test_wrapper_roundtrips_its_payload_and_is_deterministic():
     assert text == wrap_sections(sections)
     payload = text.split("b85decode('")[1].split("'")[0]
     assert unpack_payload(payload) == [("core/a", "A = 1\n"), ("plugins/b", "B = A + 1\nprint(B)\n")]
-    assert len(text.splitlines()) == 8  # the loader (7 lines) and the call carrying the payload
+    assert len(text.splitlines()) == 12  # the loader (11 lines) and the call carrying the payload
 
 
 def test_traceback_inside_a_section_names_it_and_shows_the_line(tmp_path):
@@ -132,6 +133,41 @@ def test_inspect_getsource_and_future_annotations_work_in_sections(tmp_path):
     result = run_script(_wrapped(tmp_path, sections))
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["return x * 2", "2"]
+
+
+def test_inspect_getsource_of_classes_works_in_sections(tmp_path):
+    """Each section's classes live in a module named after the section, so inspect (which finds a class through
+    its module's __file__) reads the section's text; pickle and type hints resolve through that module."""
+    sections = [
+        Section(
+            "core/a",
+            "import torch\n\nclass Box:\n    def size(self) -> Later:\n        return 3\n\n"
+            "class Oops(ValueError):\n    pass\n\nTensorAlias = torch.Tensor\n",
+            "a.py",
+        ),
+        Section(
+            "plugins/b",
+            "import inspect, pickle, sys, typing\nLater = int\nAgain = Box\n"
+            "class Lid:\n    pass\n\n"
+            "def show():\n"
+            "    print(inspect.getsource(Box).splitlines())\n"
+            "    print(inspect.getsource(Lid).splitlines())\n"
+            "    print(Box.__module__, Again.__module__, Lid.__module__, TensorAlias.__module__)\n"
+            "    print(sys.modules[Box.__module__].Box is Box, type(pickle.loads(pickle.dumps(Box()))) is Box)\n"
+            "    print(typing.get_type_hints(Box.size))\n",
+            "b.py",
+        ),
+        Section("core/train", "show()\n", "t.py"),  # a class is read once its section has run, as main() does
+    ]
+    result = run_script(_wrapped(tmp_path, sections))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "['class Box:', '    def size(self) -> Later:', '        return 3']",
+        "['class Lid:', '    pass']",
+        "<golfc:core/a> <golfc:core/a> <golfc:plugins/b> torch",
+        "True True",
+        "{'return': <class 'int'>}",
+    ]
 
 
 def test_main_guard_runs_in_the_wrapped_script(tmp_path):
@@ -191,3 +227,21 @@ def test_a_build_whose_output_does_not_compile_is_an_internal_error(tmp_path, mo
     with pytest.raises(EmitError, match=r"^internal error: the emitted train_gpt.src.py does not compile \(line 1: "):
         build_submission((), {}, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_every_class_of_the_shipped_baseline_is_readable_with_inspect(tmp_path):
+    """In the kept baseline submission (equal to a fresh build), each class's source comes from its own section."""
+    folder = Path(__file__).resolve().parents[1] / "submissions" / "2026-11-22_golfc_baseline"
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        f"import inspect, sys\nsys.path.insert(0, {str(folder)!r})\nimport train_gpt as t\n"
+        "classes = {v for v in vars(t).values() if isinstance(v, type) and v.__module__.startswith('<golfc:')}\n"
+        "for value in sorted(classes, key=lambda c: c.__name__):\n"
+        "    first = inspect.getsource(value).splitlines()[0]\n"
+        "    print(value.__module__, value.__name__, first.startswith(f'class {value.__name__}'))\n"
+    )
+    result = run_script(probe)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "<golfc:core/model> GPT True" in lines and "<golfc:plugins/muon> Muon True" in lines
+    assert len(lines) >= 12 and all(line.endswith(" True") for line in lines)
