@@ -105,14 +105,17 @@ def log0(msg, console=True):
 # Device, compile and distributed setup (torchrun: RANK, WORLD_SIZE, LOCAL_RANK)
 # --------------------------------------------------------------------------------------------------
 def pick_device(h, local_rank):
-    """DEVICE=auto picks CUDA when present; each rank takes the GPU of its LOCAL_RANK."""
+    """DEVICE=auto picks CUDA when present; each rank takes the GPU of its LOCAL_RANK (the name itself is checked
+    against its choices at start-up, with every other knob)."""
     name = h.device
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name not in ("cuda", "cpu"):
-        raise RunInputError(f"DEVICE={h.device}: expected auto, cuda or cpu")
     if name == "cpu":
         return torch.device("cpu")
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if local_rank >= count:
+        raise RunInputError(f"DEVICE={h.device}: LOCAL_RANK={local_rank} needs GPU {local_rank}, but {count} CUDA "
+                            "device(s) are visible; expected DEVICE=cpu or fewer processes per node")
     device = torch.device("cuda", local_rank)
     torch.cuda.set_device(device)
     return device

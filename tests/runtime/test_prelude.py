@@ -47,3 +47,18 @@ def test_a_value_outside_a_knobs_choices_exits_2_before_the_run(program, monkeyp
     with pytest.raises(SystemExit):
         load_program()  # the emitted hparams section passes the declared choices
     assert "SDPA_BACKEND='flsh'" in capsys.readouterr().err
+
+
+def test_a_device_the_machine_lacks_is_one_line_not_a_cuda_traceback(program, monkeypatch):
+    """DEVICE=cuda without CUDA (or more local ranks than GPUs) is refused by name before any CUDA call."""
+    h = type("H", (), {"device": "cuda"})()
+    monkeypatch.setattr(program["torch"].cuda, "is_available", lambda: False)
+    with pytest.raises(program["RunInputError"], match=r"^DEVICE=cuda: LOCAL_RANK=0 needs GPU 0, but 0 CUDA device"):
+        program["pick_device"](h, 0)
+    monkeypatch.setattr(program["torch"].cuda, "is_available", lambda: True)
+    monkeypatch.setattr(program["torch"].cuda, "device_count", lambda: 2)
+    h.device = "auto"
+    with pytest.raises(program["RunInputError"], match=r"^DEVICE=auto: LOCAL_RANK=3 needs GPU 3, but 2 CUDA device"):
+        program["pick_device"](h, 3)
+    h.device = "cpu"
+    assert str(program["pick_device"](h, 3)) == "cpu"
