@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,11 +21,13 @@ from golfc.emit.sections import (
 )
 from golfc.emit.wrap import wrap_sections
 from golfc.engine import Resolution, resolve
-from golfc.errors import EmitError, GolfcError
+from golfc.errors import EmitError, OutputError
+from golfc.outputs import StagedFiles, check_output_root
 from golfc.recipe import Recipe
 
 SIZE_LIMIT = 16_000_000
 OUTPUT_FILES = ("train_gpt.py", "train_gpt.src.py", "golfc.lock")
+OUT_OPTION = "--out"  # how `golfc build` (and `golfc demo`) name their output folder in messages
 CORE_BEFORE_PLUGINS = ("prelude", "hparams", "data", "model")
 CORE_AFTER_WIRING = ("train",)
 
@@ -163,47 +164,33 @@ def lock_text(lock: dict) -> str:
         raise EmitError(f"internal error: golfc.lock would not be valid JSON ({exc}); please report this") from None
 
 
-def _file_in_the_way(out_dir: Path) -> Path | None:
-    """The first existing path of ``out_dir`` and its parents when it is not a folder."""
-    for path in (out_dir, *out_dir.parents):
-        if path.exists():
-            return None if path.is_dir() else path
-    return None
-
-
-def prepare_out_dir(out_dir: Path) -> None:
+def prepare_out_dir(out_dir: Path, option: str = OUT_OPTION) -> None:
     """Create the output folder; refuse, in one line, a path golfc cannot make a folder of or write into."""
-    blocker = _file_in_the_way(out_dir)
-    if blocker is not None:
-        raise GolfcError(f"--out {out_dir}: {blocker} is a file; expected a folder")
+    check_output_root(out_dir, option)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise GolfcError(f"--out {out_dir}: cannot create the folder ({exc.strerror or exc})") from None
-    for name in OUTPUT_FILES:
-        target = out_dir / name
-        if target.exists() and not target.is_file():
-            raise GolfcError(f"--out {out_dir}: {name} exists and is not a file; expected a file golfc may replace")
+        raise OutputError(f"{option} {out_dir}: cannot create the folder ({exc.strerror or exc})") from None
 
 
-def write_outputs(out_dir: Path, texts: dict[str, str]) -> None:
-    """Write every file under a temporary name in ``out_dir``, then rename each into place: a failed write
-    leaves the previous build as it was."""
-    temps: dict[str, Path] = {}
-    current = ""
+def write_outputs(out_dir: Path, texts: dict[str, str], option: str = OUT_OPTION) -> None:
+    """Write every file into a staging folder inside ``out_dir``, then install them all or none: a failed write
+    or rename leaves the previous build exactly as it was, and no staging folder behind."""
+    staging = StagedFiles()
     try:
-        for current, text in texts.items():
-            temps[current] = out_dir / f".{current}.{os.getpid()}.golfc-tmp"
-            temps[current].write_text(text, encoding="utf-8")
-        for current, temp in temps.items():
-            os.replace(temp, out_dir / current)
-    except OSError as exc:
-        for temp in temps.values():
-            try:
-                temp.unlink(missing_ok=True)
-            except OSError:
-                pass
-        raise GolfcError(f"--out {out_dir}: cannot write {current} ({exc.strerror or exc})") from None
+        _stage_texts(staging, out_dir, texts, option)
+        staging.commit()
+    finally:
+        staging.discard()
+
+
+def _stage_texts(staging: StagedFiles, out_dir: Path, texts: dict[str, str], option: str) -> None:
+    """Write each text under its staging name; a failure names the file and the folder it was going to."""
+    for name, text in texts.items():
+        try:
+            staging.path_for(out_dir / name).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise OutputError(f"{option} {out_dir}: cannot write {name} ({exc.strerror or exc})") from None
 
 
 def build_submission(

@@ -15,11 +15,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from golfc.build import SIZE_LIMIT, BuildResult, build_submission
+from golfc.build import OUT_OPTION, SIZE_LIMIT, BuildResult, build_submission
 from golfc.emit.wrap import FILTERS
 from golfc.engine import describe_plugin, resolve
 from golfc.errors import GolfcError
 from golfc.hparams import parse_set_options
+from golfc.outputs import check_output_root
 from golfc.plugins import CatalogEntry, discover, one_line
 from golfc.recipe import Recipe, unique_in_order
 
@@ -212,6 +213,7 @@ def demo(
     from golfc.data.build import build_dataset
 
     check_demo_options(steps, nproc)
+    check_output_root(out, OUT_OPTION)  # named as the demo's option, before the data and the build check theirs
     requested = _split_plugins(plugins)
     resolve(Recipe(plugins=requested))  # an unknown or broken plugin fails before the data is built
     tiny_corpus = Path(golfc.data.__file__).parent / "corpus" / "tiny-docs.jsonl.xz"

@@ -29,3 +29,8 @@ class PluginLoadError(GolfcError):
 
 class EmitError(GolfcError):
     """The assembled program is invalid: duplicate top-level names, a syntax error, an unstable minification."""
+
+
+class OutputError(GolfcError):
+    """An output path golfc cannot use: a file where a folder must go, a folder it cannot write into, or a new
+    file that could not be installed (the previous files are then left as they were)."""

@@ -150,10 +150,11 @@ TYPO_HOOK = "from golfc import hookimpl\n\n@hookimpl\ndef golfc_mlpp():\n    ret
 
 def test_out_paths_that_cannot_be_folders_are_one_line(tmp_path):
     (tmp_path / "afile").write_text("keep me\n")
+    proc_writable = os.access("/proc", os.W_OK | os.X_OK)  # root may write into /proc, where mkdir then fails
     for out, expected in (
         ("afile", "afile is a file; expected a folder"),
         ("afile/sub", "afile is a file; expected a folder"),
-        ("/proc/golfc-test/x", "cannot create the folder"),
+        ("/proc/golfc-test/x", "cannot create the folder" if proc_writable else "cannot write into /proc"),
     ):
         result = golfc("build", "-q", "-o", out, cwd=tmp_path)
         assert result.returncode == 2, out
@@ -170,15 +171,17 @@ def test_a_failing_write_leaves_the_previous_build_as_it_was(tmp_path):
     (out / "golfc.lock").mkdir()
     result = golfc("build", "-q", "--set", "NUM_LAYERS=3", "-o", str(out))
     assert result.returncode == 2
-    assert one_error_line(result) == f"error: --out {out}: golfc.lock exists and is not a file; expected a file golfc may replace"
+    expected = f"error: {out / 'golfc.lock'}: is a directory; expected a file there (or nothing), remove it first"
+    assert one_error_line(result) == expected
     assert {name: (out / name).read_bytes() for name in before} == before
     assert sorted(p.name for p in out.iterdir()) == ["golfc.lock", "train_gpt.py", "train_gpt.src.py"]  # no temporaries
 
 
 def test_write_failure_after_the_checks_removes_temporaries_and_keeps_old_files(tmp_path, monkeypatch):
-    """Files are written under temporary names and renamed only when all three are written."""
+    """Files are written into a staging folder and installed only when all three are written."""
     from golfc import build as build_module
     from golfc.errors import GolfcError
+    from golfc.outputs import STAGING_PREFIX
 
     out = tmp_path / "keep"
     build_module.build_submission((), {}, out)
@@ -186,7 +189,7 @@ def test_write_failure_after_the_checks_removes_temporaries_and_keeps_old_files(
     real_write_text = Path.write_text
 
     def fail_on_the_lock(self, text, *args, **kwargs):
-        if self.name.startswith(".golfc.lock"):
+        if self.name == "golfc.lock" and self.parent.name.startswith(STAGING_PREFIX):
             raise OSError(28, "No space left on device")
         return real_write_text(self, text, *args, **kwargs)
 
@@ -198,6 +201,46 @@ def test_write_failure_after_the_checks_removes_temporaries_and_keeps_old_files(
     else:
         raise AssertionError("the build should have failed")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_rename_failing_mid_install_rolls_the_whole_build_back(tmp_path, monkeypatch):
+    """The three files are installed all or nothing: when the second rename fails, the first is undone."""
+    from golfc import build as build_module
+    from golfc.errors import OutputError
+    from golfc.outputs import STAGING_PREFIX
+
+    out = tmp_path / "keep"
+    build_module.build_submission((), {}, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real_replace = os.replace
+    installed: list[str] = []
+
+    def fail_on_the_second_install(src, dst):
+        if Path(src).parent.name.startswith(STAGING_PREFIX):  # a new file taking its final name, not a backup
+            installed.append(Path(dst).name)
+            if len(installed) == 2:
+                raise OSError(5, "Input/output error", str(src), None, str(dst))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", fail_on_the_second_install)
+    try:
+        build_module.build_submission((), {"NUM_LAYERS": "3"}, out)
+    except OutputError as exc:
+        failed = out / installed[1]
+        assert str(exc) == f"{failed}: cannot replace it (Input/output error); the previous files are unchanged"
+    else:
+        raise AssertionError("the build should have failed")
+    assert len(installed) == 2, installed  # the first new file was in place before the second rename failed
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # byte-identical, no staging folder left
+
+
+def test_demo_names_its_own_out_option_when_it_is_a_file(tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("keep me\n")
+    result = golfc("demo", "-o", str(blocker), "--steps", "1")
+    assert result.returncode == 2
+    assert one_error_line(result) == f"error: --out {blocker}: {blocker} is a file; expected a folder"
+    assert blocker.read_text() == "keep me\n"
 
 
 def test_repeated_plugins_options_accumulate_in_order(tmp_path):

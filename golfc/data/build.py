@@ -28,8 +28,8 @@ from golfc.data.shards import (
     ShardStreamWriter,
     find_shards,
 )
-from golfc.data.staging import StagedFiles, check_output_root
 from golfc.data.tokenizer import check_vocab_range, processor_from_bytes, train_tokenizer, vocab_file_text
+from golfc.outputs import StagedFiles, check_output_root
 
 TokenizerDocs = Literal["all", "train"]
 ENCODE_BATCH_DOCS = 256
@@ -91,7 +91,7 @@ def build_dataset(
     reporter = progress or SilentProgress()
     data_path = layout.dataset_dir(out, vocab)
     _check_arguments(vocab, shard_tokens, max_docs, tokenizer_docs)
-    check_output_root(out)
+    check_output_root(out, layout.ROOT_OPTION)
     existing = find_shards(data_path, "train") + find_shards(data_path, "val")
     if existing and not force:
         raise DataError(f"{data_path}: already holds {len(existing)} shards; expected an empty directory (or --force)")

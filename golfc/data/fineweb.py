@@ -27,8 +27,8 @@ from golfc.data import layout
 from golfc.data.errors import DataError, DownloadError
 from golfc.data.progress import SilentProgress, StepProgress
 from golfc.data.shards import shard_name, validate_shard
-from golfc.data.staging import check_output_root
 from golfc.data.tokenizer import check_vocab_size, load_tokenizer
+from golfc.outputs import check_output_root
 
 DEFAULT_REPO_ID = "willdepue/fineweb10B_sp1024"
 DEFAULT_REMOTE_PREFIX = "datasets"
@@ -216,7 +216,7 @@ def fetch_fineweb(
     """Fetch the export's val shards, the first ``train_shards`` train shards and the tokenizer into ``out``."""
     _check_counts(train_shards, val_shards)
     vocab = vocab_of_variant(variant)
-    check_output_root(out)
+    check_output_root(out, layout.ROOT_OPTION)
     repo = repo_id or default_repo_id()
     prefix = default_remote_prefix() if remote_prefix is None else remote_prefix
     fetch = local_fetcher(source) if source is not None else hub_fetcher(repo, revision)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 DATASETS_DIR = "datasets"
 TOKENIZERS_DIR = "tokenizers"
+ROOT_OPTION = "-o"  # the option of `golfc data build` / `golfc data fineweb` that names the data root
 
 
 def dataset_name(vocab_size: int) -> str:

@@ -20,6 +20,7 @@ from golfc.data.docs import is_validation, read_documents
 from golfc.data.errors import DataError
 from golfc.data.shards import BOS_ID, read_shard, scan_shard, validate_shard
 from golfc.data.tokenizer import load_tokenizer, processor_from_bytes, train_tokenizer, training_sentences
+from golfc.errors import OutputError
 
 from .conftest import SMALL_SHARD_TOKENS, SMALL_VOCAB
 
@@ -161,7 +162,7 @@ def test_output_that_is_a_file_is_one_line_error(tiny_corpus: Path, tmp_path: Pa
     args = ["build", "--docs", str(tiny_corpus), "--vocab", str(SMALL_VOCAB), "-o", str(blocker)]
     result = CliRunner().invoke(data_app, [*args, "--max-docs", "150"])
     assert result.exit_code == 2 and result.stderr.strip().count("\n") == 0
-    assert str(blocker) in result.stderr and "cannot write" in result.stderr
+    assert f"-o {blocker}: {blocker} is a file; expected a folder" in result.stderr
 
 
 @pytest.mark.parametrize("failure", [KeyboardInterrupt(), OSError(errno.ENOSPC, "No space left on device")])
@@ -201,7 +202,7 @@ def test_failed_final_rename_restores_the_previous_dataset_and_names_the_target(
         real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", replace_failing_once_onto_victim)
-    with pytest.raises(DataError) as caught:
+    with pytest.raises(OutputError) as caught:
         build_dataset(tiny_corpus, SMALL_VOCAB, tmp_path, tokenizer_docs="train", force=True)
     message = str(caught.value)
     assert message.startswith(f"{victim}: cannot replace") and ".partial" not in message
@@ -243,7 +244,7 @@ def test_output_that_is_a_file_is_refused_before_reading_documents(tmp_path: Pat
     blocker.write_text("keep me\n")
     missing = tmp_path / "absent.jsonl"
     stderr = _one_line_cli_error(["build", "--docs", str(missing), "--vocab", str(SMALL_VOCAB), "-o", str(blocker)])
-    assert f"{blocker}: is an existing file" in stderr and "documents file" not in stderr
+    assert f"-o {blocker}: {blocker} is a file; expected a folder" in stderr and "documents file" not in stderr
     assert blocker.read_text() == "keep me\n"
 
 

@@ -158,7 +158,7 @@ def test_output_that_is_a_file_is_one_line_error(tiny_build: DatasetPaths, tmp_p
     blocker = tmp_path / "a-file"
     blocker.write_text("keep me\n")
     args = ["fineweb", "--variant", VARIANT, "--train-shards", "1", "-o", str(blocker), "--source", str(repo)]
-    assert f"{blocker}: is an existing file" in _one_line_cli_error(args)
+    assert f"-o {blocker}: {blocker} is a file; expected a folder" in _one_line_cli_error(args)
     assert blocker.read_text() == "keep me\n"
 
 

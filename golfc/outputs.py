@@ -1,9 +1,12 @@
-"""Writing a group of output files all or nothing, and checking an output root before any slow work.
+"""Output files of a golfc command: the check of an output root, and installing a group of files all or nothing.
 
-New files are written into a staging directory beside their target directory (so the final rename never crosses a
-file system) and take their final names only in ``commit``, once every one of them is complete. ``commit`` moves
-each previous file aside before installing its replacement and puts everything back if a rename fails, so a failed
-or interrupted build leaves the previous files exactly as they were; ``discard`` then removes what was staged.
+``check_output_root`` runs before any slow work: the output root named by ``-o``/``--out`` (or its nearest existing
+parent, when it does not exist yet) must be a folder golfc can write into. ``StagedFiles`` writes new files into a
+staging directory beside their target directory (so the final rename never crosses a file system); they take their
+final names only in ``commit``, once every one of them is complete. ``commit`` moves each previous file aside before
+installing its replacement and puts everything back if a rename fails, so a failed or interrupted command leaves the
+previous files exactly as they were; ``discard`` then removes what was staged. ``golfc build`` and ``golfc data``
+both use them; every error is an ``OutputError`` with a one-line message naming the path and what was expected.
 """
 
 from __future__ import annotations
@@ -15,24 +18,43 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from golfc.data.errors import DataError
+from golfc.errors import OutputError
 
 STAGING_PREFIX = ".golfc-staging-"
 PARTIAL_SUFFIX = ".partial"
 REPLACED_DIR = "replaced"
 
 
-def check_output_root(out: Path) -> None:
-    """``out`` (or, if it does not exist yet, its nearest existing parent) must be a writable directory."""
+def check_output_root(out: Path, option: str) -> None:
+    """``out`` (or, if it does not exist yet, its nearest existing parent) must be a folder golfc can write into.
+
+    ``option`` is the command-line option that named ``out`` (``--out``, ``-o``); each message starts with it and
+    ``out``, then names the path in the way and what was expected.
+    """
     for candidate in (out, *out.parents):
-        if not candidate.exists():
-            continue
-        if not candidate.is_dir():
-            expected = "a directory (or a new path) for -o" if candidate == out else f"a directory to hold -o {out}"
-            raise DataError(f"{candidate}: is an existing file, cannot write there; expected {expected}")
-        if not os.access(candidate, os.W_OK | os.X_OK):
-            raise DataError(f"{candidate}: cannot write (permission denied); expected a writable directory for -o")
-        return
+        if _exists(candidate, out, option):
+            _check_writable_folder(candidate, out, option)
+            return
+
+
+def _exists(candidate: Path, out: Path, option: str) -> bool:
+    """Whether ``candidate`` exists; a path that cannot even be looked at is refused."""
+    try:
+        return candidate.exists()
+    except OSError as exc:
+        raise OutputError(
+            f"{option} {out}: cannot look at {candidate} ({exc.strerror or exc}); expected a folder golfc can reach"
+        ) from None
+
+
+def _check_writable_folder(candidate: Path, out: Path, option: str) -> None:
+    """The existing ``candidate`` (``out`` itself or a parent of it) must be a folder golfc may create files in."""
+    if not candidate.is_dir():
+        raise OutputError(f"{option} {out}: {candidate} is a file; expected a folder")
+    if not os.access(candidate, os.W_OK | os.X_OK):
+        raise OutputError(
+            f"{option} {out}: cannot write into {candidate} (permission denied); expected a writable folder"
+        )
 
 
 @dataclass
@@ -80,7 +102,7 @@ class StagedFiles:
         except BaseException as exc:
             self._roll_back(journal)
             if isinstance(exc, OSError):
-                raise DataError(
+                raise OutputError(
                     f"{journal[-1].target}: cannot replace it ({exc.strerror}); the previous files are unchanged"
                 ) from None
             raise
@@ -94,6 +116,7 @@ class StagedFiles:
         self._staging_dirs.clear()
 
     def _staged_files(self) -> list[tuple[Path | None, Path]]:
+        """(staged file, its final path) for every complete file in the staging directories, in name order."""
         return [
             (staged, target_dir / staged.name)
             for target_dir, staging_dir in self._staging_dirs.items()
@@ -115,6 +138,7 @@ class StagedFiles:
             step.installed = True
 
     def _roll_back(self, journal: list[_Replacement]) -> None:
+        """Undo the steps of a failed commit, last first; keep the staging directories if a previous file is stuck."""
         try:
             for step in reversed(journal):
                 if step.backup is not None:
@@ -124,12 +148,13 @@ class StagedFiles:
         except OSError as exc:
             self._keep_staging = True  # the previous files that could not be put back are still in there
             kept = ", ".join(str(path) for path in self._staging_dirs.values())
-            raise DataError(
+            raise OutputError(
                 f"{exc.filename}: cannot restore the previous file ({exc.strerror}); the previous files are in {kept}"
             ) from None
 
 
 def _refuse_directory_targets(targets: list[Path]) -> None:
+    """Refuse, before anything changes, a target that is a real directory: a file cannot replace it."""
     for target in targets:
         if target.is_dir() and not target.is_symlink():
-            raise DataError(f"{target}: is a directory; expected a file there (or nothing), remove it first")
+            raise OutputError(f"{target}: is a directory; expected a file there (or nothing), remove it first")
