@@ -6,9 +6,8 @@ import importlib
 import sys
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
+from golfc.console import err_console, print_error
 from golfc.errors import GolfcError
 
 app = typer.Typer(
@@ -18,8 +17,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console()
-err_console = Console(stderr=True)
 
 
 def _register_subcommands() -> None:
@@ -46,18 +43,13 @@ def _click_usage_errors() -> tuple[type[Exception], ...]:
     return tuple(kinds)
 
 
-def one_line_message(exc: Exception) -> str:
-    """An error's message as one line, even when it quotes multi-line text from a library or a plugin."""
-    return "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-
-
 def main() -> None:
     """Entry point: run the app; a GolfcError becomes one line on stderr and exit code 2."""
     _register_subcommands()
     try:
         code = app(standalone_mode=False)  # click returns the code of a typer.Exit here instead of exiting
     except GolfcError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(one_line_message(exc))}", highlight=False, soft_wrap=True)
+        print_error(exc)
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -11,11 +11,10 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from golfc.build import OUT_OPTION, SIZE_LIMIT, BuildResult, build_submission
+from golfc.console import console, print_error
 from golfc.emit.wrap import FILTERS
 from golfc.engine import describe_plugin, resolve
 from golfc.errors import GolfcError
@@ -24,8 +23,6 @@ from golfc.outputs import check_output_root
 from golfc.plugins import CatalogEntry, discover, one_line
 from golfc.recipe import Recipe, unique_in_order
 
-console = Console()
-err_console = Console(stderr=True)
 DEMO_NPROC = (1, 2, 4, 8)  # WORLD_SIZE must divide 8 (grad_accum_steps = 8 // WORLD_SIZE)
 PLUGINS_HELP = "Plugins to add to the baseline: comma-separated, repeatable (accumulates in order)."
 
@@ -125,7 +122,7 @@ def plugins(
             table.add_row(name, ", ".join(row["slots"]), hparams, row["summary"], row["origin"])
         console.print(table)
     for problem in problems:
-        err_console.print(f"[bold red]error:[/] {escape(problem)}", highlight=False, soft_wrap=True)
+        print_error(problem)
     if problems:
         raise typer.Exit(2)
 

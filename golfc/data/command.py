@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Annotated, cast
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from golfc.console import console, err_console, print_error
 from golfc.data import layout
 from golfc.data.build import DatasetPaths, TokenizerDocs, build_dataset
 from golfc.data.check import SPLITS, CheckReport, check_dataset
@@ -33,8 +33,6 @@ data_app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console()
-err_console = Console(stderr=True)
 ERROR_EXIT_CODE = 2  # what golfc.cli.main uses for a GolfcError
 
 
@@ -49,7 +47,7 @@ def one_line_errors() -> Iterator[None]:
     try:
         yield
     except GolfcError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True, markup=True)
+        print_error(exc)
         raise typer.Exit(ERROR_EXIT_CODE) from None
 
 

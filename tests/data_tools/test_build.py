@@ -113,6 +113,14 @@ def test_missing_docs_file_is_one_line_error(tmp_path: Path) -> None:
     assert not (tmp_path / "datasets").exists()
 
 
+def test_an_error_naming_a_path_with_brackets_prints_it_as_written(tmp_path: Path) -> None:
+    """Error lines are never read as rich markup: a path like `runs/[red]x` comes out whole."""
+    missing = tmp_path / "[red]docs[/]" / "[bold]nope.jsonl.xz"
+    result = CliRunner().invoke(data_app, ["build", "--docs", str(missing), "--vocab", "512", "-o", str(tmp_path)])
+    assert result.exit_code == 2
+    assert str(missing) in result.stderr and result.stderr.strip().count("\n") == 0
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [("not json\n", ":1: expected a JSON object"), ('{"src": "a", "id": "1"}\n', "string field 'text'"), ("", "none")],
