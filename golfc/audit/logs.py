@@ -37,7 +37,10 @@ HESSIANS = re.compile(rf"^GPTQ:collected \d+ Hessians in ({NUMBER})s")
 KEY_VALUE = re.compile(r"^  ([A-Za-z_][A-Za-z0-9_]*): ?(.*)$")
 INLINE_PAIR = re.compile(r"[a-z_][a-z0-9_]*:\S+")  # one ``key:value`` token of a hyperparameter line
 ANSI_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
-RANK_PREFIX = re.compile(r"^\[(?:default|rank)?\d+\]: ?")  # torchrun ``[default0]:``, ``[rank1]:``
+# torchrun's ``--tee`` header ``[default0]:`` (or ``[0]:``) is glued to the line, which may be indented; PyTorch's
+# exception hook writes ``[rank1]: ``.
+RANK_PREFIX = re.compile(r"^(?:\[(?:default)?\d+\]:|\[rank\d+\]: ?)")
+RANK_LABEL = re.compile(r"[ \t]*\d{1,4}:(?: |$)")  # ``srun --label``: ``0: ``, `` 3: `` (padded), ``0:`` alone
 TRACKED_FIELDS = (
     "seed",
     "val_bpb",
@@ -133,6 +136,30 @@ def clean_line(line: str) -> str:
     return line.rstrip()
 
 
+def clean_lines(lines: list[str]) -> list[str]:
+    """Console lines cleaned one by one (:func:`clean_line`), then without their ``srun --label`` rank labels
+    when the log is labelled (:func:`has_rank_labels`). Same number of lines, so line numbers still hold."""
+    cleaned = [clean_line(line) for line in lines]
+    if not has_rank_labels(cleaned):
+        return cleaned
+    return [clean_line(line[label.end() :]) if (label := RANK_LABEL.match(line)) else line for line in cleaned]
+
+
+def has_rank_labels(lines: list[str]) -> bool:
+    """More than half of the non-empty lines begin with a rank label, ``<rank>: `` (``srun -l`` and some
+    launchers put one on every line the job prints; a few lines of the batch script may have none).
+
+    A label is stripped only from a labelled log: a line of an ordinary log that happens to begin with
+    ``3: `` (a listing, a table) keeps it. A time of day (``12:30:01 ``) is no label: no space after the colon.
+    """
+    non_empty = labelled = 0
+    for line in lines:
+        if line.strip():
+            non_empty += 1
+            labelled += RANK_LABEL.match(line) is not None
+    return labelled * 2 > non_empty
+
+
 def strip_source(lines: list[str]) -> tuple[list[int], int]:
     """Indices of the lines to parse: without the script source a log file may begin with, and without a
     ``Source code:`` block between separators; and how many lines were skipped."""
@@ -161,7 +188,7 @@ def strip_source(lines: list[str]) -> tuple[list[int], int]:
 
 def parse_log(path: Path) -> RunLog:
     """Read one log; raises OSError for an unreadable file (or one that is not a regular file, or too large)."""
-    all_lines = [clean_line(line) for line in read_text_limited(path).splitlines()]
+    all_lines = clean_lines(read_text_limited(path).splitlines())
     kept, skipped = strip_source(all_lines)
     lines = [all_lines[i] for i in kept]
     numbers = [i + 1 for i in kept]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -16,7 +17,7 @@ from golfc.audit import folder as folder_module
 from golfc.audit import logs as logs_module
 from golfc.audit.findings import Severity
 from golfc.audit.folder import FolderAudit, audit_folder
-from golfc.audit.logs import is_inline_pairs, parse_log
+from golfc.audit.logs import clean_lines, is_inline_pairs, parse_log
 from golfc.audit.report import json_document
 
 RECORDS = Path(__file__).parent / "data" / "records"
@@ -193,6 +194,84 @@ def test_over_cap_artifact_line_is_seen_through_decoration(baseline: Path, prefi
     over = [f for f in audit.findings if f.rule == "L22" and f.severity == Severity.FAIL]
     assert len(over) == 1 and audit.exit_code == 1
     assert over[0].line is not None and "16815847" in log.read_text().splitlines()[over[0].line - 1]
+
+
+ALL_RECORD_LOGS = sorted(str(path.relative_to(RECORDS)) for path in RECORDS.glob("*/*.log"))
+
+
+def srun_labels(text: str, style: str) -> str:
+    """``text`` as ``srun --label`` writes it: ``<rank>: `` before every line, in one of several styles."""
+    lines = text.splitlines()
+    if style == "rank0":
+        labelled = [f"0: {line}" for line in lines]
+    elif style == "padded_ranks":  # 16 ranks: srun pads the label to the widest one (`` 3: `` … ``15: ``)
+        labelled = [f"{index % 16:>2}: {line}" for index, line in enumerate(lines)]
+    elif style == "empty_lines_unlabelled":
+        labelled = [f"0: {line}" if line.strip() else line for line in lines]
+    elif style == "around_torchrun_prefix":
+        labelled = [f"1: [default1]:{line}" for line in lines]
+    else:  # a batch script that printed a few lines of its own before the srun step
+        labelled = ["Loading modules", "srun: job 4242 queued", *(f"0: {line}" for line in lines)]
+    return "\n".join(labelled) + "\n"
+
+
+@pytest.mark.parametrize(
+    "style", ["rank0", "padded_ranks", "empty_lines_unlabelled", "around_torchrun_prefix", "batch_script_lines"]
+)
+@pytest.mark.parametrize("name", ALL_RECORD_LOGS)
+def test_srun_rank_labels_are_stripped(tmp_path: Path, name: str, style: str) -> None:
+    """A log written through ``srun --label`` says exactly what the plain log says: score, sizes, steps, times,
+    hyperparameters, and the line each figure came from."""
+    labelled = tmp_path / Path(name).name
+    labelled.write_text(srun_labels((RECORDS / name).read_text(), style))
+    plain = parse_log(RECORDS / name)
+    run = parse_log(labelled)
+    offset = 2 if style == "batch_script_lines" else 0
+    assert {field: line - offset for field, line in run.lines.items()} == plain.lines
+    assert dataclasses.replace(run, path=plain.path, lines=plain.lines) == plain
+    assert plain.val_bpb is not None and plain.artifact_bytes is not None and plain.steps is not None
+
+
+def test_torchrun_prefix_keeps_the_indentation_of_the_line(tmp_path: Path) -> None:
+    """torchrun's ``--tee`` header is glued to the line: ``[default0]:  seed: 42`` is the block line ``  seed: 42``."""
+    text = (TTT / "train_seed42.log").read_text()
+    prefixed = tmp_path / "train_seed42.log"
+    prefixed.write_text("".join(f"[default{index % 8}]:{line}\n" for index, line in enumerate(text.splitlines())))
+    plain = parse_log(TTT / "train_seed42.log")
+    assert dataclasses.replace(parse_log(prefixed), path=plain.path) == plain
+    assert plain.hyperparameters["seed"] == 42
+
+
+def test_over_cap_artifact_line_is_seen_through_srun_labels(baseline: Path) -> None:
+    log = baseline / "train.log"
+    text = log.read_text().replace("Serialized model int8+zlib: 15815847", "Serialized model int8+zlib: 16815847")
+    log.write_text(srun_labels(text, "padded_ranks"))
+    audit = audit_folder(baseline)
+    over = [f for f in audit.findings if f.rule == "L22" and f.severity == Severity.FAIL]
+    assert len(over) == 1 and audit.exit_code == 1
+    assert over[0].line is not None and "16815847" in log.read_text().splitlines()[over[0].line - 1]
+
+
+def test_rank_labels_are_stripped_only_from_a_labelled_log() -> None:
+    ordinary = [
+        "model_params:17059912",
+        "layers:",
+        "0: attn mlp",
+        "1: attn mlp",
+        "12:30:01 step:1/20 train_loss:6.9",
+        "",
+        "final_int8_zlib_roundtrip_exact val_loss:2.0 val_bpb:1.2",
+    ]
+    assert clean_lines(ordinary) == ordinary  # 2 of 6 non-empty lines look labelled: a listing, not labels
+    labelled = ["0: Hyperparameters:", "0:   seed: 7", "0:", " 3: 12:30:01 x", "12: 0: y", "0:no_space"]
+    assert clean_lines(labelled) == ["Hyperparameters:", "  seed: 7", "", "12:30:01 x", "0: y", "0:no_space"]
+
+
+def test_rank_label_detection_is_linear_on_long_lines(tmp_path: Path) -> None:
+    log = tmp_path / "train.log"
+    log.write_text(("0: " + " " * 200_000 + "x\n" + " " * 200_000 + "0\n") * 20 + "0: val_bpb:1.0\n")
+    code = f"from pathlib import Path\nfrom golfc.audit.logs import parse_log\nparse_log(Path({str(log)!r}))\n"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
 
 
 def test_utf16_log_is_read(tmp_path: Path) -> None:
