@@ -19,9 +19,11 @@ import lzma
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 from golfc.audit.findings import INPUT_RULE, Finding, Severity
+from golfc.audit.reach import ValueFlow
 from golfc.audit.reading import read_limited
 
 MAX_DECODED_BYTES = 256 * 1024 * 1024  # refuse decompression bombs
@@ -217,10 +219,15 @@ FAILURES = (lzma.LZMAError, zlib.error, binascii.Error, ValueError, EOFError, OS
 
 
 class StaticEvaluator:
-    """Evaluates literal expressions and whitelisted decode calls of one module; records the codecs used."""
+    """Evaluates literal expressions and whitelisted decode calls of one module; records the codecs used.
 
-    def __init__(self, env: dict[str, object]) -> None:
+    ``env`` holds module-level names; ``local_names`` are the ids of ``Name`` nodes that read a function's own
+    variable (a parameter, a local that shadows a module name), which the module's value must not stand in for.
+    """
+
+    def __init__(self, env: dict[str, object], local_names: frozenset[int] = frozenset()) -> None:
         self.env = env
+        self.local_names = local_names
         self.codecs: list[str] = []
 
     def evaluate(self, node: ast.expr) -> object:
@@ -233,6 +240,8 @@ class StaticEvaluator:
         return node.value
 
     def _eval_Name(self, node: ast.Name) -> object:
+        if id(node) in self.local_names:
+            raise NotStatic(node.id)
         if node.id in self.env:
             return self.env[node.id]
         if node.id in ("bytes", "str", "compile"):
@@ -504,69 +513,6 @@ def code_argument(call: ast.Call) -> ast.expr | None:
     return next((kw.value for kw in call.keywords if kw.arg in ("source", "object")), None)
 
 
-Bindings = dict[str, list[ast.AST]]
-
-
-def value_bindings(tree: ast.Module) -> Bindings:
-    """name → every expression whose value the name may take (assignments, loop targets, ``with … as``,
-    a function's return values for its name). Scopes are ignored: an over-approximation of data flow."""
-    bindings: Bindings = {}
-    functions = {
-        node.name: node for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-    }
-
-    def bind(targets: list[ast.expr] | list[ast.AST], value: ast.AST) -> None:
-        for target in targets:
-            for node in ast.walk(target):
-                if isinstance(node, ast.Name):
-                    bindings.setdefault(node.id, []).append(value)
-
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign):
-            bind(node.targets, node.value)
-        elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.NamedExpr)) and node.value is not None:
-            bind([node.target], node.value)
-        elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
-            bind([node.target], node.iter)
-        elif isinstance(node, (ast.With, ast.AsyncWith)):
-            for item in node.items:
-                if item.optional_vars is not None:
-                    bind([item.optional_vars], item.context_expr)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            for inner in ast.walk(node):
-                if isinstance(inner, ast.Return) and inner.value is not None:
-                    bindings.setdefault(node.name, []).append(inner.value)
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in functions:
-            _bind_arguments(functions[node.func.id], node, bindings)
-    return bindings
-
-
-def _bind_arguments(function: ast.FunctionDef | ast.AsyncFunctionDef, call: ast.Call, bindings: Bindings) -> None:
-    """A call of a module function: each parameter takes the argument passed for it."""
-    parameters = [arg.arg for arg in (*function.args.posonlyargs, *function.args.args)]
-    for name, argument in zip(parameters, call.args):
-        if not isinstance(argument, ast.Starred):
-            bindings.setdefault(name, []).append(argument)
-    keyword_names = {*parameters, *(arg.arg for arg in function.args.kwonlyargs)}
-    for keyword in call.keywords:
-        if keyword.arg in keyword_names:
-            bindings.setdefault(keyword.arg, []).append(keyword.value)
-
-
-def flows_into(root: ast.expr, bindings: Bindings) -> set[int]:
-    """ids of every node whose value can reach ``root``: its own subtree and, through names, their bindings."""
-    reached: set[int] = set()
-    seen_names: set[str] = set()
-    pending: list[ast.AST] = [root]
-    while pending:
-        for node in ast.walk(pending.pop()):
-            reached.add(id(node))
-            if isinstance(node, ast.Name) and node.id not in seen_names:
-                seen_names.add(node.id)
-                pending.extend(bindings.get(node.id, ()))
-    return reached
-
-
 @dataclass
 class UnitScan:
     """What one unit hands to ``exec``: decoded payloads, and problems (corrupt payloads, unchecked code)."""
@@ -583,19 +529,20 @@ def scan_unit(tree: ast.Module, label: str) -> UnitScan:
     """
     scan = UnitScan()
     env = module_environment(tree)
-    bindings = value_bindings(tree)
+    flow = ValueFlow(tree)
+    evaluator = partial(StaticEvaluator, env, flow.scopes.local_names())  # a fresh one per expression
     sinks = [
         call
         for call in ast.walk(tree)
         if isinstance(call, ast.Call) and callee_name(call) in CODE_BUILDERS and code_argument(call) is not None
     ]
-    reach = {id(sink): flows_into(code_argument(sink), bindings) for sink in sinks}  # type: ignore[arg-type]
+    reach = {id(sink): flow.flows_into(code_argument(sink)) for sink in sinks}  # type: ignore[arg-type]
     into_code = set().union(*reach.values()) if reach else set()
-    decoded = _decoded_literals(tree, env, into_code, label, scan)
+    decoded = _decoded_literals(tree, evaluator, into_code, label, scan)
     for sink in sinks:
         if callee_name(sink) not in CODE_SINKS or decoded & reach[id(sink)]:
             continue
-        literal = _literal_code(sink, env)
+        literal = _literal_code(sink, evaluator())
         if literal is None:
             scan.problems.append(_unchecked_code(sink, label))
         else:
@@ -603,10 +550,9 @@ def scan_unit(tree: ast.Module, label: str) -> UnitScan:
     return scan
 
 
-def _literal_code(sink: ast.Call, env: dict[str, object]) -> object | None:
+def _literal_code(sink: ast.Call, evaluator: StaticEvaluator) -> object | None:
     """The code an exec/eval runs when it is written out in the file (a string, or compile() of one), so that
     the rules check it like any other unit (a leak inside ``exec("...")`` is still a leak); None if unknown."""
-    evaluator = StaticEvaluator(env)
     try:
         value = evaluator.evaluate(code_argument(sink))  # type: ignore[arg-type]
     except STATIC_FAILURES:
@@ -615,7 +561,7 @@ def _literal_code(sink: ast.Call, env: dict[str, object]) -> object | None:
 
 
 def _decoded_literals(
-    tree: ast.Module, env: dict[str, object], into_code: set[int], label: str, scan: UnitScan
+    tree: ast.Module, new_evaluator: Callable[[], StaticEvaluator], into_code: set[int], label: str, scan: UnitScan
 ) -> set[int]:
     """Evaluate every maximal decode call that reaches code; returns the ids of the calls decoded (or failed)."""
     covered: set[int] = set()
@@ -623,7 +569,7 @@ def _decoded_literals(
     for node in ast.walk(tree):
         if id(node) in covered or not isinstance(node, ast.Call) or id(node) not in into_code:
             continue
-        evaluator = StaticEvaluator(env)
+        evaluator = new_evaluator()
         try:
             value = evaluator.evaluate(node)
         except DecodeFailure as exc:
