@@ -1,14 +1,19 @@
 """Where one training step's GPU time goes, and what candidate changes would save, on one GPU.
 
 Usage (on the device): python bench/profile_step.py PROGRAM.src.py [--variants base,muon_lean,...] [--json OUT]
-Variants: base, fused_qkv, muon_lean, attn_bhtd, cudagraphs, autotune, aggressive_fusion, coordinate_descent,
-autotune_pointwise (see VARIANTS; results in bench/RESULTS.md).
+                             [--rank-of N]
+Variants: base, fused_qkv, muon_lean, muon_per_matrix, attn_bhtd, cudagraphs, autotune, aggressive_fusion,
+coordinate_descent, autotune_pointwise (see VARIANTS; results in bench/RESULTS.md).
 
 Loads a built program without running main(), builds its model and optimizers exactly as main() does
 (compiled, bf16 autocast, the real per-GPU micro-batch of 64 x 1024 and 8 micro-batches per step) on
 random tokens, and measures:
 - ms/step per variant (median of CUDA-event timings over 20 steps after 15 warm-up steps); a variant
   monkeypatches the loaded program (see VARIANTS), so all variants run in one process on one GPU;
+- with ``--rank-of N``, what one rank of an N-GPU run computes, on this one GPU: 8 / N micro-batches per step
+  and Muon orthogonalising only rank 0's share of the matrices (no communication: it is left out);
+- the host's own time per step (launching, without waiting for the GPU): when it is close to the GPU's
+  step time, the step is host-bound;
 - for the first variant, a torch.profiler trace of 3 steps: GPU time per kernel (top 30), per kind of
   kernel (matmul, attention, Triton-fused elementwise, optimizer, copies, NCCL, other), and how much
   of the step the GPU sits idle (host-bound launch gaps).
@@ -169,6 +174,46 @@ def patch_muon_lean(g: dict) -> None:
     dist = g["dist"]
 
 
+def patch_muon_per_matrix(g: dict) -> None:
+    """Muon.step as it was until session 5 (adopted form: multi-tensor ops per stack): momentum per shape group,
+    each update scaled and copied into a flat bf16 buffer matrix by matrix, then cast to fp32 matrix by matrix."""
+    cls, dist = g["Muon"], g["dist"]
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            params = group["params"]
+            offsets = [0]
+            for p in params[:-1]:
+                offsets.append(offsets[-1] + p.numel())
+            flat = torch.zeros(offsets[-1] + params[-1].numel(), device=params[0].device, dtype=torch.bfloat16)
+            for stack in self._my_stacks(params):
+                m = group["momentum"]
+                grads = [params[i].grad for i in stack]
+                bufs = []
+                for i in stack:
+                    state = self.state[params[i]]
+                    if "momentum_buffer" not in state:
+                        state["momentum_buffer"] = torch.zeros_like(params[i].grad)
+                    bufs.append(state["momentum_buffer"])
+                torch._foreach_mul_(bufs, m)
+                torch._foreach_add_(bufs, grads)
+                nesterov = torch._foreach_add(grads, bufs, alpha=m)
+                transposed = [g_.size(0) > g_.size(1) for g_ in nesterov]
+                X = self.newton_schulz(torch.stack([g_.mT if t_ else g_ for g_, t_ in zip(nesterov, transposed)]),
+                                       group["backend_steps"])
+                for x, i, t_ in zip(X, stack, transposed):
+                    x = x.mT if t_ else x
+                    scale = max(1.0, params[i].size(0) / params[i].size(1)) ** 0.5
+                    flat[offsets[i] : offsets[i] + params[i].numel()] = (x * scale).reshape(-1)
+            if self.distributed:
+                dist.all_reduce(flat)
+            updates = [flat[o : o + p.numel()].view_as(p).to(p.dtype) for o, p in zip(offsets, params)]
+            torch._foreach_add_(params, updates, alpha=-group["lr"])
+
+    cls.step = step
+
+
 def compile_mode(mode: str):
     """A variant that compiles the model with torch.compile(mode=...) instead of the default mode."""
 
@@ -191,6 +236,7 @@ VARIANTS = {
     "base": lambda g: None,
     "fused_qkv": patch_fused_qkv,
     "muon_lean": patch_muon_lean,
+    "muon_per_matrix": patch_muon_per_matrix,
     "attn_bhtd": patch_attn_bhtd,
     "cudagraphs": compile_mode("reduce-overhead"),  # CUDA graphs (cudagraph trees) for forward and backward
     "autotune": compile_mode("max-autotune-no-cudagraphs"),  # Triton GEMM templates with fused epilogues
@@ -211,8 +257,13 @@ def build_step(g: dict):
         for p in base.parameters():
             p.grad = torch.zeros_like(p)
     model = torch.compile(base, dynamic=False, fullgraph=True, mode=g.get("_profile_compile_mode"))
+    rank_of = g.get("_profile_rank_of", 1)
+    ctx.grad_accum_steps = 8 // rank_of  # one rank of rank_of GPUs (1: the whole step on this GPU)
     optimizers = g["build_optimizers"](base, h, ctx)
-    rows = h.train_batch_tokens // (ctx.grad_accum_steps * h.train_seq_len)
+    for opt in optimizers:
+        if rank_of > 1 and hasattr(opt, "world_size"):
+            opt.world_size, opt.rank = rank_of, 0  # Muon: rank 0's share of the matrices, no all-reduce
+    rows = h.train_batch_tokens // (rank_of * ctx.grad_accum_steps * h.train_seq_len)  # 64 at the defaults
     x = torch.randint(0, h.vocab_size, (rows, h.train_seq_len), device=ctx.device)
     y = torch.randint(0, h.vocab_size, (rows, h.train_seq_len), device=ctx.device)
 
@@ -236,7 +287,7 @@ def build_step(g: dict):
         # next replay overwrites: keep persistent .grad tensors there, so that gradients accumulate into them.
         base.zero_grad(set_to_none=not cuda_graphs)
 
-    step.optimizers, step.fill_grads = optimizers, fill_grads
+    step.optimizers, step.fill_grads, step.rows, step.micro_batches = optimizers, fill_grads, rows, ctx.grad_accum_steps
     return step
 
 
@@ -262,19 +313,22 @@ def time_optimizers(step, reps: int = 20) -> dict:
     return out
 
 
-def time_steps(step, warmup: int = 15, reps: int = 20) -> float:
+def time_steps(step, warmup: int = 15, reps: int = 20) -> tuple[float, float]:
+    """(GPU ms per step, host ms per step): medians over ``reps`` steps, each started on an idle GPU."""
     for i in range(warmup):
         step(i)
     torch.cuda.synchronize()
-    times = []
+    times, host = [], []
     for i in range(reps):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
+        t = time.perf_counter()
         step(warmup + i)
+        host.append(1000.0 * (time.perf_counter() - t))
         end.record()
         torch.cuda.synchronize()
         times.append(start.elapsed_time(end))
-    return statistics.median(times)
+    return statistics.median(times), statistics.median(host)
 
 
 def profile_steps(step, n: int = 3) -> dict:
@@ -320,6 +374,8 @@ def main() -> None:
     parser.add_argument("--variants", default="base,muon_lean")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--no-profile", action="store_true", help="skip the torch.profiler trace")
+    parser.add_argument("--rank-of", type=int, default=1, choices=(1, 2, 4, 8),
+                        help="time what one rank of an N-GPU run computes (8/N micro-batches, 1/N of Muon)")
     args = parser.parse_args()
     names = args.variants.split(",")
     unknown = [n for n in names if n not in VARIANTS]
@@ -329,6 +385,7 @@ def main() -> None:
     for i, name in enumerate(names):
         g = exec_program(args.program, "golfc_profile")  # a fresh program per variant: patches do not leak
         VARIANTS[name](g)
+        g["_profile_rank_of"] = args.rank_of
         torch._dynamo.reset()
         try:
             with torch._inductor.config.patch(**g.get("_profile_inductor_config", {})):
@@ -336,14 +393,17 @@ def main() -> None:
                 step = build_step(g)
                 step(0)  # compiles
                 print(f"{name}: compiled in {time.perf_counter() - t_compile:.0f} s", flush=True)
-                ms, opt_times = time_steps(step), time_optimizers(step)
+                (ms, host_ms), opt_times = time_steps(step), time_optimizers(step)
         except Exception as exc:  # one broken variant must not hide the others
             print(f"{name}: failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}", flush=True)
             results["runs"].append({"variant": name, "error": f"{type(exc).__name__}: {exc}"[:2000]})
             continue
-        results["runs"].append({"variant": name, "ms_per_step": ms, "optimizers": opt_times})  # a name may repeat
+        results["runs"].append(
+            {"variant": name, "rank_of": args.rank_of, "ms_per_step": ms, "host_ms_per_step": host_ms,
+             "optimizers": opt_times}
+        )  # a name may repeat
         opt_text = ", ".join(f"{k} {v['gpu_ms']:.2f} GPU / {v['host_ms']:.2f} host ms" for k, v in opt_times.items())
-        print(f"{name}: {ms:.2f} ms/step; optimizer steps: {opt_text}", flush=True)
+        print(f"{name}: {ms:.2f} ms/step (host {host_ms:.2f} ms); optimizer steps: {opt_text}", flush=True)
         if i == 0 and not args.no_profile:
             results["profile"] = prof = profile_steps(step)
             busy, span = prof["gpu_busy_ms_per_step"], prof["gpu_span_ms_per_step"]

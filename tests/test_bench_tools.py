@@ -106,3 +106,48 @@ def test_attention_variants_compute_the_same_attention_as_the_program(variant, t
         assert torch.equal(actual, expected)
     else:  # one matmul over concatenated weights may round differently from three
         torch.testing.assert_close(actual, expected, atol=1e-6, rtol=1e-5)
+
+
+def test_one_rank_of_eight_does_one_micro_batch_of_the_same_size_and_an_eighth_of_muon(tmp_path, monkeypatch):
+    """profile_step --rank-of 8: the per-GPU micro-batch stays what it is on eight GPUs, one per step, and Muon
+    orthogonalises only rank 0's matrices (no process group: communication is left out)."""
+    for name, value in TINY_RUN_ENV.items():
+        monkeypatch.setenv(name, value)
+    program_path = build_submission((), {}, tmp_path).out_dir / "train_gpt.src.py"
+    profile_step = load_bench_module("profile_step")
+    shapes = {}
+    for rank_of in (1, 8):
+        program = profile_step.exec_program(program_path, "golfc_test")
+        program["_profile_rank_of"] = rank_of
+        step = profile_step.build_step(program)
+        muon = [opt for opt in step.optimizers if hasattr(opt, "world_size")]
+        assert len(muon) == 1 and (muon[0].world_size, muon[0].rank, muon[0].distributed) == (rank_of, 0, False)
+        shapes[rank_of] = (step.rows, step.micro_batches)
+    rows_1, micro_1 = shapes[1]
+    assert micro_1 == 8 and shapes[8] == (rows_1, 1)
+
+
+@pytest.mark.parametrize("variant", ["muon_lean", "muon_per_matrix"])
+def test_muon_variants_take_the_same_steps_as_the_program(variant, tmp_path, monkeypatch):
+    """The profiler's Muon candidates change how the update is launched, not its bits."""
+    import torch
+
+    for name, value in TINY_RUN_ENV.items():
+        monkeypatch.setenv(name, value)
+    program_path = build_submission((), {}, tmp_path).out_dir / "train_gpt.src.py"
+    profile_step = load_bench_module("profile_step")
+    results = []
+    for patch in ("base", variant):
+        program = profile_step.exec_program(program_path, "golfc_test")
+        profile_step.VARIANTS[patch](program)
+        torch.manual_seed(0)
+        params = [torch.nn.Parameter(torch.randn(shape)) for shape in [(8, 16), (16, 8), (8, 8), (12, 8)]]
+        ctx = program["RunContext"](0, 1, 0, torch.device("cpu"), True, False, 8)
+        opt = program["Muon"](params, lr=0.1, momentum=0.9, backend_steps=5, ctx=ctx)
+        for seed in (1, 2):
+            torch.manual_seed(seed)
+            for p in params:
+                p.grad = torch.randn_like(p)
+            opt.step()
+        results.append([p.detach().clone() for p in params])
+    assert all(torch.equal(a, b) for a, b in zip(*results))
