@@ -25,15 +25,18 @@ def muon_newton_schulz(G, steps):
 class Muon(torch.optim.Optimizer):
     """buf = m*buf + g;  g' = g + m*buf;  p -= lr * NS(g') * max(1, rows/cols)^0.5.
 
-    Matrices are grouped by (transposed) shape and orthogonalised as one stack. With several ranks,
-    rank r handles the matrices whose index within their shape group is r mod world_size, and one
-    all-reduce of a flat bf16 buffer shares every update (gradients must already be averaged).
+    Matrices are grouped by (transposed) shape and orthogonalised as one stack, with multi-tensor ops around
+    it (a handful of launches per step, not several per matrix: on eight GPUs each rank's step is short and
+    the host's launches count). With several ranks, rank r handles the matrices whose index within their shape
+    group is r mod world_size, and one all-reduce of a flat bf16 buffer shares every update (gradients must
+    already be averaged).
     """
 
     def __init__(self, params, lr, momentum, backend_steps, ctx, compile_ns=False):
         super().__init__(params, {"lr": lr, "momentum": momentum, "backend_steps": backend_steps})
         self.rank, self.world_size, self.distributed = ctx.rank, ctx.world_size, ctx.distributed
         self.newton_schulz = torch.compile(muon_newton_schulz) if compile_ns else muon_newton_schulz
+        self._scales = {}  # shapes of a stack's matrices -> their max(1, rows/cols)^0.5, (n, 1, 1) fp32
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -41,43 +44,64 @@ class Muon(torch.optim.Optimizer):
             params = group["params"]
             if not params:
                 continue
-            offsets, total = [], 0
-            for p in params:
-                offsets.append(total)
-                total += p.numel()
-            flat = torch.zeros(total, device=params[0].device, dtype=torch.bfloat16)
-            shape_groups = {}  # (min dim, max dim) -> parameter indices, in parameter order
-            for i, p in enumerate(params):
-                shape_groups.setdefault((min(p.shape), max(p.shape)), []).append(i)
-            for members in shape_groups.values():
-                mine = [i for j, i in enumerate(members) if j % self.world_size == self.rank]
-                mine = [i for i in mine if params[i].grad is not None]
-                if mine:
-                    self._orthogonalised_updates(group, [params[i] for i in mine], [offsets[i] for i in mine], flat)
+            stacks = self._my_stacks(params)
+            updates = self._orthogonalised_updates(group, params, stacks)  # index -> bf16 update
+            mine = list(updates)
             if self.distributed:
+                flat = torch.zeros(sum(p.numel() for p in params), device=params[0].device, dtype=torch.bfloat16)
+                views = [v.view_as(p) for v, p in zip(flat.split([p.numel() for p in params]), params)]
+                if mine:
+                    torch._foreach_copy_([views[i] for i in mine], [updates[i] for i in mine])
                 dist.all_reduce(flat)  # each slice is nonzero on exactly one rank
-            updates = [flat[o : o + p.numel()].view_as(p).to(p.dtype) for o, p in zip(offsets, params)]
-            torch._foreach_add_(params, updates, alpha=-group["lr"])
+                torch._foreach_add_(params, views, alpha=-group["lr"])  # bf16 update, added in fp32
+            elif mine:
+                torch._foreach_add_([params[i] for i in mine], [updates[i] for i in mine], alpha=-group["lr"])
 
-    def _orthogonalised_updates(self, group, params, offsets, flat):
+    def _my_stacks(self, params):
+        """This rank's share of every shape group (same (min dim, max dim), in parameter order) as lists of
+        parameter indices; a matrix without a gradient is left out."""
+        shape_groups = {}
+        for i, p in enumerate(params):
+            shape_groups.setdefault((min(p.shape), max(p.shape)), []).append(i)
+        stacks = []
+        for members in shape_groups.values():
+            mine = [i for j, i in enumerate(members) if j % self.world_size == self.rank and params[i].grad is not None]
+            if mine:
+                stacks.append(mine)
+        return stacks
+
+    def _orthogonalised_updates(self, group, params, stacks):
+        """{index: bf16 update} for this rank's matrices: Nesterov momentum, then one Newton-Schulz call per stack."""
+        mine = [i for stack in stacks for i in stack]
+        if not mine:
+            return {}
         m = group["momentum"]
-        grads = [p.grad for p in params]
+        grads = [params[i].grad for i in mine]
         bufs = []
-        for p in params:
-            state = self.state[p]
+        for i in mine:
+            state = self.state[params[i]]
             if "momentum_buffer" not in state:
-                state["momentum_buffer"] = torch.zeros_like(p.grad)
+                state["momentum_buffer"] = torch.zeros_like(params[i].grad)
             bufs.append(state["momentum_buffer"])
         torch._foreach_mul_(bufs, m)
         torch._foreach_add_(bufs, grads)  # buf = m*buf + g
-        nesterov = torch._foreach_add(grads, bufs, alpha=m)  # g' = g + m*buf
-        transposed = [g.size(0) > g.size(1) for g in nesterov]  # work on the wide orientation
-        X = self.newton_schulz(torch.stack([g.mT if t else g for g, t in zip(nesterov, transposed)]),
-                               group["backend_steps"])  # (n, r, c)
-        for x, p, o, t in zip(X, params, offsets, transposed):
-            x = x.mT if t else x
-            scale = max(1.0, p.size(0) / p.size(1)) ** 0.5
-            flat[o : o + p.numel()] = (x * scale).reshape(-1)
+        nesterov = dict(zip(mine, torch._foreach_add(grads, bufs, alpha=m)))  # g' = g + m*buf
+        updates = {}
+        for stack in stacks:
+            transposed = [params[i].size(0) > params[i].size(1) for i in stack]  # work on the wide orientation
+            X = self.newton_schulz(torch.stack([nesterov[i].mT if t else nesterov[i] for i, t in zip(stack, transposed)]),
+                                   group["backend_steps"])  # (n, r, c) bf16
+            X = (X * self._scale(params, stack)).bfloat16()  # the product in fp32, rounded once, as x * a float
+            updates.update((i, x.mT if t else x) for i, x, t in zip(stack, X.unbind(0), transposed))
+        return updates
+
+    def _scale(self, params, stack):
+        """max(1, rows/cols)^0.5 of each matrix of a stack, (n, 1, 1) fp32 on its device (made once per layout)."""
+        key = tuple(params[i].shape for i in stack)
+        if key not in self._scales:
+            scales = [max(1.0, params[i].size(0) / params[i].size(1)) ** 0.5 for i in stack]
+            self._scales[key] = torch.tensor(scales, device=params[stack[0]].device).view(-1, 1, 1)
+        return self._scales[key]
 
 
 def build_muon_adam_optimizers(model, h, ctx):

@@ -157,3 +157,56 @@ def test_parameter_groups(tie):
     else:
         assert groups[:2] == [["tok_emb.weight"], ["lm_head.weight"]] and lrs == [0.6, 0.008, 0.04]
     assert {"stack.skip_weights", "stack.blocks.0.attn.q_gain", "stack.blocks.2.resid_mix"} <= set(groups[-2])
+
+
+def per_matrix_step(opt, params, lr, m, steps):
+    """Muon as it was written before its multi-tensor form (session 4): every matrix sliced into a flat bf16
+    buffer with its own scale multiply, every update cast to fp32 before the add. Same math, more launches."""
+    flat = torch.zeros(sum(p.numel() for p in params), dtype=torch.bfloat16)
+    offsets = [sum(p.numel() for p in params[:i]) for i in range(len(params))]
+    groups = {}
+    for i, p in enumerate(params):
+        groups.setdefault((min(p.shape), max(p.shape)), []).append(i)
+    for members in groups.values():
+        bufs = [opt.state[params[i]]["momentum_buffer"] for i in members]
+        grads = [params[i].grad for i in members]
+        for b, g in zip(bufs, grads):
+            b.mul_(m).add_(g)
+        nesterov = [g + m * b for g, b in zip(grads, bufs)]
+        transposed = [g.size(0) > g.size(1) for g in nesterov]
+        X = opt.newton_schulz(torch.stack([g.mT if t else g for g, t in zip(nesterov, transposed)]), steps)
+        for x, i, t in zip(X, members, transposed):
+            x = x.mT if t else x
+            scale = max(1.0, params[i].size(0) / params[i].size(1)) ** 0.5
+            flat[offsets[i] : offsets[i] + params[i].numel()] = (x * scale).reshape(-1)
+    with torch.no_grad():
+        for o, p in zip(offsets, params):
+            p.add_(flat[o : o + p.numel()].view_as(p).to(p.dtype), alpha=-lr)
+
+
+def test_the_multi_tensor_step_is_bit_identical_to_the_per_matrix_one(ns):
+    """Three steps with the real bf16 Newton-Schulz: the same bits as slicing, scaling and casting per matrix."""
+    params, previous = make_params(), make_params()
+    opt = ns["Muon"](params, lr=0.1, momentum=0.9, backend_steps=5, ctx=ctx_for(ns))
+    shadow = ns["Muon"](previous, lr=0.1, momentum=0.9, backend_steps=5, ctx=ctx_for(ns))
+    for p in previous:
+        shadow.state[p]["momentum_buffer"] = torch.zeros_like(p)
+    for seed in (1, 2, 3):
+        set_grads(params, seed)
+        set_grads(previous, seed)
+        opt.step()
+        per_matrix_step(shadow, previous, lr=0.1, m=0.9, steps=5)
+        for p, q in zip(params, previous):
+            assert torch.equal(p, q)
+            assert torch.equal(opt.state[p]["momentum_buffer"], shadow.state[q]["momentum_buffer"])
+
+
+def test_a_matrix_without_a_gradient_stays_and_gets_no_state(ns):
+    params = make_params()
+    start = [p.detach().clone() for p in params]
+    set_grads(params, 1)
+    params[3].grad = None  # e.g. a plugin's matrix that this step did not use
+    opt = ns["Muon"](params, lr=0.1, momentum=0.9, backend_steps=5, ctx=ctx_for(ns))
+    opt.step()
+    assert torch.equal(params[3], start[3]) and params[3] not in opt.state
+    assert all(not torch.equal(p, p0) for i, (p, p0) in enumerate(zip(params, start)) if i != 3)
