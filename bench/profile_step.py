@@ -1,6 +1,6 @@
 """Where one training step's GPU time goes, and what candidate changes would save, on one GPU.
 
-Usage (on the device): python bench/profile_step.py PROGRAM.src.py [--variants base,muon_lean,...] [--json OUT]
+Usage (on the device): python bench/profile_step.py PROGRAM.src.py [--variants base,muon_per_matrix,...] [--json OUT]
                              [--rank-of N]
 Variants: base, fused_qkv, muon_lean, muon_per_matrix, attn_bhtd, cudagraphs, autotune, aggressive_fusion,
 coordinate_descent, autotune_pointwise (see VARIANTS; results in bench/RESULTS.md).
@@ -109,71 +109,6 @@ def patch_attn_bhtd(g: dict) -> None:
     cls.forward = forward
 
 
-def patch_muon_lean(g: dict) -> None:
-    """Muon.step with 3 multi-tensor momentum ops over all matrices and, on one rank, the bf16 updates added
-    straight into the parameters (no flat buffer, no per-matrix slicing, casts and copies)."""
-    cls = g["Muon"]
-
-    def layout(self, gi, params):
-        cache = self.__dict__.setdefault("_lean_layouts", {})
-        if gi not in cache:
-            groups = {}
-            for i, p in enumerate(params):
-                groups.setdefault((min(p.shape), max(p.shape)), []).append(i)
-            shape_groups = []
-            for members in groups.values():
-                mine = [i for j, i in enumerate(members) if j % self.world_size == self.rank]
-                if mine:
-                    tr = [params[i].size(0) > params[i].size(1) for i in mine]
-                    scale = torch.tensor([max(1.0, params[i].size(0) / params[i].size(1)) ** 0.5 for i in mine],
-                                         device=params[0].device).view(-1, 1, 1)
-                    shape_groups.append((mine, tr, scale))
-            cache[gi] = shape_groups
-        return cache[gi]
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        for gi, group in enumerate(self.param_groups):
-            params = group["params"]
-            if not params:
-                continue
-            m, steps = group["momentum"], group["backend_steps"]
-            shape_groups = layout(self, gi, params)
-            mine = [i for idx, _, _ in shape_groups for i in idx]
-            grads = [params[i].grad for i in mine]
-            bufs = []
-            for i in mine:
-                state = self.state[params[i]]
-                if "momentum_buffer" not in state:
-                    state["momentum_buffer"] = torch.zeros_like(params[i].grad)
-                bufs.append(state["momentum_buffer"])
-            torch._foreach_mul_(bufs, m)
-            torch._foreach_add_(bufs, grads)
-            nesterov = dict(zip(mine, torch._foreach_add(grads, bufs, alpha=m)))
-            targets, updates = [], []
-            for idx, tr, scale in shape_groups:
-                X = self.newton_schulz(torch.stack([nesterov[i].mT if t else nesterov[i] for i, t in zip(idx, tr)]),
-                                       steps)
-                X = torch.mul(X, scale).bfloat16()  # fp32 product rounded to bf16, as x * python float
-                updates += [x.mT if t else x for x, t in zip(X.unbind(0), tr)]
-                targets += [params[i] for i in idx]
-            if self.distributed:
-                offsets, total = [], 0
-                for p in params:
-                    offsets.append(total)
-                    total += p.numel()
-                flat = torch.zeros(total, device=params[0].device, dtype=torch.bfloat16)
-                views = [flat[o : o + p.numel()].view_as(p) for o, p in zip(offsets, params)]
-                torch._foreach_copy_([views[i] for i in mine], updates)
-                dist.all_reduce(flat)
-                torch._foreach_add_(params, views, alpha=-group["lr"])
-            else:
-                torch._foreach_add_(targets, updates, alpha=-group["lr"])
-
-    cls.step = step
-    dist = g["dist"]
-
-
 def patch_muon_per_matrix(g: dict) -> None:
     """Muon.step as it was until session 5 (adopted form: multi-tensor ops per stack): momentum per shape group,
     each update scaled and copied into a flat bf16 buffer matrix by matrix, then cast to fp32 matrix by matrix."""
@@ -235,7 +170,7 @@ def inductor_config(**settings):
 VARIANTS = {
     "base": lambda g: None,
     "fused_qkv": patch_fused_qkv,
-    "muon_lean": patch_muon_lean,
+    "muon_lean": lambda g: None,  # adopted in session 5: the program's own Muon.step is this candidate now
     "muon_per_matrix": patch_muon_per_matrix,
     "attn_bhtd": patch_attn_bhtd,
     "cudagraphs": compile_mode("reduce-overhead"),  # CUDA graphs (cudagraph trees) for forward and backward
@@ -371,7 +306,7 @@ def profile_steps(step, n: int = 3) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("program", type=Path)
-    parser.add_argument("--variants", default="base,muon_lean")
+    parser.add_argument("--variants", default="base,muon_per_matrix")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--no-profile", action="store_true", help="skip the torch.profiler trace")
     parser.add_argument("--rank-of", type=int, default=1, choices=(1, 2, 4, 8),
