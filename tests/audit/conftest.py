@@ -18,6 +18,21 @@ RECORDS = DATA / "records"
 SCRIPTS = DATA / "scripts"
 
 
+SOURCE = "import os\n\n\ndef main():\n    return os.getcwd()\n"  # a small script the unwrapper tests wrap
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    """``text`` as ``tmp_path/train_gpt.py``, the file the unwrapper reads."""
+    path = tmp_path / "train_gpt.py"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def b85_lzma(text: str) -> str:
+    """The payload of the commonest wrapper: LZMA (xz) then base85."""
+    return base64.b85encode(lzma.compress(text.encode())).decode()
+
+
 def wrap_golfc_sections(sections: dict[str, str]) -> str:
     """golfc's layout: LZMA2 raw + base85, sections ``name\\x01source`` joined by ``\\x00``, exec'd one by one."""
     raw = "\x00".join(f"{name}\x01{source}" for name, source in sections.items()).encode()

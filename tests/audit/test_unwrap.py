@@ -9,13 +9,7 @@ from pathlib import Path
 from golfc.audit.findings import Severity
 from golfc.audit.unwrap import unwrap_script
 
-SOURCE = "import os\n\n\ndef main():\n    return os.getcwd()\n"
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "train_gpt.py"
-    path.write_text(text, encoding="utf-8")
-    return path
+from .conftest import SOURCE, write
 
 
 def test_plain_script_is_its_own_source(tmp_path: Path) -> None:

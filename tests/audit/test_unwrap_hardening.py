@@ -17,17 +17,7 @@ from golfc.audit.folder import audit_folder
 from golfc.audit.static import check_source
 from golfc.audit.unwrap import MAX_LAYERS, unwrap_script
 
-SOURCE = "import os\n\n\ndef main():\n    return os.getcwd()\n"
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "train_gpt.py"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def b85_lzma(text: str) -> str:
-    return base64.b85encode(lzma.compress(text.encode())).decode()
+from .conftest import SOURCE, b85_lzma, write
 
 
 def wrap_layers(source: str, layers: int) -> str:

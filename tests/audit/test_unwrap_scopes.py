@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import lzma
 from pathlib import Path
 
 import pytest
@@ -11,18 +9,9 @@ import pytest
 from golfc.audit.findings import Severity
 from golfc.audit.unwrap import unwrap_script
 
-SOURCE = "import os\n\n\ndef main():\n    return os.getcwd()\n"
+from .conftest import SOURCE, b85_lzma, write
+
 UNCHECKED = "exec'd code not checked: the code passed to exec() cannot be decoded statically"
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "train_gpt.py"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def b85_lzma(text: str) -> str:
-    return base64.b85encode(lzma.compress(text.encode())).decode()
 
 
 def problems(text: str, tmp_path: Path) -> list[tuple[Severity, int | None, str]]:
