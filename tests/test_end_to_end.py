@@ -167,6 +167,39 @@ def test_cpu_ranks_match_one_process_at_step_one(baseline_build, tiny_dataset, s
     assert abs(bpb_1 - bpb_n) < 2e-2
 
 
+AGREEMENT_PROBE = """
+import os, runpy, sys
+import torch.distributed as dist
+g = runpy.run_path(sys.argv[1], run_name="golfc_probe")
+ctx = g["init_distributed"](g["Hyperparameters"]())
+group = g["host_group"](ctx)
+seen = [g["any_rank"](ctx.rank == 1, group), g["any_rank"](False, group), g["any_rank"](True, group)]
+print(f"rank{ctx.rank} world_group:{group is dist.group.WORLD} seen:{seen}", flush=True)
+dist.barrier()
+os._exit(0)  # as the program does on CPU: gloo's C++ teardown at exit aborts now and then
+"""
+
+
+def test_ranks_agree_on_a_flag_that_only_one_rank_raised(baseline_build, tiny_dataset, tmp_path):
+    """The wall-clock stop: rank 1 alone past the cap makes every rank stop (host-side MAX over gloo)."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(AGREEMENT_PROBE, encoding="utf-8")
+    result = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(probe),
+                  str(baseline_build.out_dir / "train_gpt.src.py")], tmp_path, tiny_env(tiny_dataset, OMP_NUM_THREADS="1"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    for rank in (0, 1):  # CPU runs already use gloo: the default group serves
+        assert f"rank{rank} world_group:True seen:[True, False, True]" in result.stdout
+
+
+def test_two_ranks_stop_together_at_the_wallclock_cap(baseline_build, tiny_dataset):
+    env = tiny_env(tiny_dataset, ITERATIONS="50", MAX_WALLCLOCK_SECONDS="0.000001", RUN_ID="cap2", OMP_NUM_THREADS="1")
+    result = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "train_gpt.py"],
+                 baseline_build.out_dir, env)
+    assert result.returncode == 0, result.stderr[-3000:]  # a rank that went on alone would hang or fail
+    assert re.search(r"^stopping_early: wallclock_cap train_time:\d+ms step:1/50$", result.stdout, re.M)
+    assert FINAL.search(result.stdout)
+
+
 def _corrupt_magic(data_dir: Path) -> None:
     shard = sorted(data_dir.glob("fineweb_val_*.bin"))[0]
     raw = bytearray(shard.read_bytes())

@@ -72,7 +72,7 @@ def test_main_writes_the_baseline_log_lines_and_artifacts(
     assert "Running PyTorch" in log and log.rstrip().endswith(lines[-1])
 
 
-def test_wallclock_cap_stops_every_rank_after_the_same_step(
+def test_wallclock_cap_stops_after_the_step_that_passes_it(
     script, tmp_path, monkeypatch, capsys, tiny_overrides, tiny_dataset
 ):
     lines = run_main(
