@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -151,3 +152,29 @@ def test_the_per_matrix_muon_variant_takes_the_same_steps_as_the_program(tmp_pat
             opt.step()
         results.append([p.detach().clone() for p in params])
     assert all(torch.equal(a, b) for a, b in zip(*results))
+
+
+def test_dist_step_times_every_variant_on_two_cpu_ranks(tmp_path):
+    """bench/dist_step.py on gloo: each GRADS+STOP variant builds, steps and reports every rank's time."""
+    out = build_submission((), {}, tmp_path / "build").out_dir
+    env = {**os.environ, **TINY_RUN_ENV, "VOCAB_SIZE": "512", "OMP_NUM_THREADS": "1"}
+    report = tmp_path / "dist.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(BENCH / "dist_step.py"),
+         str(out / "train_gpt.src.py"), "--variants", "ddp+gloo,manual+nccl,none+none", "--warmup", "1", "--steps", "2",
+         "--json", str(report)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(report.read_text())
+    assert (data["device"], data["world_size"], data["accum"]) == ("cpu", 2, 1)
+    assert [r["variant"] for r in data["runs"]] == ["ddp+gloo", "manual+nccl", "none+none"]
+    for r in data["runs"]:
+        assert len(r["per_rank_ms"]) == 2 and r["ms_per_step"] == max(r["per_rank_ms"]) > 0
+        assert re.search(rf"^{re.escape(r['variant'])} +\d+\.\d\d ms/step \(slowest rank", result.stdout, re.M)
+
+
+@pytest.mark.parametrize("text", ["ddp", "ddp+nccl,fsdp+none", "manual+mpi"])
+def test_dist_step_rejects_a_variant_it_does_not_know(text):
+    dist_step = load_bench_module("dist_step")
+    with pytest.raises(ValueError, match="expected GRADS\\+STOP"):
+        dist_step.parse_variants(text)
+    assert dist_step.parse_variants("ddp+gloo,none+none") == [("ddp", "gloo"), ("none", "none")]
