@@ -20,7 +20,7 @@ A variant is GRADS+STOP:
   - ``none``: not at all (a run without a cap);
   - ``nccl``: an NCCL all-reduce of a flag read back with ``.item()`` (the reference's way: it drains the
     GPU's queue every step);
-  - ``gloo``: the program's own ``any_rank`` over its ``host_group`` (agreed on the hosts, no GPU sync).
+  - ``gloo``: the program's own ``max_over_ranks`` over its ``host_group`` (agreed on the hosts, no GPU sync).
 
 Timing: after warm-up steps (compilation), ``--steps`` steps run back to back as in training (no sync
 between steps but what the variant itself does) and the wall time is divided by the step count; the
@@ -100,7 +100,7 @@ def build_step(g: dict, grads: str, stop: str, accum: int):
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
             flag.item()
         elif stop == "gloo":
-            g["any_rank"](False, group)
+            g["max_over_ranks"](float(i), group)
 
     return step, ctx
 

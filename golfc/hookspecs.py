@@ -153,8 +153,10 @@ def golfc_schedule(recipe: Recipe) -> Impl | None:
     """Provide the learning-rate / momentum / weight-decay schedule (slot ``schedule``, exactly one).
 
     Run-time contract: ``apply_schedule(optimizers, step, elapsed_ms, h) -> lr_mul`` is called before
-    every optimizer step with the training step about to run and the training wall clock so far; it sets
-    ``group["lr"]`` (and any momentum or decay) of every group and returns the multiplier it used.
+    every optimizer step with the training step about to run and the training wall clock so far (under a
+    cap, the same value on every rank: the slowest rank's); it sets ``group["lr"]`` (and any momentum or
+    decay) of every group and returns the multiplier it used. A schedule must give every rank the same
+    values for the same arguments, or the ranks' weights drift apart.
     Default: ``warmdown_schedule`` (wall-clock warmdown, Muon momentum warmup).
     """
 

@@ -173,22 +173,22 @@ import torch.distributed as dist
 g = runpy.run_path(sys.argv[1], run_name="golfc_probe")
 ctx = g["init_distributed"](g["Hyperparameters"]())
 group = g["host_group"](ctx)
-seen = [g["any_rank"](ctx.rank == 1, group), g["any_rank"](False, group), g["any_rank"](True, group)]
+seen = [g["max_over_ranks"](1000.0 + 0.25 * ctx.rank, group), g["max_over_ranks"](-1.5, group)]
 print(f"rank{ctx.rank} world_group:{group is dist.group.WORLD} seen:{seen}", flush=True)
 dist.barrier()
 os._exit(0)  # as the program does on CPU: gloo's C++ teardown at exit aborts now and then
 """
 
 
-def test_ranks_agree_on_a_flag_that_only_one_rank_raised(baseline_build, tiny_dataset, tmp_path):
-    """The wall-clock stop: rank 1 alone past the cap makes every rank stop (host-side MAX over gloo)."""
+def test_ranks_agree_on_the_slowest_ranks_clock(baseline_build, tiny_dataset, tmp_path):
+    """The training clock under a cap: every rank reads the largest rank's value (host-side MAX over gloo)."""
     probe = tmp_path / "probe.py"
     probe.write_text(AGREEMENT_PROBE, encoding="utf-8")
     result = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(probe),
                   str(baseline_build.out_dir / "train_gpt.src.py")], tmp_path, tiny_env(tiny_dataset, OMP_NUM_THREADS="1"))
     assert result.returncode == 0, result.stderr[-3000:]
     for rank in (0, 1):  # CPU runs already use gloo: the default group serves
-        assert f"rank{rank} world_group:True seen:[True, False, True]" in result.stdout
+        assert f"rank{rank} world_group:True seen:[1000.25, -1.5]" in result.stdout
 
 
 def test_two_ranks_stop_together_at_the_wallclock_cap(baseline_build, tiny_dataset):
@@ -198,6 +198,44 @@ def test_two_ranks_stop_together_at_the_wallclock_cap(baseline_build, tiny_datas
     assert result.returncode == 0, result.stderr[-3000:]  # a rank that went on alone would hang or fail
     assert re.search(r"^stopping_early: wallclock_cap train_time:\d+ms step:1/50$", result.stdout, re.M)
     assert FINAL.search(result.stdout)
+
+
+WEIGHTS_PROBE = """
+import sys
+import torch
+g = {"__name__": "golfc_probe", "__file__": sys.argv[1]}  # main() reads its globals from here
+exec(compile(open(sys.argv[1], encoding="utf-8").read(), sys.argv[1], "exec"), g)
+export = g["export_artifact"]
+
+
+def keep_each_ranks_weights(model, h, ctx):
+    torch.save(model.state_dict(), f"rank{ctx.rank}.pt")
+    return export(model, h, ctx)
+
+
+g["export_artifact"] = keep_each_ranks_weights
+g["main"]()
+"""
+
+
+def test_ranks_hold_identical_weights_under_a_wallclock_schedule(baseline_build, tiny_dataset, tmp_path):
+    """With a cap the LR multiplier is a function of the clock; the ranks agree on one clock, so every rank
+    applies the same LR and their weights stay equal to the bit (each rank's own clock would make them drift)."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(WEIGHTS_PROBE, encoding="utf-8")
+    # WARMDOWN_ITERS this large keeps the whole run in the warmdown: every step's LR reads the clock.
+    env = tiny_env(tiny_dataset, ITERATIONS="4", WARMUP_STEPS="0", MAX_WALLCLOCK_SECONDS="600",
+                   WARMDOWN_ITERS="1000000", RUN_ID="clock2", OMP_NUM_THREADS="1")
+    result = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(probe),
+                  str(baseline_build.out_dir / "train_gpt.src.py")], tmp_path, env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    import torch
+
+    rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
+    saved = torch.load(tmp_path / "final_model.pt")  # what the run itself wrote: rank 0's weights
+    assert rank0.keys() == rank1.keys() == saved.keys() and all(torch.equal(rank0[k], saved[k]) for k in saved)
+    differing = [k for k in rank0 if not torch.equal(rank0[k], rank1[k])]
+    assert not differing, f"ranks differ in {differing}"
 
 
 def _corrupt_magic(data_dir: Path) -> None:

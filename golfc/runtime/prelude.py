@@ -153,10 +153,11 @@ def init_distributed(h):
 
 
 def host_group(ctx):
-    """The group in which ranks' hosts agree on small decisions (the wall-clock stop): gloo, so that agreeing
-    does not wait for the GPU. An NCCL all-reduce read back with .item() drains every rank's queue each step
-    and leaves its GPU idle while the next step is launched: 0.81 ms of a 33 ms step on four H200s at the
-    eight-GPU shape, against none measurable for gloo (bench/dist_step.py). CPU runs use their default group."""
+    """The group in which ranks' hosts agree on the training clock (the stop and the warmdown read it): gloo,
+    so that agreeing does not wait for the GPU. An NCCL all-reduce read back with .item() drains every rank's
+    queue each step and leaves its GPU idle while the next step is launched: 0.81 ms of a 33 ms step on four
+    H200s at the eight-GPU shape, against none measurable for gloo (bench/dist_step.py). CPU runs use their
+    (gloo) default group."""
     if not ctx.distributed:
         return None
     if dist.get_backend() == "gloo":
@@ -164,11 +165,11 @@ def host_group(ctx):
     return dist.new_group(backend="gloo")
 
 
-def any_rank(flag, group):
-    """True on every rank when `flag` is True on at least one: a MAX all-reduce of one int on the host."""
-    t = torch.tensor([int(flag)], dtype=torch.int32)
+def max_over_ranks(value, group):
+    """The largest of every rank's `value` (a float), on every rank: one fp64 all-reduce on the host."""
+    t = torch.tensor([value], dtype=torch.float64)
     dist.all_reduce(t, op=dist.ReduceOp.MAX, group=group)
-    return bool(t.item())
+    return t.item()
 
 
 def sync_device(device):

@@ -196,8 +196,14 @@ def main():
     loader = TrainLoader(h, ctx)
     averager = WeightAverager(base_model, h) if WeightAverager is not None else None
     max_ms = 1000.0 * h.max_wallclock_seconds if h.max_wallclock_seconds > 0 else None
-    stop_group = host_group(ctx) if max_ms is not None else None
-    train_ms, stop_after, step = 0.0, None, 0
+    clock_group = host_group(ctx) if max_ms is not None else None
+
+    def agreed(ms):
+        """The training clock as every rank reads it: under a cap, the slowest rank's, so that all ranks stop
+        after the same step and set the same warmdown LR (their weights stay equal to the bit)."""
+        return max_over_ranks(ms, clock_group) if clock_group is not None else ms
+
+    train_ms, clock_ms, stop_after, step = 0.0, 0.0, None, 0
     sync_device(ctx.device)
     t0 = time.perf_counter()
     while True:
@@ -208,24 +214,22 @@ def main():
             val_loss, val_bpb = evaluate(model, val_tokens, h, ctx)
             log0(f"step:{step}/{h.iterations} val_loss:{val_loss:.4f} val_bpb:{val_bpb:.4f} "
                  f"train_time:{train_ms:.0f}ms step_avg:{train_ms / max(step, 1):.2f}ms")
+            clock_ms = agreed(train_ms)
             sync_device(ctx.device)
             t0 = time.perf_counter()
         if last_step:
             if stop_after is not None and step < h.iterations:
                 log0(f"stopping_early: wallclock_cap train_time:{train_ms:.0f}ms step:{step}/{h.iterations}")
             break
-        train_loss = train_step(step, train_ms + 1000.0 * (time.perf_counter() - t0), loader, averager)
+        train_loss = train_step(step, clock_ms, loader, averager)
         step += 1
         # No device sync here: the host runs at most a step ahead, and a sync per step would leave the GPU
         # idle while the next step is launched. Only logging (.item()) syncs.
-        elapsed_ms = train_ms + 1000.0 * (time.perf_counter() - t0)
+        clock_ms = agreed(train_ms + 1000.0 * (time.perf_counter() - t0))
         if h.train_log_every > 0 and (step <= 10 or step % h.train_log_every == 0 or stop_after is not None):
             log0(f"step:{step}/{h.iterations} train_loss:{train_loss.item():.4f} "
-                 f"train_time:{elapsed_ms:.0f}ms step_avg:{elapsed_ms / step:.2f}ms")
-        reached_cap = max_ms is not None and elapsed_ms >= max_ms
-        if stop_group is not None:  # every rank stops after the same step; agreed on the hosts (gloo)
-            reached_cap = any_rank(reached_cap, stop_group)
-        if stop_after is None and reached_cap:
+                 f"train_time:{clock_ms:.0f}ms step_avg:{clock_ms / step:.2f}ms")
+        if stop_after is None and max_ms is not None and clock_ms >= max_ms:
             stop_after = step
     if ctx.device.type == "cuda":
         log0(f"peak memory allocated: {torch.cuda.max_memory_allocated() // 1024 // 1024} MiB "

@@ -165,10 +165,11 @@ def init_distributed(h):
 
 
 def host_group(ctx):
-    """The group in which ranks' hosts agree on small decisions (the wall-clock stop): gloo, so that agreeing
-    does not wait for the GPU. An NCCL all-reduce read back with .item() drains every rank's queue each step
-    and leaves its GPU idle while the next step is launched: 0.81 ms of a 33 ms step on four H200s at the
-    eight-GPU shape, against none measurable for gloo (bench/dist_step.py). CPU runs use their default group."""
+    """The group in which ranks' hosts agree on the training clock (the stop and the warmdown read it): gloo,
+    so that agreeing does not wait for the GPU. An NCCL all-reduce read back with .item() drains every rank's
+    queue each step and leaves its GPU idle while the next step is launched: 0.81 ms of a 33 ms step on four
+    H200s at the eight-GPU shape, against none measurable for gloo (bench/dist_step.py). CPU runs use their
+    (gloo) default group."""
     if not ctx.distributed:
         return None
     if dist.get_backend() == "gloo":
@@ -176,11 +177,11 @@ def host_group(ctx):
     return dist.new_group(backend="gloo")
 
 
-def any_rank(flag, group):
-    """True on every rank when `flag` is True on at least one: a MAX all-reduce of one int on the host."""
-    t = torch.tensor([int(flag)], dtype=torch.int32)
+def max_over_ranks(value, group):
+    """The largest of every rank's `value` (a float), on every rank: one fp64 all-reduce on the host."""
+    t = torch.tensor([value], dtype=torch.float64)
     dist.all_reduce(t, op=dist.ReduceOp.MAX, group=group)
-    return bool(t.item())
+    return t.item()
 
 
 def sync_device(device):
@@ -1236,8 +1237,14 @@ def main():
     loader = TrainLoader(h, ctx)
     averager = WeightAverager(base_model, h) if WeightAverager is not None else None
     max_ms = 1000.0 * h.max_wallclock_seconds if h.max_wallclock_seconds > 0 else None
-    stop_group = host_group(ctx) if max_ms is not None else None
-    train_ms, stop_after, step = 0.0, None, 0
+    clock_group = host_group(ctx) if max_ms is not None else None
+
+    def agreed(ms):
+        """The training clock as every rank reads it: under a cap, the slowest rank's, so that all ranks stop
+        after the same step and set the same warmdown LR (their weights stay equal to the bit)."""
+        return max_over_ranks(ms, clock_group) if clock_group is not None else ms
+
+    train_ms, clock_ms, stop_after, step = 0.0, 0.0, None, 0
     sync_device(ctx.device)
     t0 = time.perf_counter()
     while True:
@@ -1248,24 +1255,22 @@ def main():
             val_loss, val_bpb = evaluate(model, val_tokens, h, ctx)
             log0(f"step:{step}/{h.iterations} val_loss:{val_loss:.4f} val_bpb:{val_bpb:.4f} "
                  f"train_time:{train_ms:.0f}ms step_avg:{train_ms / max(step, 1):.2f}ms")
+            clock_ms = agreed(train_ms)
             sync_device(ctx.device)
             t0 = time.perf_counter()
         if last_step:
             if stop_after is not None and step < h.iterations:
                 log0(f"stopping_early: wallclock_cap train_time:{train_ms:.0f}ms step:{step}/{h.iterations}")
             break
-        train_loss = train_step(step, train_ms + 1000.0 * (time.perf_counter() - t0), loader, averager)
+        train_loss = train_step(step, clock_ms, loader, averager)
         step += 1
         # No device sync here: the host runs at most a step ahead, and a sync per step would leave the GPU
         # idle while the next step is launched. Only logging (.item()) syncs.
-        elapsed_ms = train_ms + 1000.0 * (time.perf_counter() - t0)
+        clock_ms = agreed(train_ms + 1000.0 * (time.perf_counter() - t0))
         if h.train_log_every > 0 and (step <= 10 or step % h.train_log_every == 0 or stop_after is not None):
             log0(f"step:{step}/{h.iterations} train_loss:{train_loss.item():.4f} "
-                 f"train_time:{elapsed_ms:.0f}ms step_avg:{elapsed_ms / step:.2f}ms")
-        reached_cap = max_ms is not None and elapsed_ms >= max_ms
-        if stop_group is not None:  # every rank stops after the same step; agreed on the hosts (gloo)
-            reached_cap = any_rank(reached_cap, stop_group)
-        if stop_after is None and reached_cap:
+                 f"train_time:{clock_ms:.0f}ms step_avg:{clock_ms / step:.2f}ms")
+        if stop_after is None and max_ms is not None and clock_ms >= max_ms:
             stop_after = step
     if ctx.device.type == "cuda":
         log0(f"peak memory allocated: {torch.cuda.max_memory_allocated() // 1024 // 1024} MiB "
