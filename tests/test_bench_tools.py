@@ -178,3 +178,23 @@ def test_dist_step_rejects_a_variant_it_does_not_know(text):
     with pytest.raises(ValueError, match="expected GRADS\\+STOP"):
         dist_step.parse_variants(text)
     assert dist_step.parse_variants("ddp+gloo,none+none") == [("ddp", "gloo"), ("none", "none")]
+
+
+def test_rank_weights_compare_names_each_differing_tensor_and_fails(tmp_path):
+    import torch
+
+    rank_weights = load_bench_module("rank_weights")
+    base = {"a": torch.zeros(3), "b": torch.ones(2)}
+    torch.save(base, tmp_path / "rank0.pt")
+    torch.save({"a": torch.zeros(3), "b": torch.tensor([1.0, 1.5])}, tmp_path / "rank1.pt")
+    torch.save(base, tmp_path / "rank10.pt")  # rank order is numeric, not by name
+    assert rank_weights.compare(tmp_path) == [("b", 1, 0.5)]
+    result = subprocess.run([sys.executable, str(BENCH / "rank_weights.py"), "compare", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == ["rank 1 differs from rank 0 in b: max |diff| 5.000e-01",
+                                          "3 ranks: 1 tensors differ"]
+    (tmp_path / "rank1.pt").unlink()
+    (tmp_path / "rank10.pt").unlink()
+    with pytest.raises(SystemExit, match=re.escape("expected rank<r>.pt files of two or more ranks, found 1")):
+        rank_weights.compare(tmp_path)

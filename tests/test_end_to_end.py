@@ -200,42 +200,22 @@ def test_two_ranks_stop_together_at_the_wallclock_cap(baseline_build, tiny_datas
     assert FINAL.search(result.stdout)
 
 
-WEIGHTS_PROBE = """
-import sys
-import torch
-g = {"__name__": "golfc_probe", "__file__": sys.argv[1]}  # main() reads its globals from here
-exec(compile(open(sys.argv[1], encoding="utf-8").read(), sys.argv[1], "exec"), g)
-export = g["export_artifact"]
-
-
-def keep_each_ranks_weights(model, h, ctx):
-    torch.save(model.state_dict(), f"rank{ctx.rank}.pt")
-    return export(model, h, ctx)
-
-
-g["export_artifact"] = keep_each_ranks_weights
-g["main"]()
-"""
-
-
 def test_ranks_hold_identical_weights_under_a_wallclock_schedule(baseline_build, tiny_dataset, tmp_path):
     """With a cap the LR multiplier is a function of the clock; the ranks agree on one clock, so every rank
-    applies the same LR and their weights stay equal to the bit (each rank's own clock would make them drift)."""
-    probe = tmp_path / "probe.py"
-    probe.write_text(WEIGHTS_PROBE, encoding="utf-8")
+    applies the same LR and their weights stay equal to the bit (each rank's own clock made them drift)."""
+    tool = Path(__file__).resolve().parent.parent / "bench" / "rank_weights.py"
     # WARMDOWN_ITERS this large keeps the whole run in the warmdown: every step's LR reads the clock.
     env = tiny_env(tiny_dataset, ITERATIONS="4", WARMUP_STEPS="0", MAX_WALLCLOCK_SECONDS="600",
                    WARMDOWN_ITERS="1000000", RUN_ID="clock2", OMP_NUM_THREADS="1")
-    result = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(probe),
-                  str(baseline_build.out_dir / "train_gpt.src.py")], tmp_path, env)
+    result = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(tool),
+                  "run", str(baseline_build.out_dir / "train_gpt.src.py"), "--keep", "kept"], tmp_path, env)
     assert result.returncode == 0, result.stderr[-3000:]
+    compared = run([sys.executable, str(tool), "compare", "kept"], tmp_path, env)
+    assert compared.returncode == 0 and compared.stdout.strip() == "2 ranks: identical weights", compared.stdout
     import torch
 
-    rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
-    saved = torch.load(tmp_path / "final_model.pt")  # what the run itself wrote: rank 0's weights
-    assert rank0.keys() == rank1.keys() == saved.keys() and all(torch.equal(rank0[k], saved[k]) for k in saved)
-    differing = [k for k in rank0 if not torch.equal(rank0[k], rank1[k])]
-    assert not differing, f"ranks differ in {differing}"
+    kept, saved = torch.load(tmp_path / "kept" / "rank0.pt"), torch.load(tmp_path / "final_model.pt")
+    assert kept.keys() == saved.keys() and all(torch.equal(kept[k], saved[k]) for k in saved)  # the run's weights
 
 
 def _corrupt_magic(data_dir: Path) -> None:
