@@ -40,7 +40,10 @@ ANSI_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b
 # torchrun's ``--tee`` header ``[default0]:`` (or ``[0]:``) is glued to the line, which may be indented; PyTorch's
 # exception hook writes ``[rank1]: ``.
 RANK_PREFIX = re.compile(r"^(?:\[(?:default)?\d+\]:|\[rank\d+\]: ?)")
-RANK_LABEL = re.compile(r"[ \t]*\d{1,4}:(?: |$)")  # ``srun --label``: ``0: ``, `` 3: `` (padded), ``0:`` alone
+# A label on every line of a labelled log: ``srun --label`` writes ``0: ``, `` 3: `` (padded) or ``0:`` alone;
+# MPICH's ``-prepend-rank`` and Intel MPI's ``-l`` write ``[0] ``.
+RANK_LABEL = re.compile(r"[ \t]*\d{1,4}:(?: |$)|\[\d{1,4}\] ")
+MPI_TAG = re.compile(r"\[\d+,\d+\]<std(?:out|err)>:")  # Open MPI's ``--tag-output``: ``[1,0]<stdout>:``
 TRACKED_FIELDS = (
     "seed",
     "val_bpb",
@@ -137,12 +140,30 @@ def clean_line(line: str) -> str:
 
 
 def clean_lines(lines: list[str]) -> list[str]:
-    """Console lines cleaned one by one (:func:`clean_line`), then without their ``srun --label`` rank labels
-    when the log is labelled (:func:`has_rank_labels`). Same number of lines, so line numbers still hold."""
-    cleaned = [clean_line(line) for line in lines]
+    """Console lines cleaned one by one (:func:`clean_line`), without Open MPI's output tags
+    (:func:`strip_mpi_tags`), then without their rank labels when the log is labelled
+    (:func:`has_rank_labels`). Same number of lines, so line numbers still hold."""
+    cleaned = strip_mpi_tags([clean_line(line) for line in lines])
     if not has_rank_labels(cleaned):
         return cleaned
     return [clean_line(line[label.end() :]) if (label := RANK_LABEL.match(line)) else line for line in cleaned]
+
+
+def strip_mpi_tags(lines: list[str]) -> list[str]:
+    """Lines without the ``[job,rank]<stdout>:`` tag of ``mpirun --tag-output``. Open MPI 4 glues the tag to the
+    line (``[1,0]<stdout>:  seed: 42`` is the block line ``  seed: 42``); later versions put one space after it.
+    The space is taken as part of the tag only when every tagged line with text has one, so that the
+    indentation of a glued log survives."""
+    tags = [(i, tag.end()) for i, line in enumerate(lines) if (tag := MPI_TAG.match(line))]
+    if not tags:
+        return lines
+    texts = [lines[i][end:] for i, end in tags if lines[i][end:]]
+    spaced = bool(texts) and all(text.startswith(" ") for text in texts)
+    cleaned = list(lines)
+    for i, end in tags:
+        rest = lines[i][end:]
+        cleaned[i] = clean_line(rest[1:] if spaced and rest.startswith(" ") else rest)
+    return cleaned
 
 
 def has_rank_labels(lines: list[str]) -> bool:

@@ -200,7 +200,8 @@ ALL_RECORD_LOGS = sorted(str(path.relative_to(RECORDS)) for path in RECORDS.glob
 
 
 def srun_labels(text: str, style: str) -> str:
-    """``text`` as ``srun --label`` writes it: ``<rank>: `` before every line, in one of several styles."""
+    """``text`` as a launcher that labels every line writes it: ``srun --label`` in several styles, MPICH's
+    ``-prepend-rank``, Open MPI's ``--tag-output`` (glued, as in version 4, or followed by a space)."""
     lines = text.splitlines()
     if style == "rank0":
         labelled = [f"0: {line}" for line in lines]
@@ -210,13 +211,29 @@ def srun_labels(text: str, style: str) -> str:
         labelled = [f"0: {line}" if line.strip() else line for line in lines]
     elif style == "around_torchrun_prefix":
         labelled = [f"1: [default1]:{line}" for line in lines]
+    elif style == "mpich_prepend_rank":
+        labelled = [f"[{index % 8}] {line}" for index, line in enumerate(lines)]
+    elif style == "openmpi_tag_glued":
+        labelled = [f"[1,{index % 8}]<stdout>:{line}" for index, line in enumerate(lines)]
+    elif style == "openmpi_tag_spaced":
+        labelled = [f"[1,{index % 8}]<stdout>: {line}" for index, line in enumerate(lines)]
     else:  # a batch script that printed a few lines of its own before the srun step
         labelled = ["Loading modules", "srun: job 4242 queued", *(f"0: {line}" for line in lines)]
     return "\n".join(labelled) + "\n"
 
 
 @pytest.mark.parametrize(
-    "style", ["rank0", "padded_ranks", "empty_lines_unlabelled", "around_torchrun_prefix", "batch_script_lines"]
+    "style",
+    [
+        "rank0",
+        "padded_ranks",
+        "empty_lines_unlabelled",
+        "around_torchrun_prefix",
+        "batch_script_lines",
+        "mpich_prepend_rank",
+        "openmpi_tag_glued",
+        "openmpi_tag_spaced",
+    ],
 )
 @pytest.mark.parametrize("name", ALL_RECORD_LOGS)
 def test_srun_rank_labels_are_stripped(tmp_path: Path, name: str, style: str) -> None:
@@ -265,6 +282,15 @@ def test_rank_labels_are_stripped_only_from_a_labelled_log() -> None:
     assert clean_lines(ordinary) == ordinary  # 2 of 6 non-empty lines look labelled: a listing, not labels
     labelled = ["0: Hyperparameters:", "0:   seed: 7", "0:", " 3: 12:30:01 x", "12: 0: y", "0:no_space"]
     assert clean_lines(labelled) == ["Hyperparameters:", "  seed: 7", "", "12:30:01 x", "0: y", "0:no_space"]
+    bracketed = ["[0] Hyperparameters:", "[0]   seed: 7", "[3] step:1/20", "[0]:torchrun's own"]
+    assert clean_lines(bracketed) == ["Hyperparameters:", "  seed: 7", "step:1/20", "torchrun's own"]
+
+
+def test_open_mpi_tags_are_stripped_keeping_the_indentation_of_a_glued_log() -> None:
+    glued = ["[1,0]<stdout>:Hyperparameters:", "[1,0]<stdout>:  seed: 7", "[1,1]<stderr>:[rank1]: boom", "plain"]
+    assert clean_lines(glued) == ["Hyperparameters:", "  seed: 7", "boom", "plain"]
+    spaced = ["[1,0]<stdout>: Hyperparameters:", "[1,0]<stdout>:   seed: 7", "[1,0]<stdout>:", "plain"]
+    assert clean_lines(spaced) == ["Hyperparameters:", "  seed: 7", "", "plain"]
 
 
 def test_rank_label_detection_is_linear_on_long_lines(tmp_path: Path) -> None:
