@@ -204,3 +204,21 @@ def test_emitted_program_trains_on_gpu_like_on_cpu(tmp_path, tiny_dataset):
         assert f"device:{device}" in result.stdout and expected_compile in result.stdout
         finals[device] = float(FINAL.search(result.stdout).group(2))
     assert finals["cuda"] == pytest.approx(finals["cpu"], abs=0.05)
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA GPUs")
+def test_two_gpu_ranks_end_with_identical_weights_under_a_wallclock_cap(tmp_path, tiny_dataset):
+    """NCCL gradients, the shared Muon updates and the clock agreed over gloo leave both ranks' weights equal to
+    the bit, with the LR read from the clock at every step (WARMDOWN_ITERS far beyond the run)."""
+    out = build_submission((), {}, tmp_path / "build").out_dir
+    tool = os.path.join(os.path.dirname(__file__), "..", "..", "bench", "rank_weights.py")
+    env = {**os.environ, **tiny_dataset.env(), **TINY_RUN_ENV, "DEVICE": "cuda", "ITERATIONS": "6",
+           "MAX_WALLCLOCK_SECONDS": "600", "WARMDOWN_ITERS": "1000000", "RUN_ID": "gpu_ranks"}
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                             tool, "run", "train_gpt.src.py", "--keep", "kept"], cwd=out, env=env,
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "world_size:2 grad_accum_steps:4" in result.stdout and "device:cuda:0 compile:True" in result.stdout
+    compared = subprocess.run([sys.executable, tool, "compare", "kept"], cwd=out, capture_output=True, text=True,
+                              timeout=300)
+    assert compared.returncode == 0 and compared.stdout.strip() == "2 ranks: identical weights", compared.stdout
