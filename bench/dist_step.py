@@ -58,10 +58,9 @@ def parse_variants(text: str) -> list[tuple[str, str]]:
     return variants
 
 
-def build_step(g: dict, grads: str, stop: str, accum: int):
-    """The program's model and optimizers, and a step closure for one variant."""
+def build_step(g: dict, ctx, grads: str, stop: str, accum: int):
+    """The program's model and optimizers, and a step closure for one variant (ctx: the program's RunContext)."""
     h = g["Hyperparameters"]()
-    ctx = g["_dist_ctx"]
     ctx.grad_accum_steps = accum
     torch.manual_seed(h.seed)
     base = g["GPT"](h).to(ctx.device)
@@ -102,25 +101,19 @@ def build_step(g: dict, grads: str, stop: str, accum: int):
         elif stop == "gloo":
             g["max_over_ranks"](float(i), group)
 
-    return step, ctx
+    return step
 
 
-def device_sync(ctx):
-    """A no-argument function that waits for this rank's queued GPU work (nothing to wait for on CPU)."""
-    return (lambda: torch.cuda.synchronize(ctx.device)) if ctx.device.type == "cuda" else (lambda: None)
-
-
-def time_variant(step, ctx, warmup: int, steps: int) -> list[float]:
+def time_variant(g: dict, ctx, step, warmup: int, steps: int) -> list[float]:
     """ms/step of every rank over `steps` back-to-back steps after `warmup` steps (rank order)."""
     for i in range(warmup):
         step(i)
-    sync = device_sync(ctx)
-    sync()
+    g["sync_device"](ctx.device)
     dist.barrier()
     t = time.perf_counter()
     for i in range(steps):
         step(warmup + i)
-    sync()
+    g["sync_device"](ctx.device)
     mine = torch.tensor([1000.0 * (time.perf_counter() - t) / steps], dtype=torch.float64)
     everyone = [torch.zeros_like(mine, device=ctx.device) for _ in range(ctx.world_size)]
     dist.all_gather(everyone, mine.to(ctx.device))  # NCCL gathers device tensors, gloo host ones
@@ -144,14 +137,14 @@ def main() -> None:
         parser.error("run under torchrun with --nproc_per_node of 2 or more")
     g = exec_program(args.program, "golfc_dist_step")
     g["LOG_STATE"]["enabled"] = False  # the program's own set-up lines (once per variant and rank)
-    g["_dist_ctx"] = ctx = g["init_distributed"](g["Hyperparameters"]())
+    ctx = g["init_distributed"](g["Hyperparameters"]())
     device_name = torch.cuda.get_device_name() if ctx.device.type == "cuda" else "cpu"
     results = {"device": device_name, "world_size": ctx.world_size, "accum": args.accum, "runs": []}
     for grads, stop in variants:
         torch._dynamo.reset()
         t_build = time.perf_counter()
-        step, ctx = build_step(g, grads, stop, args.accum)
-        per_rank = time_variant(step, ctx, args.warmup, args.steps)
+        step = build_step(g, ctx, grads, stop, args.accum)
+        per_rank = time_variant(g, ctx, step, args.warmup, args.steps)
         run = {"variant": f"{grads}+{stop}", "ms_per_step": max(per_rank), "per_rank_ms": per_rank,
                "seconds_with_compile": time.perf_counter() - t_build}
         results["runs"].append(run)
