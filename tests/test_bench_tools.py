@@ -198,3 +198,25 @@ def test_rank_weights_compare_names_each_differing_tensor_and_fails(tmp_path):
     (tmp_path / "rank10.pt").unlink()
     with pytest.raises(SystemExit, match=re.escape("expected rank<r>.pt files of two or more ranks, found 1")):
         rank_weights.compare(tmp_path)
+
+
+@pytest.mark.parametrize("gc_freeze", [False, True])
+def test_shape_run_gives_each_rank_the_micro_batches_asked_for(tmp_path, tiny_dataset, gc_freeze):
+    out = build_submission((), {}, tmp_path).out_dir
+    env = {**os.environ, **tiny_dataset.env(), **TINY_RUN_ENV, "ITERATIONS": "3", "RUN_ID": "shape",
+           "OMP_NUM_THREADS": "1"}
+    flags = ["--gc-freeze"] if gc_freeze else []
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         str(BENCH / "shape_run.py"), "--accum", "1", *flags, "train_gpt.src.py"],
+        cwd=out, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "world_size:2 grad_accum_steps:1" in result.stdout  # the program alone would use 4
+    assert re.search(r"^step:3/3 train_loss:\d+\.\d+", result.stdout, re.M)
+    assert re.search(r"^final_int8_zlib_roundtrip_exact val_loss:\d+\.\d+ val_bpb:\d+\.\d+$", result.stdout, re.M)
+
+
+def test_shape_run_rejects_an_accum_below_one(tmp_path):
+    result = subprocess.run([sys.executable, str(BENCH / "shape_run.py"), "--accum", "0", str(tmp_path / "p.py")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "--accum 0: expected a positive integer" in result.stderr
