@@ -42,6 +42,15 @@ def exec_program(path: Path, run_name: str) -> dict:
     return program
 
 
+def run_main(program: dict) -> None:
+    """Run the program's main() as its own entry point does: bad run input is one line on stderr, exit 2."""
+    try:
+        program["main"]()
+    except (program["RunInputError"], FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pace", type=float, required=True, help="virtual seconds per real second (> 0)")
@@ -54,11 +63,7 @@ def main() -> None:
     print(f"paced_run: perf_counter dilated x{args.pace:g} inside {args.program}; logged times are virtual", flush=True)
     program = exec_program(args.program, "golfc_paced")
     program["time"] = dilated_time_module(args.pace)  # every section reads the clock through this global
-    try:
-        program["main"]()
-    except (program["RunInputError"], FileNotFoundError) as exc:  # as the program's own entry point does
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_main(program)
 
 
 if __name__ == "__main__":

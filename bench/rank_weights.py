@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from paced_run import exec_program
+from paced_run import exec_program, run_main
 
 
 def run(program: Path, keep: Path) -> None:
@@ -33,7 +33,7 @@ def run(program: Path, keep: Path) -> None:
         return export(model, h, ctx)
 
     g["export_artifact"] = keep_each_ranks_weights  # main() looks it up in the program's globals
-    g["main"]()
+    run_main(g)
 
 
 def compare(keep: Path) -> list[tuple[str, int, float]]:

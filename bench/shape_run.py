@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from paced_run import exec_program
+from paced_run import exec_program, run_main
 
 
 def force_accum(program: dict, accum: int) -> None:
@@ -62,11 +62,7 @@ def main() -> None:
     force_accum(program, args.accum)
     if args.gc_freeze:
         freeze_gc_at_each_loader(program)
-    try:
-        program["main"]()
-    except (program["RunInputError"], FileNotFoundError) as exc:  # as the program's own entry point does
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_main(program)
 
 
 if __name__ == "__main__":
