@@ -3,7 +3,8 @@
 Usage (on the device): python bench/profile_step.py PROGRAM.src.py [--variants base,muon_per_matrix,...] [--json OUT]
                              [--rank-of N]
 Variants: base, fused_qkv, muon_lean, muon_per_matrix, attn_bhtd, cudagraphs, autotune, aggressive_fusion,
-coordinate_descent, autotune_pointwise (see VARIANTS; results in bench/RESULTS.md).
+coordinate_descent, autotune_pointwise, combo_kernels,
+multi_kernel (see VARIANTS; results in bench/RESULTS.md).
 
 Loads a built program without running main(), builds its model and optimizers exactly as main() does
 (compiled, bf16 autocast, the real per-GPU micro-batch of 64 x 1024 and 8 micro-batches per step) on
@@ -178,6 +179,8 @@ VARIANTS = {
     "aggressive_fusion": inductor_config(aggressive_fusion=True),  # fuse nodes even without shared reads
     "coordinate_descent": inductor_config(coordinate_descent_tuning=True),  # tune Triton block sizes
     "autotune_pointwise": inductor_config(max_autotune_pointwise=True),  # benchmark configs of Triton kernels
+    "combo_kernels": inductor_config(combo_kernels=True),  # fuse independent neighbouring kernels horizontally
+    "multi_kernel": inductor_config(**{"triton.multi_kernel": 1}),  # pick persistent or looped reductions at run time
 }
 
 
