@@ -4,7 +4,9 @@ A wrapper carries its program as a literal (base85/base64 text, bytes) passed th
 calls (``lzma.decompress``, ``b85decode``, ``zlib.decompress``, ``brotli.decompress``, ``.decode()``,
 ``.split('\\0')`` …) and handed to ``exec``. This module evaluates such chains *statically*: it walks the
 wrapper's AST, resolves module-level names and import aliases, and applies only a whitelist of pure
-decoding functions to literal data. Nothing the submission defines is ever called. A decoded text that
+decoding functions to literal data. Nothing the submission defines is ever called: a module-level decoder it
+defines (``def d(s): return lzma.decompress(b85decode(s))``, or the same as a lambda) is read, not run — its one
+return expression is evaluated like any other, with its parameters bound to the call's arguments. A decoded text that
 is itself a wrapper is peeled again (nested exec layers); a payload of ``name\\x01source`` parts joined by
 ``\\x00`` (golfc's layout) becomes one source unit per section.
 """
@@ -90,6 +92,35 @@ class DecompressorRef:
 
     codec: str
     options: tuple[tuple[str, object], ...] = ()
+
+
+@dataclass(frozen=True)
+class InlineFunction:
+    """A decoder the submission defines whose body is one expression: a lambda, or a ``def`` that only returns."""
+
+    params: tuple[str, ...]
+    body: ast.expr
+
+
+MAX_INLINE_DEPTH = 8  # decoders calling decoders; deeper (or recursive) is not static
+
+
+def inline_function(node: ast.FunctionDef | ast.Lambda) -> InlineFunction | None:
+    """The function as an InlineFunction when it can be read as one: plain parameters (no defaults, no
+    ``*args``/``**kwargs``, no keyword-only ones), no decorators, and a body that is a single ``return`` (a
+    docstring may come first) or a lambda's expression; None otherwise."""
+    args = node.args
+    if args.vararg or args.kwarg or args.kwonlyargs or args.defaults or args.kw_defaults:
+        return None
+    params = tuple(a.arg for a in (*args.posonlyargs, *args.args))
+    if isinstance(node, ast.Lambda):
+        return InlineFunction(params, node.body)
+    body = node.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]  # docstring
+    if node.decorator_list or len(body) != 1 or not isinstance(body[0], ast.Return) or body[0].value is None:
+        return None
+    return InlineFunction(params, body[0].value)
 
 
 class PayloadTooLarge(DecodeFailure):
@@ -229,6 +260,7 @@ class StaticEvaluator:
         self.env = env
         self.local_names = local_names
         self.codecs: list[str] = []
+        self.bindings: list[dict[str, object]] = []  # parameters of the InlineFunctions being evaluated
 
     def evaluate(self, node: ast.expr) -> object:
         handler = getattr(self, f"_eval_{type(node).__name__}", None)
@@ -240,6 +272,8 @@ class StaticEvaluator:
         return node.value
 
     def _eval_Name(self, node: ast.Name) -> object:
+        if self.bindings and node.id in self.bindings[-1]:  # a parameter of the decoder being read
+            return self.bindings[-1][node.id]
         if id(node) in self.local_names:
             raise NotStatic(node.id)
         if node.id in self.env:
@@ -261,6 +295,12 @@ class StaticEvaluator:
             return ("decompressor", base)
         raise NotStatic(node.attr)
 
+    def _eval_Lambda(self, node: ast.Lambda) -> object:
+        function = inline_function(node)
+        if function is None:
+            raise NotStatic("lambda")
+        return function
+
     def _eval_List(self, node: ast.List) -> object:
         return [self.evaluate(item) for item in node.elts]
 
@@ -271,6 +311,12 @@ class StaticEvaluator:
         if any(key is None for key in node.keys):
             raise NotStatic("dict unpacking")
         return {self.evaluate(k): self.evaluate(v) for k, v in zip(node.keys, node.values)}  # type: ignore[arg-type]
+
+    def _eval_UnaryOp(self, node: ast.UnaryOp) -> object:
+        operand = self.evaluate(node.operand)
+        if isinstance(node.op, (ast.USub, ast.UAdd)) and type(operand) is int:  # P[::-1]: the -1
+            return -operand if isinstance(node.op, ast.USub) else operand
+        raise NotStatic("unaryop")
 
     def _eval_BinOp(self, node: ast.BinOp) -> object:
         if isinstance(node.op, ast.Add):
@@ -314,6 +360,8 @@ class StaticEvaluator:
             return self._call_method(func[1], func[2], args, kwargs)
         if isinstance(func, tuple) and func[0] == "decompressor":
             return self._decode(f"{func[1].codec}.decompress", args, dict(func[1].options))
+        if isinstance(func, InlineFunction):
+            return self._inline(func, args, kwargs)
         if not isinstance(func, ModuleRef):
             raise NotStatic("call")
         name = func.name
@@ -328,6 +376,21 @@ class StaticEvaluator:
         if name == "str" and len(args) >= 2:
             return _text(args[0], str(args[1]))
         return self._decode(name, args, kwargs)
+
+    def _inline(self, function: InlineFunction, args: list[object], kwargs: dict[str, object]) -> object:
+        """The value of the decoder's body with its parameters bound to the call's (already evaluated) arguments."""
+        if len(self.bindings) >= MAX_INLINE_DEPTH:
+            raise NotStatic("decoder calls nested too deep")
+        if len(args) > len(function.params) or set(kwargs) - set(function.params[len(args) :]):
+            raise NotStatic("arguments")
+        bound = dict(zip(function.params, args)) | kwargs
+        if len(bound) != len(function.params):
+            raise NotStatic("arguments")
+        self.bindings.append(bound)
+        try:
+            return self.evaluate(function.body)
+        finally:
+            self.bindings.pop()
 
     def _decode(self, name: str, args: list[object], kwargs: dict[str, object]) -> object:
         decoder = DECODERS.get(name)
@@ -409,15 +472,20 @@ def module_environment(tree: ast.Module) -> dict[str, object]:
     """Import aliases of decoding modules and module-level names bound only to literal-evaluable values.
 
     A name is known when every binding of it in module scope is a top-level ``NAME = literal`` or
-    ``NAME += literal`` (evaluated in order); a name bound any other way (a loop, a branch, ``global`` in a
-    function, a call) is unknown from then on, so a payload is never reconstructed from a guess.
+    ``NAME += literal`` (evaluated in order), or a single top-level ``def`` that only returns an expression (an
+    InlineFunction, as is ``NAME = lambda …``); a name bound any other way (a loop, a branch, ``global`` in a
+    function, a call, a second ``def``) is unknown from then on, so a payload is never reconstructed from a guess.
     """
     env: dict[str, object] = {}
     evaluator = StaticEvaluator(env)
-    unknown = _names_bound_dynamically(tree)
+    decoders = _inline_decoders(tree)
+    unknown = _names_bound_dynamically(tree, set(decoders))
     for statement in tree.body:
         if isinstance(statement, (ast.Import, ast.ImportFrom)):
             _bind_imports(statement, env)
+            continue
+        if id(statement) in decoders and statement.name not in unknown:  # type: ignore[attr-defined]
+            env[statement.name] = decoders[id(statement)]  # type: ignore[attr-defined]
             continue
         target, value = _simple_binding(statement)
         if target is None or target in unknown or value is None:
@@ -430,6 +498,19 @@ def module_environment(tree: ast.Module) -> dict[str, object]:
             env.pop(target, None)
             unknown.add(target)
     return env
+
+
+def _inline_decoders(tree: ast.Module) -> dict[int, InlineFunction]:
+    """Top-level ``def`` statements readable as InlineFunctions, by id of the statement; a name defined by
+    more than one top-level ``def`` has none."""
+    defs = [statement for statement in tree.body if isinstance(statement, ast.FunctionDef)]
+    names = [statement.name for statement in defs]
+    found = {}
+    for statement in defs:
+        function = inline_function(statement)
+        if function is not None and names.count(statement.name) == 1:
+            found[id(statement)] = function
+    return found
 
 
 def _bind_imports(statement: ast.Import | ast.ImportFrom, env: dict[str, object]) -> None:
@@ -449,7 +530,7 @@ def _simple_binding(statement: ast.stmt) -> tuple[str | None, ast.expr | None]:
         target = statement.targets[0]
         if not isinstance(target, ast.Name):
             return None, None
-        literal = isinstance(statement.value, (ast.Constant, ast.BinOp, ast.Subscript))
+        literal = isinstance(statement.value, (ast.Constant, ast.BinOp, ast.Subscript, ast.Lambda))
         return target.id, statement.value if literal else None
     if isinstance(statement, ast.AugAssign) and isinstance(statement.target, ast.Name):
         if not isinstance(statement.op, ast.Add):
@@ -459,8 +540,9 @@ def _simple_binding(statement: ast.stmt) -> tuple[str | None, ast.expr | None]:
     return None, None
 
 
-def _names_bound_dynamically(tree: ast.Module) -> set[str]:
-    """Module-scope names bound other than by a top-level single-target assignment, or declared ``global``."""
+def _names_bound_dynamically(tree: ast.Module, inline_defs: set[int]) -> set[str]:
+    """Module-scope names bound other than by a top-level single-target assignment or an inline decoder's
+    ``def`` (ids in ``inline_defs``), or declared ``global``."""
     names = {name for node in ast.walk(tree) if isinstance(node, ast.Global) for name in node.names}
     simple = {id(target) for statement in tree.body for target in _simple_targets(statement)}
     stack: list[ast.AST] = [tree]
@@ -468,7 +550,7 @@ def _names_bound_dynamically(tree: ast.Module) -> set[str]:
         node = stack.pop()
         for child in ast.iter_child_nodes(node):
             if isinstance(child, SCOPES):
-                if not isinstance(child, ast.Lambda) and hasattr(child, "name"):
+                if not isinstance(child, ast.Lambda) and hasattr(child, "name") and id(child) not in inline_defs:
                     names.add(child.name)
                 continue
             if isinstance(child, ast.Name) and not isinstance(child.ctx, ast.Load) and id(child) not in simple:

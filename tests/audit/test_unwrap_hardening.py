@@ -47,16 +47,14 @@ def test_one_layer_too_many_fails_and_counts_no_wrapper_as_source(tmp_path: Path
 @pytest.mark.parametrize(
     "script",
     [
-        "import lzma,base64\nP={reversed!r}\nexec(lzma.decompress(base64.b85decode(P[::-1])))\n",
-        "import lzma,base64\nP={payload!r}\ndef L(p):\n    return lzma.decompress(base64.b85decode(p))\nexec(L(P))\n",
         "import lzma,base64\nexec(lzma.decompress(base64.b85decode(open(__file__).read().split('#'*2)[-1])))\n"
         "##{payload}\n",
     ],
-    ids=["reversed", "helper_function", "read_from_file"],
+    ids=["read_from_file"],  # a helper decoder function is read now (test_unwrap_scopes.py), a reversed payload too
 )
 def test_exec_of_code_that_cannot_be_decoded_is_a_warning_naming_the_line(tmp_path: Path, script: str) -> None:
     payload = b85_lzma(SOURCE)
-    text = script.format(payload=payload, reversed=payload[::-1])
+    text = script.format(payload=payload)
     result = unwrap_script(write(tmp_path, text))
     exec_line = next(i for i, line in enumerate(text.splitlines(), 1) if line.startswith("exec("))
     assert problems(result) == [
@@ -66,6 +64,13 @@ def test_exec_of_code_that_cannot_be_decoded_is_a_warning_naming_the_line(tmp_pa
             "exec'd code not checked: the code passed to exec() cannot be decoded statically",
         )
     ]
+
+
+def test_a_reversed_payload_is_reversed_back_and_read(tmp_path: Path) -> None:
+    text = f"import lzma,base64\nP={b85_lzma(SOURCE)[::-1]!r}\nexec(lzma.decompress(base64.b85decode(P[::-1])))\n"
+    result = unwrap_script(write(tmp_path, text))
+    assert result.problems == [] and result.is_wrapped
+    assert [unit.text for unit in result.units if unit.is_leaf] == [SOURCE]
 
 
 def test_payload_built_with_plus_equals_is_reconstructed(tmp_path: Path) -> None:

@@ -119,3 +119,66 @@ def test_a_payload_that_reaches_exec_across_scopes_is_unwrapped(tmp_path: Path, 
     assert result.problems == []
     assert result.is_wrapped
     assert [unit.text for unit in result.units if unit.is_leaf] == [SOURCE]
+
+
+# Decoders the submission defines: read (their one return expression evaluated with the call's arguments), never run.
+DECODER_FUNCTIONS = {
+    "def": "import lzma as L, base64 as B\n\n\ndef d(s):\n    return L.decompress(B.b85decode(s))\n\n\nexec(d({payload!r}))\n",
+    "def_with_docstring_and_keyword_call": (
+        "import lzma as L, base64 as B\n\n\ndef d(s):\n    \"\"\"Unpack.\"\"\"\n    return L.decompress(B.b85decode(s))\n\n\n"
+        "exec(d(s={payload!r}))\n"
+    ),
+    "lambda": "import lzma as L,base64 as B\nd=lambda s:L.decompress(B.b85decode(s))\nexec(d({payload!r}))\n",
+    "lambda_calling_a_lambda": (
+        "import lzma as L,base64 as B\nu=lambda b:L.decompress(b)\nd=lambda s:u(B.b85decode(s))\nexec(d({payload!r}))\n"
+    ),
+    "parameter_named_like_a_module_name": (
+        "import lzma as L, base64 as B\nP = 'not the payload'\n\n\ndef d(P):\n    return L.decompress(B.b85decode(P))\n\n\n"
+        "exec(d({payload!r}))\n"
+    ),
+    "decoder_applied_to_a_module_literal": (
+        "import lzma as L,base64 as B\nP={payload!r}\nd=lambda s:L.decompress(B.b85decode(s)).decode()\nexec(d(P))\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(DECODER_FUNCTIONS))
+def test_a_decoder_the_submission_defines_is_read_not_run(tmp_path: Path, shape: str) -> None:
+    text = DECODER_FUNCTIONS[shape].format(payload=b85_lzma(SOURCE))
+    result = unwrap_script(write(tmp_path, text))
+    assert result.problems == []
+    assert result.is_wrapped and "lzma" in result.layers[0]
+    assert [unit.text for unit in result.units if unit.is_leaf] == [SOURCE]
+
+
+# Functions that cannot be read as one expression of their parameters: the exec stays unchecked (a warning at
+# its line), and nothing is guessed.
+UNREADABLE_DECODERS = {
+    "two_statements": (
+        "import lzma as L, base64 as B\n\n\ndef d(s):\n    t = B.b85decode(s)\n    return L.decompress(t)\n\n\n"
+        "exec(d({payload!r}))\n"
+    ),
+    "decorated": (
+        "import functools, lzma as L, base64 as B\n\n\n@functools.cache\ndef d(s):\n    return L.decompress(B.b85decode(s))\n\n\n"
+        "exec(d({payload!r}))\n"
+    ),
+    "defined_twice": (
+        "import lzma as L, base64 as B\n\n\ndef d(s):\n    return L.decompress(B.b85decode(s))\n\n\n"
+        "def d(s):\n    return s\n\n\nexec(d({payload!r}))\n"
+    ),
+    "rebound_in_a_loop": (
+        "import lzma as L,base64 as B\nd=lambda s:L.decompress(B.b85decode(s))\nfor d in [print]:\n    pass\n"
+        "exec(d({payload!r}))\n"
+    ),
+    "default_argument": "import lzma as L,base64 as B\nd=lambda s,k=B:L.decompress(k.b85decode(s))\nexec(d({payload!r}))\n",
+    "recursive": "import lzma as L,base64 as B\nd=lambda s:d(s)\nexec(d({payload!r}))\n",
+    "wrong_arity": "import lzma as L,base64 as B\nd=lambda s,t:L.decompress(B.b85decode(s))\nexec(d({payload!r}))\n",
+}
+
+
+@pytest.mark.parametrize("shape", sorted(UNREADABLE_DECODERS))
+def test_a_decoder_that_is_not_one_expression_leaves_the_exec_unchecked(tmp_path: Path, shape: str) -> None:
+    text = UNREADABLE_DECODERS[shape].format(payload=b85_lzma(SOURCE))
+    result = unwrap_script(write(tmp_path, text))
+    assert [(p.severity, p.line, p.message) for p in result.problems] == [(Severity.WARN, exec_line(text), UNCHECKED)]
+    assert not result.is_wrapped
