@@ -136,6 +136,14 @@ def _capped(data: bytes) -> bytes:
     return data
 
 
+def _bounded(value: object) -> object:
+    """``value``, unless it is text or bytes over the limit: concatenation, ``str.replace`` and decoders calling
+    decoders could otherwise build far more than any one decoder may return."""
+    if isinstance(value, (str, bytes, bytearray)) and len(value) > MAX_DECODED_BYTES:
+        raise PayloadTooLarge()
+    return value
+
+
 def _lzma_decompress(
     data: bytes,
     format: int = lzma.FORMAT_AUTO,
@@ -338,6 +346,8 @@ class StaticEvaluator:
         kind = type(values[0])
         if kind not in (str, bytes) or any(type(value) is not kind for value in values):
             raise NotStatic("binop")
+        if sum(len(value) for value in values) > MAX_DECODED_BYTES:  # type: ignore[arg-type]
+            raise PayloadTooLarge()
         return kind().join(values)  # type: ignore[arg-type]
 
     def _eval_Subscript(self, node: ast.Subscript) -> object:
@@ -388,7 +398,7 @@ class StaticEvaluator:
             raise NotStatic("arguments")
         self.bindings.append(bound)
         try:
-            return self.evaluate(function.body)
+            return _bounded(self.evaluate(function.body))
         finally:
             self.bindings.pop()
 
@@ -432,7 +442,7 @@ class StaticEvaluator:
             raise NotStatic(str(exc)) from exc
         if method == "decode":
             self.codecs.append("text")
-        return result
+        return _bounded(result)
 
 
 def _text(value: object, encoding: str = "utf-8") -> str:

@@ -128,6 +128,26 @@ def test_decompression_bomb_says_it_is_too_large(tmp_path: Path, monkeypatch: py
         assert severity == Severity.FAIL and "larger than" in message and "end-of-stream" not in message
 
 
+@pytest.mark.parametrize(
+    "growth",
+    [
+        "d=lambda s:s+s\nexec(d(d(d(d(d(d(P)))))))",  # decoders calling decoders, doubling each time
+        "exec(P.replace('#','####').replace('#','####'))",  # a method that multiplies its input
+        "d=lambda s:lzma.decompress(base64.b85decode(s))+lzma.decompress(base64.b85decode(s))\nexec(d(P))",
+    ],
+    ids=["inline_doubling", "replace", "decoder_joining_two_decodes"],
+)
+def test_values_built_past_the_size_limit_say_they_are_too_large(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, growth: str
+) -> None:
+    """No value the evaluator builds may pass the decoders' own limit, however it was grown."""
+    monkeypatch.setattr(unwrap, "MAX_DECODED_BYTES", 1000)
+    payload = b85_lzma("#" * 600) if "lzma" in growth else "#" * 600
+    text = f"import lzma,base64\nP={payload!r}\n{growth}\n"
+    [(severity, line, message)] = problems(unwrap_script(write(tmp_path, text)))
+    assert severity == Severity.FAIL and line == text.count("\n") and "larger than the 0 MiB limit" in message
+
+
 def test_payload_with_a_syntax_error_fails_like_the_script_itself(tmp_path: Path) -> None:
     broken = b85_lzma("def f(:\n pass\n")
     text = f"import lzma,base64\nexec(lzma.decompress(base64.b85decode({broken!r})))\n"
