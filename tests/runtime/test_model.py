@@ -63,8 +63,15 @@ def test_rotary_bf16_tables_reproduce_the_reference_rounding(tiny_program):
     assert not torch.equal(exact.cos[0, 257], exact.cos[0, 256])
     assert torch.equal(reference.cos[0, 513], reference.cos[0, 512])
     inv_freq = 1.0 / 10000.0 ** (torch.arange(0, 64, 2, dtype=torch.float32) / 64)
-    angles = torch.outer(torch.arange(1024, dtype=torch.bfloat16), inv_freq.bfloat16())  # products in bf16 too
-    assert torch.equal(reference.cos[0, :, 0], angles.cos())
+    positions = torch.arange(1024, dtype=torch.bfloat16)
+    # bf16 operands, products and cos/sin in fp32, rounded once: what inductor computes inside the reference's
+    # compiled graph, where its tables are built
+    angles = torch.outer(positions.float(), inv_freq.bfloat16().float())
+    assert torch.equal(reference.cos[0, :, 0], angles.cos().bfloat16())
+    assert torch.equal(reference.sin[0, :, 0], angles.sin().bfloat16())
+    # not the eager bf16 products (golfc's tables before 2026-12-04): those are off by up to 2 rad
+    eager = torch.outer(positions, inv_freq.bfloat16()).cos()
+    assert (eager.float() - reference.cos[0, :, 0].float()).abs().max() > 1.0
     assert tiny_program["Hyperparameters"].rope_bf16_tables is True  # the default is the reference's
 
 

@@ -1,0 +1,18 @@
+# Sourced by the bench/runs/*parity*.sh device scripts: the device's Python with golfc from the checkout
+# (python-minifier carried as a wheel in .whl), the carried stand-in data (.devdata/data, vocab 1024), the tiny
+# corpus (.devdata/tiny, vocab 384), the reference script copied to .devdata/reference (../shared stays here).
+set -u
+export PYTHONUNBUFFERED=1
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+mkdir -p /tmp/golfc_path && ln -sfn "$PWD/plugins" /tmp/golfc_path/golfc_plugins
+export PYTHONPATH="$PWD:/tmp/golfc_path:/tmp/site"
+export TORCHINDUCTOR_CACHE_DIR=/tmp/inductor_cache
+REF=.devdata/reference/train_gpt.py
+FULL=(--data .devdata/data/datasets/fineweb10B_sp1024 --tokenizer .devdata/data/tokenizers/fineweb_1024_bpe.model --vocab 1024)
+TINY=(--data .devdata/tiny/datasets/fineweb10B_sp384 --tokenizer .devdata/tiny/tokenizers/fineweb_384_bpe.model --vocab 384)
+# the reduced shape of tests/gpu/test_reference_parity.py
+REDUCED=(--steps 20 --log-every 1 --env NUM_LAYERS=2 --env MODEL_DIM=128 --env NUM_HEADS=2 --env NUM_KV_HEADS=1
+         --env TRAIN_SEQ_LEN=1024 --env TRAIN_BATCH_TOKENS=65536 --env VAL_BATCH_SIZE=65536 --env WARMDOWN_ITERS=0
+         --env WARMUP_STEPS=2)
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+python3 -c "import sys, torch; print(sys.version.split()[0], torch.__version__)"
