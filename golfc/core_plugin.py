@@ -36,7 +36,7 @@ def golfc_add_hparams(hp: HParams) -> None:
     hp.int("NUM_KV_HEADS", 4, "key/value heads (grouped-query attention)")
     hp.bool("TIE_EMBEDDINGS", True, "output head shares the token embedding")
     hp.float("ROPE_BASE", 10000.0, "RoPE frequency base")
-    hp.bool("ROPE_BF16_TABLES", True, "RoPE tables from bf16 positions, as the reference computes them (0: fp32)")
+    hp.bool("ROPE_BF16_TABLES", True, "RoPE tables from bf16 frequencies, rounded to bf16, as the reference trains with them on a GPU (0: fp32)")
     hp.float("LOGIT_SOFTCAP", 30.0, "logits = c * tanh(logits / c)")
     hp.float("QK_GAIN_INIT", 1.5, "initial per-head query gain")
     hp.float("TIED_EMBED_INIT_STD", 0.005, "std of the tied embedding init")

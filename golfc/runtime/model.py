@@ -31,12 +31,13 @@ class CastedLinear(nn.Linear):
 class Rotary(nn.Module):
     """RoPE with the half-split rotation; cos/sin tables cached for max_len positions.
 
-    bf16_tables=True reproduces the reference baseline. It casts the whole model to bf16 (buffers included),
-    so its positions and frequencies are bf16: positions above 256 round to even numbers, above 512 to
-    multiples of 4. Its tables are then built inside its compiled graph, where inductor forms the products
-    position * frequency and their cos/sin in fp32 and rounds only the stored tables to bf16 (built eagerly
-    in bf16, the products round too: angles off by up to 2 rad at position 1000, and 0.04 bpb worse at 300
-    steps, bench/RESULTS.md 2026-12-04). ROPE_BF16_TABLES=0: fp32 positions, frequencies and tables.
+    bf16_tables=True reproduces the tables the reference baseline trains with on a GPU. It casts the whole
+    model to bf16 (buffers included), so its frequencies are bf16, and builds the tables inside its compiled
+    graph, where inductor forms the positions and the products position * frequency and their cos/sin in fp32
+    and rounds only the stored tables to bf16. (Eagerly, the positions and products would round to bf16 too:
+    positions above 256 to even numbers, angles off by up to 2 rad at position 1000. golfc built them that way
+    until 2026-12-04 and trained 0.04 bpb worse at 300 steps; bench/RESULTS.md.) ROPE_BF16_TABLES=0: fp32
+    frequencies and tables.
     """
 
     def __init__(self, head_dim, base, max_len, bf16_tables=False):
@@ -46,10 +47,10 @@ class Rotary(nn.Module):
         self._build(max_len, None)
 
     def _build(self, seq_len, device):
-        # frequencies base^(-2i/head_dim), i = 0 .. head_dim/2 - 1, and positions, in the table dtype
+        # frequencies base^(-2i/head_dim), i = 0 .. head_dim/2 - 1, rounded to the table dtype
         inv_freq = 1.0 / (self.base ** (torch.arange(0, self.head_dim, 2, dtype=torch.float32, device=device) / self.head_dim))
-        positions = torch.arange(seq_len, dtype=self.table_dtype, device=device)
-        freqs = torch.outer(positions.float(), inv_freq.to(self.table_dtype).float())  # (T, D/2), products in fp32
+        positions = torch.arange(seq_len, dtype=torch.float32, device=device)
+        freqs = torch.outer(positions, inv_freq.to(self.table_dtype).float())  # (T, D/2), products in fp32
         cos, sin = freqs.cos().to(self.table_dtype), freqs.sin().to(self.table_dtype)
         self.register_buffer("cos", cos[None, :, None], persistent=False)  # (1, T, 1, D/2)
         self.register_buffer("sin", sin[None, :, None], persistent=False)

@@ -246,7 +246,7 @@ class Hyperparameters:
     num_kv_heads = int(os.environ.get('NUM_KV_HEADS', 4))  # key/value heads (grouped-query attention)
     tie_embeddings = bool(int(os.environ.get('TIE_EMBEDDINGS', '1')))  # output head shares the token embedding
     rope_base = float(os.environ.get('ROPE_BASE', 10000.0))  # RoPE frequency base
-    rope_bf16_tables = bool(int(os.environ.get('ROPE_BF16_TABLES', '1')))  # RoPE tables from bf16 positions, as the reference computes them (0: fp32)
+    rope_bf16_tables = bool(int(os.environ.get('ROPE_BF16_TABLES', '1')))  # RoPE tables from bf16 frequencies, rounded to bf16, as the reference trains with them on a GPU (0: fp32)
     logit_softcap = float(os.environ.get('LOGIT_SOFTCAP', 30.0))  # logits = c * tanh(logits / c)
     qk_gain_init = float(os.environ.get('QK_GAIN_INIT', 1.5))  # initial per-head query gain
     tied_embed_init_std = float(os.environ.get('TIED_EMBED_INIT_STD', 0.005))  # std of the tied embedding init
@@ -431,9 +431,13 @@ class CastedLinear(nn.Linear):
 class Rotary(nn.Module):
     """RoPE with the half-split rotation; cos/sin tables cached for max_len positions.
 
-    bf16_tables=True reproduces the reference baseline, which casts the whole model to bf16 (buffers
-    included) before the tables are built: frequencies, positions and their products are bf16, so
-    positions above 256 round to even numbers, above 512 to multiples of 4 (ROPE_BF16_TABLES=0: fp32).
+    bf16_tables=True reproduces the tables the reference baseline trains with on a GPU. It casts the whole
+    model to bf16 (buffers included), so its frequencies are bf16, and builds the tables inside its compiled
+    graph, where inductor forms the positions and the products position * frequency and their cos/sin in fp32
+    and rounds only the stored tables to bf16. (Eagerly, the positions and products would round to bf16 too:
+    positions above 256 to even numbers, angles off by up to 2 rad at position 1000. golfc built them that way
+    until 2026-12-04 and trained 0.04 bpb worse at 300 steps; bench/RESULTS.md.) ROPE_BF16_TABLES=0: fp32
+    frequencies and tables.
     """
 
     def __init__(self, head_dim, base, max_len, bf16_tables=False):
@@ -443,12 +447,13 @@ class Rotary(nn.Module):
         self._build(max_len, None)
 
     def _build(self, seq_len, device):
-        # frequencies base^(-2i/head_dim), i = 0 .. head_dim/2 - 1
+        # frequencies base^(-2i/head_dim), i = 0 .. head_dim/2 - 1, rounded to the table dtype
         inv_freq = 1.0 / (self.base ** (torch.arange(0, self.head_dim, 2, dtype=torch.float32, device=device) / self.head_dim))
-        positions = torch.arange(seq_len, dtype=self.table_dtype, device=device)
-        freqs = torch.outer(positions, inv_freq.to(self.table_dtype))  # (T, D/2)
-        self.register_buffer("cos", freqs.cos()[None, :, None], persistent=False)  # (1, T, 1, D/2)
-        self.register_buffer("sin", freqs.sin()[None, :, None], persistent=False)
+        positions = torch.arange(seq_len, dtype=torch.float32, device=device)
+        freqs = torch.outer(positions, inv_freq.to(self.table_dtype).float())  # (T, D/2), products in fp32
+        cos, sin = freqs.cos().to(self.table_dtype), freqs.sin().to(self.table_dtype)
+        self.register_buffer("cos", cos[None, :, None], persistent=False)  # (1, T, 1, D/2)
+        self.register_buffer("sin", sin[None, :, None], persistent=False)
 
     def forward(self, x):  # x (B, T, H, D)
         T = x.size(1)
@@ -523,17 +528,17 @@ class GPT(nn.Module):
 
 
 def cast_params_for_training(model, device):
-    """On CUDA store parameters in bf16, except CastedLinear weights and vectors / control tensors (fp32).
-
-    At the baseline's shapes only the token embedding ends up bf16. On CPU everything stays fp32.
+    """On CUDA, as the reference does: round every parameter to bf16 (it casts the whole model to bf16), then
+    store CastedLinear weights and vectors / control tensors in fp32 again (their values stay bf16 numbers
+    until the first step) and everything else in bf16 (at the baseline's shapes, the token embedding).
+    On CPU everything stays fp32, unrounded.
     """
     if device.type != "cuda":
         return
     linear_weights = {id(m.weight) for m in model.modules() if isinstance(m, CastedLinear)}
     for name, p in model.named_parameters():
         keep_fp32 = id(p) in linear_weights or p.ndim < 2 or any(s in name for s in CONTROL_TENSOR_NAME_PATTERNS)
-        if not keep_fp32:
-            p.data = p.data.to(torch.bfloat16)
+        p.data = p.data.to(torch.bfloat16).to(torch.float32 if keep_fp32 else torch.bfloat16)
 
 
 # ==================================================================================================

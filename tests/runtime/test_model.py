@@ -54,25 +54,39 @@ def test_rotary_is_the_half_split_rotation(tiny_program):
     assert rotary.cos.shape == (1, 6, 1, 4)
 
 
-def test_rotary_bf16_tables_reproduce_the_reference_rounding(tiny_program):
-    """The reference builds its tables after casting the model to bf16: positions above 256 round."""
+def test_rotary_bf16_tables_are_the_ones_the_reference_trains_with(tiny_program):
+    """The reference casts its model to bf16 (so its frequencies are bf16) and builds its tables inside its
+    compiled graph, where the positions, the products and cos/sin are fp32 and only the stored tables round to
+    bf16 (on an H200: bench/results/2026-12-04_rope_tables_h200.json; tests/gpu compares on the device)."""
     exact = tiny_program["Rotary"](64, 10000.0, 1024, False)
     reference = tiny_program["Rotary"](64, 10000.0, 1024, True)
     assert reference.cos.dtype == torch.bfloat16 and exact.cos.dtype == torch.float32
-    assert torch.equal(reference.cos[0, 257], reference.cos[0, 256])  # 257 is not a bf16 number
-    assert not torch.equal(exact.cos[0, 257], exact.cos[0, 256])
-    assert torch.equal(reference.cos[0, 513], reference.cos[0, 512])
     inv_freq = 1.0 / 10000.0 ** (torch.arange(0, 64, 2, dtype=torch.float32) / 64)
-    positions = torch.arange(1024, dtype=torch.bfloat16)
-    # bf16 operands, products and cos/sin in fp32, rounded once: what inductor computes inside the reference's
-    # compiled graph, where its tables are built
-    angles = torch.outer(positions.float(), inv_freq.bfloat16().float())
+    angles = torch.outer(torch.arange(1024, dtype=torch.float32), inv_freq.bfloat16().float())
     assert torch.equal(reference.cos[0, :, 0], angles.cos().bfloat16())
     assert torch.equal(reference.sin[0, :, 0], angles.sin().bfloat16())
-    # not the eager bf16 products (golfc's tables before 2026-12-04): those are off by up to 2 rad
-    eager = torch.outer(positions, inv_freq.bfloat16()).cos()
+    assert not torch.equal(reference.cos[0, 257], reference.cos[0, 256])  # positions are not rounded
+    # not eager bf16 arithmetic (golfc's tables before 2026-12-04): positions and products rounded, 2 rad off
+    eager = torch.outer(torch.arange(1024, dtype=torch.bfloat16), inv_freq.bfloat16()).cos()
     assert (eager.float() - reference.cos[0, :, 0].float()).abs().max() > 1.0
+    assert torch.equal(exact.cos[0, :, 0], torch.outer(torch.arange(1024.0), inv_freq).cos())
     assert tiny_program["Hyperparameters"].rope_bf16_tables is True  # the default is the reference's
+
+
+def test_cast_params_for_training_rounds_every_parameter_through_bf16_as_the_reference(tiny_program):
+    """The reference calls model.bfloat16() and then puts linears and control tensors back in fp32: their
+    initial values are bf16 numbers stored in fp32; the token embedding stays bf16. On CPU nothing changes."""
+    h = tiny_program["Hyperparameters"]()
+    torch.manual_seed(0)
+    model = tiny_program["GPT"](h)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    tiny_program["cast_params_for_training"](model, torch.device("cpu"))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    tiny_program["cast_params_for_training"](model, torch.device("cuda"))  # casts only: runs without a GPU
+    for name, p in model.named_parameters():
+        assert torch.equal(p.float(), before[name].bfloat16().float()), name
+        assert p.dtype == (torch.bfloat16 if name == "tok_emb.weight" else torch.float32), name
+    assert any(not torch.equal(before[n], p.float()) for n, p in model.named_parameters() if p.dtype == torch.float32)
 
 
 def test_attention_matches_a_hand_written_reference_and_calls_the_hooks(tiny_overrides):
