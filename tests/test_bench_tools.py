@@ -18,11 +18,14 @@ from golfc.build import build_submission
 from golfc.testing import TINY_RUN_ENV
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
+ROOT_SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
 def load_bench_module(name: str) -> ModuleType:
+    """A bench/ tool as a module, registered in sys.modules (dataclasses resolve their module through it)."""
     spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 
@@ -220,3 +223,88 @@ def test_shape_run_rejects_an_accum_below_one(tmp_path):
     result = subprocess.run([sys.executable, str(BENCH / "shape_run.py"), "--accum", "0", str(tmp_path / "p.py")],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "--accum 0: expected a positive integer" in result.stderr
+
+
+PARITY_LOG = """\
+step:1/300 train_loss:6.9042 train_time:310ms step_avg:310.00ms
+step:2/300 train_loss:6.6275 train_time:620ms step_avg:310.00ms
+step:300/300 train_loss:2.1527 train_time:92616ms step_avg:308.72ms
+step:300/300 val_loss:2.4911 val_bpb:1.4763 train_time:92616ms step_avg:308.72ms
+peak memory allocated: 10940 MiB reserved: 11204 MiB
+Serialized model: 67224983 bytes
+Serialized model int8+zlib: 8415322 bytes (payload:17178912 raw_torch:17224025 payload_ratio:3.91x)
+final_int8_zlib_roundtrip val_loss:2.5620 val_bpb:1.5183 eval_time:1500ms
+final_int8_zlib_roundtrip_exact val_loss:2.56200000 val_bpb:1.51830000
+"""
+
+
+def test_parity_reads_the_figures_of_a_run_from_its_console():
+    parity = load_bench_module("parity")
+    run = parity.parse_run_log(PARITY_LOG)
+    assert run.train_loss == {1: 6.9042, 2: 6.6275, 300: 2.1527}
+    assert (run.ms_step, run.prequant_bpb, run.roundtrip_bpb) == (308.72, 1.4763, 1.5183)
+    assert (run.artifact_bytes, run.peak_mib) == (8415322, 10940)  # the compressed artifact, not the raw .pt
+
+
+def test_parity_cudnn_variant_swaps_the_reference_switches_and_refuses_a_script_without_them():
+    parity = load_bench_module("parity")
+    script = "x = 1\n    enable_cudnn_sdp(False)\n    enable_flash_sdp(True)\ny = 2\n"
+    variant = parity.cudnn_variant(script)
+    assert "enable_cudnn_sdp(True)\n    enable_flash_sdp(False)" in variant and variant.startswith("x = 1")
+    with pytest.raises(parity.ParityError, match="expected its lines"):
+        parity.cudnn_variant("print('no switches')\n")
+    reference = ROOT_SHARED / "reference" / "train_gpt.py"
+    if reference.is_file():  # the real script has the two lines exactly once
+        assert parity.cudnn_variant(reference.read_text()).count("enable_flash_sdp(False)") == 1
+
+
+def test_parity_weight_differences_map_golfc_names_and_put_the_largest_first():
+    import torch
+
+    parity = load_bench_module("parity")
+    reference = {"tok_emb.weight": torch.ones(2, 2), "blocks.0.attn.q_gain": torch.full((4,), 2.0),
+                 "skip_weights": torch.ones(1, 2), "lost": torch.zeros(1)}
+    golfc = {"tok_emb.weight": torch.ones(2, 2), "stack.blocks.0.attn.q_gain": torch.tensor([2.0, 2.0, 2.5, 2.0]),
+             "stack.skip_weights": torch.tensor([[1.0, 1.25]])}
+    rows = parity.weight_differences(reference, golfc)
+    assert [r["tensor"] for r in rows] == ["blocks.0.attn.q_gain", "skip_weights", "tok_emb.weight", "lost"]
+    assert rows[0]["golfc"] == "stack.blocks.0.attn.q_gain" and rows[0]["max_abs"] == 0.5 and rows[0]["max_rel"] == 0.25
+    assert rows[2]["max_abs"] == 0.0 and rows[3]["golfc"] is None
+    with pytest.raises(parity.ParityError, match="reference shape"):
+        parity.weight_differences({"tok_emb.weight": torch.ones(2)}, {"tok_emb.weight": torch.ones(3)})
+
+
+def test_parity_runs_a_golfc_build_and_writes_its_figures(tmp_path, tiny_dataset):
+    parity = load_bench_module("parity")
+    build = build_submission((), {}, tmp_path / "build").out_dir
+    env = [f"--env={k}={v}" for k, v in TINY_RUN_ENV.items() if k not in ("ITERATIONS",)]
+    out = tmp_path / "parity.json"
+    code = parity.main(["--build", str(build), "--reference", str(tmp_path / "absent.py"),
+                        "--data", str(tiny_dataset.data_path), "--tokenizer", str(tiny_dataset.tokenizer_path),
+                        "--vocab", str(tiny_dataset.vocab_size), "--steps", "2", "--programs", "golfc",
+                        "--work", str(tmp_path / "work"), "--json", str(out), *env])
+    assert code == 0
+    figures = json.loads(out.read_text())
+    assert figures["steps"] == 2 and set(figures["golfc"]["train_loss"]) == {"1", "2"}
+    assert figures["golfc"]["roundtrip_bpb"] > 0 and figures["golfc"]["artifact_bytes"] > 0
+    assert (tmp_path / "work" / "golfc" / "final_model.pt").is_file()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--programs", "golfc,nope"], "--programs 'golfc,nope': expected names from reference, reference_cudnn, golfc"),
+    (["--programs", "golfc"], "no train_gpt.py there, expected a golfc build folder"),
+    (["--programs", "reference"], "no such file, expected the official train_gpt.py"),
+    (["--programs", "golfc", "--env", "NOEQUALS", "--build", "BUILT"], "--env 'NOEQUALS': expected NAME=VALUE"),
+    (["--programs", "golfc", "--steps", "0", "--build", "BUILT"], "--steps 0: expected a positive number of steps"),
+])
+def test_parity_rejects_bad_input_in_one_line(tmp_path, capsys, args, message):
+    parity = load_bench_module("parity")
+    built = tmp_path / "built"
+    built.mkdir()
+    (built / "train_gpt.py").write_text("raise SystemExit('never run')\n")
+    args = [str(built) if a == "BUILT" else a for a in args]
+    code = parity.main(["--build", str(tmp_path), "--reference", str(tmp_path / "absent.py"),
+                        "--data", "d", "--tokenizer", "t", *args])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
