@@ -341,3 +341,43 @@ def test_size_table_on_a_very_narrow_terminal_never_cuts_a_number(tmp_path):
         assert f"{section['bytes']:,}" in table, section["name"]
     assert f"{lock['files']['train_gpt.py']['bytes']:,}" in table
     assert max(len(line) for line in table.splitlines()) <= 60
+
+
+def test_version_prints_the_package_version():
+    from golfc import __version__
+
+    result = golfc("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"golfc {__version__}"
+
+
+def test_help_shows_no_type_placeholder_after_a_flag():
+    for command in ((), ("build",), ("audit",), ("plugins",), ("data", "fineweb")):
+        result = golfc(*command, "--help", columns=120)
+        assert result.returncode == 0, result.stderr
+        assert "<bool>" not in result.stdout, command
+        assert "--help" in result.stdout
+    assert "<path>" in golfc("build", "--help", columns=120).stdout  # options that take a value keep their type
+
+
+def test_empty_plugin_names_are_refused_not_built_as_the_baseline(tmp_path):
+    for option in ("", ",", "muon,,relu2_mlp", "muon, "):
+        result = golfc("build", "--plugins", option, "-o", str(tmp_path / "o"))
+        assert result.returncode == 2, option
+        assert one_error_line(result) == (
+            f"error: --plugins {option!r}: empty plugin name; expected comma-separated plugin names"
+        )
+        assert not (tmp_path / "o").exists()
+
+
+def test_plugins_table_cuts_no_name_at_80_columns():
+    rows = json.loads(golfc("plugins", "--json").stdout)
+    result = golfc("plugins", columns=80)
+    assert result.returncode == 0, result.stderr
+    assert "…" not in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    words = set(re.findall(r"[A-Za-z0-9_]+", result.stdout))
+    for row in rows:
+        assert row["name"] in words
+        assert set(row["slots"]) <= words
+        assert {h["name"] for h in row["hparams"]} <= words
