@@ -91,7 +91,7 @@ def test_lock_records_plugins_hparams_and_hashes(baseline_build):
 
     lock = json.loads((baseline_build.out_dir / "golfc.lock").read_text())
     assert lock["active"][0] == "core" and "muon" in lock["active"]
-    assert [s["name"] for s in lock["sections"]][:2] == ["core/prelude", "hparams"]
+    assert [s["name"] for s in lock["sections"]][:3] == ["core/prelude", "core/checks", "hparams"]
     shipped = (baseline_build.out_dir / "train_gpt.py").read_bytes()
     assert lock["files"]["train_gpt.py"]["sha256"] == hashlib.sha256(shipped).hexdigest()
     assert lock["hparams"]["TRAIN_BATCH_TOKENS"] == 524288
