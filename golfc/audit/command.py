@@ -54,6 +54,7 @@ def problem_line(folder: Path, problem: Finding) -> str:
 
 def _print(console: Console, audits: list[FolderAudit]) -> None:
     for result in audits:
-        print_report(console, result)
+        if result.has_report:  # a missing path, an empty script and no logs: the stderr line says it all
+            print_report(console, result)
     if len(audits) > 1:
         console.print(summary_table(audits))
