@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from golfc.testing import slot_plugin
 
 GOLFC = [sys.executable, "-m", "golfc.cli"]
@@ -109,6 +111,7 @@ def test_size_of_a_folder_without_script_is_one_line(tmp_path):
     )
 
 
+@pytest.mark.slow  # trains and evaluates on CPU
 def test_demo_runs_the_main_job_on_the_tiny_corpus(tmp_path):
     result = golfc("demo", "-o", str(tmp_path / "demo"), "--steps", "3", timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]

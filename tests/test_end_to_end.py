@@ -14,6 +14,8 @@ import pytest
 from golfc.build import build_submission
 from golfc.testing import TINY_RUN_ENV
 
+pytestmark = pytest.mark.slow  # builds and runs emitted programs, several as CPU ranks
+
 FINAL = re.compile(r"^final_int8_zlib_roundtrip_exact val_loss:(\d+\.\d{8}) val_bpb:(\d+\.\d{8})$", re.M)
 STEP = re.compile(r"^step:(\d+)/\d+ train_loss:(\d+\.\d+)", re.M)
 VAL = re.compile(r"^step:(\d+)/\d+ val_loss:(\d+\.\d+) val_bpb:", re.M)
