@@ -181,7 +181,7 @@ def audit_folder(folder: Path, against: tuple[Sample, str] | None = None) -> Fol
     return audit
 
 
-RECORD_RULE = "L23"  # seed and evidence problems: the record's statistics (shared/spec/legality.md)
+RECORD_RULE = "L23"  # seed and evidence problems, the record's statistics among them
 
 
 def record_findings(against: dict[str, object]) -> list[Finding]:
