@@ -28,7 +28,7 @@ from golfc.recipe import Recipe
 SIZE_LIMIT = 16_000_000
 OUTPUT_FILES = ("train_gpt.py", "train_gpt.src.py", "golfc.lock")
 OUT_OPTION = "--out"  # how `golfc build` (and `golfc demo`) name their output folder in messages
-CORE_BEFORE_PLUGINS = ("prelude", "hparams", "data", "model")
+CORE_BEFORE_PLUGINS = ("prelude", "checks", "hparams", "data", "model")
 CORE_AFTER_WIRING = ("train",)
 
 
@@ -68,7 +68,8 @@ def assemble_sections(resolution: Resolution) -> list[Section]:
     sections: list[Section] = []
     for stem in CORE_BEFORE_PLUGINS:
         if stem == "hparams":
-            sections.append(Section("hparams", render_hparams(resolution.hparams.all()), "generated"))
+            hparams = render_hparams(resolution.hparams.all(), resolution.hparams.rules())
+            sections.append(Section("hparams", hparams, "generated"))
         else:
             sections.append(core_section(stem))
     by_module = {

@@ -7,6 +7,7 @@ import sys
 
 import typer
 
+from golfc import __version__
 from golfc.console import err_console, print_error
 from golfc.errors import GolfcError
 
@@ -17,6 +18,37 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    """``golfc --version``: the version on stdout, then exit 0."""
+    if value:
+        typer.echo(f"golfc {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print golfc's version and exit."
+    ),
+) -> None:
+    """Compose, build and audit Parameter Golf submissions."""
+
+
+def _hide_flag_types() -> None:
+    """Typer's rich help prints a ``<bool>`` type column after every flag (``--force <bool>``); a flag takes no
+    value, so show none. Typer releases without ``TyperOption.display_type_rich`` print none already."""
+    option = getattr(importlib.import_module("typer.core"), "TyperOption", None)
+    shown = getattr(option, "display_type_rich", None)
+    if shown is None or getattr(shown, "_golfc_hides_flags", False):
+        return
+
+    def display_type_rich(self: typer.core.TyperOption, ctx: object) -> str | None:
+        return None if getattr(self, "is_flag", False) else shown(self, ctx)
+
+    display_type_rich._golfc_hides_flags = True  # type: ignore[attr-defined]
+    option.display_type_rich = display_type_rich
 
 
 def _register_subcommands() -> None:
@@ -45,6 +77,7 @@ def _click_usage_errors() -> tuple[type[Exception], ...]:
 
 def main() -> None:
     """Entry point: run the app; a GolfcError becomes one line on stderr and exit code 2."""
+    _hide_flag_types()
     _register_subcommands()
     try:
         code = app(standalone_mode=False)  # click returns the code of a typer.Exit here instead of exiting

@@ -17,7 +17,7 @@ from golfc.build import OUT_OPTION, SIZE_LIMIT, BuildResult, build_submission
 from golfc.console import console, print_error
 from golfc.emit.wrap import FILTERS
 from golfc.engine import describe_plugin, resolve
-from golfc.errors import GolfcError
+from golfc.errors import GolfcError, RecipeError
 from golfc.hparams import parse_set_options
 from golfc.outputs import check_output_root
 from golfc.plugins import CatalogEntry, discover, one_line
@@ -43,7 +43,11 @@ TINY_DEMO_ENV = {
 
 
 def _split_plugins(options: list[str]) -> tuple[str, ...]:
-    """Every ``--plugins`` option, split on commas, in order, each name once."""
+    """Every ``--plugins`` option, split on commas, in order, each name once. An empty name (``--plugins ""``,
+    ``--plugins ,``, ``a,,b``) is refused: building the baseline instead would hide the mistake."""
+    for option in options:
+        if any(not name.strip() for name in option.split(",")):
+            raise RecipeError(f"--plugins {option!r}: empty plugin name; expected comma-separated plugin names")
     return unique_in_order(name.strip() for option in options for name in option.split(","))
 
 
@@ -113,18 +117,34 @@ def plugins(
     if json_:
         typer.echo(json.dumps(rows, indent=2, default=str))
     else:
-        table = Table(title="golfc plugins")
-        for column in ("name", "slots", "hparams", "summary", "origin"):
-            table.add_column(column)
-        for row in rows:
-            name = f"{row['name']} [dim](default)[/]" if row["default"] else row["name"]
-            hparams = ", ".join(h["name"] for h in row["hparams"])
-            table.add_row(name, ", ".join(row["slots"]), hparams, row["summary"], row["origin"])
-        console.print(table)
+        console.print(plugins_table(rows, console.width))
     for problem in problems:
         print_error(problem)
     if problems:
         raise typer.Exit(2)
+
+
+PLUGINS_TABLE_ORIGIN_MIN_WIDTH = 100  # terminal columns below which `golfc plugins` leaves out the origin column
+
+
+def plugins_table(rows: list[dict], width: int) -> Table:
+    """One row per plugin. No name is cut: plugin and slot names keep their line, and the hyperparameter names
+    go under the summary, which wraps between words. The origin column is left out on a narrow terminal
+    (``--json`` has it)."""
+    table = Table(title="golfc plugins")
+    table.add_column("name", no_wrap=True)
+    table.add_column("slots", no_wrap=True)
+    table.add_column("summary and hyperparameters", overflow="fold")
+    with_origin = width >= PLUGINS_TABLE_ORIGIN_MIN_WIDTH
+    if with_origin:
+        table.add_column("origin", overflow="fold")
+    for row in rows:
+        name = f"{row['name']}\n[dim](default)[/]" if row["default"] else row["name"]
+        about = row["summary"]
+        if row["hparams"]:
+            about += "\n[dim]" + ", ".join(h["name"] for h in row["hparams"]) + "[/]"
+        table.add_row(name, "\n".join(row["slots"]), about, *((row["origin"],) if with_origin else ()))
+    return table
 
 
 def describe_catalog(catalog: dict[str, CatalogEntry]) -> tuple[list[dict], list[str]]:

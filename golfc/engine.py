@@ -162,6 +162,8 @@ def describe_hparam(param: HParam) -> dict[str, Any]:
     described: dict[str, Any] = {"name": param.name, "type": param.kind, "default": param.default, "doc": param.doc}
     if param.choices:
         described["choices"] = list(param.choices)
+    if param.bounds:
+        described["range"] = " and ".join(f"{op} {limit!r}" for op, limit in param.bounds)
     return described
 
 
@@ -172,6 +174,10 @@ def describe_plugin(name: str, entry: CatalogEntry) -> dict[str, Any]:
     register_plugin(pm, name, entry, plugin)
     slots = [slot.name for slot in SLOTS if name in _impls_by_plugin(pm, slot.hook_name)]
     hp = HParams()
+    if name != CORE_PLUGIN:  # core's knobs first, as in a build: a plugin's rules may name them
+        from golfc import core_plugin
+
+        core_plugin.golfc_add_hparams(hp)
     hp.current_owner = name
     impl = _impls_by_plugin(pm, "golfc_add_hparams").get(name)
     if impl is not None:
@@ -180,7 +186,7 @@ def describe_plugin(name: str, entry: CatalogEntry) -> dict[str, Any]:
     return {
         "name": name,
         "slots": slots,
-        "hparams": [describe_hparam(p) for p in hp.all()],
+        "hparams": [describe_hparam(p) for p in hp.all() if p.owner == name],
         "summary": info.summary,
         "evidence": info.evidence,
         "default": entry.is_default,

@@ -46,7 +46,12 @@ def golfc_add_hparams(hp: HParams) -> None:
     run-time attribute ``h.name``. Declaring a name another active plugin declared is an error.
     ``golfc build --set NAME=VALUE`` replaces the emitted default. ``hp.str(..., choices=(...))`` limits a
     text knob to those values: ``--set`` refuses others, and so does the run, in one line, before it starts.
-    A malformed number in the environment is refused the same way.
+    A malformed number in the environment is refused the same way. ``hp.int``/``hp.float`` take ``ge=``,
+    ``gt=`` and ``le=`` bounds (``hp.int("NUM_LAYERS", 9, "blocks", ge=1)``), and ``hp.require_multiple``,
+    ``hp.require_even_quotient`` and ``hp.require_at_least`` declare a rule between two declared numbers
+    (``hp.require_multiple("MODEL_DIM", "NUM_HEADS", note="...")``): a default out of its bounds is refused
+    when declared; a ``--set`` value or an environment value that breaks either is one line at build or
+    when the run starts (exit code 2), in the same words (golfc/runtime/checks.py).
 
     :param hp: the build's registry; ``hp.current_owner`` is set to the plugin's name during the call.
     """

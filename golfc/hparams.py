@@ -13,8 +13,36 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from golfc.errors import HParamError
+from golfc.runtime.checks import RULE_KINDS, range_problem, rule_problem
 
 Kind = Literal["int", "float", "str", "bool"]
+Bound = tuple[str, "int | float"]  # (">=" | ">" | "<=", limit): see golfc/runtime/checks.py
+RuleKind = Literal["multiple", "even_quotient", "at_least"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule between two numeric hyperparameters, checked at build and when the run starts.
+
+    ``multiple``: LEFT % (factor * RIGHT) == 0; ``even_quotient``: LEFT // (factor * RIGHT) is even;
+    ``at_least``: LEFT >= factor * RIGHT. ``note`` says why, in a few words.
+    """
+
+    kind: RuleKind
+    left: str
+    right: str
+    factor: int = 1
+    note: str = ""
+    owner: str = "core"
+
+    def as_tuple(self) -> tuple[str, str, str, int, str]:
+        """The form the emitted program checks (``check_hparam_values``)."""
+        return (self.kind, self.left, self.right, self.factor, self.note)
+
+
+def make_bounds(ge: float | None, gt: float | None, le: float | None) -> tuple[Bound, ...]:
+    """``ge=1`` -> ``((">=", 1),)``; unset limits are left out."""
+    return tuple((op, limit) for op, limit in ((">=", ge), (">", gt), ("<=", le)) if limit is not None)
 
 
 @dataclass(frozen=True)
@@ -27,6 +55,7 @@ class HParam:
     doc: str
     owner: str  # plugin that declared it
     choices: tuple[str, ...] = ()  # str only: the values it may take (empty: any)
+    bounds: tuple[Bound, ...] = ()  # int and float: the range it must lie in (empty: any)
 
     @property
     def attr(self) -> str:
@@ -73,14 +102,28 @@ class HParams:
 
     def __init__(self) -> None:
         self._params: dict[str, HParam] = {}
+        self._rules: list[Rule] = []
         self.current_owner = "core"
 
     # -- declaration API used by plugins ------------------------------------------------------------
-    def int(self, name: str, default: int, doc: str) -> None:
-        self._declare(name, "int", int(default), doc)
+    def int(
+        self, name: str, default: int, doc: str, *, ge: int | None = None, gt: int | None = None, le: int | None = None
+    ) -> None:
+        """An integer knob; ``ge``/``gt``/``le`` bound it (``ge=1``: at least 1), at build and when the run starts."""
+        self._declare(name, "int", int(default), doc, bounds=make_bounds(ge, gt, le))
 
-    def float(self, name: str, default: float, doc: str) -> None:
-        self._declare(name, "float", float(default), doc)
+    def float(
+        self,
+        name: str,
+        default: float,
+        doc: str,
+        *,
+        ge: float | None = None,
+        gt: float | None = None,
+        le: float | None = None,
+    ) -> None:
+        """A number knob; ``ge``/``gt``/``le`` bound it, at build and when the run starts."""
+        self._declare(name, "float", float(default), doc, bounds=make_bounds(ge, gt, le))
 
     def str(self, name: str, default: str, doc: str, choices: tuple[str, ...] = ()) -> None:
         """A text knob; with ``choices``, any other value is refused by ``--set`` and when the run starts."""
@@ -94,8 +137,39 @@ class HParams:
     def bool(self, name: str, default: bool, doc: str) -> None:
         self._declare(name, "bool", bool(default), doc)
 
+    def require_multiple(self, left: str, right: str, factor: int = 1, note: str = "") -> None:
+        """``left`` must be a multiple of ``factor * right`` (``MODEL_DIM`` of ``NUM_HEADS``)."""
+        self._add_rule("multiple", left, right, factor, note)
+
+    def require_even_quotient(self, left: str, right: str, factor: int = 1, note: str = "") -> None:
+        """``left // (factor * right)`` must be even (the head dimension ``MODEL_DIM // NUM_HEADS``, for RoPE)."""
+        self._add_rule("even_quotient", left, right, factor, note)
+
+    def require_at_least(self, left: str, right: str, factor: int = 1, note: str = "") -> None:
+        """``left`` must be at least ``factor * right``."""
+        self._add_rule("at_least", left, right, factor, note)
+
+    def _add_rule(self, kind: RuleKind, left: str, right: str, factor: int, note: str) -> None:
+        assert kind in RULE_KINDS
+        for name in (left, right):
+            if name not in self._params or self._params[name].kind not in ("int", "float"):
+                raise HParamError(
+                    f"rule on {left} and {right} (plugin {self.current_owner}): {name} is not a declared int or "
+                    "float hyperparameter; expected the rule after both declarations"
+                )
+        if not isinstance(factor, int) or factor < 1:
+            raise HParamError(f"rule on {left} and {right} (plugin {self.current_owner}): factor {factor!r}, "
+                              "expected an integer >= 1")
+        self._rules.append(Rule(kind, left, right, factor, note, self.current_owner))
+
     def _declare(
-        self, name: str, kind: Kind, default: int | float | str | bool, doc: str, choices: tuple[str, ...] = ()
+        self,
+        name: str,
+        kind: Kind,
+        default: int | float | str | bool,
+        doc: str,
+        choices: tuple[str, ...] = (),
+        bounds: tuple[Bound, ...] = (),
     ) -> None:
         if not name.isupper() or not name.replace("_", "").isalnum() or name[0].isdigit():
             raise HParamError(f"hyperparameter {name!r} (plugin {self.current_owner}): expected UPPER_SNAKE_CASE")
@@ -105,7 +179,10 @@ class HParams:
         if isinstance(default, float) and not math.isfinite(default):
             owner = self.current_owner
             raise HParamError(f"hyperparameter {name} (plugin {owner}): default {default}, expected a finite number")
-        self._params[name] = HParam(name, kind, default, doc, self.current_owner, choices)
+        problem = range_problem(name, default, bounds)
+        if problem:
+            raise HParamError(f"hyperparameter {name} (plugin {self.current_owner}): default {problem}")
+        self._params[name] = HParam(name, kind, default, doc, self.current_owner, choices, bounds)
 
     # -- queries used by the builder ----------------------------------------------------------------
     def __contains__(self, name: object) -> bool:
@@ -118,8 +195,29 @@ class HParams:
         """Declarations in declaration order (core first, then plugins in recipe order)."""
         return list(self._params.values())
 
+    def rules(self) -> list[Rule]:
+        """Rules between hyperparameters, in declaration order."""
+        return list(self._rules)
+
+    def ranges(self) -> dict[str, tuple[Bound, ...]]:
+        """``{NAME: bounds}`` of every bounded hyperparameter, in declaration order."""
+        return {p.name: p.bounds for p in self._params.values() if p.bounds}
+
+    def check_values(self, overrides: dict[str, str]) -> None:
+        """Refuse, in one line, emitted defaults out of their range (a ``--set`` value: defaults are checked when
+        declared) or breaking a rule between two hyperparameters."""
+        for param in self._params.values():
+            problem = range_problem(param.name, param.default, param.bounds)
+            if problem:
+                raise HParamError(f"--set {problem}" if param.name in overrides else problem)
+        values = {p.name: p.default for p in self._params.values()}
+        for rule in self._rules:
+            problem = rule_problem(rule.as_tuple(), values)
+            if problem:
+                raise HParamError(problem)
+
     def apply_overrides(self, overrides: dict[str, str]) -> None:
-        """Pin emitted defaults from ``--set NAME=VALUE`` strings."""
+        """Pin emitted defaults from ``--set NAME=VALUE`` strings, then check ranges and rules."""
         for name, text in overrides.items():
             if name not in self._params:
                 close = close_names(name, list(self._params))
@@ -129,6 +227,7 @@ class HParams:
             if param.choices and text not in param.choices:
                 raise HParamError(f"--set {name}={text}: expected one of {', '.join(param.choices)}")
             self._params[name] = param.with_default(parse_value(param.kind, text, name))
+        self.check_values(overrides)
 
 
 def parse_set_options(items: list[str]) -> dict[str, str]:

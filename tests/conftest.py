@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+
+# One intra-op thread for torch in the test process and in every program a test starts (they inherit the
+# environment), unless the caller chose otherwise. The tests' models are tiny: a second thread buys nothing,
+# and on a shared 2-core machine the threads of a run (and of 8 CPU ranks) wait on each other. A 3-step
+# tiny run took 15.5 s with two threads against 7.4 s with one while another process held a core, and two
+# threads gave a different train_loss from run to run (5.2331, 5.2814); one thread gives the same every time.
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # read by torch when it is first imported, after this file
 
 import pytest
 

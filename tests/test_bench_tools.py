@@ -40,6 +40,7 @@ def test_dilated_clock_runs_pace_times_faster_and_keeps_the_rest_of_time(monkeyp
     assert clock.time is time.time and clock.sleep is time.sleep
 
 
+@pytest.mark.slow  # runs an emitted program
 def test_paced_run_stops_the_program_at_its_virtual_cap(tmp_path, tiny_dataset):
     out = build_submission((), {}, tmp_path).out_dir
     env = {**os.environ, **tiny_dataset.env(), **TINY_RUN_ENV,
@@ -157,6 +158,7 @@ def test_the_per_matrix_muon_variant_takes_the_same_steps_as_the_program(tmp_pat
     assert all(torch.equal(a, b) for a, b in zip(*results))
 
 
+@pytest.mark.slow  # runs an emitted program
 def test_dist_step_times_every_variant_on_two_cpu_ranks(tmp_path):
     """bench/dist_step.py on gloo: each GRADS+STOP variant builds, steps and reports every rank's time."""
     out = build_submission((), {}, tmp_path / "build").out_dir
@@ -203,6 +205,7 @@ def test_rank_weights_compare_names_each_differing_tensor_and_fails(tmp_path):
         rank_weights.compare(tmp_path)
 
 
+@pytest.mark.slow  # runs an emitted program, once per setting
 @pytest.mark.parametrize("gc_freeze", [False, True])
 def test_shape_run_gives_each_rank_the_micro_batches_asked_for(tmp_path, tiny_dataset, gc_freeze):
     out = build_submission((), {}, tmp_path).out_dir

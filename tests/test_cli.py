@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from golfc.testing import slot_plugin
 
 GOLFC = [sys.executable, "-m", "golfc.cli"]
@@ -79,6 +81,10 @@ def test_plugins_json_describes_every_builtin():
     assert {"name": "MATRIX_LR", "type": "float", "default": 0.04}.items() <= rows["muon"]["hparams"][0].items()
     assert "choices" not in rows["muon"]["hparams"][0]
     assert rows["sdpa_attention"]["hparams"][0]["choices"] == ["auto", "cudnn", "flash", "efficient", "math"]
+    assert rows["relu2_mlp"]["hparams"][0]["range"] == ">= 1" and "range" not in rows["muon"]["hparams"][0]
+    ranges = {h["name"]: h.get("range") for h in rows["warmdown_schedule"]["hparams"]}
+    assert ranges["MUON_MOMENTUM_WARMUP_START"] == ">= 0.0 and <= 1.0"
+    assert rows["plain_eval"]["hparams"] == []  # its rule names core's knobs; it declares none of its own
     assert all(row["summary"] for row in rows.values())
 
 
@@ -109,6 +115,7 @@ def test_size_of_a_folder_without_script_is_one_line(tmp_path):
     )
 
 
+@pytest.mark.slow  # trains and evaluates on CPU
 def test_demo_runs_the_main_job_on_the_tiny_corpus(tmp_path):
     result = golfc("demo", "-o", str(tmp_path / "demo"), "--steps", "3", timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -341,3 +348,44 @@ def test_size_table_on_a_very_narrow_terminal_never_cuts_a_number(tmp_path):
         assert f"{section['bytes']:,}" in table, section["name"]
     assert f"{lock['files']['train_gpt.py']['bytes']:,}" in table
     assert max(len(line) for line in table.splitlines()) <= 60
+
+
+def test_version_prints_the_package_version():
+    from golfc import __version__
+
+    result = golfc("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"golfc {__version__}"
+
+
+def test_help_shows_no_type_placeholder_after_a_flag():
+    helps = {command: golfc(*command, "--help", columns=120) for command in ((), ("build",), ("audit",))}
+    for command, result in helps.items():
+        assert result.returncode == 0, result.stderr
+        assert "<bool>" not in result.stdout, command
+        assert "--help" in result.stdout
+    assert "--version" in helps[()].stdout and "--minify" in helps[("build",)].stdout
+    assert "<path>" in helps[("build",)].stdout  # options that take a value keep their type
+
+
+def test_empty_plugin_names_are_refused_not_built_as_the_baseline(tmp_path):
+    for option in ("", ",", "muon,,relu2_mlp", "muon, "):
+        result = golfc("build", "--plugins", option, "-o", str(tmp_path / "o"))
+        assert result.returncode == 2, option
+        assert one_error_line(result) == (
+            f"error: --plugins {option!r}: empty plugin name; expected comma-separated plugin names"
+        )
+        assert not (tmp_path / "o").exists()
+
+
+def test_plugins_table_cuts_no_name_at_80_columns():
+    rows = json.loads(golfc("plugins", "--json").stdout)
+    result = golfc("plugins", columns=80)
+    assert result.returncode == 0, result.stderr
+    assert "…" not in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    words = set(re.findall(r"[A-Za-z0-9_]+", result.stdout))
+    for row in rows:
+        assert row["name"] in words
+        assert set(row["slots"]) <= words
+        assert {h["name"] for h in row["hparams"]} <= words

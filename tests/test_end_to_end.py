@@ -14,6 +14,8 @@ import pytest
 from golfc.build import build_submission
 from golfc.testing import TINY_RUN_ENV
 
+pytestmark = pytest.mark.slow  # builds and runs emitted programs, several as CPU ranks
+
 FINAL = re.compile(r"^final_int8_zlib_roundtrip_exact val_loss:(\d+\.\d{8}) val_bpb:(\d+\.\d{8})$", re.M)
 STEP = re.compile(r"^step:(\d+)/\d+ train_loss:(\d+\.\d+)", re.M)
 VAL = re.compile(r"^step:(\d+)/\d+ val_loss:(\d+\.\d+) val_bpb:", re.M)
@@ -91,7 +93,7 @@ def test_lock_records_plugins_hparams_and_hashes(baseline_build):
 
     lock = json.loads((baseline_build.out_dir / "golfc.lock").read_text())
     assert lock["active"][0] == "core" and "muon" in lock["active"]
-    assert [s["name"] for s in lock["sections"]][:2] == ["core/prelude", "hparams"]
+    assert [s["name"] for s in lock["sections"]][:3] == ["core/prelude", "core/checks", "hparams"]
     shipped = (baseline_build.out_dir / "train_gpt.py").read_bytes()
     assert lock["files"]["train_gpt.py"]["sha256"] == hashlib.sha256(shipped).hexdigest()
     assert lock["hparams"]["TRAIN_BATCH_TOKENS"] == 524288

@@ -18,13 +18,16 @@ PIPED_WIDTH = 160  # rich falls back to 80 columns when not writing to a termina
 
 def audit(
     folders: Annotated[list[Path], typer.Argument(help="Submission folders (train_gpt.py, logs, submission.json).")],
-    json_: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object instead of the report.")] = False,
+    json_: Annotated[
+        bool,
+        typer.Option("--json", help="Print one JSON document instead of the report (docs/audit-json.md)."),
+    ] = False,
     against: Annotated[
         str | None,
         typer.Option(
             "--against",
             help="Compare with other runs: comma-separated val_bpb "
-            "values (1.0611,1.0614,…) or another submission folder.",
+            "values (1.0611,1.0614,…) or another submission folder. Failing the record test is an L23 FAIL.",
         ),
     ] = None,
 ) -> None:
@@ -54,6 +57,7 @@ def problem_line(folder: Path, problem: Finding) -> str:
 
 def _print(console: Console, audits: list[FolderAudit]) -> None:
     for result in audits:
-        print_report(console, result)
+        if result.has_report:  # a missing path, an empty script and no logs: the stderr line says it all
+            print_report(console, result)
     if len(audits) > 1:
         console.print(summary_table(audits))

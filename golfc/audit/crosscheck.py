@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from golfc.audit.findings import INPUT_RULE, Finding, Severity
-from golfc.audit.logs import RunLog
+from golfc.audit.logs import RunLog, Score
 from golfc.audit.submission import Submission, agrees
 
 SIZE_CAP = 16_000_000
@@ -38,18 +38,71 @@ class SizeRow:
         return self.code_bytes + self.artifact_bytes
 
 
+@dataclass(frozen=True)
+class Claim:
+    """What submission.json says about one seed's run: its score and, when given, its bytes."""
+
+    val_bpb: float | None
+    artifact_bytes: int | None = None
+    bytes_total: int | None = None
+
+
+def seed_claims(submission: Submission | None) -> tuple[dict[int, Claim], Claim | None]:
+    """(claims of the top-level ``seed_results`` by seed, the top-level claim for a folder without them): a
+    submission that lists no seeds claims its ``val_bpb`` and ``bytes_total`` for the run it submits."""
+    if submission is None:
+        return {}, None
+    by_seed = {c.seed: Claim(c.val_bpb, c.artifact_bytes) for c in submission.top_level_claims}
+    if by_seed:
+        return by_seed, None
+    total = submission.number("bytes_total")
+    return {}, Claim(submission.number("val_bpb"), None, None if total is None else int(total))
+
+
+def _bytes_agree(claim: Claim, run: RunLog) -> bool:
+    counted = {run.artifact_bytes, run.total_bytes} - {None}
+    return bool(counted) and (claim.artifact_bytes in counted or claim.bytes_total in counted)
+
+
+def supporting_score(candidates: list[RunLog], claim: Claim | None) -> tuple[RunLog, Score] | None:
+    """The (log, score line) of one seed that supports ``claim``: its value agrees with a score line, and among
+    those a log whose bytes agree too comes first, then a later score line of a log (the final one), then the
+    first log by name. None when no line agrees."""
+    if claim is None or claim.val_bpb is None:
+        return None
+    matches = [(run, score) for run in candidates for score in run.scores if agrees(claim.val_bpb, score.val_bpb)]
+    if not matches:
+        return None
+    order = {id(run): i for i, run in enumerate(candidates)}
+    return min(
+        matches,
+        key=lambda m: (not _bytes_agree(claim, m[0]), order[id(m[0])], -m[0].scores.index(m[1])),
+    )
+
+
 def select_primary(runs: list[RunLog], submission: Submission | None) -> list[RunLog]:
-    """One scored run per seed: the one submission.json's top-level seed_results describes, else the first."""
-    claims = {claim.seed: claim for claim in submission.top_level_claims} if submission else {}
+    """One scored run per seed. A seed submission.json claims is scored by the log and line that support the
+    claim (its value, then its bytes): the run's score becomes that line's, and ``claimed`` is set. A seed without
+    a supporting line keeps its first log's last score line. The other logs of a seed are listed, not counted."""
+    by_seed_claims, folder_claim = seed_claims(submission)
     by_seed: dict[object, list[RunLog]] = {}
     for run in runs:
         if run.has_score:
             by_seed.setdefault(run.seed if run.seed is not None else run.path, []).append(run)
+    single_seed = len(by_seed) == 1
     primary = []
     for seed, candidates in by_seed.items():
-        claim = claims.get(seed) if isinstance(seed, int) else None
-        matching = [r for r in candidates if claim and claim.val_bpb is not None and agrees(claim.val_bpb, r.val_bpb)]
-        primary.append((matching or candidates)[0])
+        claim = by_seed_claims.get(seed) if isinstance(seed, int) else None
+        if claim is None and single_seed:
+            claim = folder_claim
+        support = supporting_score(candidates, claim)
+        if support is None:
+            primary.append(candidates[0])
+            continue
+        run, score = support
+        run.use_score(score)
+        run.claimed = True
+        primary.append(run)
     return primary
 
 

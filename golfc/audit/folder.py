@@ -40,6 +40,7 @@ class FolderAudit:
     sizes: list[SizeRow] = field(default_factory=list)
     stats: dict[str, object] = field(default_factory=dict)
     unusable: str | None = None  # why the folder cannot be audited as a submission (exit code 2)
+    unusable_finding: Finding | None = None  # the one line that says so
     config_notes: list[str] = field(default_factory=list)
 
     @property
@@ -63,8 +64,17 @@ class FolderAudit:
             tuple(r.nats_per_bpb for r in self.primary if r.val_bpb is not None),
         )
 
+    @property
+    def has_report(self) -> bool:
+        """Whether there is anything to report: not for an unusable folder with neither a script nor a log (a
+        missing path, an empty train_gpt.py and no logs), whose one stderr line says it all."""
+        return not (self.unusable is not None and self.script is None and not self.runs)
+
     def problems(self) -> list[Finding]:
-        """Input problems, one line each (unreadable files, missing script, logs without a score)."""
+        """Input problems, one line each (unreadable files, missing script, logs without a score). A folder with
+        nothing to report gets only the line that makes it unusable: "no logs" and the like follow from it."""
+        if not self.has_report and self.unusable_finding is not None:
+            return [self.unusable_finding]
         return [f for f in self.findings if f.rule == INPUT_RULE]
 
     def as_json(self) -> dict[str, object]:
@@ -72,6 +82,7 @@ class FolderAudit:
         return {
             "folder": str(self.folder),
             "verdict": self.verdict,
+            "exit_code": self.exit_code,
             "findings": [f.as_json() for f in self.findings],
             "seeds": [_seed_json(run, id(run) in primary_paths) for run in self.runs],
             "code_bytes": self.script.shipped_bytes if self.script else None,
@@ -82,9 +93,18 @@ class FolderAudit:
         }
 
 
+def run_role(run: RunLog, primary: bool) -> str:
+    """``claimed``: the seed's score that submission.json claims; ``counted``: the seed's score, with no claim to
+    match; ``other``: another log of a counted seed, or a log without a score (listed, not counted)."""
+    if not primary:
+        return "other"
+    return "claimed" if run.claimed else "counted"
+
+
 def _seed_json(run: RunLog, primary: bool) -> dict[str, object]:
     return {
         "seed": run.seed,
+        "role": run_role(run, primary),
         "val_bpb": run.val_bpb,
         "val_loss": run.val_loss,
         "artifact_bytes": run.artifact_bytes,
@@ -93,6 +113,10 @@ def _seed_json(run: RunLog, primary: bool) -> dict[str, object]:
         "log": log_name(run),
         "primary": primary,
         "score_line": run.score_label,
+        "other_scores": [
+            {"score_line": s.label, "val_bpb": s.val_bpb, "val_loss": s.val_loss, "line": s.line}
+            for s in run.other_scores
+        ],
         "steps": run.steps,
         "step_avg_ms": run.step_avg_ms,
         "code_bytes_logged": run.code_bytes,
@@ -114,7 +138,8 @@ def _unusable(audit: FolderAudit, reason: str, message: str | None = None, file:
     """Input the audit cannot judge: exit code 2 (``--help``), and one WARN finding, the same for every such
     case: it is not a rule the submission breaks (FAIL), and it does not pass either."""
     audit.unusable = reason
-    audit.findings.append(Finding(INPUT_RULE, Severity.WARN, message or reason, file, None))
+    audit.unusable_finding = Finding(INPUT_RULE, Severity.WARN, message or reason, file, None)
+    audit.findings.append(audit.unusable_finding)
 
 
 def _folder_problem(folder: Path) -> str | None:
@@ -151,8 +176,35 @@ def audit_folder(folder: Path, against: tuple[Sample, str] | None = None) -> Fol
     audit.stats = summarize(audit.sample())
     if against is not None:
         audit.stats["against"] = compare(audit.sample(), against[0], against[1])
+        audit.findings.extend(record_findings(audit.stats["against"]))
     audit.findings.sort(key=lambda f: (-f.severity, f.rule, f.file or "", f.line or 0))
     return audit
+
+
+RECORD_RULE = "L23"  # seed and evidence problems, the record's statistics among them
+
+
+def record_findings(against: dict[str, object]) -> list[Finding]:
+    """``--against`` asks whether the folder is a record over those runs: a failed record test is a FAIL, one
+    that cannot be run (fewer than two seeds, no nats ratio) a WARN; a passed one is no finding."""
+    source = against.get("source")
+    test = against.get("record")
+    if not isinstance(test, dict):
+        note = against.get("note", "no record test")
+        return [Finding(RECORD_RULE, Severity.WARN, f"record test against {source} not run: {note}")]
+    if test.get("pass") is None:
+        note = test.get("note", "not enough seeds")
+        return [Finding(RECORD_RULE, Severity.WARN, f"record test against {source} not run: {note}")]
+    if test["pass"]:
+        return []
+    delta, p = against.get("delta_nats"), test.get("p")
+    delta_text = f"{delta:+.5f}" if isinstance(delta, float) else "-"
+    p_text = f"{p:.3g}" if isinstance(p, float) else "-"
+    message = (
+        f"not a record against {source}: mean {delta_text} nats against theirs, one-sided Welch p={p_text}; a "
+        f"record is at least {test.get('margin_nats')} nats lower at p < {test.get('alpha')}"
+    )
+    return [Finding(RECORD_RULE, Severity.FAIL, message)]
 
 
 def _read_logs(audit: FolderAudit) -> None:
@@ -180,6 +232,9 @@ def _check_script(audit: FolderAudit, folder: Path) -> None:
     if path is None:
         _unusable(audit, "no train_gpt.py", "no train_gpt.py: static checks and the shipped size were skipped")
         return
+    if _is_empty(path):
+        _unusable(audit, f"empty {path.name}", "is empty: expected the submission's training script", path.name)
+        return
     try:
         audit.script = unwrap_script(path)
     except FileTooLarge as exc:
@@ -195,6 +250,19 @@ def _check_script(audit: FolderAudit, folder: Path) -> None:
     audit.config_notes = [
         var.describe() for var in result.config.variables() if var.source in ("README", "log") and var.env is not None
     ]
+
+
+EMPTY_CHECK_BYTES = 4096  # a script this small is read to see whether it holds only whitespace
+
+
+def _is_empty(path: Path) -> bool:
+    """A regular file of 0 bytes, or of whitespace only; anything unreadable is left to the unwrapper to report."""
+    try:
+        if not path.is_file() or path.stat().st_size > EMPTY_CHECK_BYTES:
+            return False
+        return not path.read_bytes().strip()
+    except OSError:
+        return False
 
 
 def _readme_env(audit: FolderAudit, folder: Path) -> dict[str, str]:

@@ -62,6 +62,16 @@ LOG_MARKERS = ("val_bpb", "train_loss", "Serialized model", "model_params", "Hyp
 CODE_START = ("import ", "from ", '"""', "'''", "#!", "# ")
 
 
+@dataclass(frozen=True)
+class Score:
+    """One ``val_bpb`` line of a final-model evaluation (``final_int8_zlib_roundtrip_exact``, ``legal_ttt_exact``…)."""
+
+    label: str
+    val_bpb: float
+    val_loss: float | None
+    line: int | None
+
+
 @dataclass
 class RunLog:
     """What one log says about one run."""
@@ -86,6 +96,20 @@ class RunLog:
     hyperparameters: dict[str, object] = field(default_factory=dict)
     skipped_source_lines: int = 0
     lines: dict[str, int] = field(default_factory=dict)  # field name -> line of the log it was read from
+    scores: list[Score] = field(default_factory=list)  # every final-model score line, in log order
+    claimed: bool = False  # the score is the one submission.json claims for this seed (crosscheck.select_primary)
+
+    def use_score(self, score: Score) -> None:
+        """Make ``score`` (one of ``scores``) the run's score: the one its submission claims, say."""
+        self.val_bpb, self.val_loss, self.score_label = score.val_bpb, score.val_loss, score.label
+        if score.line is not None:
+            self.lines["val_bpb"] = score.line
+
+    @property
+    def other_scores(self) -> list[Score]:
+        """Score lines other than the one the run is scored by."""
+        return [s for s in self.scores if (s.label, s.val_bpb, s.val_loss) != (self.score_label, self.val_bpb,
+                                                                                 self.val_loss)]
 
     def line_of(self, name: str) -> int | None:
         return self.lines.get(name)
@@ -222,7 +246,7 @@ def parse_log(path: Path) -> RunLog:
         serialized_seen |= _parse_sizes(line, run)
         _parse_training(line, run)
         if VAL_BPB.search(line) and not _is_training_eval(line):
-            counted = _parse_score(line, run, serialized_seen)
+            counted = _parse_score(line, run, serialized_seen, number)
             if counted:
                 eval_sum_ms += counted
                 run.lines["eval_sum"] = number
@@ -256,8 +280,9 @@ def _is_training_eval(line: str) -> bool:
     return bool(STEP_LINE.match(line)) or line.lstrip().startswith("sliding_eval")
 
 
-def _parse_score(line: str, run: RunLog, after_serialization: bool) -> float:
-    """Record the line's val_bpb as the score (unless diagnostic); return its eval time in ms if it counts."""
+def _parse_score(line: str, run: RunLog, after_serialization: bool, number: int | None = None) -> float:
+    """Record the line's val_bpb as the score (unless diagnostic) and among ``run.scores``; return its eval time
+    in ms if it counts."""
     label = line.split()[0].rstrip(":")
     if line.startswith(DIAGNOSTIC_PREFIXES):
         return 0.0
@@ -268,6 +293,7 @@ def _parse_score(line: str, run: RunLog, after_serialization: bool) -> float:
     run.val_bpb = float(bpb.group(1))
     run.val_loss = float(loss.group(1)) if loss else None
     run.score_label = label
+    run.scores.append(Score(label, run.val_bpb, run.val_loss, number))
     timing = EVAL_TIME.search(line)
     if timing is None or not after_serialization:
         return 0.0

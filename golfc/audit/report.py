@@ -12,7 +12,9 @@ from rich.text import Text
 
 from golfc.audit.crosscheck import SIZE_CAP
 from golfc.audit.findings import Severity
-from golfc.audit.folder import FolderAudit
+from golfc.audit.folder import FolderAudit, run_role
+from golfc.audit.logs import RunLog
+from golfc.audit.schema import SCHEMA_VERSION
 
 VERDICT_STYLE = {"PASS": "bold green", "WARN": "bold yellow", "FAIL": "bold red"}
 SEVERITY_STYLE = {Severity.INFO: "dim", Severity.WARN: "yellow", Severity.FAIL: "bold red"}
@@ -66,9 +68,10 @@ def findings_table(audit: FolderAudit) -> Table:
 
 
 def seeds_table(audit: FolderAudit) -> Table:
-    table = Table(title="seeds")
+    table = Table(title="seeds (dim: other logs, listed and not counted)")
     for column in (
         "seed",
+        "role",
         "log",
         "val_bpb",
         "val_loss",
@@ -86,10 +89,11 @@ def seeds_table(audit: FolderAudit) -> Table:
         style = None if id(run) in primary else "dim"
         table.add_row(
             str(run.seed),
+            run_role(run, id(run) in primary),
             run.path.name,
             _number(run.val_bpb),
             _number(run.val_loss),
-            run.score_label or "no score",
+            _score_text(run),
             _number(run.artifact_bytes),
             _number(run.steps),
             _number(run.step_avg_ms, 2),
@@ -99,6 +103,14 @@ def seeds_table(audit: FolderAudit) -> Table:
             style=style,
         )
     return table
+
+
+def _score_text(run: RunLog) -> str:
+    """The score line's label, and the other score lines of the log with their values (not counted)."""
+    if run.score_label is None:
+        return "no score"
+    others = [f"{s.label} {_number(s.val_bpb)}" for s in run.other_scores]
+    return run.score_label + (f" (also: {'; '.join(others)})" if others else "")
 
 
 def size_table(audit: FolderAudit) -> Table:
@@ -186,17 +198,17 @@ def summary_table(audits: list[FolderAudit]) -> Table:
 
 
 def json_document(audits: list[FolderAudit]) -> str:
-    """One strict JSON object: the audit itself for one folder, ``{"audits": [...]}`` for several.
+    """One strict JSON object of the same shape for one folder or many (golfc/audit/schema.py, docs/audit-json.md):
+    the worst verdict, the exit code and one entry per folder under ``audits``, in the order given.
 
     Non-finite numbers (a t statistic of identical seeds is ±inf) become null: strict parsers reject NaN.
     """
-    if len(audits) == 1:
-        document: object = audits[0].as_json()
-    else:
-        document = {
-            "audits": [a.as_json() for a in audits],
-            "verdict": max((a.verdict for a in audits), key=["PASS", "WARN", "FAIL"].index),
-        }
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "verdict": max((a.verdict for a in audits), key=["PASS", "WARN", "FAIL"].index),
+        "exit_code": max(a.exit_code for a in audits),
+        "audits": [a.as_json() for a in audits],
+    }
     return json.dumps(finite_only(document), indent=2, allow_nan=False)
 
 

@@ -21,6 +21,7 @@ from golfc.data.fineweb import (
     DEFAULT_VAL_SHARDS,
     REMOTE_PREFIX_ENV,
     REPO_ID_ENV,
+    VARIANT_REPO_IDS,
     fetch_fineweb,
 )
 from golfc.data.progress import rich_progress
@@ -110,9 +111,10 @@ def fineweb(
     repo_id: Annotated[
         str | None,
         typer.Option(
+            "--repo",
             "--repo-id",
             help="Hugging Face dataset repository of the export.",
-            show_default=f"${REPO_ID_ENV} or {DEFAULT_REPO_ID}",
+            show_default=f"${REPO_ID_ENV}, else {DEFAULT_REPO_ID} ({VARIANT_REPO_IDS[8192]} for sp8192)",
         ),
     ] = None,
     remote_prefix: Annotated[

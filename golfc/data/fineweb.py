@@ -1,7 +1,9 @@
 """Download the published challenge export (FineWeb, already tokenized) from the Hugging Face Hub.
 
 It mirrors parameter-golf's ``data/cached_challenge_fineweb.py``: in the dataset repository ``repo_id`` (default
-``willdepue/fineweb10B_sp1024``, or ``$MATCHED_FINEWEB_REPO_ID``) every path sits under a remote root prefix
+``willdepueoai/parameter-golf``, the repository the challenge's ``data/README.md`` names; ``kevclark/parameter-golf``
+for sp8192, which the official export lacks and the later records fetch from there; or ``$MATCHED_FINEWEB_REPO_ID``;
+any other with ``--repo``) every path sits under a remote root prefix
 (default ``datasets``, or ``$MATCHED_FINEWEB_REMOTE_ROOT_PREFIX``); it fetches
 
     {prefix}/datasets/fineweb10B_sp{N}/fineweb_val_{i:06d}.bin    for i < val_shards (1 for sp1024)
@@ -30,7 +32,8 @@ from golfc.data.shards import shard_name, validate_shard
 from golfc.data.tokenizer import check_vocab_size, load_tokenizer
 from golfc.outputs import check_output_root
 
-DEFAULT_REPO_ID = "willdepue/fineweb10B_sp1024"
+DEFAULT_REPO_ID = "willdepueoai/parameter-golf"  # the challenge's data/README.md and cached_challenge_fineweb.py
+VARIANT_REPO_IDS = {8192: "kevclark/parameter-golf"}  # sp8192: not in the official export; later records use this
 DEFAULT_REMOTE_PREFIX = "datasets"
 REPO_ID_ENV = "MATCHED_FINEWEB_REPO_ID"
 REMOTE_PREFIX_ENV = "MATCHED_FINEWEB_REMOTE_ROOT_PREFIX"
@@ -54,8 +57,9 @@ class FetchedDataset:
         return layout.training_env(self.data_path, self.tokenizer_path, self.vocab_size)
 
 
-def default_repo_id() -> str:
-    return os.environ.get(REPO_ID_ENV, DEFAULT_REPO_ID)
+def default_repo_id(vocab: int | None = None) -> str:
+    """``$MATCHED_FINEWEB_REPO_ID``, else the repository that publishes the ``sp{vocab}`` export."""
+    return os.environ.get(REPO_ID_ENV) or VARIANT_REPO_IDS.get(vocab or 0, DEFAULT_REPO_ID)
 
 
 def default_remote_prefix() -> str:
@@ -110,9 +114,9 @@ def _download_failure(repo_id: str, remote_path: str, exc: Exception) -> str:
     if isinstance(exc, LocalEntryNotFoundError):
         reason = "the Hub cannot be reached and no cached copy exists (offline? try --source DIR)"
     elif isinstance(exc, RepositoryNotFoundError):
-        reason = "no such dataset repository (check --repo-id)"
+        reason = "no such dataset repository (check --repo)"
     elif isinstance(exc, EntryNotFoundError):
-        reason = "the repository has no such file (check --repo-id / --remote-prefix)"
+        reason = "the repository has no such file (check --repo / --remote-prefix)"
     else:
         lines = str(exc).strip().splitlines()
         reason = f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
@@ -217,7 +221,7 @@ def fetch_fineweb(
     _check_counts(train_shards, val_shards)
     vocab = vocab_of_variant(variant)
     check_output_root(out, layout.ROOT_OPTION)
-    repo = repo_id or default_repo_id()
+    repo = repo_id or default_repo_id(vocab)
     prefix = default_remote_prefix() if remote_prefix is None else remote_prefix
     fetch = local_fetcher(source) if source is not None else hub_fetcher(repo, revision)
     reporter = progress or SilentProgress()

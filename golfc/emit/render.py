@@ -8,7 +8,7 @@ from itertools import groupby
 from golfc import __version__
 from golfc.emit.sections import Section
 from golfc.engine import Resolution
-from golfc.hparams import HParam
+from golfc.hparams import HParam, Rule
 from golfc.slots import SLOTS, Cardinality
 
 BANNER_WIDTH = 100
@@ -54,7 +54,23 @@ def environment_check(params: list[HParam]) -> str:
     )
 
 
-def render_hparams(params: list[HParam]) -> str:
+def value_check(params: list[HParam], rules: list[Rule]) -> str:
+    """The call, after the class has read the environment, that refuses a value out of its range or breaking a
+    rule between two knobs (one line, exit code 2); empty when nothing is bounded."""
+    ranges = [f"        {p.name!r}: {p.bounds!r},\n" for p in params if p.bounds]
+    if not ranges and not rules:
+        return ""
+    rule_lines = [f"        {r.as_tuple()!r},  # {r.owner}\n" for r in rules]
+    return (
+        "\n\n# A value out of its range, or two that do not fit together, is one line and exit code 2.\n"
+        "check_hparam_values(\n    Hyperparameters,\n"
+        + "    ranges={\n" + "".join(ranges) + "    },\n"
+        + "    rules=(\n" + "".join(rule_lines) + "    ),\n"
+        + ")\n"
+    )
+
+
+def render_hparams(params: list[HParam], rules: list[Rule] | None = None) -> str:
     out = [
         "import os\n\n",
         environment_check(params),
@@ -64,6 +80,7 @@ def render_hparams(params: list[HParam]) -> str:
     for owner, group in groupby(params, key=lambda p: p.owner):
         out.append(f"\n    # -- {owner if owner == 'core' else 'plugins/' + owner}\n")
         out.extend(hparam_line(p) for p in group)
+    out.append(value_check(params, rules or []))
     return "".join(out)
 
 

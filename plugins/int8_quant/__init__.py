@@ -9,7 +9,7 @@ GOLFC_PLUGIN = PluginInfo(summary="per-row int8 for large matrices, small tensor
 
 @hookimpl
 def golfc_add_hparams(hp: HParams) -> None:
-    hp.float("INT8_MIN_SCALE", 1.0 / 127.0, "floor of the per-row scale: the reference's 1/127 (0: no floor)")
+    hp.float("INT8_MIN_SCALE", 1.0 / 127.0, "floor of the per-row scale: the reference's 1/127 (0: no floor)", ge=0.0)
 
 
 @hookimpl

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from golfc import Impl, PluginInfo, hookimpl
+from golfc import HParams, Impl, PluginInfo, hookimpl
 
 GOLFC_PLUGIN = PluginInfo(summary="non-overlapping windows, per-position NLL and byte counts", evidence="baseline")
+
+
+@hookimpl
+def golfc_add_hparams(hp: HParams) -> None:
+    hp.require_at_least(
+        "VAL_BATCH_SIZE", "TRAIN_SEQ_LEN", factor=8, note="one window per rank and micro-batch, on 1 to 8 GPUs"
+    )
 
 
 @hookimpl

@@ -9,7 +9,7 @@ GOLFC_PLUGIN = PluginInfo(summary="relu^2 MLP of width MLP_MULT*d (baseline)", e
 
 @hookimpl
 def golfc_add_hparams(hp: HParams) -> None:
-    hp.int("MLP_MULT", 2, "MLP hidden width = MLP_MULT * MODEL_DIM")
+    hp.int("MLP_MULT", 2, "MLP hidden width = MLP_MULT * MODEL_DIM", ge=1)
 
 
 @hookimpl

@@ -12,9 +12,9 @@ GOLFC_PLUGIN = PluginInfo(
 
 @hookimpl
 def golfc_add_hparams(hp: HParams) -> None:
-    hp.int("WARMDOWN_ITERS", 1200, "length of the final linear LR decay, in steps")
-    hp.float("MUON_MOMENTUM_WARMUP_START", 0.85, "Muon momentum at step 0")
-    hp.int("MUON_MOMENTUM_WARMUP_STEPS", 500, "steps to reach MUON_MOMENTUM")
+    hp.int("WARMDOWN_ITERS", 1200, "length of the final linear LR decay, in steps", ge=0)
+    hp.float("MUON_MOMENTUM_WARMUP_START", 0.85, "Muon momentum at step 0", ge=0.0, le=1.0)
+    hp.int("MUON_MOMENTUM_WARMUP_STEPS", 500, "steps to reach MUON_MOMENTUM", ge=0)
 
 
 @hookimpl

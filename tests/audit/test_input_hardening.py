@@ -245,7 +245,8 @@ def test_srun_rank_labels_are_stripped(tmp_path: Path, name: str, style: str) ->
     run = parse_log(labelled)
     offset = 2 if style == "batch_script_lines" else 0
     assert {field: line - offset for field, line in run.lines.items()} == plain.lines
-    assert dataclasses.replace(run, path=plain.path, lines=plain.lines) == plain
+    assert [dataclasses.replace(s, line=s.line - offset) for s in run.scores] == plain.scores
+    assert dataclasses.replace(run, path=plain.path, lines=plain.lines, scores=plain.scores) == plain
     assert plain.val_bpb is not None and plain.artifact_bytes is not None and plain.steps is not None
 
 
@@ -357,4 +358,4 @@ def test_cross_check_findings_name_the_submission_line(ttt: Path) -> None:
 def test_json_output_is_strict_even_with_infinite_statistics(tmp_path: Path) -> None:
     audit = FolderAudit(tmp_path, stats={"against": {"record": {"t": -math.inf, "p": math.nan}}, "values": [math.inf]})
     document = json.loads(json_document([audit]), parse_constant=lambda name: pytest.fail(f"non-strict {name}"))
-    assert document["stats"] == {"against": {"record": {"t": None, "p": None}}, "values": [None]}
+    assert document["audits"][0]["stats"] == {"against": {"record": {"t": None, "p": None}}, "values": [None]}

@@ -214,3 +214,63 @@ def test_bad_val_shards_and_variants_are_refused(tmp_path: Path, options: dict[s
         fetch_fineweb(tmp_path / "data", train_shards=1, source=tmp_path / "absent", **options)  # type: ignore[arg-type]
     assert str(caught.value).startswith(expected)
     assert not (tmp_path / "data").exists()
+
+
+def _official_layout(tiny_build: DatasetPaths, root: Path) -> Path:
+    """willdepueoai/parameter-golf as its data/README.md describes it: the export rooted under ``datasets/``, with
+    ``manifest.json`` beside ``datasets/`` and ``tokenizers/`` (cached_challenge_fineweb.py reads it)."""
+    repo = _fake_repo(tiny_build, root)
+    (repo / "datasets" / "manifest.json").write_text('{"datasets": [], "tokenizers": []}\n')
+    return repo
+
+
+@pytest.mark.parametrize(
+    ("variant", "expected_repo"), [("sp1024", "willdepueoai/parameter-golf"), ("sp8192", "kevclark/parameter-golf")]
+)
+def test_default_repository_is_the_one_the_challenge_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variant: str, expected_repo: str
+) -> None:
+    import huggingface_hub
+
+    asked: list[str] = []
+
+    def refuse(repo_id: str, filename: str, **_: object) -> str:
+        asked.append(repo_id)
+        raise OSError("offline")
+
+    monkeypatch.delenv("MATCHED_FINEWEB_REPO_ID", raising=False)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", refuse)
+    with pytest.raises(DownloadError, match=f"from dataset {expected_repo}:"):
+        fetch_fineweb(tmp_path / "data", variant=variant, train_shards=1)
+    assert set(asked) == {expected_repo}
+    monkeypatch.setenv("MATCHED_FINEWEB_REPO_ID", "someone/mirror")  # the official script's variable still wins
+    asked.clear()
+    with pytest.raises(DownloadError):
+        fetch_fineweb(tmp_path / "data", variant=variant, train_shards=1)
+    assert set(asked) == {"someone/mirror"}
+
+
+@pytest.mark.parametrize("layout_name", ["willdepueoai", "kevclark"])
+def test_fetch_from_a_directory_laid_out_like_each_repository(
+    tiny_build: DatasetPaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout_name: str
+) -> None:
+    """Both hub repositories keep the export under ``datasets/`` (kevclark's is fetched by the same script with
+    only MATCHED_FINEWEB_REPO_ID changed); --repo picks the repository, here served from disk by the hub client."""
+    import huggingface_hub
+
+    repo = _official_layout(tiny_build, tmp_path / layout_name) if layout_name == "willdepueoai" else _fake_repo(
+        tiny_build, tmp_path / layout_name
+    )
+    repo_id = f"{layout_name}/parameter-golf"
+
+    def serve(asked_repo: str, filename: str, *, subfolder: str | None, repo_type: str, **_: object) -> str:
+        assert asked_repo == repo_id and repo_type == "dataset"
+        return str(repo / (subfolder or "") / filename)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", serve)
+    out = tmp_path / "data"
+    args = ["fineweb", "--variant", VARIANT, "--train-shards", "1", "-o", str(out), "--repo", repo_id]
+    result = CliRunner().invoke(data_app, args)
+    assert result.exit_code == 0, result.output
+    assert (out / "datasets" / f"fineweb10B_{VARIANT}" / "fineweb_train_000000.bin").is_file()
+    assert (out / "tokenizers" / f"fineweb_{SMALL_VOCAB}_bpe.model").is_file()

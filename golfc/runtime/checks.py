@@ -1,0 +1,71 @@
+# ==================================================================================================
+# core/checks: each hyperparameter's valid range and the rules between them, checked when the run starts
+# ==================================================================================================
+# golfc build applies the same functions to the emitted defaults (golfc/hparams.py), so a value that passes
+# the build passes here, and NUM_LAYERS=-3 in the environment is one line and exit code 2, not a traceback.
+# A range is ((op, limit), ...) with op one of ">=", ">", "<="; a rule is (kind, left, right, factor, note).
+import sys
+
+RANGE_OPS = {">=": lambda v, lim: v >= lim, ">": lambda v, lim: v > lim, "<=": lambda v, lim: v <= lim}
+RULE_KINDS = ("multiple", "even_quotient", "at_least")
+
+
+def range_problem(name, value, bounds):
+    """``None`` when ``value`` is inside every bound, else ``"NAME=value: expected NAME >= 1"``."""
+    if all(RANGE_OPS[op](value, limit) for op, limit in bounds):
+        return None
+    wanted = " and ".join(f"{name} {op} {limit!r}" for op, limit in bounds)
+    return f"{name}={value!r}: expected {wanted}"
+
+
+def _scaled(factor, name):
+    return name if factor == 1 else f"{factor} * {name}"
+
+
+def rule_holds(kind, left, right, factor):
+    """Whether the values ``left`` and ``right`` satisfy the rule; a zero divisor fails it."""
+    divisor = factor * right
+    if kind == "multiple":
+        return divisor != 0 and left % divisor == 0
+    if kind == "even_quotient":
+        return divisor != 0 and (left // divisor) % 2 == 0
+    return left >= divisor  # at_least
+
+
+def rule_text(kind, left_name, right_name, factor):
+    """The rule in words: ``MODEL_DIM to be a multiple of NUM_HEADS``."""
+    scaled = _scaled(factor, right_name)
+    if kind == "multiple":
+        return f"{left_name} to be a multiple of {scaled}"
+    if kind == "even_quotient":
+        return f"{left_name} / {scaled} to be even"
+    return f"{left_name} >= {scaled}"
+
+
+def rule_problem(rule, values):
+    """``None`` when the rule holds for ``values`` ({NAME: value}), else one line naming both values."""
+    kind, left_name, right_name, factor, note = rule
+    if rule_holds(kind, values[left_name], values[right_name], factor):
+        return None
+    why = f" ({note})" if note else ""
+    shown = f"{left_name}={values[left_name]!r}, {right_name}={values[right_name]!r}"
+    return f"{shown}: expected {rule_text(kind, left_name, right_name, factor)}{why}"
+
+
+def hparam_problems(values, ranges, rules):
+    """Every range problem, then (when the ranges hold) every rule problem, as one-line texts."""
+    problems = [p for name, bounds in ranges.items() if (p := range_problem(name, values[name], bounds))]
+    if problems:
+        return problems  # a rule over an out-of-range value would only repeat it
+    return [p for rule in rules if (p := rule_problem(rule, values))]
+
+
+def check_hparam_values(hparams_cls, ranges=None, rules=()):
+    """Exit with one line (code 2) when a hyperparameter is out of its range or breaks a rule between two of
+    them. Called by the hparams section right after class Hyperparameters has read the environment."""
+    names = set(ranges or {}) | {name for rule in rules for name in rule[1:3]}
+    values = {name: getattr(hparams_cls, name.lower()) for name in names}
+    problems = hparam_problems(values, ranges or {}, rules)
+    if problems:
+        print(f"error: {problems[0]}", file=sys.stderr)
+        sys.exit(2)
