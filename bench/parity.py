@@ -86,7 +86,8 @@ def cudnn_variant(reference_source: str) -> str:
     """The reference with cuDNN attention instead of flash: its two SDPA switches swapped."""
     flash, cudnn = CUDNN_SWITCHES
     if reference_source.count(flash) != 1:
-        raise ParityError("reference script: expected its lines 'enable_cudnn_sdp(False)' then 'enable_flash_sdp(True)' once")
+        raise ParityError("reference script: expected its lines 'enable_cudnn_sdp(False)' then "
+                          "'enable_flash_sdp(True)' once")
     return reference_source.replace(flash, cudnn)
 
 
@@ -107,7 +108,8 @@ def run_program(name: str, script: str, work: Path, env: dict[str, str], timeout
     started = time.perf_counter()
     try:
         proc = subprocess.run([sys.executable, "train_gpt.py"], cwd=folder, env={**os.environ, **env},
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout_s)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout_s,
+                              check=False)
     except subprocess.TimeoutExpired as exc:
         output = exc.stdout if isinstance(exc.stdout, str) else (exc.stdout or b"").decode(errors="replace")
         (folder / "console.log").write_text(output, encoding="utf-8")
@@ -131,7 +133,6 @@ def golfc_name(reference_name: str, golfc_names: set[str]) -> str | None:
 
 def weight_differences(reference_state: dict, golfc_state: dict) -> list[dict]:
     """Per reference tensor: the largest |golfc - reference| and that over max |reference|; largest first."""
-    import torch
 
     rows = []
     for name, ref in reference_state.items():
@@ -187,16 +188,19 @@ def print_side_by_side(results: dict[str, RunFigures], diffs: list[dict] | None)
     for n in names:
         losses.add_column(n, justify="right")
     for s in steps:
-        losses.add_row(str(s), *(f"{results[n].train_loss[s]:.4f}" if s in results[n].train_loss else "—" for n in names))
+        cells = (f"{results[n].train_loss[s]:.4f}" if s in results[n].train_loss else "—" for n in names)
+        losses.add_row(str(s), *cells)
     console.print(losses)
     summary = Table(title="run")
     summary.add_column("figure")
     for n in names:
         summary.add_column(n, justify="right")
-    for label, key, fmt in (("ms/step", "ms_step", "{:.2f}"), ("pre-quant val_bpb", "prequant_bpb", "{:.4f}"),
-                            ("roundtrip val_bpb", "roundtrip_bpb", "{:.4f}"), ("artifact bytes", "artifact_bytes", "{:,}"),
-                            ("peak MiB", "peak_mib", "{}"), ("wall s", "wall_s", "{}")):
-        summary.add_row(label, *("—" if getattr(results[n], key) is None else fmt.format(getattr(results[n], key)) for n in names))
+    rows = (("ms/step", "ms_step", "{:.2f}"), ("pre-quant val_bpb", "prequant_bpb", "{:.4f}"),
+            ("roundtrip val_bpb", "roundtrip_bpb", "{:.4f}"), ("artifact bytes", "artifact_bytes", "{:,}"),
+            ("peak MiB", "peak_mib", "{}"), ("wall s", "wall_s", "{}"))
+    for label, key, fmt in rows:
+        values = (getattr(results[n], key) for n in names)
+        summary.add_row(label, *("—" if v is None else fmt.format(v) for v in values))
     console.print(summary)
     if diffs:
         table = Table(title="final weights, golfc - reference (largest first)")
@@ -222,12 +226,12 @@ def summary_json(args: argparse.Namespace, results: dict[str, RunFigures], diffs
         out[name] = figures
     if "reference" in results and "golfc" in results:
         ref, ours = results["reference"], results["golfc"]
-        out["golfc_minus_reference"] = {
-            key: round(getattr(ours, key) - getattr(ref, key), 6)
-            for key in ("prequant_bpb", "roundtrip_bpb") if getattr(ours, key) is not None and getattr(ref, key) is not None
-        }
+        scores = ("prequant_bpb", "roundtrip_bpb")
+        delta = {k: round(getattr(ours, k) - getattr(ref, k), 6) for k in scores
+                 if getattr(ours, k) is not None and getattr(ref, k) is not None}
         common = sorted(set(ref.train_loss) & set(ours.train_loss))
-        out["golfc_minus_reference"]["train_loss"] = {str(s): round(ours.train_loss[s] - ref.train_loss[s], 6) for s in common}
+        delta["train_loss"] = {str(s): round(ours.train_loss[s] - ref.train_loss[s], 6) for s in common}
+        out["golfc_minus_reference"] = delta
         for base in ("reference", "reference_cudnn"):
             if base in results and results[base].ms_step and ours.ms_step:
                 out[f"speedup_vs_{base}"] = round(results[base].ms_step / ours.ms_step, 4)
@@ -281,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
             script = program_script(name, args.build, args.reference)
             extra = golfc_only if name == "golfc" else {}
             results[name], folders[name] = run_program(name, script, args.work, {**env, **extra}, args.timeout)
-        diffs = compare_final_weights(folders["reference"], folders["golfc"]) if {"reference", "golfc"} <= set(folders) else None
+        both = {"reference", "golfc"} <= set(folders)
+        diffs = compare_final_weights(folders["reference"], folders["golfc"]) if both else None
     except ParityError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

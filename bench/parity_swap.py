@@ -31,7 +31,6 @@ from types import ModuleType
 
 import torch
 
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
@@ -191,7 +190,8 @@ def main() -> int:
         loader = R.DistributedTokenLoader(a.train_files, 0, 1, device)
         started = time.perf_counter()
         results[variant] = train(model, optimizers, schedule, loader, a, args.steps, args.run_iterations, log_steps)
-        print(f"{variant}: {time.perf_counter() - started:.0f} s " + " ".join(f"{s}:{v}" for s, v in results[variant].items()), flush=True)
+        losses = " ".join(f"{s}:{v}" for s, v in results[variant].items())
+        print(f"{variant}: {time.perf_counter() - started:.0f} s {losses}", flush=True)
         del model, ref, optimizers
         if device.type == "cuda":
             torch.cuda.empty_cache()

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from parity_swap import import_reference, load_golfc  # noqa: E402
+from parity_swap import import_reference, load_golfc
 
 
 def reference_tables(R, head_dim: int, base: float, seq_len: int, device) -> tuple[torch.Tensor, torch.Tensor]:

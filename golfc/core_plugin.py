@@ -36,7 +36,8 @@ def golfc_add_hparams(hp: HParams) -> None:
     hp.int("NUM_KV_HEADS", 4, "key/value heads (grouped-query attention)", ge=1)
     hp.bool("TIE_EMBEDDINGS", True, "output head shares the token embedding")
     hp.float("ROPE_BASE", 10000.0, "RoPE frequency base", gt=0.0)
-    hp.bool("ROPE_BF16_TABLES", True, "RoPE tables from bf16 frequencies, rounded to bf16, as the reference trains with them on a GPU (0: fp32)")
+    hp.bool("ROPE_BF16_TABLES", True,
+            "RoPE tables of bf16 frequencies, rounded to bf16, as the reference trains with on a GPU (0: fp32)")
     hp.float("LOGIT_SOFTCAP", 30.0, "logits = c * tanh(logits / c)", gt=0.0)
     hp.float("QK_GAIN_INIT", 1.5, "initial per-head query gain")
     hp.float("TIED_EMBED_INIT_STD", 0.005, "std of the tied embedding init", ge=0.0)

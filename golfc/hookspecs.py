@@ -119,6 +119,18 @@ def golfc_mlp(recipe: Recipe) -> Impl | None:
 
 
 @hookspec
+def golfc_embedding_pre_norm(recipe: Recipe) -> Impl | None:
+    """Add to the token embedding before it is normalised (slot ``embedding_pre_norm``, many, ordered).
+
+    Run-time contract: ``cls(h)`` is an ``nn.Module`` with ``forward(ids, e) -> e``, ids ``(B, T)`` int64,
+    e ``(B, T, d)`` = ``tok_emb(ids)`` plus what earlier modules of this slot added; the result goes through
+    ``rms_norm`` and then the ``embedding_extras``. Anything that reads other positions must read only
+    earlier ones (and respect document boundaries when attention is document-isolated).
+    Example: BigramHash (a hashed (previous, current) embedding added to the token embedding). Default: none.
+    """
+
+
+@hookspec
 def golfc_embedding_extras(recipe: Recipe) -> Impl | None:
     """Add a module after the token embedding (slot ``embedding_extras``, many, ordered).
 

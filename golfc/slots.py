@@ -88,6 +88,12 @@ SLOTS: tuple[Slot, ...] = (
     ),
     Slot("mlp", ONE, ("MLP",), "nn.Module class cls(h, layer); forward(x (B,T,d)) -> (B,T,d)"),
     Slot(
+        "embedding_pre_norm",
+        MANY,
+        ("EMBEDDING_PRE_NORM",),
+        "nn.Module class cls(h); forward(ids (B,T), e (B,T,d)) -> e (B,T,d), on tok_emb(ids) before the embedding norm",
+    ),
+    Slot(
         "embedding_extras",
         MANY,
         ("EMBEDDING_EXTRAS",),

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import linecache
 import os
+import re
+import subprocess
+import sys
 import textwrap
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +102,41 @@ def {hook}():
     return Impl(module={module!r}, symbols={symbols!r})
 {extra}
 """
+
+
+FINAL_LINE = re.compile(r"^final_\w+_roundtrip_exact val_loss:(\d+\.\d+) val_bpb:(\d+\.\d+)$", re.M)
+
+
+@dataclass
+class TinyRun:
+    """What one emitted program printed in a tiny CPU run."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def final_bpb(self) -> float | None:
+        """The roundtrip score of the artifact, or None when the run printed none."""
+        found = FINAL_LINE.findall(self.stdout)
+        return float(found[-1][1]) if found else None
+
+
+def run_emitted(
+    plugins: tuple[str, ...],
+    dataset: Any,
+    out_dir: Path,
+    env: Mapping[str, str] | None = None,
+    overrides: dict[str, str] | None = None,
+    timeout: int = 600,
+) -> TinyRun:
+    """Build ``plugins`` into ``out_dir`` and run its shipped ``train_gpt.py`` there on CPU under
+    :data:`TINY_RUN_ENV` (plus ``dataset.env()``, ``ITERATIONS=3`` and ``env``): an end-to-end check that the
+    emitted program trains, exports and scores its artifact."""
+    from golfc.build import build_submission
+
+    build = build_submission(tuple(plugins), dict(overrides or {}), out_dir)
+    run_env = {**os.environ, **dataset.env(), **TINY_RUN_ENV, "ITERATIONS": "3", **dict(env or {})}
+    proc = subprocess.run([sys.executable, "train_gpt.py"], cwd=build.out_dir, env=run_env,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+    return TinyRun(proc.returncode, proc.stdout, proc.stderr)

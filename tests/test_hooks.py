@@ -170,6 +170,34 @@ class CountIds(nn.Module):
     assert ns["CountIds"].calls == [((2, 16), (2, 16, 32))]
 
 
+def test_hook_embedding_pre_norm(plugin_dir):
+    runtime = """
+import torch
+from torch import nn
+
+class AddOne(nn.Module):
+    seen = []
+
+    def __init__(self, h):
+        super().__init__()
+
+    def forward(self, ids, e):
+        AddOne.seen.append(e.detach().clone())
+        return e + 1.0
+"""
+    plugin_dir.add("addone", slot_plugin("golfc_embedding_pre_norm", "addone_runtime", "AddOne"), runtime)
+    ns = load_program(("addone",), env=TINY_MODEL, plugins_dir=plugin_dir.root)
+    torch.manual_seed(0)
+    model = ns["GPT"](ns["Hyperparameters"]())
+    into_stack = {}
+    model.stack.register_forward_pre_hook(lambda m, args: into_stack.update(x=args[0]))
+    ids = torch.randint(0, 64, (2, 16))
+    model(ids, ids)
+    # the module sees tok_emb(ids) itself, and the norm is applied to what it returns
+    assert torch.equal(ns["AddOne"].seen[0], model.tok_emb(ids))
+    torch.testing.assert_close(into_stack["x"], torch.nn.functional.rms_norm(model.tok_emb(ids) + 1.0, (32,)))
+
+
 def test_hook_block_wiring(plugin_dir):
     runtime = """
 from torch import nn

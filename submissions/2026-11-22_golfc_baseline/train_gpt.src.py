@@ -319,7 +319,7 @@ class Hyperparameters:
     num_kv_heads = int(os.environ.get('NUM_KV_HEADS', 4))  # key/value heads (grouped-query attention)
     tie_embeddings = bool(int(os.environ.get('TIE_EMBEDDINGS', '1')))  # output head shares the token embedding
     rope_base = float(os.environ.get('ROPE_BASE', 10000.0))  # RoPE frequency base
-    rope_bf16_tables = bool(int(os.environ.get('ROPE_BF16_TABLES', '1')))  # RoPE tables from bf16 frequencies, rounded to bf16, as the reference trains with them on a GPU (0: fp32)
+    rope_bf16_tables = bool(int(os.environ.get('ROPE_BF16_TABLES', '1')))  # RoPE tables of bf16 frequencies, rounded to bf16, as the reference trains with on a GPU (0: fp32)
     logit_softcap = float(os.environ.get('LOGIT_SOFTCAP', 30.0))  # logits = c * tanh(logits / c)
     qk_gain_init = float(os.environ.get('QK_GAIN_INIT', 1.5))  # initial per-head query gain
     tied_embed_init_std = float(os.environ.get('TIED_EMBED_INIT_STD', 0.005))  # std of the tied embedding init
@@ -512,12 +512,18 @@ def target_bytes(prev_ids, target_ids, luts):
 
 # ==================================================================================================
 # core/model: the GPT skeleton. Slots filled by plugins: attention_kernel, QK_TRANSFORMS,
-# ATTENTION_POST (in CausalSelfAttention), EMBEDDING_EXTRAS, BlockStack (blocks, MLP), in GPT.
+# ATTENTION_POST (in CausalSelfAttention), EMBEDDING_PRE_NORM, EMBEDDING_EXTRAS, BlockStack (blocks, MLP), in GPT.
 # ==================================================================================================
 
 
-# Small "control" tensors: kept in fp32 during training and in the artifact, optimised by Adam.
-CONTROL_TENSOR_NAME_PATTERNS = ("attn_scale", "mlp_scale", "resid_mix", "q_gain", "skip_weight")
+# Small "control" tensors: kept in fp32 during training and in the artifact, optimised by Adam. A plugin adds
+# the names of its own with mark_control_tensors(...) at the top of its section.
+CONTROL_TENSOR_NAME_PATTERNS = ["attn_scale", "mlp_scale", "resid_mix", "q_gain", "skip_weight"]
+
+
+def mark_control_tensors(*patterns):
+    """Treat parameters whose state-dict name contains any of `patterns` as control tensors."""
+    CONTROL_TENSOR_NAME_PATTERNS.extend(p for p in patterns if p not in CONTROL_TENSOR_NAME_PATTERNS)
 
 
 def rms_norm(x):
@@ -615,12 +621,14 @@ class CausalSelfAttention(nn.Module):
 
 
 class GPT(nn.Module):
-    """Token embedding -> embedding extras -> BlockStack -> RMSNorm -> (tied) head -> softcap -> CE."""
+    """Token embedding (+ pre-norm extras) -> RMSNorm -> embedding extras -> BlockStack -> RMSNorm -> (tied)
+    head -> softcap -> CE."""
 
     def __init__(self, h):
         super().__init__()
         self.logit_softcap = h.logit_softcap
         self.tok_emb = nn.Embedding(h.vocab_size, h.model_dim)
+        self.pre_norm = nn.ModuleList([cls(h) for cls in EMBEDDING_PRE_NORM])
         self.extras = nn.ModuleList([cls(h) for cls in EMBEDDING_EXTRAS])
         self.stack = BlockStack(h)
         self.lm_head = None if h.tie_embeddings else CastedLinear(h.model_dim, h.vocab_size, zero_init=True)
@@ -629,7 +637,10 @@ class GPT(nn.Module):
 
     def forward(self, ids, targets, reduction="mean"):
         """ids, targets (B, T) int64 -> mean loss, or per-token NLL (B, T) fp32 with reduction="none"."""
-        x = rms_norm(self.tok_emb(ids))  # (B, T, d)
+        x = self.tok_emb(ids)  # (B, T, d)
+        for extra in self.pre_norm:
+            x = extra(ids, x)
+        x = rms_norm(x)
         for extra in self.extras:
             x = extra(ids, x)
         x = rms_norm(self.stack(x, x))  # x0 = x: the blocks mix the embedding back in
@@ -637,6 +648,14 @@ class GPT(nn.Module):
         logits = self.logit_softcap * torch.tanh(logits / self.logit_softcap)
         loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), reduction=reduction)
         return loss.view_as(targets) if reduction == "none" else loss
+
+
+def ensure_positions(model, seq_len):
+    """Grow every RoPE table of a model to seq_len positions, before a compiled forward sees a longer sequence
+    (an evaluation longer than training): growing them inside a compiled graph is not traceable."""
+    for module in getattr(model, "_orig_mod", model).modules():
+        if isinstance(module, Rotary) and module.cos.size(1) < seq_len:
+            module._build(seq_len, module.cos.device)
 
 
 def cast_params_for_training(model, device):
@@ -1140,6 +1159,7 @@ attention_kernel = sdpa_attention  # plugins/sdpa_attention
 QK_TRANSFORMS = []  # slot qk_transform: none
 ATTENTION_POST = []  # slot attention_post: none
 MLP = ReluSquaredMLP  # plugins/relu2_mlp
+EMBEDDING_PRE_NORM = []  # slot embedding_pre_norm: none
 EMBEDDING_EXTRAS = []  # slot embedding_extras: none
 BlockStack = UNetBlockStack  # plugins/unet_blocks
 build_optimizers = build_muon_adam_optimizers  # plugins/muon

@@ -1,4 +1,4 @@
-"""Shared fixtures for golfc's own tests."""
+"""Shared fixtures for golfc's own tests and the plugins' tests (tests/ and plugins/)."""
 
 from __future__ import annotations
 
