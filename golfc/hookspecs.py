@@ -238,11 +238,14 @@ def golfc_data_loader(recipe: Recipe) -> Impl | None:
 def golfc_eval_adapter(recipe: Recipe) -> Impl | None:
     """Provide validation scoring (slot ``eval_adapter``, exactly one).
 
-    Run-time contract: ``score_validation(model, val_tokens, h, ctx) -> Scores`` where ``Scores`` holds,
+    Run-time contract: ``score_validation(model, val_tokens, h, ctx, final) -> Scores`` where ``Scores`` holds,
     for every position this rank scored, ``positions`` (int64 index of the target token in
     ``val_tokens``), ``nll`` (fp32, nats) and ``nbytes`` (int, UTF-8 bytes of the target under the BPB
     tables). Every target position of the validation stream must be scored exactly once across ranks.
     The core reduces the scores to ``val_loss`` and ``val_bpb``; a verifier compares them position by
-    position (future-token perturbation). An adapter that adapts the model (TTT, SLOT) must score a
-    token before any update that used it. Default: ``plain_eval`` (non-overlapping windows).
+    position (future-token perturbation). ``final`` is True only for the evaluation of the scored
+    artifact (the roundtrip); periodic and pre-export evaluations pass False and must not adapt. An adapter
+    that adapts the model (TTT, SLOT) must score a token before any update that used it, and leave the
+    model's weights as it found them. ``model`` may be the compiled module (its ``_orig_mod`` is the GPT,
+    whose ``hidden(ids)`` and ``logits(hidden)`` make up ``forward``). Default: ``plain_eval``.
     """

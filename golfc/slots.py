@@ -153,7 +153,8 @@ SLOTS: tuple[Slot, ...] = (
         "eval_adapter",
         ONE,
         ("score_validation",),
-        "fn(model, val_tokens, h, ctx) -> Scores(positions (N,) int64, nll (N,) fp32, nbytes (N,) int) for this rank",
+        "fn(model, val_tokens, h, ctx, final) -> Scores(positions (N,) int64, nll (N,) fp32, nbytes (N,) int) "
+        "for this rank; only a final=True evaluation may adapt the model",
     ),
 )
 

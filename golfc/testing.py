@@ -140,3 +140,25 @@ def run_emitted(
     proc = subprocess.run([sys.executable, "train_gpt.py"], cwd=build.out_dir, env=run_env,
                           capture_output=True, text=True, timeout=timeout, check=False)
     return TinyRun(proc.returncode, proc.stdout, proc.stderr)
+
+
+def prefix_violations(score: Any, model: Any, val_tokens: Any, h: Any, ctx: Any, j: int, seed: int = 0) -> list[str]:
+    """Score ``val_tokens`` and a copy whose tokens at and after ``j`` are redrawn; every score of a target
+    before ``j`` must be bit-identical (C1: a later token never changes an earlier token's score). Returns one
+    line per violation (empty: causal at ``j``). ``score`` is an eval adapter ``fn(model, val_tokens, h, ctx,
+    final)``, called with ``final=True``; the model's weights are restored between the two calls."""
+    import torch
+
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    other = val_tokens.clone()
+    generator = torch.Generator().manual_seed(seed)
+    vocab = int(val_tokens.max()) + 1
+    other[j:] = torch.randint(0, vocab, (val_tokens.numel() - j,), generator=generator, dtype=val_tokens.dtype)
+    first = score(model, val_tokens, h, ctx, True)
+    model.load_state_dict(state)
+    second = score(model, other, h, ctx, True)
+    model.load_state_dict(state)
+    a = dict(zip(first.positions.tolist(), first.nll.tolist()))
+    b = dict(zip(second.positions.tolist(), second.nll.tolist()))
+    return [f"position {p} (< j={j}): nll {a[p]!r} became {b.get(p)!r}"
+            for p in sorted(a) if p < j and a[p] != b.get(p)]

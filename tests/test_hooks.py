@@ -340,8 +340,9 @@ class ProbeLoader(TokenStreamLoader):
         return super().next_batch(global_tokens, seq_len, grad_accum_steps)
 
 
-def probe_score(model, val_tokens, h, ctx):
+def probe_score(model, val_tokens, h, ctx, final):
     probe_note("score")
+    probe_note("final" if final else "not_final")
     scores = score_plain_windows(model, val_tokens, h, ctx)
     assert scores.positions.numel() == val_tokens.numel() - 1
     return scores
@@ -409,4 +410,5 @@ def test_hook_data_loader(probe_run):
 def test_hook_eval_adapter(probe_run):
     stdout, calls, _ = probe_run
     assert calls["score"] == 2  # the final evaluation and the roundtrip evaluation
+    assert calls["final"] == 1 and calls["not_final"] == 1  # only the artifact's (roundtrip) evaluation is final
     assert stdout.count("val_bpb:") >= 2

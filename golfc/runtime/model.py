@@ -123,17 +123,25 @@ class GPT(nn.Module):
         if h.tie_embeddings:
             nn.init.normal_(self.tok_emb.weight, mean=0.0, std=h.tied_embed_init_std)
 
-    def forward(self, ids, targets, reduction="mean"):
-        """ids, targets (B, T) int64 -> mean loss, or per-token NLL (B, T) fp32 with reduction="none"."""
+    def hidden(self, ids):
+        """ids (B, T) int64 -> the last hidden state (B, T, d), before the final norm."""
         x = self.tok_emb(ids)  # (B, T, d)
         for extra in self.pre_norm:
             x = extra(ids, x)
         x = rms_norm(x)
         for extra in self.extras:
             x = extra(ids, x)
-        x = rms_norm(self.stack(x, x))  # x0 = x: the blocks mix the embedding back in
+        return self.stack(x, x)  # x0 = x: the blocks mix the embedding back in
+
+    def logits(self, hidden):
+        """hidden (B, T, d) -> softcapped logits (B, T, V): final norm, (tied) head, c * tanh(z / c)."""
+        x = rms_norm(hidden)
         logits = F.linear(x, self.tok_emb.weight) if self.lm_head is None else self.lm_head(x)  # (B, T, V)
-        logits = self.logit_softcap * torch.tanh(logits / self.logit_softcap)
+        return self.logit_softcap * torch.tanh(logits / self.logit_softcap)
+
+    def forward(self, ids, targets, reduction="mean"):
+        """ids, targets (B, T) int64 -> mean loss, or per-token NLL (B, T) fp32 with reduction="none"."""
+        logits = self.logits(self.hidden(ids))
         loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), reduction=reduction)
         return loss.view_as(targets) if reduction == "none" else loss
 

@@ -21,9 +21,12 @@ def seed_everything(seed):
     torch.manual_seed(seed)  # also seeds every CUDA device
 
 
-def evaluate(model, val_tokens, h, ctx):
-    """(val_loss in nats, val_bpb) over the whole validation stream; sums in fp64, reduced over ranks."""
-    scores = score_validation(model, val_tokens, h, ctx)
+def evaluate(model, val_tokens, h, ctx, final=False):
+    """(val_loss in nats, val_bpb) over the whole validation stream; sums in fp64, reduced over ranks.
+
+    final=True only for the scored artifact's evaluation: the one an adapting eval adapter (TTT, SLOT) may adapt in.
+    """
+    scores = score_validation(model, val_tokens, h, ctx, final)
     totals = torch.stack((
         scores.nll.to(torch.float64).sum(),
         torch.tensor(scores.nll.numel(), dtype=torch.float64, device=scores.nll.device),
@@ -245,7 +248,7 @@ def main():
     base_model.load_state_dict(dequantize_state_dict(quant_obj), strict=True)
     sync_device(ctx.device)
     t_eval = time.perf_counter()
-    val_loss, val_bpb = evaluate(model, val_tokens, h, ctx)
+    val_loss, val_bpb = evaluate(model, val_tokens, h, ctx, final=True)
     sync_device(ctx.device)
     name = f"final_{QUANT_LABEL}_{COMPRESS_LABEL}_roundtrip"
     log0(f"{name} val_loss:{val_loss:.4f} val_bpb:{val_bpb:.4f} eval_time:{1000.0 * (time.perf_counter() - t_eval):.0f}ms")

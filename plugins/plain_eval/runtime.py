@@ -5,7 +5,7 @@ from golfc.runtime.data import target_bytes
 from golfc.runtime.prelude import *  # editors and tests only: blanked when emitted
 
 
-def score_plain_windows(model, val_tokens, h, ctx):
+def score_plain_windows(model, val_tokens, h, ctx, final=False):
     """Scores of this rank's share of the windows; windows are split across ranks by sequence."""
     seq_len = h.train_seq_len
     num_seqs = (val_tokens.numel() - 1) // seq_len

@@ -22,34 +22,55 @@ def sliding_windows(num_targets, window, stride):
     return spans
 
 
-def score_sliding_windows(model, val_tokens, h, ctx):
-    """Scores of this rank's share of the windows (contiguous runs of windows per rank)."""
+def sliding_window_batches(spans, val_tokens, window, batch_seqs, device):
+    """Yield (x, y, batch) for consecutive runs of batch_seqs spans: x, y (batch_seqs, window) int64 on device,
+    every batch the same shape (the last one padded with copies of its last window, so a compiled model
+    compiles once); batch lists the spans of the real rows. Row i scores columns batch[i][1] - batch[i][0] on."""
+    offsets = torch.arange(window + 1)
+    for b in range(0, len(spans), batch_seqs):
+        batch = spans[b : b + batch_seqs]
+        starts = torch.tensor([s for s, _ in batch] + [batch[-1][0]] * (batch_seqs - len(batch)))
+        tokens = val_tokens[starts[:, None] + offsets].to(device, torch.int64, non_blocking=True)
+        yield tokens[:, :-1], tokens[:, 1:], batch
+
+
+def rank_share(items, ctx):
+    """This rank's contiguous share of a list (ranks in order cover it exactly once)."""
+    return items[len(items) * ctx.rank // ctx.world_size : len(items) * (ctx.rank + 1) // ctx.world_size]
+
+
+def eval_window(h, val_tokens):
+    """The evaluation window length (EVAL_SEQ_LEN, 0: TRAIN_SEQ_LEN), at most the stream; checks the stride."""
     window = h.eval_seq_len or h.train_seq_len
     if h.eval_stride > window:
         raise RunInputError(f"EVAL_STRIDE={h.eval_stride} is longer than the window EVAL_SEQ_LEN={window}")
-    spans = sliding_windows(val_tokens.numel() - 1, window, h.eval_stride)
-    window = min(window, val_tokens.numel() - 1)
-    mine = spans[len(spans) * ctx.rank // ctx.world_size : len(spans) * (ctx.rank + 1) // ctx.world_size]
+    return min(window, val_tokens.numel() - 1)
+
+
+def collect_scores(parts, device):
+    """Scores from a list of (positions, nll, nbytes) pieces; empty when this rank scored nothing."""
+    if not parts:  # more ranks than windows
+        empty = torch.empty(0, device=device)
+        return Scores(empty.long(), empty.float(), empty.to(torch.int16))
+    positions, nll, nbytes = zip(*parts)
+    return Scores(positions=torch.cat(positions), nll=torch.cat(nll), nbytes=torch.cat(nbytes))
+
+
+def score_sliding_windows(model, val_tokens, h, ctx, final=False):
+    """Scores of this rank's share of the windows (contiguous runs of windows per rank); never adapts."""
+    window = eval_window(h, val_tokens)
+    spans = rank_share(sliding_windows(val_tokens.numel() - 1, window, h.eval_stride), ctx)
     ensure_positions(model, window)
-    offsets = torch.arange(window + 1)
-    positions, nll, nbytes = [], [], []
+    parts = []
     was_training = model.training
     model.eval()
     with torch.inference_mode(), bf16_autocast(ctx.device):
-        for b in range(0, len(mine), h.eval_batch_seqs):
-            batch = mine[b : b + h.eval_batch_seqs]
-            starts = torch.tensor([s for s, _ in batch] + [batch[-1][0]] * (h.eval_batch_seqs - len(batch)))
-            tokens = val_tokens[starts[:, None] + offsets].to(ctx.device, torch.int64, non_blocking=True)
-            x, y = tokens[:, :-1], tokens[:, 1:]  # (EVAL_BATCH_SEQS, window): every batch one shape, padded
+        for x, y, batch in sliding_window_batches(spans, val_tokens, window, h.eval_batch_seqs, ctx.device):
             batch_nll = model(x, y, reduction="none").float()
             batch_bytes = target_bytes(x, y, ctx.luts)
             for i, (start, first_scored) in enumerate(batch):
                 keep = first_scored - start  # columns before this are context, scored by an earlier window
-                nll.append(batch_nll[i, keep:])
-                nbytes.append(batch_bytes[i, keep:])
-                positions.append(torch.arange(first_scored + 1, start + window + 1, device=ctx.device))
+                positions = torch.arange(first_scored + 1, start + window + 1, device=ctx.device)
+                parts.append((positions, batch_nll[i, keep:], batch_bytes[i, keep:]))
     model.train(was_training)
-    if not positions:  # more ranks than windows
-        empty = torch.empty(0, device=ctx.device)
-        return Scores(empty.long(), empty.float(), empty.to(torch.int16))
-    return Scores(positions=torch.cat(positions), nll=torch.cat(nll), nbytes=torch.cat(nbytes))
+    return collect_scores(parts, ctx.device)

@@ -635,17 +635,25 @@ class GPT(nn.Module):
         if h.tie_embeddings:
             nn.init.normal_(self.tok_emb.weight, mean=0.0, std=h.tied_embed_init_std)
 
-    def forward(self, ids, targets, reduction="mean"):
-        """ids, targets (B, T) int64 -> mean loss, or per-token NLL (B, T) fp32 with reduction="none"."""
+    def hidden(self, ids):
+        """ids (B, T) int64 -> the last hidden state (B, T, d), before the final norm."""
         x = self.tok_emb(ids)  # (B, T, d)
         for extra in self.pre_norm:
             x = extra(ids, x)
         x = rms_norm(x)
         for extra in self.extras:
             x = extra(ids, x)
-        x = rms_norm(self.stack(x, x))  # x0 = x: the blocks mix the embedding back in
+        return self.stack(x, x)  # x0 = x: the blocks mix the embedding back in
+
+    def logits(self, hidden):
+        """hidden (B, T, d) -> softcapped logits (B, T, V): final norm, (tied) head, c * tanh(z / c)."""
+        x = rms_norm(hidden)
         logits = F.linear(x, self.tok_emb.weight) if self.lm_head is None else self.lm_head(x)  # (B, T, V)
-        logits = self.logit_softcap * torch.tanh(logits / self.logit_softcap)
+        return self.logit_softcap * torch.tanh(logits / self.logit_softcap)
+
+    def forward(self, ids, targets, reduction="mean"):
+        """ids, targets (B, T) int64 -> mean loss, or per-token NLL (B, T) fp32 with reduction="none"."""
+        logits = self.logits(self.hidden(ids))
         loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), reduction=reduction)
         return loss.view_as(targets) if reduction == "none" else loss
 
@@ -1119,7 +1127,7 @@ class TokenStreamLoader:
 
 
 
-def score_plain_windows(model, val_tokens, h, ctx):
+def score_plain_windows(model, val_tokens, h, ctx, final=False):
     """Scores of this rank's share of the windows; windows are split across ranks by sequence."""
     seq_len = h.train_seq_len
     num_seqs = (val_tokens.numel() - 1) // seq_len
@@ -1199,9 +1207,12 @@ def seed_everything(seed):
     torch.manual_seed(seed)  # also seeds every CUDA device
 
 
-def evaluate(model, val_tokens, h, ctx):
-    """(val_loss in nats, val_bpb) over the whole validation stream; sums in fp64, reduced over ranks."""
-    scores = score_validation(model, val_tokens, h, ctx)
+def evaluate(model, val_tokens, h, ctx, final=False):
+    """(val_loss in nats, val_bpb) over the whole validation stream; sums in fp64, reduced over ranks.
+
+    final=True only for the scored artifact's evaluation: the one an adapting eval adapter (TTT, SLOT) may adapt in.
+    """
+    scores = score_validation(model, val_tokens, h, ctx, final)
     totals = torch.stack((
         scores.nll.to(torch.float64).sum(),
         torch.tensor(scores.nll.numel(), dtype=torch.float64, device=scores.nll.device),
@@ -1423,7 +1434,7 @@ def main():
     base_model.load_state_dict(dequantize_state_dict(quant_obj), strict=True)
     sync_device(ctx.device)
     t_eval = time.perf_counter()
-    val_loss, val_bpb = evaluate(model, val_tokens, h, ctx)
+    val_loss, val_bpb = evaluate(model, val_tokens, h, ctx, final=True)
     sync_device(ctx.device)
     name = f"final_{QUANT_LABEL}_{COMPRESS_LABEL}_roundtrip"
     log0(f"{name} val_loss:{val_loss:.4f} val_bpb:{val_bpb:.4f} eval_time:{1000.0 * (time.perf_counter() - t_eval):.0f}ms")

@@ -1,0 +1,111 @@
+# ==================================================================================================
+# plugins/ttt: legal score-first test-time training (PR #461 -> #549): the validation stream in chunks of
+# TTT_CHUNK_TOKENS; chunk k's sliding windows are scored under no_grad, their scores committed, and only
+# then (unless k is the last chunk) every weight takes TTT_EPOCHS passes of SGD over chunk k's tokens
+# ==================================================================================================
+from golfc_plugins.sliding_window.runtime import (  # editors and tests only: blanked when emitted
+    collect_scores,
+    eval_window,
+    rank_share,
+    score_sliding_windows,
+    sliding_window_batches,
+    sliding_windows,
+)
+
+from golfc.runtime.data import target_bytes
+from golfc.runtime.model import ensure_positions
+from golfc.runtime.prelude import *  # editors and tests only: blanked when emitted
+
+
+def ttt_chunks(spans, chunk_tokens):
+    """Spans grouped by the chunk of their first scored target: [(k, spans of chunk k)] in stream order.
+    A window whose first scored target is first + 1 belongs to chunk first // chunk_tokens, so every target
+    it scores lies after every target that chunks before k train on."""
+    chunks = {}
+    for span in spans:
+        chunks.setdefault(span[1] // chunk_tokens, []).append(span)
+    return sorted(chunks.items())
+
+
+def ttt_sequences(val_tokens, k, h):
+    """Chunk k's training sequences (n, TRAIN_SEQ_LEN + 1): targets k * C + 1 .. (k + 1) * C, whole sequences."""
+    C, T = h.ttt_chunk_tokens, h.train_seq_len
+    end = min((k + 1) * C, val_tokens.numel() - 1)
+    n = (end - k * C) // T
+    return val_tokens[k * C : k * C + n * T + 1].unfold(0, T + 1, T)  # (n, T + 1), views
+
+
+def ttt_train_chunk(model, params, optimizer, sequences, h, ctx):
+    """TTT_EPOCHS passes over this rank's share of the sequences; gradients averaged over ranks. Every rank
+    takes the same number of steps (a rank whose share ran out adds a zero gradient)."""
+    mine = rank_share(sequences, ctx)
+    per_rank = -(-len(sequences) // ctx.world_size)
+    steps = -(-per_rank // h.ttt_batch_seqs)
+    model.train()
+    for _ in range(h.ttt_epochs):
+        for s in range(steps):
+            batch = mine[s * h.ttt_batch_seqs : (s + 1) * h.ttt_batch_seqs].to(ctx.device, torch.int64)
+            optimizer.zero_grad(set_to_none=False)
+            if batch.numel():
+                with bf16_autocast(ctx.device):
+                    loss = model(batch[:, :-1], batch[:, 1:])
+                loss.backward()
+            if ctx.distributed:  # every rank steps, with the average over the ranks that had data
+                for p in params:
+                    dist.all_reduce(p.grad)
+                    p.grad /= ctx.world_size
+            if h.ttt_grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(params, h.ttt_grad_clip)
+            optimizer.step()
+    model.eval()
+
+
+def ttt_compile_warmup(model, params, h, ctx):
+    """One forward and backward of a TTT-step shape on random tokens, never validation tokens, so that a
+    compiled model compiles its TTT graph before the first chunk; no update, gradients zeroed."""
+    synthetic = torch.randint(0, h.vocab_size, (h.ttt_batch_seqs, h.train_seq_len + 1), device=ctx.device)
+    model.train()
+    with bf16_autocast(ctx.device):
+        model(synthetic[:, :-1], synthetic[:, 1:]).backward()
+    for p in params:
+        p.grad.zero_()
+    model.eval()
+
+
+def score_then_train(model, val_tokens, h, ctx, final=False):
+    """Sliding-window scores; in the final evaluation, with score-first TTT between chunks. The weights the
+    evaluation found are restored at the end (the artifact is what was exported, not the adapted model)."""
+    if not final:
+        return score_sliding_windows(model, val_tokens, h, ctx, final)
+    window = eval_window(h, val_tokens)
+    ensure_positions(model, window)
+    base = getattr(model, "_orig_mod", model)
+    saved = {k: v.detach().clone() for k, v in base.state_dict().items()}
+    params = [p for p in base.parameters() if p.requires_grad]
+    for p in params:
+        p.grad = torch.zeros_like(p)
+    ttt_compile_warmup(model, params, h, ctx)
+    optimizer = torch.optim.SGD(params, lr=h.ttt_lr, momentum=h.ttt_momentum)
+    chunks = ttt_chunks(sliding_windows(val_tokens.numel() - 1, window, h.eval_stride), h.ttt_chunk_tokens)
+    parts = []
+    was_training = model.training
+    model.eval()
+    for index, (k, spans) in enumerate(chunks):
+        with torch.no_grad(), bf16_autocast(ctx.device):  # score chunk k: committed before any update uses it
+            for x, y, batch in sliding_window_batches(rank_share(spans, ctx), val_tokens, window,
+                                                      h.eval_batch_seqs, ctx.device):
+                batch_nll = model(x, y, reduction="none").float()
+                batch_bytes = target_bytes(x, y, ctx.luts)
+                for i, (start, first_scored) in enumerate(batch):
+                    keep = first_scored - start
+                    positions = torch.arange(first_scored + 1, start + window + 1, device=ctx.device)
+                    parts.append((positions, batch_nll[i, keep:].clone(), batch_bytes[i, keep:]))
+        if index + 1 < len(chunks) and h.ttt_epochs > 0:  # then train on it; the last chunk is never needed
+            for group in optimizer.param_groups:  # cosine over the chunks
+                group["lr"] = h.ttt_lr * 0.5 * (1 + math.cos(math.pi * index / max(len(chunks) - 1, 1)))
+            ttt_train_chunk(model, params, optimizer, ttt_sequences(val_tokens, k, h), h, ctx)
+    base.load_state_dict(saved)
+    for p in params:
+        p.grad = None
+    model.train(was_training)
+    return collect_scores(parts, ctx.device)

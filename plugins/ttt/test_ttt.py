@@ -1,0 +1,96 @@
+"""ttt: chunking, score-before-train causality (and a leaky variant that fails it), weights restored, e2e."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from golfc.testing import load_program, prefix_violations, run_emitted
+
+TINY = {"NUM_LAYERS": "2", "MODEL_DIM": "32", "NUM_HEADS": "2", "NUM_KV_HEADS": "1", "TRAIN_SEQ_LEN": "16",
+        "VOCAB_SIZE": "64", "EVAL_STRIDE": "8", "EVAL_BATCH_SEQS": "4", "TTT_CHUNK_TOKENS": "32",
+        "TTT_EPOCHS": "2", "TTT_LR": "0.05", "TTT_BATCH_SEQS": "2", "DEVICE": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def ns():
+    return load_program(("ttt",), env=TINY)
+
+
+def context(ns, rank=0, world=1):
+    ctx = ns["RunContext"](rank, world, rank, torch.device("cpu"), rank == 0, world > 1, 8 // world)
+    ctx.luts = (torch.ones(64, dtype=torch.int16), torch.zeros(64, dtype=torch.bool), torch.zeros(64, dtype=torch.bool))
+    return ctx
+
+
+def tiny_model(ns):
+    torch.manual_seed(0)
+    model = ns["GPT"](ns["Hyperparameters"]())
+    for block in model.stack.blocks:
+        torch.nn.init.normal_(block.attn.proj.weight, std=0.3)
+        torch.nn.init.normal_(block.mlp.proj.weight, std=0.3)
+    return model
+
+
+def stream(n=160, seed=3):
+    return torch.randint(0, 64, (n,), generator=torch.Generator().manual_seed(seed), dtype=torch.int32)
+
+
+def test_windows_go_to_the_chunk_of_their_first_scored_target(ns):
+    spans = ns["sliding_windows"](159, 16, 8)
+    chunks = ns["ttt_chunks"](spans, 32)
+    assert [k for k, _ in chunks] == sorted({first // 32 for _, first in spans})
+    for k, members in chunks:
+        assert all(k * 32 <= first < (k + 1) * 32 for _, first in members)
+    assert sum(len(m) for _, m in chunks) == len(spans)
+
+
+def test_a_chunk_trains_on_its_own_targets_only(ns):
+    h = ns["Hyperparameters"]()
+    val = torch.arange(200, dtype=torch.int32)
+    seqs = ns["ttt_sequences"](val, 2, h)  # chunk 2: targets 65 .. 96
+    assert seqs.shape == (2, 17)
+    assert seqs[0, 1].item() == 65 and seqs[-1, -1].item() == 96
+
+
+def test_the_final_evaluation_adapts_and_scores_every_target_once_and_restores_the_weights(ns):
+    h = ns["Hyperparameters"]()
+    model = tiny_model(ns)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    val = stream()
+    adapted = ns["score_then_train"](model, val, h, context(ns), True)
+    assert sorted(adapted.positions.tolist()) == list(range(1, 160))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    plain = ns["score_then_train"](model, val, h, context(ns), False)  # not final: sliding windows, no TTT
+    sliding = ns["score_sliding_windows"](model, val, h, context(ns))
+    assert torch.equal(plain.nll, sliding.nll)
+    first_chunk = adapted.positions <= 32  # scored before any update: identical
+    assert torch.equal(adapted.nll[first_chunk], plain.nll[first_chunk])
+    assert not torch.equal(adapted.nll[~first_chunk], plain.nll[~first_chunk])  # later chunks see TTT
+
+
+@pytest.mark.parametrize("j", [10, 32, 33, 40, 64, 65, 100])  # inside chunks and at their edges
+def test_changing_tokens_at_and_after_j_leaves_every_earlier_score_bit_identical(ns, j):
+    h = ns["Hyperparameters"]()
+    model = tiny_model(ns)
+    assert prefix_violations(ns["score_then_train"], model, stream(), h, context(ns), j) == []
+
+
+def test_train_then_score_ttt_fails_the_same_probe(ns):
+    """The L1 leak (tests/leaky): training on chunk k before scoring it makes earlier targets see later ones."""
+    from tests.leaky.ttt_train_then_score import score_after_training
+
+    h = ns["Hyperparameters"]()
+    model = tiny_model(ns)
+    violations = [v for j in (40, 65, 100) for v in prefix_violations(
+        lambda *a: score_after_training(ns, *a), model, stream(), h, context(ns), j)]
+    assert violations
+
+
+@pytest.mark.slow
+def test_an_emitted_program_with_ttt_trains_scores_and_adapts_on_cpu(tmp_path, tiny_dataset):
+    env = {"EVAL_STRIDE": "32", "EVAL_BATCH_SEQS": "8", "TTT_CHUNK_TOKENS": "8192", "TTT_EPOCHS": "1",
+           "TTT_BATCH_SEQS": "8", "VAL_LOSS_EVERY": "2"}
+    run = run_emitted(("ttt",), tiny_dataset, tmp_path, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "ttt_chunk_tokens=8192" in run.stdout and run.final_bpb is not None and run.final_bpb > 0
