@@ -60,7 +60,7 @@ def finish_attention(g: dict, attn, q, k, v):
     B, T = v.shape[:2]
     for fn in g["QK_TRANSFORMS"]:
         q, k = fn(q, k, attn.layer, attn.h)
-    y = g["attention_kernel"](q, k, v.transpose(1, 2), attn.h).transpose(1, 2)  # (B, T, H, D)
+    y = g["attention_kernel"](q, k, v.transpose(1, 2), attn.h, attn.layer).transpose(1, 2)  # (B, T, H, D)
     for fn in g["ATTENTION_POST"]:
         y = fn(y, v, attn.layer, attn.h)
     return attn.proj(y.reshape(B, T, -1))

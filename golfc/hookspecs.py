@@ -78,9 +78,10 @@ def golfc_validate_recipe(recipe: Recipe, hparams: HParams, active: tuple[str, .
 def golfc_attention_kernel(recipe: Recipe) -> Impl | None:
     """Provide the causal attention kernel (slot ``attention_kernel``, exactly one).
 
-    Run-time contract: ``attention_kernel(q, k, v, h) -> y`` with q ``(B, H, T, D)``, k and v
+    Run-time contract: ``attention_kernel(q, k, v, h, layer) -> y`` with q ``(B, H, T, D)``, k and v
     ``(B, Hkv, T, D)``, ``H % Hkv == 0`` (grouped-query attention), y ``(B, H, T, D)``; scale
-    ``1/sqrt(D)``; position t attends to positions ``<= t`` only. q, k and v arrive as transposed views
+    ``1/sqrt(D)``; position t attends to positions ``<= t`` only; ``layer`` is the block's index (a kernel
+    may differ per layer: window attention on some, full attention on others). q, k and v arrive as transposed views
     of ``(B, T, H, D)`` memory; a kernel that returns y in q's memory order (SDPA does) spares the core a
     copy when it merges the heads. Default: ``sdpa_attention``.
     """
@@ -235,8 +236,22 @@ def golfc_data_loader(recipe: Recipe) -> Impl | None:
 
 
 @hookspec
+def golfc_eval_windows(recipe: Recipe) -> Impl | None:
+    """Plan the windows every evaluation scores (slot ``eval_windows``, exactly one).
+
+    Run-time contract: ``eval_windows(val_tokens, h, ctx) -> EvalWindows`` (core/data): a window length, the
+    spans ``(start, first_scored)`` (a span reads tokens ``start .. start + window`` and scores targets
+    ``first_scored + 1 .. start + window``; over all spans each target is scored exactly once), windows per
+    forward on each rank, and whether the last batch is padded to that size. The scorer (``eval_adapter``)
+    splits the spans across ranks with ``rank_share`` and batches them with ``window_batches``; any scorer
+    works with any plan. Default: ``plain_eval`` (non-overlapping ``TRAIN_SEQ_LEN`` windows). Example:
+    ``sliding_window``.
+    """
+
+
+@hookspec
 def golfc_eval_adapter(recipe: Recipe) -> Impl | None:
-    """Provide validation scoring (slot ``eval_adapter``, exactly one).
+    """Provide the scorer of the planned evaluation windows (slot ``eval_adapter``, exactly one).
 
     Run-time contract: ``score_validation(model, val_tokens, h, ctx, final) -> Scores`` where ``Scores`` holds,
     for every position this rank scored, ``positions`` (int64 index of the target token in

@@ -15,7 +15,7 @@ from typing import Literal
 from golfc.errors import HParamError
 from golfc.runtime.checks import RULE_KINDS, range_problem, rule_problem
 
-Kind = Literal["int", "float", "str", "bool"]
+Kind = Literal["int", "float", "str", "bool", "intlist"]
 Bound = tuple[str, "int | float"]  # (">=" | ">" | "<=", limit): see golfc/runtime/checks.py
 RuleKind = Literal["multiple", "even_quotient", "at_least"]
 
@@ -51,7 +51,7 @@ class HParam:
 
     name: str  # environment variable, UPPER_SNAKE
     kind: Kind
-    default: int | float | str | bool
+    default: int | float | str | bool | tuple[int, ...]
     doc: str
     owner: str  # plugin that declared it
     choices: tuple[str, ...] = ()  # str only: the values it may take (empty: any)
@@ -65,9 +65,16 @@ class HParam:
         return replace(self, default=value)
 
 
-def parse_value(kind: Kind, text: str, name: str) -> int | float | str | bool:
+def list_text(values: tuple[int, ...]) -> str:
+    """The environment form of an integer list: ``(2, 4, 6)`` -> ``"2,4,6"``; empty -> ``""``."""
+    return ",".join(str(v) for v in values)
+
+
+def parse_value(kind: Kind, text: str, name: str) -> int | float | str | bool | tuple[int, ...]:
     """Turn ``text`` into a value of ``kind``; raise HParamError naming ``name`` when it does not parse."""
     try:
+        if kind == "intlist":  # "2,4,6"; "" is the empty list
+            return tuple(int(v) for v in text.split(",") if v.strip())
         if kind == "int":
             return int(text)
         if kind == "float":
@@ -80,7 +87,8 @@ def parse_value(kind: Kind, text: str, name: str) -> int | float | str | bool:
             raise ValueError(text)
         return text
     except ValueError:
-        expected = {"int": "an integer", "float": "a number", "bool": "0/1 or true/false"}[kind]
+        expected = {"int": "an integer", "float": "a number", "bool": "0/1 or true/false",
+                    "intlist": "comma-separated integers (2,4,6)"}[kind]
         raise HParamError(f"--set {name}={text}: expected {expected}") from None
 
 
@@ -136,6 +144,13 @@ class HParams:
 
     def bool(self, name: str, default: bool, doc: str) -> None:
         self._declare(name, "bool", bool(default), doc)
+
+    def int_list(
+        self, name: str, default: tuple[int, ...], doc: str, *, ge: int | None = None, le: int | None = None
+    ) -> None:
+        """A list of integers, written ``2,4,6`` in the environment and in ``--set`` (empty: none), read as a
+        tuple; ``ge``/``le`` bound every element (layer lists: ``ge=0``)."""
+        self._declare(name, "intlist", tuple(int(v) for v in default), doc, bounds=make_bounds(ge, None, le))
 
     def require_multiple(self, left: str, right: str, factor: int = 1, note: str = "") -> None:
         """``left`` must be a multiple of ``factor * right`` (``MODEL_DIM`` of ``NUM_HEADS``)."""

@@ -72,7 +72,8 @@ SLOTS: tuple[Slot, ...] = (
         "attention_kernel",
         ONE,
         ("attention_kernel",),
-        "fn(q, k, v, h) -> y: causal attention; q (B,H,T,D), k and v (B,Hkv,T,D) with H % Hkv == 0; y (B,H,T,D)",
+        "fn(q, k, v, h, layer) -> y: causal attention of block `layer`; q (B,H,T,D), k and v (B,Hkv,T,D) with "
+        "H % Hkv == 0; y (B,H,T,D)",
     ),
     Slot(
         "qk_transform",
@@ -148,6 +149,13 @@ SLOTS: tuple[Slot, ...] = (
         ("TrainLoader",),
         "class cls(h, ctx); next_batch(global_tokens, seq_len, grad_accum_steps) -> (x, y) int64 (b, seq_len) "
         "on device",
+    ),
+    Slot(
+        "eval_windows",
+        ONE,
+        ("eval_windows",),
+        "fn(val_tokens, h, ctx) -> EvalWindows(window, spans [(start, first_scored)], batch_seqs, pad): the windows "
+        "every evaluation scores, each target exactly once",
     ),
     Slot(
         "eval_adapter",

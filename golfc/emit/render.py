@@ -8,7 +8,7 @@ from itertools import groupby
 from golfc import __version__
 from golfc.emit.sections import Section
 from golfc.engine import Resolution
-from golfc.hparams import HParam, Rule
+from golfc.hparams import HParam, Rule, list_text
 from golfc.slots import SLOTS, Cardinality
 
 BANNER_WIDTH = 100
@@ -24,6 +24,9 @@ def hparam_line(param: HParam) -> str:
     if param.kind == "bool":
         env = f"os.environ.get({param.name!r}, {str(int(bool(param.default)))!r})"
         expr = f"bool(int({env}))"
+    elif param.kind == "intlist":
+        env = f"os.environ.get({param.name!r}, {list_text(param.default)!r})"
+        expr = f"tuple(int(v) for v in {env}.split(',') if v.strip())"
     elif param.kind == "str":
         expr = env
     else:
@@ -41,7 +44,7 @@ def names_tuple(keyword: str, names: list[str]) -> str:
 
 def environment_check(params: list[HParam]) -> str:
     """The call that turns a malformed number in the environment into a one-line error before the class reads it."""
-    by_kind = {kind: [p.name for p in params if p.kind == kind] for kind in ("int", "float", "bool")}
+    by_kind = {kind: [p.name for p in params if p.kind == kind] for kind in ("int", "float", "bool", "intlist")}
     choices = [f"        {p.name!r}: {p.choices!r},\n" for p in params if p.choices]
     return (
         "# A malformed value in the environment is one line and exit code 2, not a traceback or a late failure.\n"
@@ -49,6 +52,7 @@ def environment_check(params: list[HParam]) -> str:
         + names_tuple("ints", by_kind["int"])
         + names_tuple("floats", by_kind["float"])
         + names_tuple("flags", by_kind["bool"])
+        + names_tuple("int_lists", by_kind["intlist"])
         + ("    choices={\n" + "".join(choices) + "    },\n" if choices else "")
         + ")\n\n\n"
     )

@@ -11,11 +11,14 @@ RULE_KINDS = ("multiple", "even_quotient", "at_least")
 
 
 def range_problem(name, value, bounds):
-    """``None`` when ``value`` is inside every bound, else ``"NAME=value: expected NAME >= 1"``."""
-    if all(RANGE_OPS[op](value, limit) for op, limit in bounds):
+    """``None`` when ``value`` (or, for a list, each element) is inside every bound, else
+    ``"NAME=value: expected NAME >= 1"``."""
+    elements = value if isinstance(value, tuple) else (value,)
+    if all(RANGE_OPS[op](v, limit) for v in elements for op, limit in bounds):
         return None
     wanted = " and ".join(f"{name} {op} {limit!r}" for op, limit in bounds)
-    return f"{name}={value!r}: expected {wanted}"
+    shown = ",".join(str(v) for v in value) if isinstance(value, tuple) else repr(value)
+    return f"{name}={shown}: expected {wanted}{' for each element' if isinstance(value, tuple) else ''}"
 
 
 def _scaled(factor, name):

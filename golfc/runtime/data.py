@@ -113,3 +113,66 @@ def target_bytes(prev_ids, target_ids, luts):
     """UTF-8 bytes of each target token given the token before it; any shape, int16."""
     base_bytes, has_leading_space, is_boundary = luts
     return base_bytes[target_ids] + (has_leading_space[target_ids] & ~is_boundary[prev_ids]).to(torch.int16)
+
+
+# --------------------------------------------------------------------------------------------------
+# Evaluation windows: the eval_windows slot plans them, the eval adapter (a scorer) scores them
+# --------------------------------------------------------------------------------------------------
+class EvalWindows:
+    """The windows an evaluation scores. Span (start, first_scored) reads tokens start .. start + window
+    (inputs start .. start + window - 1) and scores targets first_scored + 1 .. start + window; over all
+    spans every target 1 .. len(val_tokens) - 1 is scored exactly once. batch_seqs windows per forward on each
+    rank; pad: pad the last batch to batch_seqs rows (one shape, so a compiled model compiles once)."""
+
+    def __init__(self, window, spans, batch_seqs, pad):
+        self.window, self.spans, self.batch_seqs, self.pad = window, spans, batch_seqs, pad
+
+
+def sliding_windows(num_targets, window, stride):
+    """[(start, first_scored)] over targets 1 .. num_targets: the first window scores all its targets, each
+    later one starts stride tokens on and scores what its predecessor did not reach. The last window ends
+    exactly at the stream's end and scores only what is left, so no target is scored twice (the duplicate
+    tail fixed in the records on 2026-04-01). stride == window gives the plain non-overlapping windows."""
+    window = min(window, num_targets)
+    spans, end = [(0, 0)], window
+    while end < num_targets:
+        start = min(end + stride, num_targets) - window
+        spans.append((start, end))
+        end = start + window
+    return spans
+
+
+def rank_share(items, ctx):
+    """This rank's contiguous share of a sequence (the ranks in order cover it exactly once)."""
+    return items[len(items) * ctx.rank // ctx.world_size : len(items) * (ctx.rank + 1) // ctx.world_size]
+
+
+def window_batches(plan, spans, val_tokens, device):
+    """Yield (x, y, batch) over `spans` in runs of plan.batch_seqs: x, y (rows, window) int64 on device;
+    batch lists the spans of the real rows (with plan.pad, copies of the last window fill the last batch)."""
+    offsets = torch.arange(plan.window + 1)
+    for b in range(0, len(spans), plan.batch_seqs):
+        batch = spans[b : b + plan.batch_seqs]
+        padding = [batch[-1][0]] * (plan.batch_seqs - len(batch)) if plan.pad else []
+        starts = torch.tensor([s for s, _ in batch] + padding)
+        tokens = val_tokens[starts[:, None] + offsets].to(device, torch.int64, non_blocking=True)
+        yield tokens[:, :-1], tokens[:, 1:], batch
+
+
+def span_scores(plan, batch, nll, nbytes, device):
+    """(positions, nll, nbytes) of each real row of a batch: the columns from its first scored target on."""
+    out = []
+    for i, (start, first_scored) in enumerate(batch):
+        keep = first_scored - start  # columns before this are context, scored by an earlier window
+        positions = torch.arange(first_scored + 1, start + plan.window + 1, device=device)
+        out.append((positions, nll[i, keep:], nbytes[i, keep:]))
+    return out
+
+
+def collect_scores(parts, device):
+    """Scores from (positions, nll, nbytes) pieces; empty when this rank scored nothing (more ranks than windows)."""
+    if not parts:
+        empty = torch.empty(0, device=device)
+        return Scores(empty.long(), empty.float(), empty.to(torch.int16))
+    positions, nll, nbytes = zip(*parts)
+    return Scores(positions=torch.cat(positions), nll=torch.cat(nll), nbytes=torch.cat(nbytes))

@@ -102,7 +102,7 @@ class CausalSelfAttention(nn.Module):
         k = k.transpose(1, 2)  # (B, Hkv, T, D) view
         for fn in QK_TRANSFORMS:
             q, k = fn(q, k, self.layer, self.h)
-        y = attention_kernel(q, k, v.transpose(1, 2), self.h).transpose(1, 2)  # (B, T, H, D)
+        y = attention_kernel(q, k, v.transpose(1, 2), self.h, self.layer).transpose(1, 2)  # (B, T, H, D)
         for fn in ATTENTION_POST:
             y = fn(y, v, self.layer, self.h)
         return self.proj(y.reshape(B, T, d))

@@ -42,7 +42,7 @@ class RunInputError(ValueError):
     """Bad input to the run (data, tokenizer, settings): reported as one line, exit code 2, no traceback."""
 
 
-def check_environment(ints=(), floats=(), flags=(), choices=None):
+def check_environment(ints=(), floats=(), flags=(), choices=None, int_lists=()):
     """Exit with one line (code 2) when a hyperparameter's environment variable does not parse or is not
     one of its choices ({NAME: (value, ...)}).
 
@@ -56,13 +56,17 @@ def check_environment(ints=(), floats=(), flags=(), choices=None):
             print(f"error: {name}={text!r}: expected one of {', '.join(allowed)}", file=sys.stderr)
             sys.exit(2)
     expected = {**dict.fromkeys(ints, "an integer"), **dict.fromkeys(floats, "a number"),
-                **dict.fromkeys(flags, "an integer (0 or 1)")}
+                **dict.fromkeys(flags, "an integer (0 or 1)"),
+                **dict.fromkeys(int_lists, "comma-separated integers (2,4,6; empty for none)")}
     for name, what in expected.items():
         text = os.environ.get(name)
         if text is None:
             continue
         try:
-            float(text) if name in floats else int(text)
+            if name in int_lists:
+                [int(v) for v in text.split(",") if v.strip()]
+            else:
+                float(text) if name in floats else int(text)
         except ValueError:
             print(f"error: {name}={text!r}: expected {what}", file=sys.stderr)
             sys.exit(2)

@@ -10,18 +10,14 @@ GOLFC_PLUGIN = PluginInfo(
 )
 
 
-def declare_window_hparams(hp: HParams) -> None:
-    """The sliding windows' knobs; also declared by the eval adapters that score on these windows (ttt, slot)."""
+@hookimpl
+def golfc_add_hparams(hp: HParams) -> None:
     hp.int("EVAL_SEQ_LEN", 0, "tokens per evaluation window (0: TRAIN_SEQ_LEN)", ge=0)
     hp.int("EVAL_STRIDE", 64, "tokens between window starts; each later window scores its last EVAL_STRIDE", ge=1)
     hp.int("EVAL_BATCH_SEQS", 32, "windows per forward pass on each rank", ge=1)
 
 
-@hookimpl
-def golfc_add_hparams(hp: HParams) -> None:
-    declare_window_hparams(hp)
-
 
 @hookimpl
-def golfc_eval_adapter() -> Impl:
-    return Impl(module="golfc_plugins.sliding_window.runtime", symbols="score_sliding_windows")
+def golfc_eval_windows() -> Impl:
+    return Impl(module="golfc_plugins.sliding_window.runtime", symbols="sliding_eval_windows")

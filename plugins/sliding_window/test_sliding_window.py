@@ -50,9 +50,9 @@ def test_every_target_is_scored_exactly_once_with_at_least_window_minus_stride_c
 def test_ranks_score_disjoint_windows_that_cover_the_stream(ns, model):
     h = ns["Hyperparameters"]()
     val = torch.randint(0, 64, (200,), dtype=torch.int32)
-    one = ns["score_sliding_windows"](model, val, h, context(ns))
+    one = ns["score_plain_windows"](model, val, h, context(ns))
     assert one.positions.tolist() == list(range(1, 200))
-    parts = [ns["score_sliding_windows"](model, val, h, context(ns, r, 3)) for r in range(3)]
+    parts = [ns["score_plain_windows"](model, val, h, context(ns, r, 3)) for r in range(3)]
     joined = torch.cat([p.positions for p in parts])
     assert sorted(joined.tolist()) == list(range(1, 200))
     by_position = dict(zip(one.positions.tolist(), one.nll.tolist()))
@@ -61,13 +61,14 @@ def test_ranks_score_disjoint_windows_that_cover_the_stream(ns, model):
             assert value == pytest.approx(by_position[pos], rel=1e-5, abs=1e-6)
 
 
-def test_a_stride_of_one_window_scores_like_the_plain_evaluation(ns, model):
+def test_a_stride_of_one_window_plans_and_scores_like_the_plain_windows(ns, model):
     h = ns["Hyperparameters"]()
     h.eval_stride = h.train_seq_len
     plain = load_program((), env=TINY)
     val = torch.randint(0, 64, (32 * 4 + 1,), dtype=torch.int32)
-    sliding = ns["score_sliding_windows"](model, val, h, context(ns))
+    sliding = ns["score_plain_windows"](model, val, h, context(ns))
     reference = plain["score_plain_windows"](model, val, plain["Hyperparameters"](), context(plain))
+    assert ns["sliding_eval_windows"](val, h, context(ns)).spans == plain["plain_windows"](val, h, context(plain)).spans
     assert sliding.positions.tolist() == reference.positions.tolist()
     torch.testing.assert_close(sliding.nll, reference.nll, rtol=1e-5, atol=1e-5)
 
@@ -79,8 +80,8 @@ def test_changing_tokens_at_and_after_j_leaves_every_earlier_score_bit_identical
     val = torch.randint(0, 64, (120,), dtype=torch.int32)
     other = val.clone()
     other[j:] = torch.randint(0, 64, (120 - j,), dtype=torch.int32)
-    a = ns["score_sliding_windows"](model, val, h, context(ns))
-    b = ns["score_sliding_windows"](model, other, h, context(ns))
+    a = ns["score_plain_windows"](model, val, h, context(ns))
+    b = ns["score_plain_windows"](model, other, h, context(ns))
     before = a.positions < j
     assert torch.equal(a.positions, b.positions)
     assert torch.equal(a.nll[before], b.nll[before])
@@ -91,7 +92,7 @@ def test_windows_longer_than_training_grow_the_rope_tables(ns, model):
     h = ns["Hyperparameters"]()
     h.eval_seq_len, h.eval_stride = 64, 16  # TRAIN_SEQ_LEN is 32
     val = torch.randint(0, 64, (150,), dtype=torch.int32)
-    scores = ns["score_sliding_windows"](model, val, h, context(ns))
+    scores = ns["score_plain_windows"](model, val, h, context(ns))
     assert scores.positions.tolist() == list(range(1, 150)) and torch.isfinite(scores.nll).all()
     assert all(m.cos.size(1) >= 64 for m in model.modules() if isinstance(m, ns["Rotary"]))
 
@@ -100,7 +101,7 @@ def test_a_stride_longer_than_the_window_is_refused(ns, model):
     h = ns["Hyperparameters"]()
     h.eval_stride = 33
     with pytest.raises(ns["RunInputError"], match="EVAL_STRIDE=33 is longer than the window EVAL_SEQ_LEN=32"):
-        ns["score_sliding_windows"](model, torch.zeros(100, dtype=torch.int32), h, context(ns))
+        ns["score_plain_windows"](model, torch.zeros(100, dtype=torch.int32), h, context(ns))
 
 
 @pytest.mark.slow

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from golfc_plugins.sliding_window import declare_window_hparams
-
 from golfc import HParams, Impl, PluginInfo, hookimpl
 
 GOLFC_PLUGIN = PluginInfo(
@@ -14,7 +12,6 @@ GOLFC_PLUGIN = PluginInfo(
 
 @hookimpl
 def golfc_add_hparams(hp: HParams) -> None:
-    declare_window_hparams(hp)
     hp.int("SLOT_STEPS", 8, "optimizer steps on each window's delta", ge=0)
     hp.float("SLOT_LR", 0.005, "AdamW learning rate of the delta", ge=0.0)
 
@@ -22,4 +19,4 @@ def golfc_add_hparams(hp: HParams) -> None:
 @hookimpl
 def golfc_eval_adapter() -> Impl:
     return Impl(module="golfc_plugins.slot.runtime", symbols="score_with_context_slot",
-                requires=("golfc_plugins.sliding_window.runtime",))
+                requires=("golfc_plugins.plain_eval.runtime",))  # its scorer, for evaluations that do not adapt

@@ -1,18 +1,11 @@
 # ==================================================================================================
-# plugins/slot: context-only SLOT (PRs #1306, #1333): in the final evaluation each sliding window gets
+# plugins/slot: context-only SLOT (PRs #1306, #1333): in the final evaluation each evaluation window gets
 # its own delta (1, d) on the last hidden state, fitted for SLOT_STEPS AdamW steps on the window's context
 # targets only (scored by earlier windows), and then scores the window's new targets with it
 # ==================================================================================================
-from golfc_plugins.sliding_window.runtime import (  # editors and tests only: blanked when emitted
-    collect_scores,
-    eval_window,
-    rank_share,
-    score_sliding_windows,
-    sliding_window_batches,
-    sliding_windows,
-)
+from golfc_plugins.plain_eval.runtime import score_plain_windows  # editors and tests only: blanked when emitted
 
-from golfc.runtime.data import target_bytes
+from golfc.runtime.data import collect_scores, rank_share, span_scores, target_bytes, window_batches
 from golfc.runtime.model import ensure_positions
 from golfc.runtime.prelude import *  # editors and tests only: blanked when emitted
 
@@ -38,19 +31,19 @@ def fit_context_deltas(gpt, hidden, y, context, h):
 
 
 def score_with_context_slot(model, val_tokens, h, ctx, final=False):
-    """Sliding-window scores; in the final evaluation each window's new targets scored with its own delta."""
+    """Scores of the planned windows; in the final evaluation each window's new targets are scored with its
+    own delta (the first window of a plain or sliding plan has no context and keeps delta = 0)."""
     if not final:
-        return score_sliding_windows(model, val_tokens, h, ctx, final)
-    window = eval_window(h, val_tokens)
-    spans = rank_share(sliding_windows(val_tokens.numel() - 1, window, h.eval_stride), ctx)
-    ensure_positions(model, window)
+        return score_plain_windows(model, val_tokens, h, ctx, final)
+    plan = eval_windows(val_tokens, h, ctx)
+    ensure_positions(model, plan.window)
     gpt = getattr(model, "_orig_mod", model)
-    columns = torch.arange(window, device=ctx.device)
+    columns = torch.arange(plan.window, device=ctx.device)
     parts = []
     was_training = gpt.training
     gpt.eval()
-    for x, y, batch in sliding_window_batches(spans, val_tokens, window, h.eval_batch_seqs, ctx.device):
-        keep = torch.tensor([first - start for start, first in batch] + [window] * (x.size(0) - len(batch)),
+    for x, y, batch in window_batches(plan, rank_share(plan.spans, ctx), val_tokens, ctx.device):
+        keep = torch.tensor([first - start for start, first in batch] + [plan.window] * (x.size(0) - len(batch)),
                             device=ctx.device)  # padded rows: all context, never scored
         with torch.no_grad(), bf16_autocast(ctx.device):
             hidden = gpt.hidden(x)  # (B, T, d)
@@ -59,9 +52,6 @@ def score_with_context_slot(model, val_tokens, h, ctx, final=False):
         with torch.no_grad(), bf16_autocast(ctx.device):
             logits = gpt.logits(hidden + delta.to(hidden.dtype)).float()
             nll = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view_as(y)
-        nbytes = target_bytes(x, y, ctx.luts)
-        for i, (start, first_scored) in enumerate(batch):
-            positions = torch.arange(first_scored + 1, start + window + 1, device=ctx.device)
-            parts.append((positions, nll[i, first_scored - start :], nbytes[i, first_scored - start :]))
+        parts.extend(span_scores(plan, batch, nll, target_bytes(x, y, ctx.luts), ctx.device))
     gpt.train(was_training)
     return collect_scores(parts, ctx.device)

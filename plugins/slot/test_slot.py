@@ -14,7 +14,7 @@ TINY = {"NUM_LAYERS": "2", "MODEL_DIM": "32", "NUM_HEADS": "2", "NUM_KV_HEADS": 
 
 @pytest.fixture(scope="module")
 def ns():
-    return load_program(("slot",), env=TINY)
+    return load_program(("sliding_window", "slot"), env=TINY)
 
 
 def context(ns):
@@ -48,7 +48,7 @@ def test_without_steps_slot_scores_like_the_sliding_windows(ns, model):
     h = ns["Hyperparameters"]()
     h.slot_steps = 0
     slot = ns["score_with_context_slot"](model, stream(), h, context(ns), True)
-    sliding = ns["score_sliding_windows"](model, stream(), h, context(ns))
+    sliding = ns["score_plain_windows"](model, stream(), h, context(ns))
     assert torch.equal(slot.positions, sliding.positions)
     torch.testing.assert_close(slot.nll, sliding.nll)
 
@@ -97,6 +97,6 @@ def test_a_delta_shared_across_a_batch_fails_the_same_probe(ns, model):
 @pytest.mark.slow
 def test_an_emitted_program_with_slot_trains_and_scores_on_cpu(tmp_path, tiny_dataset):
     env = {"EVAL_STRIDE": "32", "EVAL_BATCH_SEQS": "8", "SLOT_STEPS": "2", "VAL_LOSS_EVERY": "2"}
-    run = run_emitted(("slot",), tiny_dataset, tmp_path, env=env)
+    run = run_emitted(("sliding_window", "slot"), tiny_dataset, tmp_path, env=env)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "slot_steps=2" in run.stdout and run.final_bpb is not None and run.final_bpb > 0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from golfc_plugins.sliding_window import declare_window_hparams
-
 from golfc import HParams, Impl, PluginInfo, hookimpl
 
 GOLFC_PLUGIN = PluginInfo(
@@ -14,7 +12,6 @@ GOLFC_PLUGIN = PluginInfo(
 
 @hookimpl
 def golfc_add_hparams(hp: HParams) -> None:
-    declare_window_hparams(hp)
     hp.str("TTT_MODE", "sgd", "sgd: all weights, SGD with momentum on each scored chunk", choices=("sgd",))
     hp.int("TTT_CHUNK_TOKENS", 32_768, "validation tokens per chunk (a window belongs to its first target's)", ge=1)
     hp.int("TTT_EPOCHS", 3, "passes over each scored chunk", ge=0)
@@ -27,4 +24,4 @@ def golfc_add_hparams(hp: HParams) -> None:
 @hookimpl
 def golfc_eval_adapter() -> Impl:
     return Impl(module="golfc_plugins.ttt.runtime", symbols="score_then_train",
-                requires=("golfc_plugins.sliding_window.runtime",))
+                requires=("golfc_plugins.plain_eval.runtime",))  # its scorer, for evaluations that do not adapt

@@ -1,18 +1,12 @@
 # ==================================================================================================
 # plugins/ttt: legal score-first test-time training (PR #461 -> #549): the validation stream in chunks of
-# TTT_CHUNK_TOKENS; chunk k's sliding windows are scored under no_grad, their scores committed, and only
-# then (unless k is the last chunk) every weight takes TTT_EPOCHS passes of SGD over chunk k's tokens
+# TTT_CHUNK_TOKENS; chunk k's evaluation windows (eval_windows: plain, or sliding_window's) are scored
+# under no_grad, their scores committed, and only then (unless k is the last chunk) every weight takes
+# TTT_EPOCHS passes of SGD over chunk k's tokens
 # ==================================================================================================
-from golfc_plugins.sliding_window.runtime import (  # editors and tests only: blanked when emitted
-    collect_scores,
-    eval_window,
-    rank_share,
-    score_sliding_windows,
-    sliding_window_batches,
-    sliding_windows,
-)
+from golfc_plugins.plain_eval.runtime import score_plain_windows  # editors and tests only: blanked when emitted
 
-from golfc.runtime.data import target_bytes
+from golfc.runtime.data import collect_scores, rank_share, span_scores, target_bytes, window_batches
 from golfc.runtime.model import ensure_positions
 from golfc.runtime.prelude import *  # editors and tests only: blanked when emitted
 
@@ -73,12 +67,12 @@ def ttt_compile_warmup(model, params, h, ctx):
 
 
 def score_then_train(model, val_tokens, h, ctx, final=False):
-    """Sliding-window scores; in the final evaluation, with score-first TTT between chunks. The weights the
-    evaluation found are restored at the end (the artifact is what was exported, not the adapted model)."""
+    """Scores of the planned windows; in the final evaluation, with score-first TTT between chunks. The weights
+    the evaluation found are restored at the end (the artifact is what was exported, not the adapted model)."""
     if not final:
-        return score_sliding_windows(model, val_tokens, h, ctx, final)
-    window = eval_window(h, val_tokens)
-    ensure_positions(model, window)
+        return score_plain_windows(model, val_tokens, h, ctx, final)
+    plan = eval_windows(val_tokens, h, ctx)
+    ensure_positions(model, plan.window)
     base = getattr(model, "_orig_mod", model)
     saved = {k: v.detach().clone() for k, v in base.state_dict().items()}
     params = [p for p in base.parameters() if p.requires_grad]
@@ -86,20 +80,15 @@ def score_then_train(model, val_tokens, h, ctx, final=False):
         p.grad = torch.zeros_like(p)
     ttt_compile_warmup(model, params, h, ctx)
     optimizer = torch.optim.SGD(params, lr=h.ttt_lr, momentum=h.ttt_momentum)
-    chunks = ttt_chunks(sliding_windows(val_tokens.numel() - 1, window, h.eval_stride), h.ttt_chunk_tokens)
+    chunks = ttt_chunks(plan.spans, h.ttt_chunk_tokens)
     parts = []
     was_training = model.training
     model.eval()
     for index, (k, spans) in enumerate(chunks):
         with torch.no_grad(), bf16_autocast(ctx.device):  # score chunk k: committed before any update uses it
-            for x, y, batch in sliding_window_batches(rank_share(spans, ctx), val_tokens, window,
-                                                      h.eval_batch_seqs, ctx.device):
-                batch_nll = model(x, y, reduction="none").float()
-                batch_bytes = target_bytes(x, y, ctx.luts)
-                for i, (start, first_scored) in enumerate(batch):
-                    keep = first_scored - start
-                    positions = torch.arange(first_scored + 1, start + window + 1, device=ctx.device)
-                    parts.append((positions, batch_nll[i, keep:].clone(), batch_bytes[i, keep:]))
+            for x, y, batch in window_batches(plan, rank_share(spans, ctx), val_tokens, ctx.device):
+                nll = model(x, y, reduction="none").float().clone()  # kept: the model changes after this
+                parts.extend(span_scores(plan, batch, nll, target_bytes(x, y, ctx.luts), ctx.device))
         if index + 1 < len(chunks) and h.ttt_epochs > 0:  # then train on it; the last chunk is never needed
             for group in optimizer.param_groups:  # cosine over the chunks
                 group["lr"] = h.ttt_lr * 0.5 * (1 + math.cos(math.pi * index / max(len(chunks) - 1, 1)))

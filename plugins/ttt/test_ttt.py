@@ -14,7 +14,7 @@ TINY = {"NUM_LAYERS": "2", "MODEL_DIM": "32", "NUM_HEADS": "2", "NUM_KV_HEADS": 
 
 @pytest.fixture(scope="module")
 def ns():
-    return load_program(("ttt",), env=TINY)
+    return load_program(("sliding_window", "ttt"), env=TINY)
 
 
 def context(ns, rank=0, world=1):
@@ -62,7 +62,7 @@ def test_the_final_evaluation_adapts_and_scores_every_target_once_and_restores_t
     assert sorted(adapted.positions.tolist()) == list(range(1, 160))
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     plain = ns["score_then_train"](model, val, h, context(ns), False)  # not final: sliding windows, no TTT
-    sliding = ns["score_sliding_windows"](model, val, h, context(ns))
+    sliding = ns["score_plain_windows"](model, val, h, context(ns))
     assert torch.equal(plain.nll, sliding.nll)
     first_chunk = adapted.positions <= 32  # scored before any update: identical
     assert torch.equal(adapted.nll[first_chunk], plain.nll[first_chunk])
@@ -91,6 +91,6 @@ def test_train_then_score_ttt_fails_the_same_probe(ns):
 def test_an_emitted_program_with_ttt_trains_scores_and_adapts_on_cpu(tmp_path, tiny_dataset):
     env = {"EVAL_STRIDE": "32", "EVAL_BATCH_SEQS": "8", "TTT_CHUNK_TOKENS": "8192", "TTT_EPOCHS": "1",
            "TTT_BATCH_SEQS": "8", "VAL_LOSS_EVERY": "2"}
-    run = run_emitted(("ttt",), tiny_dataset, tmp_path, env=env)
+    run = run_emitted(("sliding_window", "ttt"), tiny_dataset, tmp_path, env=env)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "ttt_chunk_tokens=8192" in run.stdout and run.final_bpb is not None and run.final_bpb > 0

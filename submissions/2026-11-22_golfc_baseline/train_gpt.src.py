@@ -54,7 +54,7 @@ class RunInputError(ValueError):
     """Bad input to the run (data, tokenizer, settings): reported as one line, exit code 2, no traceback."""
 
 
-def check_environment(ints=(), floats=(), flags=(), choices=None):
+def check_environment(ints=(), floats=(), flags=(), choices=None, int_lists=()):
     """Exit with one line (code 2) when a hyperparameter's environment variable does not parse or is not
     one of its choices ({NAME: (value, ...)}).
 
@@ -68,13 +68,17 @@ def check_environment(ints=(), floats=(), flags=(), choices=None):
             print(f"error: {name}={text!r}: expected one of {', '.join(allowed)}", file=sys.stderr)
             sys.exit(2)
     expected = {**dict.fromkeys(ints, "an integer"), **dict.fromkeys(floats, "a number"),
-                **dict.fromkeys(flags, "an integer (0 or 1)")}
+                **dict.fromkeys(flags, "an integer (0 or 1)"),
+                **dict.fromkeys(int_lists, "comma-separated integers (2,4,6; empty for none)")}
     for name, what in expected.items():
         text = os.environ.get(name)
         if text is None:
             continue
         try:
-            float(text) if name in floats else int(text)
+            if name in int_lists:
+                [int(v) for v in text.split(",") if v.strip()]
+            else:
+                float(text) if name in floats else int(text)
         except ValueError:
             print(f"error: {name}={text!r}: expected {what}", file=sys.stderr)
             sys.exit(2)
@@ -207,11 +211,14 @@ RULE_KINDS = ("multiple", "even_quotient", "at_least")
 
 
 def range_problem(name, value, bounds):
-    """``None`` when ``value`` is inside every bound, else ``"NAME=value: expected NAME >= 1"``."""
-    if all(RANGE_OPS[op](value, limit) for op, limit in bounds):
+    """``None`` when ``value`` (or, for a list, each element) is inside every bound, else
+    ``"NAME=value: expected NAME >= 1"``."""
+    elements = value if isinstance(value, tuple) else (value,)
+    if all(RANGE_OPS[op](v, limit) for v in elements for op, limit in bounds):
         return None
     wanted = " and ".join(f"{name} {op} {limit!r}" for op, limit in bounds)
-    return f"{name}={value!r}: expected {wanted}"
+    shown = ",".join(str(v) for v in value) if isinstance(value, tuple) else repr(value)
+    return f"{name}={shown}: expected {wanted}{' for each element' if isinstance(value, tuple) else ''}"
 
 
 def _scaled(factor, name):
@@ -510,6 +517,69 @@ def target_bytes(prev_ids, target_ids, luts):
     return base_bytes[target_ids] + (has_leading_space[target_ids] & ~is_boundary[prev_ids]).to(torch.int16)
 
 
+# --------------------------------------------------------------------------------------------------
+# Evaluation windows: the eval_windows slot plans them, the eval adapter (a scorer) scores them
+# --------------------------------------------------------------------------------------------------
+class EvalWindows:
+    """The windows an evaluation scores. Span (start, first_scored) reads tokens start .. start + window
+    (inputs start .. start + window - 1) and scores targets first_scored + 1 .. start + window; over all
+    spans every target 1 .. len(val_tokens) - 1 is scored exactly once. batch_seqs windows per forward on each
+    rank; pad: pad the last batch to batch_seqs rows (one shape, so a compiled model compiles once)."""
+
+    def __init__(self, window, spans, batch_seqs, pad):
+        self.window, self.spans, self.batch_seqs, self.pad = window, spans, batch_seqs, pad
+
+
+def sliding_windows(num_targets, window, stride):
+    """[(start, first_scored)] over targets 1 .. num_targets: the first window scores all its targets, each
+    later one starts stride tokens on and scores what its predecessor did not reach. The last window ends
+    exactly at the stream's end and scores only what is left, so no target is scored twice (the duplicate
+    tail fixed in the records on 2026-04-01). stride == window gives the plain non-overlapping windows."""
+    window = min(window, num_targets)
+    spans, end = [(0, 0)], window
+    while end < num_targets:
+        start = min(end + stride, num_targets) - window
+        spans.append((start, end))
+        end = start + window
+    return spans
+
+
+def rank_share(items, ctx):
+    """This rank's contiguous share of a sequence (the ranks in order cover it exactly once)."""
+    return items[len(items) * ctx.rank // ctx.world_size : len(items) * (ctx.rank + 1) // ctx.world_size]
+
+
+def window_batches(plan, spans, val_tokens, device):
+    """Yield (x, y, batch) over `spans` in runs of plan.batch_seqs: x, y (rows, window) int64 on device;
+    batch lists the spans of the real rows (with plan.pad, copies of the last window fill the last batch)."""
+    offsets = torch.arange(plan.window + 1)
+    for b in range(0, len(spans), plan.batch_seqs):
+        batch = spans[b : b + plan.batch_seqs]
+        padding = [batch[-1][0]] * (plan.batch_seqs - len(batch)) if plan.pad else []
+        starts = torch.tensor([s for s, _ in batch] + padding)
+        tokens = val_tokens[starts[:, None] + offsets].to(device, torch.int64, non_blocking=True)
+        yield tokens[:, :-1], tokens[:, 1:], batch
+
+
+def span_scores(plan, batch, nll, nbytes, device):
+    """(positions, nll, nbytes) of each real row of a batch: the columns from its first scored target on."""
+    out = []
+    for i, (start, first_scored) in enumerate(batch):
+        keep = first_scored - start  # columns before this are context, scored by an earlier window
+        positions = torch.arange(first_scored + 1, start + plan.window + 1, device=device)
+        out.append((positions, nll[i, keep:], nbytes[i, keep:]))
+    return out
+
+
+def collect_scores(parts, device):
+    """Scores from (positions, nll, nbytes) pieces; empty when this rank scored nothing (more ranks than windows)."""
+    if not parts:
+        empty = torch.empty(0, device=device)
+        return Scores(empty.long(), empty.float(), empty.to(torch.int16))
+    positions, nll, nbytes = zip(*parts)
+    return Scores(positions=torch.cat(positions), nll=torch.cat(nll), nbytes=torch.cat(nbytes))
+
+
 # ==================================================================================================
 # core/model: the GPT skeleton. Slots filled by plugins: attention_kernel, QK_TRANSFORMS,
 # ATTENTION_POST (in CausalSelfAttention), EMBEDDING_PRE_NORM, EMBEDDING_EXTRAS, BlockStack (blocks, MLP), in GPT.
@@ -614,7 +684,7 @@ class CausalSelfAttention(nn.Module):
         k = k.transpose(1, 2)  # (B, Hkv, T, D) view
         for fn in QK_TRANSFORMS:
             q, k = fn(q, k, self.layer, self.h)
-        y = attention_kernel(q, k, v.transpose(1, 2), self.h).transpose(1, 2)  # (B, T, H, D)
+        y = attention_kernel(q, k, v.transpose(1, 2), self.h, self.layer).transpose(1, 2)  # (B, T, H, D)
         for fn in ATTENTION_POST:
             y = fn(y, v, self.layer, self.h)
         return self.proj(y.reshape(B, T, d))
@@ -700,8 +770,8 @@ SDPA_HAS_GQA = tuple(int(p) for p in torch.__version__.split("+")[0].split(".")[
 SDPA_NATIVE_GQA = ("auto", "cudnn", "flash", "math")
 
 
-def sdpa_attention(q, k, v, h):
-    """q (B, H, T, D), k and v (B, Hkv, T, D) -> y (B, H, T, D); causal, scale 1/sqrt(D)."""
+def sdpa_attention(q, k, v, h, layer=None):
+    """q (B, H, T, D), k and v (B, Hkv, T, D) -> y (B, H, T, D); causal, scale 1/sqrt(D); the same on every layer."""
     backend = h.sdpa_backend  # one of its declared choices: the hparams section refuses others at start-up
     gqa = q.size(1) != k.size(1)
     if gqa and not (SDPA_HAS_GQA and backend in SDPA_NATIVE_GQA):
@@ -1121,17 +1191,25 @@ class TokenStreamLoader:
 
 
 # ==================================================================================================
-# plugins/plain_eval: validation on non-overlapping TRAIN_SEQ_LEN windows; every target scored once
+# plugins/plain_eval: the default evaluation windows (non-overlapping TRAIN_SEQ_LEN windows, the
+# reference's) and the default scorer (every window of the plan scored once, no adaptation)
 # ==================================================================================================
 
 
 
 
-def score_plain_windows(model, val_tokens, h, ctx, final=False):
-    """Scores of this rank's share of the windows; windows are split across ranks by sequence."""
+
+
+
+
+
+
+
+
+
+def plain_windows(val_tokens, h, ctx):
+    """Non-overlapping TRAIN_SEQ_LEN windows, split across ranks by sequence as the reference splits them."""
     seq_len = h.train_seq_len
-    num_seqs = (val_tokens.numel() - 1) // seq_len
-    first, last = num_seqs * ctx.rank // ctx.world_size, num_seqs * (ctx.rank + 1) // ctx.world_size
     # VAL_BATCH_SIZE counts tokens over all ranks and micro-batches, as TRAIN_BATCH_TOKENS does, so a
     # forward pass takes 64 windows at the defaults on 1 to 8 GPUs (the reference's split; 512 windows at
     # once reserved 14.6 instead of 10.7 GiB on one H100, bench/RESULTS.md).
@@ -1141,22 +1219,23 @@ def score_plain_windows(model, val_tokens, h, ctx, final=False):
             f"VAL_BATCH_SIZE={h.val_batch_size} is less than one TRAIN_SEQ_LEN={seq_len} window per rank and "
             f"micro-batch ({ctx.world_size} x {ctx.grad_accum_steps})"
         )
-    positions, nll, nbytes = [], [], []
+    spans = sliding_windows(val_tokens.numel() - 1, seq_len, seq_len)
+    return EvalWindows(min(seq_len, val_tokens.numel() - 1), spans, batch_seqs, pad=False)
+
+
+def score_plain_windows(model, val_tokens, h, ctx, final=False):
+    """Scores of this rank's share of the planned windows (eval_windows); never adapts the model."""
+    plan = eval_windows(val_tokens, h, ctx)
+    ensure_positions(model, plan.window)
+    parts = []
     was_training = model.training
     model.eval()
     with torch.inference_mode(), bf16_autocast(ctx.device):
-        for s in range(first, last, batch_seqs):
-            e = min(s + batch_seqs, last)
-            chunk = val_tokens[s * seq_len : e * seq_len + 1].to(ctx.device, torch.int64, non_blocking=True)
-            x, y = chunk[:-1].view(-1, seq_len), chunk[1:].view(-1, seq_len)  # (b, T)
-            nll.append(model(x, y, reduction="none").float().flatten())
-            nbytes.append(target_bytes(x, y, ctx.luts).flatten())
-            positions.append(torch.arange(s * seq_len + 1, e * seq_len + 1, device=ctx.device))
+        for x, y, batch in window_batches(plan, rank_share(plan.spans, ctx), val_tokens, ctx.device):
+            nll = model(x, y, reduction="none").float()
+            parts.extend(span_scores(plan, batch, nll, target_bytes(x, y, ctx.luts), ctx.device))
     model.train(was_training)
-    if not positions:  # more ranks than windows
-        empty = torch.empty(0, device=ctx.device)
-        return Scores(empty.long(), empty.float(), empty.to(torch.int16))
-    return Scores(positions=torch.cat(positions), nll=torch.cat(nll), nbytes=torch.cat(nbytes))
+    return collect_scores(parts, ctx.device)
 
 
 # ==================================================================================================
@@ -1181,6 +1260,7 @@ compress_bytes = zlib_compress  # plugins/zlib_compress
 decompress_bytes = zlib_decompress  # plugins/zlib_compress
 COMPRESS_LABEL = ZLIB_LABEL  # plugins/zlib_compress
 TrainLoader = TokenStreamLoader  # plugins/token_stream_loader
+eval_windows = plain_windows  # plugins/plain_eval
 score_validation = score_plain_windows  # plugins/plain_eval
 
 

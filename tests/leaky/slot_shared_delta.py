@@ -9,12 +9,11 @@ import torch.nn.functional as F
 
 
 def score_with_shared_delta(ns, model, val_tokens, h, ctx, final=True):
-    window = ns["eval_window"](h, val_tokens)
-    spans = ns["sliding_windows"](val_tokens.numel() - 1, window, h.eval_stride)
-    columns = torch.arange(window)
+    plan = ns["eval_windows"](val_tokens, h, ctx)
+    columns = torch.arange(plan.window)
     parts = []
-    for x, y, batch in ns["sliding_window_batches"](spans, val_tokens, window, h.eval_batch_seqs, ctx.device):
-        keep = torch.tensor([first - start for start, first in batch] + [window] * (x.size(0) - len(batch)))
+    for x, y, batch in ns["window_batches"](plan, plan.spans, val_tokens, ctx.device):
+        keep = torch.tensor([first - start for start, first in batch] + [plan.window] * (x.size(0) - len(batch)))
         context = columns[None, :] < keep[:, None]
         with torch.no_grad():
             hidden = model.hidden(x)
@@ -27,7 +26,5 @@ def score_with_shared_delta(ns, model, val_tokens, h, ctx, final=True):
             optimizer.step()
         with torch.no_grad():
             nll = F.cross_entropy(model.logits(hidden + delta).flatten(0, 1), y.flatten(), reduction="none").view_as(y)
-        for i, (start, first) in enumerate(batch):
-            positions = torch.arange(first + 1, start + window + 1)
-            parts.append((positions, nll[i, first - start :], torch.ones_like(positions)))
+        parts.extend(ns["span_scores"](plan, batch, nll, torch.ones_like(y), ctx.device))
     return ns["collect_scores"](parts, ctx.device)

@@ -7,19 +7,16 @@ import torch
 
 
 def score_after_training(ns, model, val_tokens, h, ctx, final=True):
-    window = ns["eval_window"](h, val_tokens)
+    plan = ns["eval_windows"](val_tokens, h, ctx)
     params = [p for p in model.parameters() if p.requires_grad]
     for p in params:
         p.grad = torch.zeros_like(p)
     optimizer = torch.optim.SGD(params, lr=h.ttt_lr, momentum=h.ttt_momentum)
-    spans = ns["sliding_windows"](val_tokens.numel() - 1, window, h.eval_stride)
     parts = []
-    for k, members in ns["ttt_chunks"](spans, h.ttt_chunk_tokens):
+    for k, members in ns["ttt_chunks"](plan.spans, h.ttt_chunk_tokens):
         ns["ttt_train_chunk"](model, params, optimizer, ns["ttt_sequences"](val_tokens, k, h), h, ctx)  # leak
         with torch.no_grad():
-            for x, y, batch in ns["sliding_window_batches"](members, val_tokens, window, h.eval_batch_seqs, ctx.device):
+            for x, y, batch in ns["window_batches"](plan, members, val_tokens, ctx.device):
                 nll = model(x, y, reduction="none")
-                for i, (start, first) in enumerate(batch):
-                    positions = torch.arange(first + 1, start + window + 1)
-                    parts.append((positions, nll[i, first - start :].clone(), torch.ones_like(positions)))
+                parts.extend(ns["span_scores"](plan, batch, nll, torch.ones_like(y), ctx.device))
     return ns["collect_scores"](parts, ctx.device)
