@@ -210,3 +210,19 @@ def test_a_matrix_without_a_gradient_stays_and_gets_no_state(ns):
     opt.step()
     assert torch.equal(params[3], start[3]) and params[3] not in opt.state
     assert all(not torch.equal(p, p0) for i, (p, p0) in enumerate(zip(params, start)) if i != 3)
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ("MUON_BACKEND_STEPS=0", "--set MUON_BACKEND_STEPS=0: expected MUON_BACKEND_STEPS >= 1"),
+    ("MUON_MOMENTUM=1.5", "--set MUON_MOMENTUM=1.5: expected MUON_MOMENTUM >= 0.0 and MUON_MOMENTUM <= 1.0"),
+    ("ADAM_EPS=0", "--set ADAM_EPS=0.0: expected ADAM_EPS > 0.0"),
+    ("MATRIX_LR=-0.1", "--set MATRIX_LR=-0.1: expected MATRIX_LR >= 0.0"),
+])
+def test_out_of_range_optimizer_settings_are_refused_at_build(tmp_path, setting, message):
+    from golfc.build import build_submission
+    from golfc.errors import HParamError
+
+    name, value = setting.split("=")
+    with pytest.raises(HParamError) as info:
+        build_submission((), {name: value}, tmp_path)
+    assert str(info.value) == message
