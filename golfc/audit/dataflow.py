@@ -40,6 +40,7 @@ NO_GRAD_CALLS = {"no_grad", "inference_mode"}
 ACCUMULATING_METHODS = {"append", "extend", "add_", "index_add_", "scatter_add_", "copy_", "put_"}
 Scope = FunctionNode | ast.Module
 MAX_ROUNDS = 8
+SUMMARY_FLAGS = 5  # returns val, scores by itself, scores given val arguments, defers a backward, accumulates a loss
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class FunctionFacts:
     loop_variables: dict[int, set[str]] = field(default_factory=dict)
     definitions: dict[str, list[ast.expr]] = field(default_factory=dict)
     tainted_params: frozenset[str] = frozenset()
+    accumulates_loss: bool = False  # adds a val loss into a loss accumulator, whatever the grad mode
     derivations: dict[tuple, bool] = field(default_factory=dict, repr=False)  # memo of rules.common.derives
 
     def of_kind(self, kind: str) -> list[Event]:
@@ -115,6 +117,34 @@ def is_no_grad(item: ast.withitem | ast.expr) -> bool:
     return isinstance(expr, ast.Call) and call_name(expr) in NO_GRAD_CALLS
 
 
+def parameter_names(scope: Scope) -> list[str]:
+    if not isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return []
+    arguments = scope.args
+    names = [a.arg for a in arguments.posonlyargs + arguments.args + arguments.kwonlyargs]
+    names += [a.arg for a in (arguments.vararg, arguments.kwarg) if a is not None]
+    return names
+
+
+def claimed_indices(loop: ast.While) -> set[str]:
+    """``idx = claim_next(counter)`` then ``batches[idx]`` in a ``while`` body: the iteration's position in the
+    data (a work queue), so what the body reads through it changes with every iteration."""
+    assigned: set[str] = set()
+    indices: set[str] = set()
+    for statement in loop.body:
+        for node in ast.walk(statement):
+            if (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+                and isinstance(node.value, ast.Call)
+            ):
+                assigned.add(node.targets[0].id)
+            elif isinstance(node, ast.Subscript):
+                indices.update(n.id for n in ast.walk(node.slice) if isinstance(n, ast.Name))
+    return assigned & indices
+
+
 def bound_names(target: ast.AST) -> list[str]:
     if isinstance(target, (ast.Tuple, ast.List)):
         return [name for elt in target.elts for name in bound_names(elt)]
@@ -127,9 +157,15 @@ def bound_names(target: ast.AST) -> list[str]:
 class FunctionAnalyzer:
     """One flow-sensitive pass over one function body."""
 
-    def __init__(self, flow: Dataflow, scope: Scope, tainted_params: frozenset[str]) -> None:
+    def __init__(
+        self, flow: Dataflow, scope: Scope, tainted_params: frozenset[str], params_by_name: bool = True
+    ) -> None:
         self.flow = flow
         self.facts = FunctionFacts(scope, tainted_params=tainted_params)
+        # The intrinsic pass (params_by_name=False) does not read a parameter called ``val_tokens`` as
+        # validation data: whether it is one is the callers' business, so a function that trains on what it
+        # is given defers the score-first question to its call sites.
+        self.clean_names = frozenset() if params_by_name else frozenset(parameter_names(scope))
         self.loops: list[ast.AST] = []
         self.no_grad = isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
             is_no_grad(d) or (isinstance(d, ast.Attribute) and d.attr in NO_GRAD_CALLS) for d in scope.decorator_list
@@ -159,11 +195,21 @@ class FunctionAnalyzer:
                 if key is not None and key in state.val:
                     return True
                 label = child.id if isinstance(child, ast.Name) else child.attr
-                if is_val_source(label) and label not in self.flow.knobs:
+                if self.names_val_source(child, label):
                     return True
             elif is_val_string(child) or (isinstance(child, ast.Call) and self.flow.returns_val(call_name(child))):
                 return True
         return False
+
+    def names_val_source(self, node: ast.Name | ast.Attribute, label: str) -> bool:
+        """The name alone says validation data (``val_tokens``, ``args.val_files``), unless it is a knob or a
+        parameter whose taint the callers decide."""
+        if not is_val_source(label) or label in self.flow.knobs:
+            return False
+        root = node
+        while isinstance(root, ast.Attribute):
+            root = root.value
+        return not (isinstance(root, ast.Name) and root.id in self.clean_names)
 
     def target_tainted(self, node: ast.AST | None, state: State) -> bool:
         if node is None:
@@ -184,11 +230,11 @@ class FunctionAnalyzer:
         return frozenset(found)
 
     def val_roots(self, roots: frozenset[str], state: State) -> frozenset[str]:
-        return frozenset(
-            key
-            for key in roots
-            if key in state.val or (is_val_source(key.split(".")[-1]) and key.split(".")[-1] not in self.flow.knobs)
-        )
+        return frozenset(key for key in roots if key in state.val or self._key_names_val(key))
+
+    def _key_names_val(self, key: str) -> bool:
+        label = key.split(".")[-1]
+        return is_val_source(label) and label not in self.flow.knobs and key.split(".")[0] not in self.clean_names
 
     # -- statements ---------------------------------------------------------------------------------
     def block(self, body: list[ast.stmt], state: State) -> None:
@@ -244,6 +290,7 @@ class FunctionAnalyzer:
             variables.update(bound_names(node.target))
         else:
             variables.update(reads(node.test))
+            variables.update(claimed_indices(node))
         self.loops.append(node)
         was_recording = self.recording
         for recording in (False, was_recording):
@@ -368,7 +415,8 @@ class FunctionAnalyzer:
         receiver = [func.value] if isinstance(func, ast.Attribute) else []
         tainted_args = any(self.val_tainted(arg, state) for arg in arguments + receiver)
         payload = ast.Tuple(elts=arguments + receiver, ctx=ast.Load())
-        if self.flow.scores(name, tainted_args) and name not in ACCUMULATING_METHODS:
+        scored_here = tainted_args and (self.no_grad or self.eval_mode) and self.flow.accumulates_loss(name)
+        if (self.flow.scores(name, tainted_args) or scored_here) and name not in ACCUMULATING_METHODS:
             self.record(SCORE, node, payload, state, via=self.flow.first_def(name))
         if tainted_args and self.flow.defers_backward(name):
             self.record(BACKWARD, node, payload, state, via=self.flow.first_def(name))
@@ -390,6 +438,8 @@ class FunctionAnalyzer:
             return
         if self.no_grad or self.eval_mode or (key is not None and has_words(name, SCORE_ACCUMULATOR_WORDS)):
             self.record(SCORE, node, value, state, accumulator=key)
+        elif key is not None and has_words(name, LOSS_WORDS) and self.recording:
+            self.facts.accumulates_loss = True  # ``loss_sum += nll.sum()``: a score when called under no_grad
 
     def record(
         self,
@@ -481,7 +531,7 @@ class Dataflow:
         self.params: dict[int, frozenset[str]] = {id(scope): frozenset() for scope in self.scopes}
         self.intrinsic: dict[int, FunctionFacts] = {}
         self.facts: dict[int, FunctionFacts] = {}
-        self._summary: dict[str, tuple[bool, bool, bool, bool]] = {}
+        self._summary: dict[str, tuple[bool, ...]] = {}
         self._solve()
 
     # -- summaries used by the analyzer -------------------------------------------------------------
@@ -489,20 +539,28 @@ class Dataflow:
         defs = self.program.functions.get(name)
         return defs[0] if defs else None
 
+    def _flags(self, name: str) -> tuple[bool, ...]:
+        return self._summary.get(name, (False,) * SUMMARY_FLAGS)
+
     def returns_val(self, name: str | None) -> bool:
-        return name is not None and self._summary.get(name, (False,) * 4)[0]
+        return name is not None and self._flags(name)[0]
 
     def scores(self, name: str, tainted_args: bool) -> bool:
-        _, intrinsic, with_params, _ = self._summary.get(name, (False,) * 4)
+        _, intrinsic, with_params, _, _ = self._flags(name)
         return intrinsic or (tainted_args and with_params)
 
     def defers_backward(self, name: str) -> bool:
-        return self._summary.get(name, (False,) * 4)[3]
+        return self._flags(name)[3]
 
-    def _summaries(self) -> dict[str, tuple[bool, bool, bool, bool]]:
-        table: dict[str, tuple[bool, bool, bool, bool]] = {}
+    def accumulates_loss(self, name: str) -> bool:
+        """The function adds a validation loss into an accumulator (``_accumulate_bpb``): a call of it under
+        ``no_grad`` or after ``model.eval()`` commits a score."""
+        return self._flags(name)[4]
+
+    def _summaries(self) -> dict[str, tuple[bool, ...]]:
+        table: dict[str, tuple[bool, ...]] = {}
         for name, defs in self.program.functions.items():
-            flags = [False, False, False, False]
+            flags = [False] * SUMMARY_FLAGS
             for node in defs:
                 intrinsic, facts = self.intrinsic.get(id(node)), self.facts.get(id(node))
                 if intrinsic is not None:
@@ -511,14 +569,15 @@ class Dataflow:
                 if facts is not None:
                     flags[2] |= bool(facts.of_kind(SCORE))
                     flags[3] |= any(resolve(facts, b, intrinsic).outcome == DEFERRED for b in facts.of_kind(BACKWARD))
-            table[name] = (flags[0], flags[1], flags[2], flags[3])
+                    flags[4] |= facts.accumulates_loss
+            table[name] = tuple(flags)
         return table
 
     # -- solving ------------------------------------------------------------------------------------
     def _solve(self) -> None:
         for _ in range(MAX_ROUNDS):
             for scope in self.scopes:
-                self.intrinsic[id(scope)] = FunctionAnalyzer(self, scope, frozenset()).run()
+                self.intrinsic[id(scope)] = FunctionAnalyzer(self, scope, frozenset(), params_by_name=False).run()
                 self.facts[id(scope)] = FunctionAnalyzer(self, scope, self.params[id(scope)]).run()
             params = self._call_site_taint()
             summary = self._summaries()

@@ -16,6 +16,7 @@ from golfc.audit.dataflow import (
     DEFERRED,
     RESCORED,
     SCORE_FIRST,
+    TRAIN_FIRST,
     Event,
     FunctionFacts,
     Resolution,
@@ -36,9 +37,16 @@ def check(context: Context) -> list[Hit]:
             if backward.via is not None and is_slot_scope(backward.via):
                 continue
             resolution = context.flow.resolve(facts, backward)
+            if resolution.outcome == DEFERRED and not _has_callers(context, facts):
+                # nobody passes it data: judged on its own (liveness turns the hit into a 'never called' note)
+                resolution = Resolution(TRAIN_FIRST, backward)
             if resolution.outcome not in (SCORE_FIRST, DEFERRED):
                 hits.append(_classify(context, facts, resolution))
     return hits
+
+
+def _has_callers(context: Context, facts: FunctionFacts) -> bool:
+    return facts.name != "<module>" and bool(context.flow.call_sites(facts.name))
 
 
 def _classify(context: Context, facts: FunctionFacts, resolution: Resolution) -> Hit:
