@@ -40,7 +40,10 @@ NO_GRAD_CALLS = {"no_grad", "inference_mode"}
 ACCUMULATING_METHODS = {"append", "extend", "add_", "index_add_", "scatter_add_", "copy_", "put_"}
 Scope = FunctionNode | ast.Module
 MAX_ROUNDS = 8
-SUMMARY_FLAGS = 5  # returns val, scores by itself, scores given val arguments, defers a backward, accumulates a loss
+# returns val by itself, scores by itself, scores given val arguments, defers a backward, accumulates a loss,
+# returns val given val arguments
+SUMMARY_FLAGS = 6
+SELF_NAMES = frozenset({"self", "cls"})  # ``self.val_tokens`` is the object's own validation data
 
 
 @dataclass(frozen=True)
@@ -165,7 +168,7 @@ class FunctionAnalyzer:
         # The intrinsic pass (params_by_name=False) does not read a parameter called ``val_tokens`` as
         # validation data: whether it is one is the callers' business, so a function that trains on what it
         # is given defers the score-first question to its call sites.
-        self.clean_names = frozenset() if params_by_name else frozenset(parameter_names(scope))
+        self.clean_names = frozenset() if params_by_name else frozenset(parameter_names(scope)) - SELF_NAMES
         self.loops: list[ast.AST] = []
         self.no_grad = isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
             is_no_grad(d) or (isinstance(d, ast.Attribute) and d.attr in NO_GRAD_CALLS) for d in scope.decorator_list
@@ -189,7 +192,9 @@ class FunctionAnalyzer:
     def val_tainted(self, node: ast.AST | None, state: State) -> bool:
         if node is None:
             return False
-        for child in ast.walk(node):
+        pending: list[ast.AST] = [node]
+        while pending:
+            child = pending.pop()
             if isinstance(child, (ast.Name, ast.Attribute)):
                 key = dotted(child)
                 if key is not None and key in state.val:
@@ -197,8 +202,20 @@ class FunctionAnalyzer:
                 label = child.id if isinstance(child, ast.Name) else child.attr
                 if self.names_val_source(child, label):
                     return True
-            elif is_val_string(child) or (isinstance(child, ast.Call) and self.flow.returns_val(call_name(child))):
+            elif is_val_string(child):
                 return True
+            elif isinstance(child, ast.Call):
+                name = call_name(child)
+                if self.flow.returns_val(name):
+                    return True
+                if name in self.flow.program.functions and not isinstance(child.func, ast.Attribute):
+                    # a function of the program: its result is validation data only if its summary says so
+                    # (``train_model(h, val_data)`` returns a model, not val tokens)
+                    arguments = [*child.args, *(k.value for k in child.keywords)]
+                    if self.flow.returns_val_given(name) and any(self.val_tainted(a, state) for a in arguments):
+                        return True
+                    continue
+            pending.extend(ast.iter_child_nodes(child))
         return False
 
     def names_val_source(self, node: ast.Name | ast.Attribute, label: str) -> bool:
@@ -546,8 +563,12 @@ class Dataflow:
         return name is not None and self._flags(name)[0]
 
     def scores(self, name: str, tainted_args: bool) -> bool:
-        _, intrinsic, with_params, _, _ = self._flags(name)
+        _, intrinsic, with_params, _, _, _ = self._flags(name)
         return intrinsic or (tainted_args and with_params)
+
+    def returns_val_given(self, name: str) -> bool:
+        """The function returns validation data when its callers pass it some."""
+        return self._flags(name)[5]
 
     def defers_backward(self, name: str) -> bool:
         return self._flags(name)[3]
@@ -570,6 +591,7 @@ class Dataflow:
                     flags[2] |= bool(facts.of_kind(SCORE))
                     flags[3] |= any(resolve(facts, b, intrinsic).outcome == DEFERRED for b in facts.of_kind(BACKWARD))
                     flags[4] |= facts.accumulates_loss
+                    flags[5] |= facts.returns_val
             table[name] = tuple(flags)
         return table
 

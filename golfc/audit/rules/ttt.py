@@ -61,6 +61,16 @@ def _classify(context: Context, facts: FunctionFacts, resolution: Resolution) ->
             "(multi-epoch / score-after-update TTT)",
             backward.node,
         )
+    if _in_warmup(facts, backward) and _warmup_state_discarded(facts, backward):
+        return Hit(
+            "L4",
+            Severity.WARN,
+            f"a compile warmup in {function_label(facts)} runs backward()/step() on real validation "
+            f"tokens{trail}, but only on an adapter and optimizer it builds for the warmup and discards, so no "
+            "update reaches the scored model (the pattern PR #1530 was merged with after review); warming up on "
+            "random or training tokens leaves no doubt",
+            backward.node,
+        )
     if _in_warmup(facts, backward):
         return Hit(
             "L4",
@@ -114,3 +124,39 @@ def _quantize_after_callers(context: Context, facts: FunctionFacts) -> ast.Call 
         if found is not None:
             return found
     return None
+
+
+def _warmup_state_discarded(facts: FunctionFacts, backward: Event) -> bool:
+    """Every optimizer stepped in the warmup loop is built inside that loop over parameters of an object
+    also built there (``wl = LoRA(...)``; ``wo = AdamW(wl.parameters())``): the warmup trains throwaway state."""
+    if not backward.loops:
+        return False
+    loop = backward.loops[0]
+    inside = range(loop.lineno, (loop.end_lineno or loop.lineno) + 1)
+    steps = [
+        node.func.value
+        for node in ast.walk(loop)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "step"
+        and isinstance(node.func.value, ast.Name)
+    ]
+    return bool(steps) and all(_built_inside(facts, step.id, inside, optimizer=True) for step in steps)
+
+
+def _built_inside(facts: FunctionFacts, name: str, lines: range, optimizer: bool) -> bool:
+    values = facts.definitions.get(name, [])
+    if not values or not all(isinstance(v, ast.Call) and v.lineno in lines for v in values):
+        return False
+    if not optimizer:
+        return True
+    owners = {
+        n.func.value.id
+        for v in values
+        for n in ast.walk(v)
+        if isinstance(n, ast.Call)
+        and isinstance(n.func, ast.Attribute)
+        and n.func.attr in ("parameters", "named_parameters")
+        and isinstance(n.func.value, ast.Name)
+    }
+    return bool(owners) and all(_built_inside(facts, owner, lines, optimizer=False) for owner in owners)
