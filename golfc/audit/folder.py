@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from golfc.audit.codesize import CodeCount, count_code
 from golfc.audit.config import UNKNOWN, readme_environment
 from golfc.audit.crosscheck import (
     SizeRow,
@@ -34,6 +35,7 @@ SCRIPT_NAMES = ("train_gpt.py",)
 class FolderAudit:
     folder: Path
     script: Unwrapped | None = None
+    code: CodeCount | None = None  # the shipped code bytes and the packed form golfc counts for a readable script
     findings: list[Finding] = field(default_factory=list)
     runs: list[RunLog] = field(default_factory=list)
     primary: list[RunLog] = field(default_factory=list)
@@ -76,6 +78,8 @@ class FolderAudit:
             "seeds": [_seed_json(run, id(run) in primary_paths) for run in self.runs],
             "code_bytes": self.script.shipped_bytes if self.script else None,
             "unwrapped_code_bytes": self.script.unwrapped_bytes if self.script else None,
+            "packed_code_bytes": self.code.packed if self.code else None,
+            "counted_code_bytes": self.code.counted if self.code else None,
             "total_bytes_max": self.total_bytes_max,
             "stats": self.stats,
             "unusable": self.unusable,
@@ -142,12 +146,12 @@ def audit_folder(folder: Path, against: tuple[Sample, str] | None = None) -> Fol
     _read_logs(audit)
     audit.primary = select_primary(audit.runs, submission)
     _check_script(audit, folder)
-    shipped = audit.script.shipped_bytes if audit.script else None
-    audit.sizes = size_rows(audit.runs, shipped)
-    audit.findings.extend(check_sizes(audit.sizes, shipped))
+    audit.code = count_code(audit.script) if audit.script else None
+    audit.sizes = size_rows(audit.runs, audit.code)
+    audit.findings.extend(check_sizes(audit.sizes, audit.code))
     audit.findings.extend(check_runs(audit.runs, audit.primary))
     if submission is not None:
-        audit.findings.extend(check_submission(submission, audit.runs, audit.primary, shipped))
+        audit.findings.extend(check_submission(submission, audit.runs, audit.primary, audit.code))
     audit.stats = summarize(audit.sample())
     if against is not None:
         audit.stats["against"] = compare(audit.sample(), against[0], against[1])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import random
 import shutil
 from pathlib import Path
 
@@ -81,14 +83,34 @@ def test_folder_with_script_is_usable_and_sized(ttt_folder: Path) -> None:
     audit = audit_folder(ttt_folder)
     assert audit.unusable is None and audit.verdict == "WARN"  # WARN: Hessians end after 600 s
     assert audit.script is not None and audit.script.shipped_bytes == 16027
-    assert audit.total_bytes_max == 16027 + 15976638
+    # a readable script counts packed the records' way (python-minifier drops the comment) when that is smaller
+    assert audit.code is not None and audit.code.shipped == 16027 and audit.code.counted < 200
+    assert audit.total_bytes_max == audit.code.counted + 15976638
     assert audit.exit_code == 0
 
 
+def incompressible_script(size: int) -> str:
+    """A script whose bytes neither python-minifier nor LZMA can take away: one random string literal."""
+    text = base64.b85encode(random.Random(0).randbytes(size * 4 // 5)).decode()
+    return f"x = {text!r}\n"
+
+
 def test_over_cap_with_the_shipped_file_fails(ttt_folder: Path) -> None:
-    (ttt_folder / "train_gpt.py").write_text("x = 1\n" + "#" * 30000 + "\n")
+    (ttt_folder / "train_gpt.py").write_text(incompressible_script(30000))
     audit = audit_folder(ttt_folder)
     assert "L22" in rules(audit, Severity.FAIL) and audit.exit_code == 1
+
+
+def test_readable_script_over_cap_only_as_shipped_warns_with_both_counts(ttt_folder: Path) -> None:
+    """The records' case: readable train_gpt.py, counted packed; over the cap only as shipped (issue 17, class 3)."""
+    (ttt_folder / "train_gpt.py").write_text("x = 1\n" + "# a long explanation\n" * 2000)
+    audit = audit_folder(ttt_folder)
+    assert "L22" not in rules(audit, Severity.FAIL)
+    warnings = [f.message for f in audit.findings if f.rule == "L22" and f.severity == Severity.WARN]
+    assert warnings and all("is not the counted file" in m and "python-minifier + lzma" in m for m in warnings)
+    assert (
+        audit.code is not None and f"{audit.code.shipped:,}" in warnings[0] and f"{audit.code.packed:,}" in warnings[0]
+    )
 
 
 def test_submission_json_mismatch_warns(ttt_folder: Path) -> None:
