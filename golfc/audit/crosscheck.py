@@ -156,7 +156,7 @@ def _logged_words(row: SizeRow) -> str:
     return "" if row.logged_code_bytes is None else f"; the log counted {row.logged_code_bytes:,}"
 
 
-def check_runs(runs: list[RunLog], primary: list[RunLog]) -> list[Finding]:
+def check_runs(runs: list[RunLog], primary: list[RunLog], non_record: bool = False) -> list[Finding]:
     findings = []
     for run in runs:
         if not run.has_score:
@@ -169,7 +169,7 @@ def check_runs(runs: list[RunLog], primary: list[RunLog]) -> list[Finding]:
                     None,
                 )
             )
-        findings.extend(_clock_findings(run))
+        findings.extend(_clock_findings(run, non_record))
     seeds = {run.seed for run in primary}
     if len(primary) < 3:
         findings.append(
@@ -192,10 +192,22 @@ def _seeds_text(seeds: set[int | None]) -> str:
     return ", ".join(str(s) for s in sorted(s for s in seeds if s is not None)) or "none named"
 
 
-def _clock_findings(run: RunLog) -> list[Finding]:
+def _clock_findings(run: RunLog, non_record: bool = False) -> list[Finding]:
     findings = []
     name = log_name(run)
-    if run.train_time_s is not None and run.train_time_s > TIME_CAP_S:
+    other_clock = "submission.json marks the run non-record" if non_record else other_clock_reason(run)
+    if run.train_time_s is not None and run.train_time_s > TIME_CAP_S and other_clock is not None:
+        findings.append(
+            Finding(
+                "L20",
+                Severity.WARN,
+                f"train time {run.train_time_s:.3f} s is over 600 s, but {other_clock}: not evidence of an "
+                "overrun of the 8xH100 10-minute clock; a record's scored runs need that clock",
+                name,
+                run.line_of("train_time_s"),
+            )
+        )
+    elif run.train_time_s is not None and run.train_time_s > TIME_CAP_S:
         overshoot = run.train_time_s - TIME_CAP_S
         two_steps = 2 * ((run.step_avg_ms / 1000.0) if run.step_avg_ms else DEFAULT_STEP_S)
         if overshoot > max(two_steps, CERTAIN_OVERSHOOT_S):
@@ -254,6 +266,32 @@ def _clock_findings(run: RunLog) -> list[Finding]:
                 )
             )
     return findings
+
+
+RECORD_GPUS = 8
+
+
+def other_clock_reason(run: RunLog) -> str | None:
+    """Why the log's train time is not the 8xH100 600 s record clock, from the log's own settings, or None.
+
+    A log that sets its own wall-clock cap above 600 s (``max_wallclock_seconds:2400`` on 2 GPUs: the same
+    GPU-seconds as 8 x 600 s) or ran on fewer than eight GPUs is a run of another clock, not an overrun.
+    """
+    cap = _number_setting(run, "max_wallclock_seconds")
+    gpus = _number_setting(run, "world_size")
+    if cap is not None and cap > TIME_CAP_S + CERTAIN_OVERSHOOT_S:
+        where = f" on {int(gpus)} GPU(s)" if gpus is not None else ""
+        scaled = gpus is not None and gpus * cap <= RECORD_GPUS * TIME_CAP_S * 1.001
+        extra = f", the GPU-seconds of {RECORD_GPUS} x 600 s" if scaled else ""
+        return f"the log sets its own wall-clock cap of {cap:g} s{where}{extra}"
+    if gpus is not None and gpus < RECORD_GPUS:
+        return f"the log ran on {int(gpus)} GPU(s), not the {RECORD_GPUS} a record's clock is timed on"
+    return None
+
+
+def _number_setting(run: RunLog, key: str) -> float | None:
+    value = run.hyperparameters.get(key)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def check_submission(

@@ -149,7 +149,7 @@ def audit_folder(folder: Path, against: tuple[Sample, str] | None = None) -> Fol
     audit.code = count_code(audit.script) if audit.script else None
     audit.sizes = size_rows(audit.runs, audit.code)
     audit.findings.extend(check_sizes(audit.sizes, audit.code))
-    audit.findings.extend(check_runs(audit.runs, audit.primary))
+    audit.findings.extend(check_runs(audit.runs, audit.primary, submission is not None and submission.non_record))
     if submission is not None:
         audit.findings.extend(check_submission(submission, audit.runs, audit.primary, audit.code))
     audit.stats = summarize(audit.sample())

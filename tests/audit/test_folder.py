@@ -71,6 +71,28 @@ def test_forced_step_count_past_the_cap_fails(ttt_folder: Path) -> None:
     assert any(f.rule == "L20" and "601.153" in f.message for f in audit.findings if f.severity == Severity.FAIL)
 
 
+def test_train_time_under_the_logs_own_longer_cap_on_fewer_gpus_is_a_warning(ttt_folder: Path) -> None:
+    """The 2026-03-17 LoRA TTT shape: one log ran 2400 s on 2 GPUs under its own 2400 s cap (issue 17, class 5)."""
+    log = ttt_folder / "train_seed42.log"
+    text = log.read_text().replace("train_time: 588047ms", "train_time: 2400107ms")
+    text = text.replace("  max_wallclock_seconds: 600.0", "  max_wallclock_seconds: 2400.0")
+    log.write_text(text.replace("  world_size: 8", "  world_size: 2"))
+    audit = audit_folder(ttt_folder)
+    [finding] = [f for f in audit.findings if f.rule == "L20" and f.file == "train_seed42.log"]
+    assert finding.severity == Severity.WARN and "own wall-clock cap of 2400 s on 2 GPU(s)" in finding.message
+
+
+def test_train_time_over_600_s_of_a_non_record_submission_is_a_warning(ttt_folder: Path) -> None:
+    log = ttt_folder / "train_seed42.log"
+    log.write_text(log.read_text().replace("train_time: 588047ms", "train_time: 900000ms"))
+    data = json.loads((ttt_folder / "submission.json").read_text())
+    data["track"] = "non-record-16mb"
+    (ttt_folder / "submission.json").write_text(json.dumps(data, indent=2))
+    audit = audit_folder(ttt_folder)
+    [finding] = [f for f in audit.findings if f.rule == "L20" and f.file == "train_seed42.log"]
+    assert finding.severity == Severity.WARN and "non-record" in finding.message
+
+
 @pytest.fixture
 def ttt_folder(tmp_path: Path) -> Path:
     folder = tmp_path / "ttt"
