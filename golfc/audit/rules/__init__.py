@@ -1,4 +1,4 @@
-"""Static legality rules. Each module checks one family of leaks from legality.md and returns hits;
+"""Static legality rules. Each module checks one family of leaks (docs/rules.md) and returns hits;
 :func:`run_rules` places them and turns hits in unreachable code into INFO notes."""
 
 from __future__ import annotations
