@@ -74,6 +74,7 @@ class FunctionFacts:
     definitions: dict[str, list[ast.expr]] = field(default_factory=dict)
     tainted_params: frozenset[str] = frozenset()
     accumulates_loss: bool = False  # adds a val loss into a loss accumulator, whatever the grad mode
+    passes_val_to: dict[int, set[str]] = field(default_factory=dict)  # callee node id → params it fills with val
     derivations: dict[tuple, bool] = field(default_factory=dict, repr=False)  # memo of rules.common.derives
 
     def of_kind(self, kind: str) -> list[Event]:
@@ -161,9 +162,15 @@ class FunctionAnalyzer:
     """One flow-sensitive pass over one function body."""
 
     def __init__(
-        self, flow: Dataflow, scope: Scope, tainted_params: frozenset[str], params_by_name: bool = True
+        self,
+        flow: Dataflow,
+        scope: Scope,
+        tainted_params: frozenset[str],
+        params_by_name: bool = True,
+        map_calls: bool = False,
     ) -> None:
         self.flow = flow
+        self.map_calls = map_calls  # record which callee parameters this function fills with validation data
         self.facts = FunctionFacts(scope, tainted_params=tainted_params)
         # The intrinsic pass (params_by_name=False) does not read a parameter called ``val_tokens`` as
         # validation data: whether it is one is the callers' business, so a function that trains on what it
@@ -415,6 +422,8 @@ class FunctionAnalyzer:
             self.call(call, state)
 
     def call(self, node: ast.Call, state: State) -> None:
+        if self.map_calls:
+            self.flow.map_arguments(self, node, state, self.facts.passes_val_to)
         name = call_name(node)
         func = node.func
         arguments = list(node.args) + [kw.value for kw in node.keywords]
@@ -597,26 +606,34 @@ class Dataflow:
 
     # -- solving ------------------------------------------------------------------------------------
     def _solve(self) -> None:
+        """Rounds until parameter taint and summaries are stable; a round re-analyses only the functions whose
+        tainted parameters changed or that call a function whose summary changed."""
+        calls = {id(scope): called_names(scope) for scope in self.scopes}
+        dirty = {id(scope) for scope in self.scopes}
         for _ in range(MAX_ROUNDS):
             for scope in self.scopes:
-                self.intrinsic[id(scope)] = FunctionAnalyzer(self, scope, frozenset(), params_by_name=False).run()
-                self.facts[id(scope)] = FunctionAnalyzer(self, scope, self.params[id(scope)]).run()
+                if id(scope) in dirty:
+                    self.intrinsic[id(scope)] = FunctionAnalyzer(self, scope, frozenset(), params_by_name=False).run()
+                    self.facts[id(scope)] = FunctionAnalyzer(self, scope, self.params[id(scope)], map_calls=True).run()
             params = self._call_site_taint()
             summary = self._summaries()
-            if params == self.params and summary == self._summary:
+            changed_params = {key for key, value in params.items() if value != self.params.get(key)}
+            changed_names = {
+                name for name in summary.keys() | self._summary.keys() if summary.get(name) != self._summary.get(name)
+            }
+            if not changed_params and not changed_names:
                 return
             self.params, self._summary = params, summary
+            dirty = changed_params | {key for key, names in calls.items() if names & changed_names}
 
     def _call_site_taint(self) -> dict[int, frozenset[str]]:
         tainted: dict[int, set[str]] = {id(scope): set() for scope in self.scopes}
-        for scope in self.scopes:
-            analyzer = FunctionAnalyzer(self, scope, self.params[id(scope)])
-            analyzer.recording = False
-            analyzer.call = lambda node, state, a=analyzer: self._map_arguments(a, node, state, tainted)  # type: ignore[method-assign]
-            analyzer.run()
+        for facts in self.facts.values():
+            for callee, params in facts.passes_val_to.items():
+                tainted.setdefault(callee, set()).update(params)
         return {key: frozenset(value) for key, value in tainted.items()}
 
-    def _map_arguments(
+    def map_arguments(
         self, analyzer: FunctionAnalyzer, node: ast.Call, state: State, tainted: dict[int, set[str]]
     ) -> None:
         name = call_name(node)
@@ -626,10 +643,10 @@ class Dataflow:
                 params = params[1:]
             for param, arg in zip(params, node.args):
                 if analyzer.val_tainted(arg, state):
-                    tainted[id(callee)].add(param)
+                    tainted.setdefault(id(callee), set()).add(param)
             for keyword in node.keywords:
                 if keyword.arg is not None and analyzer.val_tainted(keyword.value, state):
-                    tainted[id(callee)].add(keyword.arg)
+                    tainted.setdefault(id(callee), set()).add(keyword.arg)
 
     # -- queries for rules --------------------------------------------------------------------------
     def all_facts(self) -> list[FunctionFacts]:
@@ -649,6 +666,26 @@ class Dataflow:
                 if isinstance(node, ast.Call) and call_name(node) == name:
                     sites.append((facts, node))
         return sites
+
+
+def called_names(scope: Scope) -> set[str]:
+    """Names of the calls a scope's own code makes (lambdas included, nested defs and classes not)."""
+    names: set[str] = set()
+    stack: list[ast.AST] = [
+        s for s in scope.body if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    ]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Call):
+            name = call_name(node)
+            if name is not None:
+                names.add(name)
+        stack.extend(
+            c
+            for c in ast.iter_child_nodes(node)
+            if not isinstance(c, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        )
+    return names
 
 
 def _own_nodes(scope: Scope) -> list[ast.AST]:
