@@ -22,6 +22,7 @@ from golfc.audit.crosscheck import (
 from golfc.audit.findings import INPUT_RULE, Finding, Severity, verdict_of
 from golfc.audit.logs import RunLog, find_logs, parse_log
 from golfc.audit.reading import FileTooLarge, read_text_limited
+from golfc.audit.rules.paidprefix import ShippedFile
 from golfc.audit.static import check_units
 from golfc.audit.stats import Sample, compare, parse_values, summarize
 from golfc.audit.submission import Submission, read_submission
@@ -194,11 +195,44 @@ def _check_script(audit: FolderAudit, folder: Path) -> None:
         return
     audit.findings.extend(audit.script.problems)
     audit.findings.extend(_symlink_notes(folder, path))
-    result = check_units(audit.script.units, _readme_env(audit, folder), _log_hyperparameters(audit.runs))
+    result = check_units(
+        audit.script.units, _readme_env(audit, folder), _log_hyperparameters(audit.runs), data_files(folder, path)
+    )
     audit.findings.extend(result.findings)
     audit.config_notes = [
         var.describe() for var in result.config.variables() if var.source in ("README", "log") and var.env is not None
     ]
+
+
+NOT_DATA_SUFFIXES = {".py", ".md", ".json", ".txt", ".log", ".png", ".jpg", ".jpeg", ".svg", ".gif", ".pdf"}
+NOT_DATA_SUFFIXES |= {".sh", ".yaml", ".yml", ".toml", ".cfg", ".ini", ".model", ".vocab", ".c", ".cpp", ".h"}
+TOKEN_SHARD_MAGIC = (20240520).to_bytes(4, "little")  # the int32 that opens every fineweb token shard
+
+
+def data_files(folder: Path, script: Path) -> tuple[ShippedFile, ...]:
+    """The folder's data files (not code, logs, docs, figures or tokenizer models), one level of subfolders."""
+    found = []
+    try:
+        candidates = [p for p in folder.iterdir()]
+        candidates += [c for p in candidates if p.is_dir() and not p.is_symlink() for c in p.iterdir()]
+    except OSError:
+        return ()
+    for path in candidates:
+        if (
+            path == script
+            or not path.is_file()
+            or path.suffix.lower() in NOT_DATA_SUFFIXES
+            or path.name.startswith(".")
+        ):
+            continue
+        try:
+            size = path.stat().st_size
+            with path.open("rb") as handle:
+                head = handle.read(4)
+        except OSError:
+            continue
+        found.append(ShippedFile(str(path.relative_to(folder)), size, head == TOKEN_SHARD_MAGIC))
+    return tuple(found)
 
 
 def _readme_env(audit: FolderAudit, folder: Path) -> dict[str, str]:

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 from golfc.audit.findings import Finding, Severity
-from golfc.audit.rules import calibration, network, ngram, oracle, rescoring, slot, smear, ttt
+from golfc.audit.rules import bytecount, calibration, network, ngram, oracle, paidprefix, rescoring, slot, smear, ttt
 from golfc.audit.rules.common import Context, Hit
 
-RULE_MODULES = (ttt, rescoring, oracle, ngram, slot, calibration, network, smear)
+RULE_MODULES = (ttt, rescoring, oracle, ngram, slot, calibration, network, smear, bytecount, paidprefix)
 
 __all__ = ["Context", "Hit", "run_rules"]
 

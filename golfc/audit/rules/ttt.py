@@ -31,10 +31,10 @@ from golfc.audit.vocabulary import WARMUP_WORDS, has_words, identifiers
 def check(context: Context) -> list[Hit]:
     hits = []
     for facts in context.flow.all_facts():
-        if is_slot_scope(facts.scope):
+        if is_slot_scope(facts.scope, context.program):
             continue  # eval-time deltas are judged by the SLOT rules
         for backward in facts.of_kind(BACKWARD):
-            if backward.via is not None and is_slot_scope(backward.via):
+            if backward.via is not None and is_slot_scope(backward.via, context.program):
                 continue
             resolution = context.flow.resolve(facts, backward)
             if resolution.outcome == DEFERRED and not _has_callers(context, facts):
