@@ -112,8 +112,9 @@ RULES: tuple[Rule, ...] = (
         "Two-pass rescoring",
         "Building a cache or adaptation over all of validation and then scoring (or rescoring) earlier "
         "positions with it uses the future to score the past.",
-        "More than one scoring pass over the same validation positions, or a loss accumulated twice with the "
-        "later pass replacing the first.",
+        "Two sibling loops in one function scoring the same validation data: FAIL when the second pass adds "
+        "into the first pass's accumulator, reads a container the first pass filled (a cache over all of "
+        "validation), or is named as a rescoring; WARN otherwise.",
         "2026-03-27 ban wave: two-pass rescoring disallowed, 30+ PRs closed (@valerio-oai, issue #677; "
         "PRs #846, #853, #870, #881, #888, #959).",
     ),
@@ -179,8 +180,10 @@ RULES: tuple[Rule, ...] = (
         "One delta of shape [1, 1, d] optimized over a batch of overlapping windows lets window i's score "
         "depend on tokens only later windows contain. A delta per window ([bsz, 1, d]) does not.",
         "An eval-time optimized tensor created with a batch dimension of 1 (or none) in a function that "
-        "processes a batch of windows; reached only when the SLOT switch is on in the effective "
-        "configuration (defaults, README command, logged hyperparameters).",
+        "processes a batch of windows: torch.zeros(1, 1, d), H.new_zeros(1, 1, d), nn.Parameter of such a "
+        "shape, or a small module whose only parameter is such a delta handed to the optimizer. Reported only "
+        "when the SLOT switch is on in the effective configuration (defaults, README command, logged "
+        "hyperparameters; minified aliases like _B=True are read).",
         "PR #1217 before its fix and PR #1333 (delta = torch.zeros(1, 1, D), batch of 32 windows); PR #1240's "
         "analysis of shared deltas.",
     ),
@@ -212,7 +215,9 @@ RULES: tuple[Rule, ...] = (
         "Wrong byte count in the BPB denominator",
         "Bits per byte divides by the bytes of the original text. Counting more bytes than the text has (fallback "
         "tokens as 3 bytes, sentinel characters, a lossy normalization) makes the score look better.",
-        "Not checked statically yet; reviewers should decode and compare byte totals.",
+        "A byte-fallback token given more than one byte in the byte table (base_bytes[i] = 3 under "
+        "sp.is_byte(i)), or a byte total scaled or padded by a constant (byte_count += tb.sum() * 1.1). Other "
+        "errors (a lossy tokenizer transform, sentinel bytes) need the data: decode and compare byte totals.",
         "PR #897; the Scylla record removed in #1806 (PRs #1143, #1184, #1271, #1289); CaseOps #2138; "
         "Section V of issue #1017.",
     ),
@@ -229,8 +234,9 @@ RULES: tuple[Rule, ...] = (
         "GPTQ calibration on validation data or after the training clock",
         "Quantization calibration (Hessians) must use training tokens, or tokens the model generates itself, "
         "within the 600 s training budget. Calibrating on validation tokens, or at evaluation time, is out.",
-        "FAIL when the calibration batches are validation tokens (traced through loaders and helpers: a model "
-        "that was validated during training is not validation data); WARN when calibration runs after the "
+        "FAIL when the calibration batches are validation tokens (traced through loaders, knobs such as "
+        "val_files and helpers: a model that was validated during training is not validation data); WARN when "
+        "calibration runs after the "
         "artifact is loaded back (evaluation time) or when the log shows the Hessians ending after 600 s.",
         "GPTQ calibration at eval time or on val banned (issue #677: #535, #544, #569, #593, …); "
         "AR self-generated calibration legal (PR #1019, second-hand); the #1868 rerun with an 8 s reserve.",
@@ -249,7 +255,10 @@ RULES: tuple[Rule, ...] = (
         "Validation data inside the artifact",
         "Shipping validation tokens (compressed or not) in the submission and reading them at evaluation is "
         "a paid prefix: the model is scored on data it carries.",
-        "Not checked statically yet; the folder's size check counts every byte shipped.",
+        "A data file shipped in the folder (not code, logs, docs, figures or a tokenizer model) that the "
+        "program names: FAIL when it is named as validation data, is a token shard (the fineweb header), or is "
+        "read by code that handles validation data; WARN when it is read elsewhere. Validation tokens packed "
+        "into the weights themselves need the artifact-invariance probe.",
         "README: 'You CANNOT access validation data during training, e.g. by compressing it into your 16mb "
         "with paid prefix' (commit 2cff08e1a); PRs #168, #275.",
     ),
