@@ -192,7 +192,8 @@ RULES: tuple[Rule, ...] = (
         "Byte-level mixture that is not a token distribution",
         "Spreading a token probability over its bytes and mixing with a byte-level model (PPM-D) does not give "
         "a distribution over the token vocabulary.",
-        "Not checked statically yet; the audit checks val token coverage in logs (L15).",
+        "A probability raised to one over a byte count (p ** (1 / n_bytes), torch.pow): FAIL when the same "
+        "function mixes with a byte-level model (ppm, mix, blend), WARN alone. Scoring a subset is L15.",
         "sharpobject on PR #1872; 'PPM-D/byte-mixture C2' exclusions in leaderboard PR #1902 (@cocohearts).",
     ),
     Rule(

@@ -229,3 +229,32 @@ def test_a_shipped_token_shard_under_any_name_is_l21(folder: Path) -> None:
 
 def test_a_data_file_the_program_never_names_is_not_l21(folder: Path) -> None:
     assert l21(folder, "val_prefix.xz", bytes(100), script_name="elsewhere.xz") == []
+
+
+BYTE_MIXTURE = """
+import math, torch
+
+def eval_val_ppm(model, val_tokens, piece_bytes, byte_model):
+    nll_sum = 0.0
+    with torch.no_grad():
+        probs = torch.softmax(model(val_tokens[:-1]), -1)
+        for t in range(val_tokens.numel() - 1):
+            tok = int(val_tokens[t + 1])
+            n_bytes = len(piece_bytes[tok])
+            spread = probs[t, tok] ** (1.0 / n_bytes)
+            for b in piece_bytes[tok]:
+                nll_sum -= math.log(0.5 * spread + 0.5 * byte_model.predict(b))
+                byte_model.update(b)
+    return nll_sum
+
+eval_val_ppm(None, torch.load("fineweb_val_000000.bin"), None, None)
+"""
+
+
+def test_a_token_probability_spread_over_bytes_and_mixed_with_ppm_is_l14() -> None:
+    assert ("L14", Severity.FAIL) in found(BYTE_MIXTURE)
+
+
+def test_squared_errors_are_not_byte_spreading() -> None:
+    source = "import torch\ndef quant_error(w, recon):\n    return (w - recon).pow(2).mean()\nquant_error(None, None)\n"
+    assert "L14" not in [rule for rule, _ in found(source)]

@@ -4,10 +4,22 @@
 from __future__ import annotations
 
 from golfc.audit.findings import Finding, Severity
-from golfc.audit.rules import bytecount, calibration, network, ngram, oracle, paidprefix, rescoring, slot, smear, ttt
+from golfc.audit.rules import (
+    bytecount,
+    bytemix,
+    calibration,
+    network,
+    ngram,
+    oracle,
+    paidprefix,
+    rescoring,
+    slot,
+    smear,
+    ttt,
+)
 from golfc.audit.rules.common import Context, Hit
 
-RULE_MODULES = (ttt, rescoring, oracle, ngram, slot, calibration, network, smear, bytecount, paidprefix)
+RULE_MODULES = (ttt, rescoring, oracle, ngram, slot, calibration, network, smear, bytecount, bytemix, paidprefix)
 
 __all__ = ["Context", "Hit", "run_rules"]
 
