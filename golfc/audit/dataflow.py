@@ -539,8 +539,14 @@ def resolve(facts: FunctionFacts, backward: Event, intrinsic: FunctionFacts | No
         return Resolution(TRAIN_FIRST, backward, later[0])
     if earlier:
         return Resolution(SCORE_FIRST, backward, earlier[-1])
-    if intrinsic is not None and not any(e.node is backward.node for e in intrinsic.of_kind(BACKWARD)):
-        return Resolution(DEFERRED, backward)  # tainted only through parameters: the callers decide
+    if (
+        intrinsic is not None
+        and not any(e.node is backward.node for e in intrinsic.of_kind(BACKWARD))
+        and quantizes_after(facts, backward.node) is None
+    ):
+        # tainted only through parameters: the callers decide whether those tokens were scored. Not when the
+        # artifact is quantized/serialized after it in this function: that is pre-quant TTT whoever calls it.
+        return Resolution(DEFERRED, backward)
     return Resolution(TRAIN_FIRST, backward)
 
 

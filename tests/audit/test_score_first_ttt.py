@@ -140,3 +140,45 @@ def test_a_training_helper_that_nobody_calls_is_still_reported_as_dead_code() ->
     source = HEADER + PHASED.split("def eval_val_ttt_phased")[0].split(HEADER)[1]
     [finding] = [f for f in check_source(source).findings if f.rule == "L1"]
     assert finding.severity == Severity.INFO and "never called" in finding.message
+
+
+PREQUANT_THROUGH_A_RUNNER = """
+import torch
+
+class ValidationData:
+    def __init__(self, h, device):
+        self.val_tokens = torch.load(h.val_files)
+
+def prequant_ttt_adapt_adamw(h, model, val_tokens):
+    opt = torch.optim.AdamW(model.parameters(), lr=h.lr)
+    for epoch in range(h.epochs):
+        for i in range(0, val_tokens.numel(), 2048):
+            x = val_tokens[i:i + 2048]
+            model(x[:-1], x[1:]).backward()
+            opt.step()
+
+def serialize(h, model):
+    torch.save(model.state_dict(), "final_model.pt")
+
+def eval_val(h, model, val_data):
+    with torch.no_grad():
+        return model(val_data.val_tokens).mean()
+
+def run(h, model, val_data):
+    prequant_ttt_adapt_adamw(h, model, val_data.val_tokens)
+    serialize(h, model)
+    return eval_val(h, model, val_data)
+
+def train_and_eval(h, device):
+    val_data = ValidationData(h, device)
+    print(run(h, torch.nn.Linear(2, 2), val_data))
+
+train_and_eval(None, "cuda")
+"""
+
+
+def test_pre_quant_ttt_through_parameters_is_l3_where_the_artifact_is_saved() -> None:
+    """The training helper defers to its caller, which serializes right after: pre-quant TTT, at the call."""
+    [(rule, line)] = ttt_fails(PREQUANT_THROUGH_A_RUNNER)
+    assert rule == "L3"
+    assert PREQUANT_THROUGH_A_RUNNER.splitlines()[line - 1].strip().startswith("prequant_ttt_adapt_adamw(")

@@ -102,10 +102,13 @@ def _trail(context: Context, backward: Event) -> str:
     """`` (through `ttt_step`, backward at file:line)`` for a backward made by a callee."""
     if backward.via is None:
         return ""
-    callee = context.flow.facts_of(backward.via)
-    inner = next((e for e in callee.of_kind(BACKWARD)), None)
+    chain = [backward.via.name]
+    inner = next((e for e in context.flow.facts_of(backward.via).of_kind(BACKWARD)), None)
+    while inner is not None and inner.via is not None and inner.via.name not in chain:  # down to the real backward
+        chain.append(inner.via.name)
+        inner = next((e for e in context.flow.facts_of(inner.via).of_kind(BACKWARD)), None)
     where = f", backward at {context.where(inner.node)}" if inner is not None else ""
-    return f" (through `{backward.via.name}`{where})"
+    return f" (through `{'` → `'.join(chain)}`{where})"
 
 
 def _in_warmup(facts: FunctionFacts, backward: Event) -> bool:
