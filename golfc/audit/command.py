@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from rich.console import Console
 
@@ -47,8 +48,8 @@ def audit(
     """
     if explain is not None:
         _explain(explain)
-    if not folders:
-        raise GolfcError("golfc audit: give at least one submission folder (or --explain RULE)")
+    if not folders:  # a usage error like any missing argument: click prints the usage line and exits 2
+        raise click.UsageError("Missing argument 'FOLDERS...' (or give --explain RULE).")
     reference = load_against(against) if against else None
     audits = [audit_folder(folder, reference) for folder in folders]
     stdout = Console(width=None if sys.stdout.isatty() else PIPED_WIDTH)

@@ -39,7 +39,9 @@ def test_lookup_is_case_insensitive_and_rejects_unknown_ids() -> None:
 
 
 def golfc(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(Path(sys.executable).with_name("golfc")), *args], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("golfc")), *args], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
 
 
 def test_explain_prints_meaning_evidence_and_ruling() -> None:
@@ -57,6 +59,7 @@ def test_explain_of_an_unknown_rule_is_one_line_and_exit_2() -> None:
     assert len(result.stderr.strip().splitlines()) == 1 and "unknown rule 'L99'" in result.stderr
 
 
-def test_audit_without_a_folder_is_one_line_and_exit_2() -> None:
+def test_audit_without_a_folder_is_a_usage_error_and_exit_2() -> None:
     result = golfc("audit")
-    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "Error: Missing argument 'FOLDERS...' (or give --explain RULE)." in result.stderr
