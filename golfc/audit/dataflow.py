@@ -130,6 +130,41 @@ def parameter_names(scope: Scope) -> list[str]:
     return names
 
 
+def returned_names(scope: Scope) -> set[str]:
+    """Names the function's return values are computed from, through its assignments."""
+    if not isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return set()
+    nodes = own_nodes(scope)
+    names = {n for r in nodes if isinstance(r, ast.Return) and r.value is not None for n in reads(r.value)}
+    assigns = [a for a in nodes if isinstance(a, (ast.Assign, ast.AnnAssign)) and a.value is not None]
+    for _ in range(4):
+        grown = set(names)
+        for assign in assigns:
+            targets = assign.targets if isinstance(assign, ast.Assign) else [assign.target]
+            if any(name in names for target in targets for name in bound_names(target)):
+                grown |= reads(assign.value)
+        if grown == names:
+            break
+        names = grown
+    return {name.split(".")[0] for name in names}
+
+
+DETACHING_CALLS = {"item", "detach", "float", "tolist", "cpu"}
+
+
+def is_detached(value: ast.expr) -> bool:
+    """``loss.item() * n``, ``nll.detach()``, ``float(loss)``: a number taken out of the graph, i.e. a committed
+    score even when the same loss is back-propagated right after (score and step from one forward)."""
+    return any(
+        isinstance(node, ast.Call)
+        and (
+            (isinstance(node.func, ast.Attribute) and node.func.attr in DETACHING_CALLS and node.func.attr != "float")
+            or (isinstance(node.func, ast.Name) and node.func.id == "float")
+        )
+        for node in ast.walk(value)
+    )
+
+
 def claimed_indices(loop: ast.While) -> set[str]:
     """``idx = claim_next(counter)`` then ``batches[idx]`` in a ``while`` body: the iteration's position in the
     data (a work queue), so what the body reads through it changes with every iteration."""
@@ -183,6 +218,9 @@ class FunctionAnalyzer:
         self.eval_mode = False  # after ``model.eval()`` and before ``model.train()``, in textual order
         self.recording = True
         self.seen: set[tuple[str, int]] = set()
+        # what the function reports: a detached loss summed into one of these is its committed score, while
+        # one only logged (``train_loss += loss.item()`` in a pre-quant TTT loop) is not
+        self.returned = returned_names(scope)
 
     def run(self) -> FunctionFacts:
         state = State()
@@ -462,7 +500,11 @@ class FunctionAnalyzer:
         name = key.split(".")[-1] if key is not None else ""
         if not self.val_tainted(value, state) or not (is_lossy(value) or has_words(name, LOSS_WORDS)):
             return
-        if self.no_grad or self.eval_mode or (key is not None and has_words(name, SCORE_ACCUMULATOR_WORDS)):
+        committed = key is not None and (
+            has_words(name, SCORE_ACCUMULATOR_WORDS)
+            or (has_words(name, LOSS_WORDS) and is_detached(value) and key.split(".")[0] in self.returned)
+        )
+        if self.no_grad or self.eval_mode or committed:
             self.record(SCORE, node, value, state, accumulator=key)
         elif key is not None and has_words(name, LOSS_WORDS) and self.recording:
             self.facts.accumulates_loss = True  # ``loss_sum += nll.sum()``: a score when called under no_grad

@@ -182,3 +182,36 @@ def test_pre_quant_ttt_through_parameters_is_l3_where_the_artifact_is_saved() ->
     [(rule, line)] = ttt_fails(PREQUANT_THROUGH_A_RUNNER)
     assert rule == "L3"
     assert PREQUANT_THROUGH_A_RUNNER.splitlines()[line - 1].strip().startswith("prequant_ttt_adapt_adamw(")
+
+
+SCORE_AND_STEP = """
+import torch
+import torch.nn.functional as F
+
+def eval_ttt(model, opt, val_tokens, chunk=2048):
+    loss_sum = 0.0
+    token_count = 0
+    for ci in range(val_tokens.numel() // chunk):
+        x = val_tokens[ci * chunk:(ci + 1) * chunk]
+        y = val_tokens[ci * chunk + 1:(ci + 1) * chunk + 1]
+        loss = F.cross_entropy(model(x), y)
+        loss_sum += loss.item() * chunk
+        token_count += chunk
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return loss_sum / token_count
+
+eval_ttt(None, None, torch.load("fineweb_val_000000.bin"))
+"""
+
+
+def test_a_detached_loss_summed_into_the_reported_score_before_the_step_is_score_first() -> None:
+    """One forward per chunk: its loss is committed (.item() into the returned sum), then stepped on: legal."""
+    assert ttt_fails(SCORE_AND_STEP) == []
+
+
+def test_a_detached_loss_that_is_only_logged_is_no_score() -> None:
+    """Pre-quant TTT logs its training loss the same way; that number is not the reported score."""
+    logged = SCORE_AND_STEP.replace("    return loss_sum / token_count", "    print(loss_sum / token_count)")
+    assert [rule for rule, _ in ttt_fails(logged)] == ["L1"]
