@@ -154,6 +154,8 @@ class Evaluator:
             if key in self.env:
                 return self.env[key]
             return self.value(node.args[1]) if len(node.args) > 1 else None
+        if _is_getattr_knob(node) and self.config is not None:
+            return self.config.attribute_value(node.args[1].value)  # getattr(args, "slot_enabled", False)
         args = [self.value(arg) for arg in node.args]
         if any(arg is UNKNOWN for arg in args):
             return UNKNOWN
@@ -163,6 +165,17 @@ class Evaluator:
             base = self.value(func.value)
             return getattr(base, func.attr)() if isinstance(base, str) else UNKNOWN
         return UNKNOWN
+
+
+def _is_getattr_knob(node: ast.Call) -> bool:
+    """``getattr(args, "name", default)``: a knob read by name."""
+    return (
+        isinstance(node.func, ast.Name)
+        and node.func.id == "getattr"
+        and len(node.args) in (2, 3)
+        and isinstance(node.args[1], ast.Constant)
+        and isinstance(node.args[1].value, str)
+    )
 
 
 def _compare(op: ast.cmpop, left: object, right: object) -> bool:

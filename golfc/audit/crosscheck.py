@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from golfc.audit.codesize import CodeCount
 from golfc.audit.findings import INPUT_RULE, Finding, Severity
 from golfc.audit.logs import RunLog, Score
 from golfc.audit.submission import Submission, agrees
@@ -24,12 +25,19 @@ class SizeRow:
 
     log: str
     seed: int | None
-    code_bytes: int | None  # the shipped train_gpt.py
+    code_bytes: int | None  # the counted code: the shipped train_gpt.py, or its packed form when smaller
     artifact_bytes: int | None
     logged_code_bytes: int | None
     logged_total: int | None
     line: int | None = None  # the log line that printed the artifact size (or the total)
     code_line: int | None = None  # the log line that printed the code size
+    shipped_code_bytes: int | None = None  # the shipped train_gpt.py as it is
+
+    @property
+    def shipped_total(self) -> int | None:
+        if self.shipped_code_bytes is None or self.artifact_bytes is None:
+            return None
+        return self.shipped_code_bytes + self.artifact_bytes
 
     @property
     def total(self) -> int | None:
@@ -106,33 +114,48 @@ def select_primary(runs: list[RunLog], submission: Submission | None) -> list[Ru
     return primary
 
 
-def size_rows(runs: list[RunLog], shipped_code_bytes: int | None) -> list[SizeRow]:
+def size_rows(runs: list[RunLog], code: CodeCount | None) -> list[SizeRow]:
     return [
         SizeRow(
             log_name(r),
             r.seed,
-            shipped_code_bytes,
+            code.counted if code else None,
             r.artifact_bytes,
             r.code_bytes,
             r.total_bytes,
             r.line_of("artifact_bytes") or r.line_of("total_bytes"),
             r.line_of("code_bytes"),
+            code.shipped if code else None,
         )
         for r in runs
         if r.artifact_bytes is not None or r.total_bytes is not None
     ]
 
 
-def check_sizes(rows: list[SizeRow], shipped_code_bytes: int | None) -> list[Finding]:
+def check_sizes(rows: list[SizeRow], code: CodeCount | None) -> list[Finding]:
     findings = []
+    shipped_code_bytes = code.shipped if code else None
     for row in rows:
         if row.total is not None and row.total > SIZE_CAP:
             findings.append(
                 Finding(
                     "L22",
                     Severity.FAIL,
-                    f"seed {row.seed}: shipped code {row.code_bytes:,} + artifact "
+                    f"seed {row.seed}: {_code_words(code)} + artifact "
                     f"{row.artifact_bytes:,} = {row.total:,} bytes, over the {SIZE_CAP:,} cap",
+                    row.log,
+                    row.line,
+                )
+            )
+        elif code is not None and code.packed_counts and (row.shipped_total or 0) > SIZE_CAP:
+            findings.append(
+                Finding(
+                    "L22",
+                    Severity.WARN,
+                    f"seed {row.seed}: the shipped train_gpt.py ({code.shipped:,} bytes) is not the counted file: "
+                    f"as shipped the total is {row.shipped_total:,}, over the cap; packed ({code.method}: "
+                    f"{code.packed:,} bytes by golfc{_logged_words(row)}) it is {row.total:,}, as records from "
+                    "2026-04-10 on count it; ship the packed file to leave no doubt",
                     row.log,
                     row.line,
                 )
@@ -160,7 +183,7 @@ def check_sizes(rows: list[SizeRow], shipped_code_bytes: int | None) -> list[Fin
                     row.line,
                 )
             )
-        if shipped_code_bytes is not None and row.logged_code_bytes not in (None, shipped_code_bytes):
+        if shipped_code_bytes is not None and row.logged_code_bytes not in (None, shipped_code_bytes, row.code_bytes):
             findings.append(
                 Finding(
                     "L22",
@@ -174,7 +197,19 @@ def check_sizes(rows: list[SizeRow], shipped_code_bytes: int | None) -> list[Fin
     return _dedupe(findings)
 
 
-def check_runs(runs: list[RunLog], primary: list[RunLog]) -> list[Finding]:
+def _code_words(code: CodeCount | None) -> str:
+    if code is None:
+        return "code"
+    if code.packed_counts:
+        return f"code {code.counted:,} (packed by golfc; {code.shipped:,} as shipped)"
+    return f"shipped code {code.shipped:,}"
+
+
+def _logged_words(row: SizeRow) -> str:
+    return "" if row.logged_code_bytes is None else f"; the log counted {row.logged_code_bytes:,}"
+
+
+def check_runs(runs: list[RunLog], primary: list[RunLog], non_record: bool = False) -> list[Finding]:
     findings = []
     for run in runs:
         if not run.has_score:
@@ -187,7 +222,7 @@ def check_runs(runs: list[RunLog], primary: list[RunLog]) -> list[Finding]:
                     None,
                 )
             )
-        findings.extend(_clock_findings(run))
+        findings.extend(_clock_findings(run, non_record))
     seeds = {run.seed for run in primary}
     if len(primary) < 3:
         findings.append(
@@ -210,10 +245,22 @@ def _seeds_text(seeds: set[int | None]) -> str:
     return ", ".join(str(s) for s in sorted(s for s in seeds if s is not None)) or "none named"
 
 
-def _clock_findings(run: RunLog) -> list[Finding]:
+def _clock_findings(run: RunLog, non_record: bool = False) -> list[Finding]:
     findings = []
     name = log_name(run)
-    if run.train_time_s is not None and run.train_time_s > TIME_CAP_S:
+    other_clock = "submission.json marks the run non-record" if non_record else other_clock_reason(run)
+    if run.train_time_s is not None and run.train_time_s > TIME_CAP_S and other_clock is not None:
+        findings.append(
+            Finding(
+                "L20",
+                Severity.WARN,
+                f"train time {run.train_time_s:.3f} s is over 600 s, but {other_clock}: not evidence of an "
+                "overrun of the 8xH100 10-minute clock; a record's scored runs need that clock",
+                name,
+                run.line_of("train_time_s"),
+            )
+        )
+    elif run.train_time_s is not None and run.train_time_s > TIME_CAP_S:
         overshoot = run.train_time_s - TIME_CAP_S
         two_steps = 2 * ((run.step_avg_ms / 1000.0) if run.step_avg_ms else DEFAULT_STEP_S)
         if overshoot > max(two_steps, CERTAIN_OVERSHOOT_S):
@@ -274,8 +321,34 @@ def _clock_findings(run: RunLog) -> list[Finding]:
     return findings
 
 
+RECORD_GPUS = 8
+
+
+def other_clock_reason(run: RunLog) -> str | None:
+    """Why the log's train time is not the 8xH100 600 s record clock, from the log's own settings, or None.
+
+    A log that sets its own wall-clock cap above 600 s (``max_wallclock_seconds:2400`` on 2 GPUs: the same
+    GPU-seconds as 8 x 600 s) or ran on fewer than eight GPUs is a run of another clock, not an overrun.
+    """
+    cap = _number_setting(run, "max_wallclock_seconds")
+    gpus = _number_setting(run, "world_size")
+    if cap is not None and cap > TIME_CAP_S + CERTAIN_OVERSHOOT_S:
+        where = f" on {int(gpus)} GPU(s)" if gpus is not None else ""
+        scaled = gpus is not None and gpus * cap <= RECORD_GPUS * TIME_CAP_S * 1.001
+        extra = f", the GPU-seconds of {RECORD_GPUS} x 600 s" if scaled else ""
+        return f"the log sets its own wall-clock cap of {cap:g} s{where}{extra}"
+    if gpus is not None and gpus < RECORD_GPUS:
+        return f"the log ran on {int(gpus)} GPU(s), not the {RECORD_GPUS} a record's clock is timed on"
+    return None
+
+
+def _number_setting(run: RunLog, key: str) -> float | None:
+    value = run.hyperparameters.get(key)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def check_submission(
-    submission: Submission, runs: list[RunLog], primary: list[RunLog], shipped_code_bytes: int | None
+    submission: Submission, runs: list[RunLog], primary: list[RunLog], code: CodeCount | None
 ) -> list[Finding]:
     """submission.json against the logs: per-seed scores and bytes, the mean, the byte totals."""
     findings = []
@@ -318,7 +391,7 @@ def check_submission(
                 )
             )
     findings.extend(_check_mean(submission, primary))
-    findings.extend(_check_bytes(submission, runs, shipped_code_bytes))
+    findings.extend(_check_bytes(submission, runs, code))
     return findings
 
 
@@ -341,11 +414,12 @@ def _check_mean(submission: Submission, primary: list[RunLog]) -> list[Finding]:
     ]
 
 
-def _check_bytes(submission: Submission, runs: list[RunLog], shipped_code_bytes: int | None) -> list[Finding]:
+def _check_bytes(submission: Submission, runs: list[RunLog], code: CodeCount | None) -> list[Finding]:
     findings = []
     total = submission.number("bytes_total")
+    code_sizes = {code.shipped, code.counted} if code else set()
     known_totals = {r.total_bytes for r in runs} | {
-        r.artifact_bytes + shipped_code_bytes for r in runs if r.artifact_bytes and shipped_code_bytes
+        r.artifact_bytes + size for r in runs if r.artifact_bytes for size in code_sizes
     }
     if total is not None and int(total) not in known_totals:
         findings.append(
@@ -358,7 +432,7 @@ def _check_bytes(submission: Submission, runs: list[RunLog], shipped_code_bytes:
             )
         )
     code = submission.number("bytes_code")
-    known_code = {r.code_bytes for r in runs} | {shipped_code_bytes}
+    known_code = {r.code_bytes for r in runs} | code_sizes
     if code is not None and int(code) not in known_code:
         findings.append(
             Finding(

@@ -40,6 +40,10 @@ NO_GRAD_CALLS = {"no_grad", "inference_mode"}
 ACCUMULATING_METHODS = {"append", "extend", "add_", "index_add_", "scatter_add_", "copy_", "put_"}
 Scope = FunctionNode | ast.Module
 MAX_ROUNDS = 8
+# returns val by itself, scores by itself, scores given val arguments, defers a backward, accumulates a loss,
+# returns val given val arguments
+SUMMARY_FLAGS = 6
+SELF_NAMES = frozenset({"self", "cls"})  # ``self.val_tokens`` is the object's own validation data
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,8 @@ class FunctionFacts:
     loop_variables: dict[int, set[str]] = field(default_factory=dict)
     definitions: dict[str, list[ast.expr]] = field(default_factory=dict)
     tainted_params: frozenset[str] = frozenset()
+    accumulates_loss: bool = False  # adds a val loss into a loss accumulator, whatever the grad mode
+    passes_val_to: dict[int, set[str]] = field(default_factory=dict)  # callee node id → params it fills with val
     derivations: dict[tuple, bool] = field(default_factory=dict, repr=False)  # memo of rules.common.derives
 
     def of_kind(self, kind: str) -> list[Event]:
@@ -115,6 +121,69 @@ def is_no_grad(item: ast.withitem | ast.expr) -> bool:
     return isinstance(expr, ast.Call) and call_name(expr) in NO_GRAD_CALLS
 
 
+def parameter_names(scope: Scope) -> list[str]:
+    if not isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return []
+    arguments = scope.args
+    names = [a.arg for a in arguments.posonlyargs + arguments.args + arguments.kwonlyargs]
+    names += [a.arg for a in (arguments.vararg, arguments.kwarg) if a is not None]
+    return names
+
+
+def returned_names(scope: Scope) -> set[str]:
+    """Names the function's return values are computed from, through its assignments."""
+    if not isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return set()
+    nodes = own_nodes(scope)
+    names = {n for r in nodes if isinstance(r, ast.Return) and r.value is not None for n in reads(r.value)}
+    assigns = [a for a in nodes if isinstance(a, (ast.Assign, ast.AnnAssign)) and a.value is not None]
+    for _ in range(4):
+        grown = set(names)
+        for assign in assigns:
+            targets = assign.targets if isinstance(assign, ast.Assign) else [assign.target]
+            if any(name in names for target in targets for name in bound_names(target)):
+                grown |= reads(assign.value)
+        if grown == names:
+            break
+        names = grown
+    return {name.split(".")[0] for name in names}
+
+
+DETACHING_CALLS = {"item", "detach", "float", "tolist", "cpu"}
+
+
+def is_detached(value: ast.expr) -> bool:
+    """``loss.item() * n``, ``nll.detach()``, ``float(loss)``: a number taken out of the graph, i.e. a committed
+    score even when the same loss is back-propagated right after (score and step from one forward)."""
+    return any(
+        isinstance(node, ast.Call)
+        and (
+            (isinstance(node.func, ast.Attribute) and node.func.attr in DETACHING_CALLS and node.func.attr != "float")
+            or (isinstance(node.func, ast.Name) and node.func.id == "float")
+        )
+        for node in ast.walk(value)
+    )
+
+
+def claimed_indices(loop: ast.While) -> set[str]:
+    """``idx = claim_next(counter)`` then ``batches[idx]`` in a ``while`` body: the iteration's position in the
+    data (a work queue), so what the body reads through it changes with every iteration."""
+    assigned: set[str] = set()
+    indices: set[str] = set()
+    for statement in loop.body:
+        for node in ast.walk(statement):
+            if (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+                and isinstance(node.value, ast.Call)
+            ):
+                assigned.add(node.targets[0].id)
+            elif isinstance(node, ast.Subscript):
+                indices.update(n.id for n in ast.walk(node.slice) if isinstance(n, ast.Name))
+    return assigned & indices
+
+
 def bound_names(target: ast.AST) -> list[str]:
     if isinstance(target, (ast.Tuple, ast.List)):
         return [name for elt in target.elts for name in bound_names(elt)]
@@ -127,9 +196,21 @@ def bound_names(target: ast.AST) -> list[str]:
 class FunctionAnalyzer:
     """One flow-sensitive pass over one function body."""
 
-    def __init__(self, flow: Dataflow, scope: Scope, tainted_params: frozenset[str]) -> None:
+    def __init__(
+        self,
+        flow: Dataflow,
+        scope: Scope,
+        tainted_params: frozenset[str],
+        params_by_name: bool = True,
+        map_calls: bool = False,
+    ) -> None:
         self.flow = flow
+        self.map_calls = map_calls  # record which callee parameters this function fills with validation data
         self.facts = FunctionFacts(scope, tainted_params=tainted_params)
+        # The intrinsic pass (params_by_name=False) does not read a parameter called ``val_tokens`` as
+        # validation data: whether it is one is the callers' business, so a function that trains on what it
+        # is given defers the score-first question to its call sites.
+        self.clean_names = frozenset() if params_by_name else frozenset(parameter_names(scope)) - SELF_NAMES
         self.loops: list[ast.AST] = []
         self.no_grad = isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
             is_no_grad(d) or (isinstance(d, ast.Attribute) and d.attr in NO_GRAD_CALLS) for d in scope.decorator_list
@@ -137,6 +218,9 @@ class FunctionAnalyzer:
         self.eval_mode = False  # after ``model.eval()`` and before ``model.train()``, in textual order
         self.recording = True
         self.seen: set[tuple[str, int]] = set()
+        # what the function reports: a detached loss summed into one of these is its committed score, while
+        # one only logged (``train_loss += loss.item()`` in a pre-quant TTT loop) is not
+        self.returned = returned_names(scope)
 
     def run(self) -> FunctionFacts:
         state = State()
@@ -153,17 +237,41 @@ class FunctionAnalyzer:
     def val_tainted(self, node: ast.AST | None, state: State) -> bool:
         if node is None:
             return False
-        for child in ast.walk(node):
+        pending: list[ast.AST] = [node]
+        while pending:
+            child = pending.pop()
             if isinstance(child, (ast.Name, ast.Attribute)):
                 key = dotted(child)
                 if key is not None and key in state.val:
                     return True
                 label = child.id if isinstance(child, ast.Name) else child.attr
-                if is_val_source(label) and label not in self.flow.knobs:
+                if self.names_val_source(child, label):
                     return True
-            elif is_val_string(child) or (isinstance(child, ast.Call) and self.flow.returns_val(call_name(child))):
+            elif is_val_string(child):
                 return True
+            elif isinstance(child, ast.Call):
+                name = call_name(child)
+                if self.flow.returns_val(name):
+                    return True
+                if name in self.flow.program.functions and not isinstance(child.func, ast.Attribute):
+                    # a function of the program: its result is validation data only if its summary says so
+                    # (``train_model(h, val_data)`` returns a model, not val tokens)
+                    arguments = [*child.args, *(k.value for k in child.keywords)]
+                    if self.flow.returns_val_given(name) and any(self.val_tainted(a, state) for a in arguments):
+                        return True
+                    continue
+            pending.extend(ast.iter_child_nodes(child))
         return False
+
+    def names_val_source(self, node: ast.Name | ast.Attribute, label: str) -> bool:
+        """The name alone says validation data (``val_tokens``, ``args.val_files``), unless it is a knob or a
+        parameter whose taint the callers decide."""
+        if not is_val_source(label) or label in self.flow.knobs:
+            return False
+        root = node
+        while isinstance(root, ast.Attribute):
+            root = root.value
+        return not (isinstance(root, ast.Name) and root.id in self.clean_names)
 
     def target_tainted(self, node: ast.AST | None, state: State) -> bool:
         if node is None:
@@ -184,11 +292,11 @@ class FunctionAnalyzer:
         return frozenset(found)
 
     def val_roots(self, roots: frozenset[str], state: State) -> frozenset[str]:
-        return frozenset(
-            key
-            for key in roots
-            if key in state.val or (is_val_source(key.split(".")[-1]) and key.split(".")[-1] not in self.flow.knobs)
-        )
+        return frozenset(key for key in roots if key in state.val or self._key_names_val(key))
+
+    def _key_names_val(self, key: str) -> bool:
+        label = key.split(".")[-1]
+        return is_val_source(label) and label not in self.flow.knobs and key.split(".")[0] not in self.clean_names
 
     # -- statements ---------------------------------------------------------------------------------
     def block(self, body: list[ast.stmt], state: State) -> None:
@@ -244,6 +352,7 @@ class FunctionAnalyzer:
             variables.update(bound_names(node.target))
         else:
             variables.update(reads(node.test))
+            variables.update(claimed_indices(node))
         self.loops.append(node)
         was_recording = self.recording
         for recording in (False, was_recording):
@@ -351,6 +460,8 @@ class FunctionAnalyzer:
             self.call(call, state)
 
     def call(self, node: ast.Call, state: State) -> None:
+        if self.map_calls:
+            self.flow.map_arguments(self, node, state, self.facts.passes_val_to)
         name = call_name(node)
         func = node.func
         arguments = list(node.args) + [kw.value for kw in node.keywords]
@@ -368,7 +479,8 @@ class FunctionAnalyzer:
         receiver = [func.value] if isinstance(func, ast.Attribute) else []
         tainted_args = any(self.val_tainted(arg, state) for arg in arguments + receiver)
         payload = ast.Tuple(elts=arguments + receiver, ctx=ast.Load())
-        if self.flow.scores(name, tainted_args) and name not in ACCUMULATING_METHODS:
+        scored_here = tainted_args and (self.no_grad or self.eval_mode) and self.flow.accumulates_loss(name)
+        if (self.flow.scores(name, tainted_args) or scored_here) and name not in ACCUMULATING_METHODS:
             self.record(SCORE, node, payload, state, via=self.flow.first_def(name))
         if tainted_args and self.flow.defers_backward(name):
             self.record(BACKWARD, node, payload, state, via=self.flow.first_def(name))
@@ -388,8 +500,14 @@ class FunctionAnalyzer:
         name = key.split(".")[-1] if key is not None else ""
         if not self.val_tainted(value, state) or not (is_lossy(value) or has_words(name, LOSS_WORDS)):
             return
-        if self.no_grad or self.eval_mode or (key is not None and has_words(name, SCORE_ACCUMULATOR_WORDS)):
+        committed = key is not None and (
+            has_words(name, SCORE_ACCUMULATOR_WORDS)
+            or (has_words(name, LOSS_WORDS) and is_detached(value) and key.split(".")[0] in self.returned)
+        )
+        if self.no_grad or self.eval_mode or committed:
             self.record(SCORE, node, value, state, accumulator=key)
+        elif key is not None and has_words(name, LOSS_WORDS) and self.recording:
+            self.facts.accumulates_loss = True  # ``loss_sum += nll.sum()``: a score when called under no_grad
 
     def record(
         self,
@@ -463,8 +581,14 @@ def resolve(facts: FunctionFacts, backward: Event, intrinsic: FunctionFacts | No
         return Resolution(TRAIN_FIRST, backward, later[0])
     if earlier:
         return Resolution(SCORE_FIRST, backward, earlier[-1])
-    if intrinsic is not None and not any(e.node is backward.node for e in intrinsic.of_kind(BACKWARD)):
-        return Resolution(DEFERRED, backward)  # tainted only through parameters: the callers decide
+    if (
+        intrinsic is not None
+        and not any(e.node is backward.node for e in intrinsic.of_kind(BACKWARD))
+        and quantizes_after(facts, backward.node) is None
+    ):
+        # tainted only through parameters: the callers decide whether those tokens were scored. Not when the
+        # artifact is quantized/serialized after it in this function: that is pre-quant TTT whoever calls it.
+        return Resolution(DEFERRED, backward)
     return Resolution(TRAIN_FIRST, backward)
 
 
@@ -481,7 +605,7 @@ class Dataflow:
         self.params: dict[int, frozenset[str]] = {id(scope): frozenset() for scope in self.scopes}
         self.intrinsic: dict[int, FunctionFacts] = {}
         self.facts: dict[int, FunctionFacts] = {}
-        self._summary: dict[str, tuple[bool, bool, bool, bool]] = {}
+        self._summary: dict[str, tuple[bool, ...]] = {}
         self._solve()
 
     # -- summaries used by the analyzer -------------------------------------------------------------
@@ -489,20 +613,32 @@ class Dataflow:
         defs = self.program.functions.get(name)
         return defs[0] if defs else None
 
+    def _flags(self, name: str) -> tuple[bool, ...]:
+        return self._summary.get(name, (False,) * SUMMARY_FLAGS)
+
     def returns_val(self, name: str | None) -> bool:
-        return name is not None and self._summary.get(name, (False,) * 4)[0]
+        return name is not None and self._flags(name)[0]
 
     def scores(self, name: str, tainted_args: bool) -> bool:
-        _, intrinsic, with_params, _ = self._summary.get(name, (False,) * 4)
+        _, intrinsic, with_params, _, _, _ = self._flags(name)
         return intrinsic or (tainted_args and with_params)
 
-    def defers_backward(self, name: str) -> bool:
-        return self._summary.get(name, (False,) * 4)[3]
+    def returns_val_given(self, name: str) -> bool:
+        """The function returns validation data when its callers pass it some."""
+        return self._flags(name)[5]
 
-    def _summaries(self) -> dict[str, tuple[bool, bool, bool, bool]]:
-        table: dict[str, tuple[bool, bool, bool, bool]] = {}
+    def defers_backward(self, name: str) -> bool:
+        return self._flags(name)[3]
+
+    def accumulates_loss(self, name: str) -> bool:
+        """The function adds a validation loss into an accumulator (``_accumulate_bpb``): a call of it under
+        ``no_grad`` or after ``model.eval()`` commits a score."""
+        return self._flags(name)[4]
+
+    def _summaries(self) -> dict[str, tuple[bool, ...]]:
+        table: dict[str, tuple[bool, ...]] = {}
         for name, defs in self.program.functions.items():
-            flags = [False, False, False, False]
+            flags = [False] * SUMMARY_FLAGS
             for node in defs:
                 intrinsic, facts = self.intrinsic.get(id(node)), self.facts.get(id(node))
                 if intrinsic is not None:
@@ -511,31 +647,41 @@ class Dataflow:
                 if facts is not None:
                     flags[2] |= bool(facts.of_kind(SCORE))
                     flags[3] |= any(resolve(facts, b, intrinsic).outcome == DEFERRED for b in facts.of_kind(BACKWARD))
-            table[name] = (flags[0], flags[1], flags[2], flags[3])
+                    flags[4] |= facts.accumulates_loss
+                    flags[5] |= facts.returns_val
+            table[name] = tuple(flags)
         return table
 
     # -- solving ------------------------------------------------------------------------------------
     def _solve(self) -> None:
+        """Rounds until parameter taint and summaries are stable; a round re-analyses only the functions whose
+        tainted parameters changed or that call a function whose summary changed."""
+        calls = {id(scope): called_names(scope) for scope in self.scopes}
+        dirty = {id(scope) for scope in self.scopes}
         for _ in range(MAX_ROUNDS):
             for scope in self.scopes:
-                self.intrinsic[id(scope)] = FunctionAnalyzer(self, scope, frozenset()).run()
-                self.facts[id(scope)] = FunctionAnalyzer(self, scope, self.params[id(scope)]).run()
+                if id(scope) in dirty:
+                    self.intrinsic[id(scope)] = FunctionAnalyzer(self, scope, frozenset(), params_by_name=False).run()
+                    self.facts[id(scope)] = FunctionAnalyzer(self, scope, self.params[id(scope)], map_calls=True).run()
             params = self._call_site_taint()
             summary = self._summaries()
-            if params == self.params and summary == self._summary:
+            changed_params = {key for key, value in params.items() if value != self.params.get(key)}
+            changed_names = {
+                name for name in summary.keys() | self._summary.keys() if summary.get(name) != self._summary.get(name)
+            }
+            if not changed_params and not changed_names:
                 return
             self.params, self._summary = params, summary
+            dirty = changed_params | {key for key, names in calls.items() if names & changed_names}
 
     def _call_site_taint(self) -> dict[int, frozenset[str]]:
         tainted: dict[int, set[str]] = {id(scope): set() for scope in self.scopes}
-        for scope in self.scopes:
-            analyzer = FunctionAnalyzer(self, scope, self.params[id(scope)])
-            analyzer.recording = False
-            analyzer.call = lambda node, state, a=analyzer: self._map_arguments(a, node, state, tainted)  # type: ignore[method-assign]
-            analyzer.run()
+        for facts in self.facts.values():
+            for callee, params in facts.passes_val_to.items():
+                tainted.setdefault(callee, set()).update(params)
         return {key: frozenset(value) for key, value in tainted.items()}
 
-    def _map_arguments(
+    def map_arguments(
         self, analyzer: FunctionAnalyzer, node: ast.Call, state: State, tainted: dict[int, set[str]]
     ) -> None:
         name = call_name(node)
@@ -545,10 +691,10 @@ class Dataflow:
                 params = params[1:]
             for param, arg in zip(params, node.args):
                 if analyzer.val_tainted(arg, state):
-                    tainted[id(callee)].add(param)
+                    tainted.setdefault(id(callee), set()).add(param)
             for keyword in node.keywords:
                 if keyword.arg is not None and analyzer.val_tainted(keyword.value, state):
-                    tainted[id(callee)].add(keyword.arg)
+                    tainted.setdefault(id(callee), set()).add(keyword.arg)
 
     # -- queries for rules --------------------------------------------------------------------------
     def all_facts(self) -> list[FunctionFacts]:
@@ -568,6 +714,26 @@ class Dataflow:
                 if isinstance(node, ast.Call) and call_name(node) == name:
                     sites.append((facts, node))
         return sites
+
+
+def called_names(scope: Scope) -> set[str]:
+    """Names of the calls a scope's own code makes (lambdas included, nested defs and classes not)."""
+    names: set[str] = set()
+    stack: list[ast.AST] = [
+        s for s in scope.body if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    ]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Call):
+            name = call_name(node)
+            if name is not None:
+                names.add(name)
+        stack.extend(
+            c
+            for c in ast.iter_child_nodes(node)
+            if not isinstance(c, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        )
+    return names
 
 
 def _own_nodes(scope: Scope) -> list[ast.AST]:

@@ -18,7 +18,7 @@ class Severity(enum.IntEnum):
         return {Severity.INFO: "PASS", Severity.WARN: "WARN", Severity.FAIL: "FAIL"}[self]
 
 
-# Rule ids beyond legality.md's L1..L23.
+# Rule ids beyond L1..L23 (every id is explained in docs/rules.md and by `golfc audit --explain`).
 NETWORK_RULE = "NET"  # README: no external downloads or network calls during evaluation
 INPUT_RULE = "INPUT"  # a part of the folder that could not be read
 

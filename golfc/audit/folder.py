@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from golfc.audit.codesize import CodeCount, count_code
 from golfc.audit.config import UNKNOWN, readme_environment
 from golfc.audit.crosscheck import (
     SizeRow,
@@ -21,6 +22,7 @@ from golfc.audit.crosscheck import (
 from golfc.audit.findings import INPUT_RULE, Finding, Severity, verdict_of
 from golfc.audit.logs import RunLog, find_logs, parse_log
 from golfc.audit.reading import FileTooLarge, read_text_limited
+from golfc.audit.rules.paidprefix import ShippedFile
 from golfc.audit.static import check_units
 from golfc.audit.stats import Sample, compare, parse_values, summarize
 from golfc.audit.submission import Submission, read_submission
@@ -34,6 +36,7 @@ SCRIPT_NAMES = ("train_gpt.py",)
 class FolderAudit:
     folder: Path
     script: Unwrapped | None = None
+    code: CodeCount | None = None  # the shipped code bytes and the packed form golfc counts for a readable script
     findings: list[Finding] = field(default_factory=list)
     runs: list[RunLog] = field(default_factory=list)
     primary: list[RunLog] = field(default_factory=list)
@@ -87,6 +90,8 @@ class FolderAudit:
             "seeds": [_seed_json(run, id(run) in primary_paths) for run in self.runs],
             "code_bytes": self.script.shipped_bytes if self.script else None,
             "unwrapped_code_bytes": self.script.unwrapped_bytes if self.script else None,
+            "packed_code_bytes": self.code.packed if self.code else None,
+            "counted_code_bytes": self.code.counted if self.code else None,
             "total_bytes_max": self.total_bytes_max,
             "stats": self.stats,
             "unusable": self.unusable,
@@ -167,12 +172,12 @@ def audit_folder(folder: Path, against: tuple[Sample, str] | None = None) -> Fol
     _read_logs(audit)
     audit.primary = select_primary(audit.runs, submission)
     _check_script(audit, folder)
-    shipped = audit.script.shipped_bytes if audit.script else None
-    audit.sizes = size_rows(audit.runs, shipped)
-    audit.findings.extend(check_sizes(audit.sizes, shipped))
-    audit.findings.extend(check_runs(audit.runs, audit.primary))
+    audit.code = count_code(audit.script) if audit.script else None
+    audit.sizes = size_rows(audit.runs, audit.code)
+    audit.findings.extend(check_sizes(audit.sizes, audit.code))
+    audit.findings.extend(check_runs(audit.runs, audit.primary, submission is not None and submission.non_record))
     if submission is not None:
-        audit.findings.extend(check_submission(submission, audit.runs, audit.primary, shipped))
+        audit.findings.extend(check_submission(submission, audit.runs, audit.primary, audit.code))
     audit.stats = summarize(audit.sample())
     if against is not None:
         audit.stats["against"] = compare(audit.sample(), against[0], against[1])
@@ -245,7 +250,9 @@ def _check_script(audit: FolderAudit, folder: Path) -> None:
         return
     audit.findings.extend(audit.script.problems)
     audit.findings.extend(_symlink_notes(folder, path))
-    result = check_units(audit.script.units, _readme_env(audit, folder), _log_hyperparameters(audit.runs))
+    result = check_units(
+        audit.script.units, _readme_env(audit, folder), _log_hyperparameters(audit.runs), data_files(folder, path)
+    )
     audit.findings.extend(result.findings)
     audit.config_notes = [
         var.describe() for var in result.config.variables() if var.source in ("README", "log") and var.env is not None
@@ -263,6 +270,37 @@ def _is_empty(path: Path) -> bool:
         return not path.read_bytes().strip()
     except OSError:
         return False
+
+
+NOT_DATA_SUFFIXES = {".py", ".md", ".json", ".txt", ".log", ".png", ".jpg", ".jpeg", ".svg", ".gif", ".pdf"}
+NOT_DATA_SUFFIXES |= {".sh", ".yaml", ".yml", ".toml", ".cfg", ".ini", ".model", ".vocab", ".c", ".cpp", ".h"}
+TOKEN_SHARD_MAGIC = (20240520).to_bytes(4, "little")  # the int32 that opens every fineweb token shard
+
+
+def data_files(folder: Path, script: Path) -> tuple[ShippedFile, ...]:
+    """The folder's data files (not code, logs, docs, figures or tokenizer models), one level of subfolders."""
+    found = []
+    try:
+        candidates = [p for p in folder.iterdir()]
+        candidates += [c for p in candidates if p.is_dir() and not p.is_symlink() for c in p.iterdir()]
+    except OSError:
+        return ()
+    for path in candidates:
+        if (
+            path == script
+            or not path.is_file()
+            or path.suffix.lower() in NOT_DATA_SUFFIXES
+            or path.name.startswith(".")
+        ):
+            continue
+        try:
+            size = path.stat().st_size
+            with path.open("rb") as handle:
+                head = handle.read(4)
+        except OSError:
+            continue
+        found.append(ShippedFile(str(path.relative_to(folder)), size, head == TOKEN_SHARD_MAGIC))
+    return tuple(found)
 
 
 def _readme_env(audit: FolderAudit, folder: Path) -> dict[str, str]:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from golfc.audit.config import EffectiveConfig, Evaluator
+from golfc.audit.parsing import inline_constant_aliases, parse_python
 from golfc.audit.unwrap import SourceUnit
 
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
@@ -47,9 +48,11 @@ class Program:
         parsed = []
         for unit in units:
             try:
-                parsed.append((unit, ast.parse(unit.text, filename=unit.label)))
+                tree = parse_python(unit.text, unit.label).tree
             except (SyntaxError, ValueError, RecursionError, MemoryError):
                 continue  # reported by the unwrapper
+            inline_constant_aliases(tree)
+            parsed.append((unit, tree))
         program = cls(parsed)
         for unit, tree in parsed:
             for node in ast.walk(tree):
@@ -193,7 +196,7 @@ class Liveness:
         self._reference(statement.test)
         truth = _main_guard(statement.test)
         if truth is None:
-            truth = self.evaluator.truth(statement.test)
+            truth = self.evaluator.truth(self._through_local(statement))
         reason = self._condition_reason(statement.test)
         if truth is False:
             self._mark_dead(statement.body, f"behind `{ast.unparse(statement.test)}`, off{reason}")
@@ -202,6 +205,27 @@ class Liveness:
             self._mark_dead(statement.orelse, f"in the `else` of `{ast.unparse(statement.test)}`, which is on{reason}")
             return [statement.body]
         return [statement.body, statement.orelse]
+
+    def _through_local(self, statement: ast.If | ast.While) -> ast.expr:
+        """``use_slot = getattr(args, "slot_enabled", False)`` then ``if use_slot:``: the test a local flag
+        stands for, when the function binds that name exactly once."""
+        test = statement.test
+        function = self.program.enclosing_function(statement)
+        if not isinstance(test, ast.Name) or function is None:
+            return test
+        values = [
+            node.value
+            for node in ast.walk(function)
+            if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.NamedExpr))
+            and any(isinstance(t, ast.Name) and t.id == test.id for t in _assigned(node))
+        ]
+        loop_bound = any(
+            isinstance(node, (ast.For, ast.comprehension)) and test.id in _names(node.target)
+            for node in ast.walk(function)
+        )
+        if len(values) != 1 or values[0] is None or loop_bound or isinstance(values[0], ast.Name):
+            return test
+        return values[0]
 
     def _mark_dead(self, body: list[ast.stmt], reason: str) -> None:
         for dead in body:
@@ -293,3 +317,15 @@ def _referencing_nodes(node: ast.AST, evaluator: Evaluator) -> Iterator[ast.AST]
     yield node
     for child in ast.iter_child_nodes(node):
         yield from _referencing_nodes(child, evaluator)
+
+
+def _assigned(node: ast.AST) -> list[ast.expr]:
+    if isinstance(node, ast.Assign):
+        return [t for target in node.targets for t in ast.walk(target) if isinstance(t, ast.Name)]
+    if isinstance(node, (ast.AnnAssign, ast.AugAssign, ast.NamedExpr)):
+        return [node.target]
+    return []
+
+
+def _names(target: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}

@@ -42,6 +42,13 @@ def verdict_panel(audit: FolderAudit) -> Panel:
                 f"{audit.script.unwrapped_bytes:,} bytes of source{wrapped}"
             )
         )
+        if audit.code is not None and audit.code.packed_counts:
+            lines.append(
+                Text(
+                    f"counted code: {audit.code.counted:,} bytes, the script packed by golfc ({audit.code.method}), "
+                    "as records from 2026-04-10 on count it"
+                )
+            )
         for layer in audit.script.layers[:6]:
             lines.append(Text(f"  {layer}", style="dim"))
     if audit.config_notes:

@@ -10,7 +10,9 @@ from golfc.audit.dataflow import Dataflow
 from golfc.audit.findings import INPUT_RULE, Finding, Severity
 from golfc.audit.program import Liveness, Program
 from golfc.audit.rules import Context, run_rules
+from golfc.audit.rules.paidprefix import ShippedFile
 from golfc.audit.unwrap import SourceUnit
+from golfc.audit.vocabulary import VAL_WORDS, is_val_path, words
 
 
 @dataclass
@@ -20,14 +22,17 @@ class StaticResult:
 
 
 def check_units(
-    units: list[SourceUnit], readme_env: Mapping[str, str] | None = None, log_values: Mapping[str, object] | None = None
+    units: list[SourceUnit],
+    readme_env: Mapping[str, str] | None = None,
+    log_values: Mapping[str, object] | None = None,
+    shipped_files: tuple[ShippedFile, ...] = (),
 ) -> StaticResult:
     """Parse, configure, solve reachability and dataflow, then run every rule.
 
     Code nested too deeply for the (recursive) analysis is not judged: one FAIL says it was left unchecked.
     """
     try:
-        return _analyse(units, readme_env, log_values)
+        return _analyse(units, readme_env, log_values, shipped_files)
     except (RecursionError, MemoryError) as exc:
         reason = "nested too deeply" if isinstance(exc, RecursionError) else "too large"
         finding = Finding(
@@ -41,15 +46,29 @@ def check_units(
 
 
 def _analyse(
-    units: list[SourceUnit], readme_env: Mapping[str, str] | None, log_values: Mapping[str, object] | None
+    units: list[SourceUnit],
+    readme_env: Mapping[str, str] | None,
+    log_values: Mapping[str, object] | None,
+    shipped_files: tuple[ShippedFile, ...] = (),
 ) -> StaticResult:
     program = Program.parse(units)
     config = build_config(program.trees, readme_env or {}, log_values or {})
     liveness = Liveness(program, config)
-    knobs = {var.name for var in config.variables()}
+    knobs = {var.name for var in config.variables() if not _names_val_files(var.name, var.value)}
     flow = Dataflow(program, knobs)
-    findings = run_rules(Context(program, liveness, config, flow))
+    findings = run_rules(Context(program, liveness, config, flow, shipped_files))
     return StaticResult(findings, config)
+
+
+def _names_val_files(name: str, value: object) -> bool:
+    """Knobs are settings, not data, except one that says where the validation shards are (``val_files``,
+    ``VAL_PATTERN``, or any knob whose value is such a path): reading through it reads validation data."""
+    if isinstance(value, str) and is_val_path(value):
+        return True
+    return bool(words(name) & PATH_WORDS) and bool(words(name) & VAL_WORDS)
+
+
+PATH_WORDS = {"files", "file", "path", "paths", "pattern", "glob", "dir"}
 
 
 def check_source(

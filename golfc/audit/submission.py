@@ -60,6 +60,13 @@ class Submission:
             start = line
         return None if line is None else line + 1
 
+    @property
+    def non_record(self) -> bool:
+        """submission.json says the run is not a record attempt (``"track": "non-record-16mb"``,
+        ``"submission_type": "non_record"``): its clock is not the record's."""
+        labels = [self.data.get(key) for key in ("track", "submission_type", "type", "category")]
+        return any(isinstance(label, str) and "non" in re.split(r"[^a-z]+", label.lower()) for label in labels)
+
     def seed_claims(self) -> list[SeedClaim]:
         return list(_claims(self.data, ""))
 

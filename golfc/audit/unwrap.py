@@ -25,6 +25,7 @@ from functools import partial
 from pathlib import Path
 
 from golfc.audit.findings import INPUT_RULE, Finding, Severity
+from golfc.audit.parsing import needs_newer_python, parse_python, running_python
 from golfc.audit.reach import ValueFlow
 from golfc.audit.reading import read_limited
 
@@ -745,23 +746,46 @@ def unwrap_script(path: Path) -> Unwrapped:
     return result
 
 
-def parse_source(text: str, label: str) -> ast.Module | Finding:
-    """The module, or a FAIL finding: a syntax error, or code nested too deeply for Python to compile."""
+def parse_source(text: str, label: str) -> tuple[ast.Module | None, Finding | None]:
+    """The module and a note, or no module and why.
+
+    A text this Python cannot parse is never judged a rule break: it is an INPUT WARN saying what was left
+    unchecked and, for PEP 701 f-strings when the rewrite in :mod:`golfc.audit.parsing` fails, that the
+    script needs Python 3.12.
+    """
     try:
-        return ast.parse(text, filename=label)
+        parsed = parse_python(text, label)
     except SyntaxError as exc:
-        return Finding(INPUT_RULE, Severity.FAIL, f"does not compile: {exc.msg}", label, exc.lineno)
+        return None, _unparsed(label, exc.lineno, _syntax_reason(exc, text))
     except ValueError as exc:  # null bytes
-        return Finding(INPUT_RULE, Severity.FAIL, f"does not compile: {exc}", label, None)
+        return None, _unparsed(label, None, f"does not compile: {exc}")
     except (RecursionError, MemoryError) as exc:
         reason = "nested too deeply" if isinstance(exc, RecursionError) else "too large"
-        return Finding(INPUT_RULE, Severity.FAIL, f"does not compile: {reason} to parse; left unchecked", label, None)
+        # no Python compiles it either: a script that cannot run, and one built to be left unchecked
+        return None, Finding(
+            INPUT_RULE, Severity.FAIL, f"does not compile: {reason} to parse; left unchecked", label, None
+        )
+    note = None if parsed.note is None else Finding(INPUT_RULE, Severity.INFO, parsed.note, label, None)
+    return parsed.tree, note
+
+
+def _syntax_reason(exc: SyntaxError, text: str) -> str:
+    if needs_newer_python(exc, text):
+        return f"needs Python 3.12 (PEP 701 f-string: {exc.msg}); Python {running_python()} cannot parse it"
+    return f"does not compile on Python {running_python()}: {exc.msg}"
+
+
+def _unparsed(label: str, line: int | None, reason: str) -> Finding:
+    return Finding(
+        INPUT_RULE, Severity.WARN, f"{reason}; its static legality checks (L1-L21) were not run", label, line
+    )
 
 
 def _peel(unit: SourceUnit, result: Unwrapped) -> None:
-    tree = parse_source(unit.text, unit.label)
-    if isinstance(tree, Finding):
-        result.problems.append(tree)
+    tree, note = parse_source(unit.text, unit.label)
+    if note is not None:
+        result.problems.append(note)
+    if tree is None:
         result.units.append(unit)
         return
     try:

@@ -205,8 +205,9 @@ def is_lossy(node: ast.AST) -> bool:
 
 
 def is_val_string(node: ast.AST) -> bool:
-    return (
-        isinstance(node, ast.Constant)
-        and isinstance(node.value, str)
-        and ("fineweb_val" in node.value or ("_val_" in node.value and ".bin" in node.value))
-    )
+    return isinstance(node, ast.Constant) and isinstance(node.value, str) and is_val_path(node.value)
+
+
+def is_val_path(text: str) -> bool:
+    """``./data/fineweb_val_*.bin`` and the like: a path (or glob) to the validation shards."""
+    return "fineweb_val" in text or ("_val_" in text and ".bin" in text)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import random
 import shutil
 from pathlib import Path
 
@@ -69,6 +71,28 @@ def test_forced_step_count_past_the_cap_fails(ttt_folder: Path) -> None:
     assert any(f.rule == "L20" and "601.153" in f.message for f in audit.findings if f.severity == Severity.FAIL)
 
 
+def test_train_time_under_the_logs_own_longer_cap_on_fewer_gpus_is_a_warning(ttt_folder: Path) -> None:
+    """The 2026-03-17 LoRA TTT shape: one log ran 2400 s on 2 GPUs under its own 2400 s cap (issue 17, class 5)."""
+    log = ttt_folder / "train_seed42.log"
+    text = log.read_text().replace("train_time: 588047ms", "train_time: 2400107ms")
+    text = text.replace("  max_wallclock_seconds: 600.0", "  max_wallclock_seconds: 2400.0")
+    log.write_text(text.replace("  world_size: 8", "  world_size: 2"))
+    audit = audit_folder(ttt_folder)
+    [finding] = [f for f in audit.findings if f.rule == "L20" and f.file == "train_seed42.log"]
+    assert finding.severity == Severity.WARN and "own wall-clock cap of 2400 s on 2 GPU(s)" in finding.message
+
+
+def test_train_time_over_600_s_of_a_non_record_submission_is_a_warning(ttt_folder: Path) -> None:
+    log = ttt_folder / "train_seed42.log"
+    log.write_text(log.read_text().replace("train_time: 588047ms", "train_time: 900000ms"))
+    data = json.loads((ttt_folder / "submission.json").read_text())
+    data["track"] = "non-record-16mb"
+    (ttt_folder / "submission.json").write_text(json.dumps(data, indent=2))
+    audit = audit_folder(ttt_folder)
+    [finding] = [f for f in audit.findings if f.rule == "L20" and f.file == "train_seed42.log"]
+    assert finding.severity == Severity.WARN and "non-record" in finding.message
+
+
 @pytest.fixture
 def ttt_folder(tmp_path: Path) -> Path:
     folder = tmp_path / "ttt"
@@ -81,14 +105,34 @@ def test_folder_with_script_is_usable_and_sized(ttt_folder: Path) -> None:
     audit = audit_folder(ttt_folder)
     assert audit.unusable is None and audit.verdict == "WARN"  # WARN: Hessians end after 600 s
     assert audit.script is not None and audit.script.shipped_bytes == 16027
-    assert audit.total_bytes_max == 16027 + 15976638
+    # a readable script counts packed the records' way (python-minifier drops the comment) when that is smaller
+    assert audit.code is not None and audit.code.shipped == 16027 and audit.code.counted < 200
+    assert audit.total_bytes_max == audit.code.counted + 15976638
     assert audit.exit_code == 0
 
 
+def incompressible_script(size: int) -> str:
+    """A script whose bytes neither python-minifier nor LZMA can take away: one random string literal."""
+    text = base64.b85encode(random.Random(0).randbytes(size * 4 // 5)).decode()
+    return f"x = {text!r}\n"
+
+
 def test_over_cap_with_the_shipped_file_fails(ttt_folder: Path) -> None:
-    (ttt_folder / "train_gpt.py").write_text("x = 1\n" + "#" * 30000 + "\n")
+    (ttt_folder / "train_gpt.py").write_text(incompressible_script(30000))
     audit = audit_folder(ttt_folder)
     assert "L22" in rules(audit, Severity.FAIL) and audit.exit_code == 1
+
+
+def test_readable_script_over_cap_only_as_shipped_warns_with_both_counts(ttt_folder: Path) -> None:
+    """The records' case: readable train_gpt.py, counted packed; over the cap only as shipped (issue 17, class 3)."""
+    (ttt_folder / "train_gpt.py").write_text("x = 1\n" + "# a long explanation\n" * 2000)
+    audit = audit_folder(ttt_folder)
+    assert "L22" not in rules(audit, Severity.FAIL)
+    warnings = [f.message for f in audit.findings if f.rule == "L22" and f.severity == Severity.WARN]
+    assert warnings and all("is not the counted file" in m and "python-minifier + lzma" in m for m in warnings)
+    assert (
+        audit.code is not None and f"{audit.code.shipped:,}" in warnings[0] and f"{audit.code.packed:,}" in warnings[0]
+    )
 
 
 def test_submission_json_mismatch_warns(ttt_folder: Path) -> None:

@@ -1,13 +1,25 @@
-"""Static legality rules. Each module checks one family of leaks from legality.md and returns hits;
+"""Static legality rules. Each module checks one family of leaks (docs/rules.md) and returns hits;
 :func:`run_rules` places them and turns hits in unreachable code into INFO notes."""
 
 from __future__ import annotations
 
 from golfc.audit.findings import Finding, Severity
-from golfc.audit.rules import calibration, network, ngram, oracle, rescoring, slot, smear, ttt
+from golfc.audit.rules import (
+    bytecount,
+    bytemix,
+    calibration,
+    network,
+    ngram,
+    oracle,
+    paidprefix,
+    rescoring,
+    slot,
+    smear,
+    ttt,
+)
 from golfc.audit.rules.common import Context, Hit
 
-RULE_MODULES = (ttt, rescoring, oracle, ngram, slot, calibration, network, smear)
+RULE_MODULES = (ttt, rescoring, oracle, ngram, slot, calibration, network, smear, bytecount, bytemix, paidprefix)
 
 __all__ = ["Context", "Hit", "run_rules"]
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from golfc.audit.config import EffectiveConfig
 from golfc.audit.dataflow import Dataflow, FunctionFacts
 from golfc.audit.findings import Severity
 from golfc.audit.program import Liveness, Program
 from golfc.audit.vocabulary import BPB_TABLE_WORDS, identifiers, is_target_name, words
+
+if TYPE_CHECKING:
+    from golfc.audit.rules.paidprefix import ShippedFile
 
 
 @dataclass
@@ -19,6 +23,7 @@ class Context:
     liveness: Liveness
     config: EffectiveConfig
     flow: Dataflow
+    shipped_files: tuple[ShippedFile, ...] = ()  # data files of the submission folder (L21)
 
     def where(self, node: ast.AST) -> str:
         file, line = self.program.location(node)

@@ -12,6 +12,7 @@ import ast
 
 from golfc.audit.dataflow import BACKWARD, SCORE, FunctionFacts, Scope, own_nodes
 from golfc.audit.findings import Severity
+from golfc.audit.program import Program
 from golfc.audit.rules.common import Context, Hit, function_label, names_in
 from golfc.audit.vocabulary import call_name, has_words
 
@@ -20,7 +21,68 @@ CONTEXT_WORDS = {"ctx", "context", "prefix", "past", "history"}
 BATCH_WORDS = {"bsz", "batch", "windows", "bs", "seqs"}
 
 
-def slot_tensors(scope: Scope) -> list[tuple[str, ast.Call]]:
+def slot_tensors(scope: Scope, program: Program | None = None) -> list[tuple[str, ast.Call]]:
+    """Eval-time tensors the function optimizes: its own (:func:`own_slot_tensors`) and the delta of a small
+    module it builds and hands to an optimizer (``slot = SlotDelta(d)``; ``AdamW(slot.parameters())``, with
+    ``self.delta = nn.Parameter(torch.zeros(1, 1, d))`` in the class)."""
+    found = own_slot_tensors(scope)
+    if program is None or not isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return found
+    classes = delta_classes(program)
+    optimized = _optimized_names(scope)
+    for node in own_nodes(scope):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and call_name(node.value) in classes:
+            for target in node.targets:
+                if isinstance(target, ast.Name) and any(
+                    name == target.id or name.startswith(target.id + ".") for name in optimized
+                ):
+                    found += [(f"{target.id}.{attr}", call) for attr, call in classes[call_name(node.value)]]
+    return found
+
+
+def _optimized_names(scope: Scope) -> set[str]:
+    return {
+        name
+        for node in own_nodes(scope)
+        if isinstance(node, ast.Call) and call_name(node) in OPTIMIZERS
+        for name in names_in(node)
+    }
+
+
+def delta_classes(program: Program) -> dict[str, list[tuple[str, ast.Call]]]:
+    """Classes whose only trainable tensors are deltas without a batch dimension (``self.delta =
+    nn.Parameter(torch.zeros(1, 1, d))``): SLOT modules, not LoRA adapters (whose tensors have a batch or rank
+    dimension first)."""
+    cached = getattr(program, "_delta_classes", None)
+    if cached is not None:
+        return cached
+    classes: dict[str, list[tuple[str, ast.Call]]] = {}
+    for tree in program.trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                tensors = _class_tensors(node)
+                if tensors and all(_delta_shape(call, {}) is not None for _, call in tensors):
+                    classes[node.name] = tensors
+    program._delta_classes = classes  # type: ignore[attr-defined]  # computed once per program
+    return classes
+
+
+def _class_tensors(node: ast.ClassDef) -> list[tuple[str, ast.Call]]:
+    """``self.NAME = nn.Parameter(...)`` / a ``requires_grad=True`` factory in the class's methods."""
+    found = []
+    for child in ast.walk(node):
+        if isinstance(child, ast.Assign) and isinstance(child.value, ast.Call) and _creates_trainable(child.value):
+            for target in child.targets:
+                if (
+                    isinstance(target, ast.Attribute)
+                    and isinstance(target.value, ast.Name)
+                    and target.value.id == "self"
+                ):
+                    found.append((target.attr, _unchained(child.value)))
+    return found
+
+
+def own_slot_tensors(scope: Scope) -> list[tuple[str, ast.Call]]:
     """(name, creating call) of tensors the function creates with gradients and hands to an optimizer.
 
     Gradients come from ``requires_grad=True``, ``nn.Parameter(...)``, a chained ``.requires_grad_()`` or a
@@ -47,8 +109,8 @@ def slot_tensors(scope: Scope) -> list[tuple[str, ast.Call]]:
     return [(name, call) for name, call in created.items() if name in optimized]
 
 
-def is_slot_scope(scope: Scope) -> bool:
-    return isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)) and bool(slot_tensors(scope))
+def is_slot_scope(scope: Scope, program: Program | None = None) -> bool:
+    return isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)) and bool(slot_tensors(scope, program))
 
 
 def _creates_trainable(call: ast.Call) -> bool:
@@ -94,18 +156,18 @@ def _marked_trainable(node: ast.AST) -> str | None:
 def check(context: Context) -> list[Hit]:
     hits = []
     for facts in context.flow.all_facts():
-        if not is_slot_scope(facts.scope) or not facts.touches_val:
+        if not is_slot_scope(facts.scope, context.program) or not facts.touches_val:
             continue
-        hits.extend(_shared_delta(facts))
+        hits.extend(_shared_delta(facts, context.program))
         hits.extend(_scored_positions(context, facts))
     return hits
 
 
-def _shared_delta(facts: FunctionFacts) -> list[Hit]:
+def _shared_delta(facts: FunctionFacts, program: Program) -> list[Hit]:
     hits = []
     batched = any(has_words(name, BATCH_WORDS) for name in names_in(facts.scope))
     local = _local_values(facts.scope)
-    for name, call in slot_tensors(facts.scope):
+    for name, call in slot_tensors(facts.scope, program):
         shape = _delta_shape(call, local)
         if shape == "leading-1":
             what = "with a batch dimension of 1"
@@ -129,8 +191,7 @@ def _shared_delta(facts: FunctionFacts) -> list[Hit]:
                 Hit(
                     "L13",
                     Severity.WARN,
-                    f"{function_label(facts)} optimizes `{name}` {what}: check that it is never shared across "
-                    "windows",
+                    f"{function_label(facts)} optimizes `{name}` {what}: check that it is never shared across windows",
                     call,
                 )
             )

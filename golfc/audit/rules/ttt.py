@@ -16,6 +16,7 @@ from golfc.audit.dataflow import (
     DEFERRED,
     RESCORED,
     SCORE_FIRST,
+    TRAIN_FIRST,
     Event,
     FunctionFacts,
     Resolution,
@@ -30,15 +31,22 @@ from golfc.audit.vocabulary import WARMUP_WORDS, has_words, identifiers
 def check(context: Context) -> list[Hit]:
     hits = []
     for facts in context.flow.all_facts():
-        if is_slot_scope(facts.scope):
+        if is_slot_scope(facts.scope, context.program):
             continue  # eval-time deltas are judged by the SLOT rules
         for backward in facts.of_kind(BACKWARD):
-            if backward.via is not None and is_slot_scope(backward.via):
+            if backward.via is not None and is_slot_scope(backward.via, context.program):
                 continue
             resolution = context.flow.resolve(facts, backward)
+            if resolution.outcome == DEFERRED and not _has_callers(context, facts):
+                # nobody passes it data: judged on its own (liveness turns the hit into a 'never called' note)
+                resolution = Resolution(TRAIN_FIRST, backward)
             if resolution.outcome not in (SCORE_FIRST, DEFERRED):
                 hits.append(_classify(context, facts, resolution))
     return hits
+
+
+def _has_callers(context: Context, facts: FunctionFacts) -> bool:
+    return facts.name != "<module>" and bool(context.flow.call_sites(facts.name))
 
 
 def _classify(context: Context, facts: FunctionFacts, resolution: Resolution) -> Hit:
@@ -51,6 +59,16 @@ def _classify(context: Context, facts: FunctionFacts, resolution: Resolution) ->
             f"{function_label(facts)} scores validation tokens at "
             f"{context.where(score.node)} after an optimizer update on the same tokens{trail} "
             "(multi-epoch / score-after-update TTT)",
+            backward.node,
+        )
+    if _in_warmup(facts, backward) and _warmup_state_discarded(facts, backward):
+        return Hit(
+            "L4",
+            Severity.WARN,
+            f"a compile warmup in {function_label(facts)} runs backward()/step() on real validation "
+            f"tokens{trail}, but only on an adapter and optimizer it builds for the warmup and discards, so no "
+            "update reaches the scored model (the pattern PR #1530 was merged with after review); warming up on "
+            "random or training tokens leaves no doubt",
             backward.node,
         )
     if _in_warmup(facts, backward):
@@ -84,10 +102,13 @@ def _trail(context: Context, backward: Event) -> str:
     """`` (through `ttt_step`, backward at file:line)`` for a backward made by a callee."""
     if backward.via is None:
         return ""
-    callee = context.flow.facts_of(backward.via)
-    inner = next((e for e in callee.of_kind(BACKWARD)), None)
+    chain = [backward.via.name]
+    inner = next((e for e in context.flow.facts_of(backward.via).of_kind(BACKWARD)), None)
+    while inner is not None and inner.via is not None and inner.via.name not in chain:  # down to the real backward
+        chain.append(inner.via.name)
+        inner = next((e for e in context.flow.facts_of(inner.via).of_kind(BACKWARD)), None)
     where = f", backward at {context.where(inner.node)}" if inner is not None else ""
-    return f" (through `{backward.via.name}`{where})"
+    return f" (through `{'` → `'.join(chain)}`{where})"
 
 
 def _in_warmup(facts: FunctionFacts, backward: Event) -> bool:
@@ -106,3 +127,39 @@ def _quantize_after_callers(context: Context, facts: FunctionFacts) -> ast.Call 
         if found is not None:
             return found
     return None
+
+
+def _warmup_state_discarded(facts: FunctionFacts, backward: Event) -> bool:
+    """Every optimizer stepped in the warmup loop is built inside that loop over parameters of an object
+    also built there (``wl = LoRA(...)``; ``wo = AdamW(wl.parameters())``): the warmup trains throwaway state."""
+    if not backward.loops:
+        return False
+    loop = backward.loops[0]
+    inside = range(loop.lineno, (loop.end_lineno or loop.lineno) + 1)
+    steps = [
+        node.func.value
+        for node in ast.walk(loop)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "step"
+        and isinstance(node.func.value, ast.Name)
+    ]
+    return bool(steps) and all(_built_inside(facts, step.id, inside, optimizer=True) for step in steps)
+
+
+def _built_inside(facts: FunctionFacts, name: str, lines: range, optimizer: bool) -> bool:
+    values = facts.definitions.get(name, [])
+    if not values or not all(isinstance(v, ast.Call) and v.lineno in lines for v in values):
+        return False
+    if not optimizer:
+        return True
+    owners = {
+        n.func.value.id
+        for v in values
+        for n in ast.walk(v)
+        if isinstance(n, ast.Call)
+        and isinstance(n.func, ast.Attribute)
+        and n.func.attr in ("parameters", "named_parameters")
+        and isinstance(n.func.value, ast.Name)
+    }
+    return bool(owners) and all(_built_inside(facts, owner, lines, optimizer=False) for owner in owners)
