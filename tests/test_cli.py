@@ -81,7 +81,7 @@ def test_plugins_json_describes_every_builtin():
     assert {"name": "MATRIX_LR", "type": "float", "default": 0.04}.items() <= rows["muon"]["hparams"][0].items()
     assert "choices" not in rows["muon"]["hparams"][0]
     assert rows["sdpa_attention"]["hparams"][0]["choices"] == ["auto", "cudnn", "flash", "efficient", "math"]
-    assert rows["relu2_mlp"]["hparams"][0]["range"] == ">= 1" and "range" not in rows["muon"]["hparams"][0]
+    assert rows["relu2_mlp"]["hparams"][0]["range"] == ">= 1" and rows["muon"]["hparams"][0]["range"] == ">= 0.0"
     ranges = {h["name"]: h.get("range") for h in rows["warmdown_schedule"]["hparams"]}
     assert ranges["MUON_MOMENTUM_WARMUP_START"] == ">= 0.0 and <= 1.0"
     assert rows["plain_eval"]["hparams"] == []  # its rule names core's knobs; it declares none of its own

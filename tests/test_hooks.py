@@ -199,6 +199,30 @@ class AddOne(nn.Module):
     torch.testing.assert_close(into_stack["x"], torch.nn.functional.rms_norm(model.tok_emb(ids) + 1.0, (32,)))
 
 
+def test_hook_eval_windows(plugin_dir):
+    runtime = """
+PLANS = []
+
+def half_windows(val_tokens, h, ctx):
+    window = h.train_seq_len // 2
+    plan = EvalWindows(window, sliding_windows(val_tokens.numel() - 1, window, window // 2), 3, pad=True)
+    PLANS.append(plan)
+    return plan
+"""
+    plugin_dir.add("half", slot_plugin("golfc_eval_windows", "half_runtime", "half_windows"), runtime)
+    ns = load_program(("half",), env={**TINY_MODEL, "TRAIN_SEQ_LEN": "16"}, plugins_dir=plugin_dir.root)
+    assert ns["eval_windows"] is ns["half_windows"]
+    h = ns["Hyperparameters"]()
+    torch.manual_seed(0)
+    model = ns["GPT"](h)
+    ctx = ns["RunContext"](0, 1, 0, torch.device("cpu"), True, False, 8)
+    ctx.luts = (torch.ones(64, dtype=torch.int16), torch.zeros(64, dtype=torch.bool), torch.zeros(64, dtype=torch.bool))
+    val = torch.randint(0, 64, (100,), dtype=torch.int32)
+    scores = ns["score_validation"](model, val, h, ctx, False)  # the default scorer scores the plugin's windows
+    assert len(ns["PLANS"]) == 1 and ns["PLANS"][0].window == h.train_seq_len // 2
+    assert scores.positions.tolist() == list(range(1, 100))
+
+
 def test_hook_block_wiring(plugin_dir):
     runtime = """
 from torch import nn

@@ -70,7 +70,7 @@ AUDIT_SCHEMA: dict[str, object] = {
     "type": "object",
     "required": [
         "folder", "verdict", "exit_code", "unusable", "findings", "seeds", "code_bytes", "unwrapped_code_bytes",
-        "total_bytes_max", "stats",
+        "packed_code_bytes", "counted_code_bytes", "total_bytes_max", "stats",
     ],
     "additionalProperties": False,
     "properties": {
@@ -82,6 +82,8 @@ AUDIT_SCHEMA: dict[str, object] = {
         "seeds": {"type": "array", "items": SEED_SCHEMA},
         "code_bytes": _INT_OR_NULL,
         "unwrapped_code_bytes": _INT_OR_NULL,
+        "packed_code_bytes": _INT_OR_NULL,
+        "counted_code_bytes": _INT_OR_NULL,
         "total_bytes_max": _INT_OR_NULL,
         "stats": {"type": "object"},
     },

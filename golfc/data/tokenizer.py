@@ -27,7 +27,7 @@ MIN_VOCAB_SIZE = SPECIAL_PIECES + BYTE_PIECES + 1
 MAX_VOCAB_SIZE = MAX_TOKEN_ID + 1
 REQUIRED_PIECES_PATTERN = re.compile(r"Vocabulary size is smaller than required_chars\. (\d+) vs (\d+)")
 
-# The official trainer settings (shared/spec/baseline.md, Data).
+# The SentencePiece trainer settings of the challenge's official tokenizers.
 TRAINER_SETTINGS: dict[str, object] = {
     "model_type": "bpe",
     "character_coverage": 0.999,
