@@ -162,3 +162,27 @@ def prefix_violations(score: Any, model: Any, val_tokens: Any, h: Any, ctx: Any,
     b = dict(zip(second.positions.tolist(), second.nll.tolist()))
     return [f"position {p} (< j={j}): nll {a[p]!r} became {b.get(p)!r}"
             for p in sorted(a) if p < j and a[p] != b.get(p)]
+
+
+def cpu_context(ns: dict[str, Any], rank: int = 0, world: int = 1, vocab: int = 64) -> Any:
+    """A loaded program's ``RunContext`` for rank ``rank`` of ``world`` on the CPU, with BPB tables in which
+    every token is one byte (so bits per byte are bits per token): what an eval adapter needs in a test."""
+    import torch
+
+    ctx = ns["RunContext"](rank, world, rank, torch.device("cpu"), rank == 0, world > 1, 8 // world)
+    ctx.luts = (torch.ones(vocab, dtype=torch.int16), torch.zeros(vocab, dtype=torch.bool),
+                torch.zeros(vocab, dtype=torch.bool))
+    return ctx
+
+
+def mixing_model(ns: dict[str, Any], seed: int = 0, std: float = 0.3) -> Any:
+    """A loaded program's GPT whose zero-initialised output projections are drawn at random, so that every
+    position's score depends on its context (at init each block is the identity and attention is invisible)."""
+    import torch
+
+    torch.manual_seed(seed)
+    model = ns["GPT"](ns["Hyperparameters"]())
+    for name, p in model.named_parameters():
+        if name.endswith("proj.weight") and not p.any():
+            torch.nn.init.normal_(p, std=std)
+    return model

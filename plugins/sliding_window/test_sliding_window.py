@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from golfc.testing import load_program, run_emitted
+from golfc.testing import cpu_context, load_program, mixing_model, run_emitted
 
 TINY = {"NUM_LAYERS": "2", "MODEL_DIM": "32", "NUM_HEADS": "2", "NUM_KV_HEADS": "1", "TRAIN_SEQ_LEN": "32",
         "VOCAB_SIZE": "64", "EVAL_STRIDE": "8", "EVAL_BATCH_SEQS": "3", "DEVICE": "cpu"}
@@ -16,22 +16,9 @@ def ns():
     return load_program(("sliding_window",), env=TINY)
 
 
-def context(ns, rank=0, world=1):
-    ctx = ns["RunContext"](rank, world, rank, torch.device("cpu"), rank == 0, world > 1, 8 // world)
-    vocab = 64  # every target one byte: bits per byte is bits per token
-    ctx.luts = (torch.ones(vocab, dtype=torch.int16), torch.zeros(vocab, dtype=torch.bool),
-                torch.zeros(vocab, dtype=torch.bool))
-    return ctx
-
-
 @pytest.fixture(scope="module")
 def model(ns):
-    torch.manual_seed(0)
-    m = ns["GPT"](ns["Hyperparameters"]())
-    for block in m.stack.blocks:  # non-zero projections, so every position's score depends on its context
-        torch.nn.init.normal_(block.attn.proj.weight, std=0.3)
-        torch.nn.init.normal_(block.mlp.proj.weight, std=0.3)
-    return m
+    return mixing_model(ns)
 
 
 @pytest.mark.parametrize("num_targets", [1, 31, 32, 33, 100, 257])
@@ -50,9 +37,9 @@ def test_every_target_is_scored_exactly_once_with_at_least_window_minus_stride_c
 def test_ranks_score_disjoint_windows_that_cover_the_stream(ns, model):
     h = ns["Hyperparameters"]()
     val = torch.randint(0, 64, (200,), dtype=torch.int32)
-    one = ns["score_plain_windows"](model, val, h, context(ns))
+    one = ns["score_plain_windows"](model, val, h, cpu_context(ns))
     assert one.positions.tolist() == list(range(1, 200))
-    parts = [ns["score_plain_windows"](model, val, h, context(ns, r, 3)) for r in range(3)]
+    parts = [ns["score_plain_windows"](model, val, h, cpu_context(ns, r, 3)) for r in range(3)]
     joined = torch.cat([p.positions for p in parts])
     assert sorted(joined.tolist()) == list(range(1, 200))
     by_position = dict(zip(one.positions.tolist(), one.nll.tolist()))
@@ -66,9 +53,9 @@ def test_a_stride_of_one_window_plans_and_scores_like_the_plain_windows(ns, mode
     h.eval_stride = h.train_seq_len
     plain = load_program((), env=TINY)
     val = torch.randint(0, 64, (32 * 4 + 1,), dtype=torch.int32)
-    sliding = ns["score_plain_windows"](model, val, h, context(ns))
-    reference = plain["score_plain_windows"](model, val, plain["Hyperparameters"](), context(plain))
-    assert ns["sliding_eval_windows"](val, h, context(ns)).spans == plain["plain_windows"](val, h, context(plain)).spans
+    sliding = ns["score_plain_windows"](model, val, h, cpu_context(ns))
+    reference = plain["score_plain_windows"](model, val, plain["Hyperparameters"](), cpu_context(plain))
+    assert ns["sliding_eval_windows"](val, h, cpu_context(ns)).spans == plain["plain_windows"](val, h, cpu_context(plain)).spans
     assert sliding.positions.tolist() == reference.positions.tolist()
     torch.testing.assert_close(sliding.nll, reference.nll, rtol=1e-5, atol=1e-5)
 
@@ -80,8 +67,8 @@ def test_changing_tokens_at_and_after_j_leaves_every_earlier_score_bit_identical
     val = torch.randint(0, 64, (120,), dtype=torch.int32)
     other = val.clone()
     other[j:] = torch.randint(0, 64, (120 - j,), dtype=torch.int32)
-    a = ns["score_plain_windows"](model, val, h, context(ns))
-    b = ns["score_plain_windows"](model, other, h, context(ns))
+    a = ns["score_plain_windows"](model, val, h, cpu_context(ns))
+    b = ns["score_plain_windows"](model, other, h, cpu_context(ns))
     before = a.positions < j
     assert torch.equal(a.positions, b.positions)
     assert torch.equal(a.nll[before], b.nll[before])
@@ -92,7 +79,7 @@ def test_windows_longer_than_training_grow_the_rope_tables(ns, model):
     h = ns["Hyperparameters"]()
     h.eval_seq_len, h.eval_stride = 64, 16  # TRAIN_SEQ_LEN is 32
     val = torch.randint(0, 64, (150,), dtype=torch.int32)
-    scores = ns["score_plain_windows"](model, val, h, context(ns))
+    scores = ns["score_plain_windows"](model, val, h, cpu_context(ns))
     assert scores.positions.tolist() == list(range(1, 150)) and torch.isfinite(scores.nll).all()
     assert all(m.cos.size(1) >= 64 for m in model.modules() if isinstance(m, ns["Rotary"]))
 
@@ -101,7 +88,7 @@ def test_a_stride_longer_than_the_window_is_refused(ns, model):
     h = ns["Hyperparameters"]()
     h.eval_stride = 33
     with pytest.raises(ns["RunInputError"], match="EVAL_STRIDE=33 is longer than the window EVAL_SEQ_LEN=32"):
-        ns["score_plain_windows"](model, torch.zeros(100, dtype=torch.int32), h, context(ns))
+        ns["score_plain_windows"](model, torch.zeros(100, dtype=torch.int32), h, cpu_context(ns))
 
 
 @pytest.mark.slow

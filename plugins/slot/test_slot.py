@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from golfc.testing import load_program, prefix_violations, run_emitted
+from golfc.testing import cpu_context, load_program, mixing_model, prefix_violations, run_emitted
 
 TINY = {"NUM_LAYERS": "2", "MODEL_DIM": "32", "NUM_HEADS": "2", "NUM_KV_HEADS": "1", "TRAIN_SEQ_LEN": "16",
         "VOCAB_SIZE": "64", "EVAL_STRIDE": "4", "EVAL_BATCH_SEQS": "5", "SLOT_STEPS": "4", "SLOT_LR": "0.05",
@@ -17,20 +17,9 @@ def ns():
     return load_program(("sliding_window", "slot"), env=TINY)
 
 
-def context(ns):
-    ctx = ns["RunContext"](0, 1, 0, torch.device("cpu"), True, False, 8)
-    ctx.luts = (torch.ones(64, dtype=torch.int16), torch.zeros(64, dtype=torch.bool), torch.zeros(64, dtype=torch.bool))
-    return ctx
-
-
 @pytest.fixture(scope="module")
 def model(ns):
-    torch.manual_seed(0)
-    m = ns["GPT"](ns["Hyperparameters"]())
-    for block in m.stack.blocks:
-        torch.nn.init.normal_(block.attn.proj.weight, std=0.3)
-        torch.nn.init.normal_(block.mlp.proj.weight, std=0.3)
-    return m
+    return mixing_model(ns)
 
 
 def stream(n=90, seed=5):
@@ -47,8 +36,8 @@ def test_forward_is_logits_of_hidden(ns, model):
 def test_without_steps_slot_scores_like_the_sliding_windows(ns, model):
     h = ns["Hyperparameters"]()
     h.slot_steps = 0
-    slot = ns["score_with_context_slot"](model, stream(), h, context(ns), True)
-    sliding = ns["score_plain_windows"](model, stream(), h, context(ns))
+    slot = ns["score_with_context_slot"](model, stream(), h, cpu_context(ns), True)
+    sliding = ns["score_plain_windows"](model, stream(), h, cpu_context(ns))
     assert torch.equal(slot.positions, sliding.positions)
     torch.testing.assert_close(slot.nll, sliding.nll)
 
@@ -71,8 +60,8 @@ def test_each_window_fits_its_own_delta_on_its_context_only(ns, model):
 def test_the_final_evaluation_adapts_scores_every_target_once_and_leaves_the_weights(ns, model):
     h = ns["Hyperparameters"]()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    slot = ns["score_with_context_slot"](model, stream(), h, context(ns), True)
-    plain = ns["score_with_context_slot"](model, stream(), h, context(ns), False)
+    slot = ns["score_with_context_slot"](model, stream(), h, cpu_context(ns), True)
+    plain = ns["score_with_context_slot"](model, stream(), h, cpu_context(ns), False)
     assert sorted(slot.positions.tolist()) == list(range(1, 90))
     assert not torch.allclose(slot.nll, plain.nll)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
@@ -81,7 +70,7 @@ def test_the_final_evaluation_adapts_scores_every_target_once_and_leaves_the_wei
 @pytest.mark.parametrize("j", [3, 16, 17, 20, 21, 36, 37, 60])  # inside windows, at window and batch edges
 def test_changing_tokens_at_and_after_j_leaves_every_earlier_score_bit_identical(ns, model, j):
     h = ns["Hyperparameters"]()
-    assert prefix_violations(ns["score_with_context_slot"], model, stream(), h, context(ns), j) == []
+    assert prefix_violations(ns["score_with_context_slot"], model, stream(), h, cpu_context(ns), j) == []
 
 
 def test_a_delta_shared_across_a_batch_fails_the_same_probe(ns, model):
@@ -90,7 +79,7 @@ def test_a_delta_shared_across_a_batch_fails_the_same_probe(ns, model):
 
     h = ns["Hyperparameters"]()
     violations = [v for j in (20, 21, 36, 37) for v in prefix_violations(
-        lambda *a: score_with_shared_delta(ns, *a), model, stream(), h, context(ns), j)]
+        lambda *a: score_with_shared_delta(ns, *a), model, stream(), h, cpu_context(ns), j)]
     assert violations
 
 

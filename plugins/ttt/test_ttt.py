@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from golfc.testing import load_program, prefix_violations, run_emitted
+from golfc.testing import cpu_context, load_program, mixing_model, prefix_violations, run_emitted
 
 TINY = {"NUM_LAYERS": "2", "MODEL_DIM": "32", "NUM_HEADS": "2", "NUM_KV_HEADS": "1", "TRAIN_SEQ_LEN": "16",
         "VOCAB_SIZE": "64", "EVAL_STRIDE": "8", "EVAL_BATCH_SEQS": "4", "TTT_CHUNK_TOKENS": "32",
@@ -15,21 +15,6 @@ TINY = {"NUM_LAYERS": "2", "MODEL_DIM": "32", "NUM_HEADS": "2", "NUM_KV_HEADS": 
 @pytest.fixture(scope="module")
 def ns():
     return load_program(("sliding_window", "ttt"), env=TINY)
-
-
-def context(ns, rank=0, world=1):
-    ctx = ns["RunContext"](rank, world, rank, torch.device("cpu"), rank == 0, world > 1, 8 // world)
-    ctx.luts = (torch.ones(64, dtype=torch.int16), torch.zeros(64, dtype=torch.bool), torch.zeros(64, dtype=torch.bool))
-    return ctx
-
-
-def tiny_model(ns):
-    torch.manual_seed(0)
-    model = ns["GPT"](ns["Hyperparameters"]())
-    for block in model.stack.blocks:
-        torch.nn.init.normal_(block.attn.proj.weight, std=0.3)
-        torch.nn.init.normal_(block.mlp.proj.weight, std=0.3)
-    return model
 
 
 def stream(n=160, seed=3):
@@ -55,14 +40,14 @@ def test_a_chunk_trains_on_its_own_targets_only(ns):
 
 def test_the_final_evaluation_adapts_and_scores_every_target_once_and_restores_the_weights(ns):
     h = ns["Hyperparameters"]()
-    model = tiny_model(ns)
+    model = mixing_model(ns)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     val = stream()
-    adapted = ns["score_then_train"](model, val, h, context(ns), True)
+    adapted = ns["score_then_train"](model, val, h, cpu_context(ns), True)
     assert sorted(adapted.positions.tolist()) == list(range(1, 160))
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-    plain = ns["score_then_train"](model, val, h, context(ns), False)  # not final: sliding windows, no TTT
-    sliding = ns["score_plain_windows"](model, val, h, context(ns))
+    plain = ns["score_then_train"](model, val, h, cpu_context(ns), False)  # not final: sliding windows, no TTT
+    sliding = ns["score_plain_windows"](model, val, h, cpu_context(ns))
     assert torch.equal(plain.nll, sliding.nll)
     first_chunk = adapted.positions <= 32  # scored before any update: identical
     assert torch.equal(adapted.nll[first_chunk], plain.nll[first_chunk])
@@ -72,8 +57,8 @@ def test_the_final_evaluation_adapts_and_scores_every_target_once_and_restores_t
 @pytest.mark.parametrize("j", [10, 32, 33, 40, 64, 65, 100])  # inside chunks and at their edges
 def test_changing_tokens_at_and_after_j_leaves_every_earlier_score_bit_identical(ns, j):
     h = ns["Hyperparameters"]()
-    model = tiny_model(ns)
-    assert prefix_violations(ns["score_then_train"], model, stream(), h, context(ns), j) == []
+    model = mixing_model(ns)
+    assert prefix_violations(ns["score_then_train"], model, stream(), h, cpu_context(ns), j) == []
 
 
 def test_train_then_score_ttt_fails_the_same_probe(ns):
@@ -81,9 +66,9 @@ def test_train_then_score_ttt_fails_the_same_probe(ns):
     from tests.leaky.ttt_train_then_score import score_after_training
 
     h = ns["Hyperparameters"]()
-    model = tiny_model(ns)
+    model = mixing_model(ns)
     violations = [v for j in (40, 65, 100) for v in prefix_violations(
-        lambda *a: score_after_training(ns, *a), model, stream(), h, context(ns), j)]
+        lambda *a: score_after_training(ns, *a), model, stream(), h, cpu_context(ns), j)]
     assert violations
 
 
