@@ -19,6 +19,7 @@ def golfc_add_hparams(hp: HParams) -> None:
     hp.float("TTT_MOMENTUM", 0.9, "SGD momentum", ge=0.0, le=1.0)
     hp.float("TTT_GRAD_CLIP", 1.0, "clip the gradient norm of each TTT step (0: off)", ge=0.0)
     hp.int("TTT_BATCH_SEQS", 32, "TRAIN_SEQ_LEN sequences per TTT step on each rank", ge=1)
+    hp.require_at_least("TTT_CHUNK_TOKENS", "TRAIN_SEQ_LEN", note="a chunk trains on whole TRAIN_SEQ_LEN sequences")
 
 
 @hookimpl

@@ -25,7 +25,9 @@ def ttt_sequences(val_tokens, k, h):
     """Chunk k's training sequences (n, TRAIN_SEQ_LEN + 1): targets k * C + 1 .. (k + 1) * C, whole sequences."""
     C, T = h.ttt_chunk_tokens, h.train_seq_len
     end = min((k + 1) * C, val_tokens.numel() - 1)
-    n = (end - k * C) // T
+    n = max((end - k * C) // T, 0)
+    if n == 0:
+        return val_tokens.new_empty((0, T + 1))
     return val_tokens[k * C : k * C + n * T + 1].unfold(0, T + 1, T)  # (n, T + 1), views
 
 
@@ -73,6 +75,7 @@ def score_then_train(model, val_tokens, h, ctx, final=False):
         return score_plain_windows(model, val_tokens, h, ctx, final)
     plan = eval_windows(val_tokens, h, ctx)
     ensure_positions(model, plan.window)
+    was_training = model.training
     base = getattr(model, "_orig_mod", model)
     saved = {k: v.detach().clone() for k, v in base.state_dict().items()}
     params = [p for p in base.parameters() if p.requires_grad]
@@ -82,7 +85,6 @@ def score_then_train(model, val_tokens, h, ctx, final=False):
     optimizer = torch.optim.SGD(params, lr=h.ttt_lr, momentum=h.ttt_momentum)
     chunks = ttt_chunks(plan.spans, h.ttt_chunk_tokens)
     parts = []
-    was_training = model.training
     model.eval()
     for index, (k, spans) in enumerate(chunks):
         with torch.no_grad(), bf16_autocast(ctx.device):  # score chunk k: committed before any update uses it

@@ -38,14 +38,24 @@ def test_a_chunk_trains_on_its_own_targets_only(ns):
     assert seqs[0, 1].item() == 65 and seqs[-1, -1].item() == 96
 
 
+def test_a_chunk_shorter_than_a_sequence_is_refused_at_build(tmp_path):
+    from golfc.build import build_submission
+    from golfc.errors import HParamError
+
+    with pytest.raises(HParamError, match="TTT_CHUNK_TOKENS=512, TRAIN_SEQ_LEN=1024: expected TTT_CHUNK_TOKENS >= TRAIN"):
+        build_submission(("ttt",), {"TTT_CHUNK_TOKENS": "512"}, tmp_path)
+
+
 def test_the_final_evaluation_adapts_and_scores_every_target_once_and_restores_the_weights(ns):
     h = ns["Hyperparameters"]()
     model = mixing_model(ns)
+    model.train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     val = stream()
     adapted = ns["score_then_train"](model, val, h, cpu_context(ns), True)
     assert sorted(adapted.positions.tolist()) == list(range(1, 160))
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert model.training  # the mode it was called in
     plain = ns["score_then_train"](model, val, h, cpu_context(ns), False)  # not final: sliding windows, no TTT
     sliding = ns["score_plain_windows"](model, val, h, cpu_context(ns))
     assert torch.equal(plain.nll, sliding.nll)
