@@ -46,7 +46,7 @@ def all_reduce_grads(params, ctx):
 
     Not DDP: on four H200s, one rank at the eight-GPU shape stepped in 32.35 ms this way and in 33.11 ms with
     DDP around the compiled model, whose bucketed all-reduces overlap the backward but cut the compiled graph
-    into pieces (bench/dist_step.py, call 25); the all-reduce itself costs ~0.35 ms there.
+    into pieces (bench/dist_step.py, bench/RESULTS.md session 6); the all-reduce itself costs ~0.35 ms there.
     """
     by_dtype = {}
     for p in params:

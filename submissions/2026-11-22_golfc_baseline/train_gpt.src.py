@@ -686,7 +686,7 @@ class CausalSelfAttention(nn.Module):
         H, Hkv, D = self.num_heads, self.num_kv_heads, self.head_dim
         # Heads stay in the matmuls' (B, T, H, D) memory order and the kernel gets (B, H, T, D) views: SDPA
         # returns y in q's memory order, so merging the heads needs no transpose copy (same values;
-        # -6.4 ms/step on one H100, bench/RESULTS.md, call 13).
+        # -6.4 ms/step on one H100, bench/RESULTS.md, "attention in the matmuls' memory order").
         q = self.rotary(rms_norm(self.c_q(x).view(B, T, H, D)))  # (B, T, H, D)
         k = self.rotary(rms_norm(self.c_k(x).view(B, T, Hkv, D)))  # (B, T, Hkv, D)
         v = self.c_v(x).view(B, T, Hkv, D)  # (B, T, Hkv, D)
@@ -1322,7 +1322,7 @@ def all_reduce_grads(params, ctx):
 
     Not DDP: on four H200s, one rank at the eight-GPU shape stepped in 32.35 ms this way and in 33.11 ms with
     DDP around the compiled model, whose bucketed all-reduces overlap the backward but cut the compiled graph
-    into pieces (bench/dist_step.py, call 25); the all-reduce itself costs ~0.35 ms there.
+    into pieces (bench/dist_step.py, bench/RESULTS.md session 6); the all-reduce itself costs ~0.35 ms there.
     """
     by_dtype = {}
     for p in params:
