@@ -13,6 +13,9 @@ INT8_QUANTILE_MAX_NUMEL = 1 << 24  # torch.quantile refuses larger inputs
 INT8_REFERENCE_MIN_SCALE = 1.0 / 127.0
 
 
+INT8_FORMAT = "int8_per_row_v1"  # written into every artifact; another format is refused when read back
+
+
 def int8_abs_quantile(x):
     """Per-row INT8_CLIP_Q quantile of |x| for x (rows, cols) fp32 -> (rows,), linear interpolation."""
     x = x.abs()
@@ -70,7 +73,7 @@ def quantize_state_dict_int8(state_dict, h=None):
             continue
         stats["payload_bytes"] += passthrough[name].numel() * passthrough[name].element_size()
     obj = {
-        "__quant_format__": "int8_per_row_v1",
+        "__quant_format__": INT8_FORMAT,
         "quantized": quantized,
         "scales": scales,
         "dtypes": dtypes,
@@ -81,7 +84,11 @@ def quantize_state_dict_int8(state_dict, h=None):
 
 
 def dequantize_state_dict_int8(obj):
-    """Inverse of quantize_state_dict_int8: every tensor back in its original dtype (CPU)."""
+    """Inverse of quantize_state_dict_int8: every tensor back in its original dtype (CPU). An artifact of
+    another format (or none) is one line and exit code 2, not a KeyError or silently wrong weights."""
+    found = obj.get("__quant_format__") if isinstance(obj, dict) else type(obj).__name__
+    if found != INT8_FORMAT:
+        raise RunInputError(f"artifact format {found!r}: this program reads {INT8_FORMAT!r} artifacts")
     out = {}
     for name, q in obj["quantized"].items():
         s = obj["scales"][name].float()

@@ -107,3 +107,11 @@ def test_baseline_payload_size(ns):
     obj, stats = ns["quantize_state_dict_int8"](model.state_dict())
     assert stats["param_count"] == 17_059_912 and stats["payload_bytes"] == 17_178_912
     assert len(obj["quantized"]) == 1 + 9 * 6
+
+
+@pytest.mark.parametrize("artifact", [{"__quant_format__": "int6_gptq_v2", "quantized": {}}, {"quantized": {}}, []])
+def test_an_artifact_of_another_format_is_refused_in_one_line(artifact):
+    ns = load_program()
+    expected = r"^artifact format .*: this program reads 'int8_per_row_v1' artifacts$"
+    with pytest.raises(ns["RunInputError"], match=expected):
+        ns["dequantize_state_dict_int8"](artifact)
