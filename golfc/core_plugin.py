@@ -46,6 +46,7 @@ def golfc_add_hparams(hp: HParams) -> None:
            ge=-1, le=1)
     hp.bool("COMPILE_TUNING", False, "inductor coordinate-descent tuning of the compiled kernels")
     hp.str("DEVICE", "auto", "auto (cuda if available), cuda or cpu", choices=("auto", "cuda", "cpu"))
+    hp.str("EVAL_ONLY", "", "an artifact (final_model.*.ptz) to score without training (empty: train, export, score)")
     # rules between them (checked at build and when the run starts, after the ranges)
     hp.require_multiple("MODEL_DIM", "NUM_HEADS", note="the head dimension is MODEL_DIM / NUM_HEADS")
     hp.require_multiple("NUM_HEADS", "NUM_KV_HEADS", note="query heads share key/value heads in equal groups")

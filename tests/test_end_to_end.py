@@ -300,3 +300,19 @@ def test_plugin_globals_named_like_loader_temporaries_survive_in_the_shipped_fil
         result = run([sys.executable, "-c", probe], build.out_dir, dict(os.environ))
         assert result.returncode == 0, result.stderr[-2000:]
         assert result.stdout.strip() == "(4, 'mine')", probe
+
+
+def test_eval_only_rescores_a_saved_artifact_exactly_and_trains_nothing(baseline_build, tiny_dataset, tmp_path):
+    env = tiny_env(tiny_dataset, ITERATIONS="3", RUN_ID="train")
+    trained = run([sys.executable, "train_gpt.py"], baseline_build.out_dir, env)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    artifact = baseline_build.out_dir / "final_model.int8.ptz"
+    rescored = run([sys.executable, "train_gpt.py"], baseline_build.out_dir,
+                   {**env, "EVAL_ONLY": str(artifact), "RUN_ID": "eval_only"})
+    assert rescored.returncode == 0, rescored.stderr[-3000:]
+    assert FINAL.findall(rescored.stdout) == FINAL.findall(trained.stdout)  # the same score, to the last digit
+    assert "train_loss" not in rescored.stdout and "warmup_step" not in rescored.stdout
+    missing = run([sys.executable, "train_gpt.py"], baseline_build.out_dir,
+                  {**env, "EVAL_ONLY": str(tmp_path / "absent.ptz")})
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == f"error: EVAL_ONLY={tmp_path / 'absent.ptz'}: no such artifact file"

@@ -1,5 +1,6 @@
 # ==================================================================================================
-# core/train: setup, compile warmup and reset, timed training loop, export, roundtrip evaluation
+# core/train: the run's phases — setup, optimizers, compile warmup and reset, timed training, export,
+# roundtrip evaluation — and main(), which calls them in order
 # ==================================================================================================
 from golfc.runtime.data import build_bpb_luts, check_shards, load_tokenizer, load_validation_tokens, shard_files
 from golfc.runtime.model import GPT, cast_params_for_training
@@ -108,8 +109,23 @@ def export_artifact(model, h, ctx):
     return artifact
 
 
-def main():
-    h = Hyperparameters()
+# --------------------------------------------------------------------------------------------------
+# The run's phases: setup, optimizers, compile warmup, timed training, export, roundtrip evaluation.
+# Each is a function of one Run; main() calls them in order, and EVAL_ONLY=ARTIFACT runs setup and the
+# roundtrip evaluation alone (an eval-only rerun of a saved artifact).
+# --------------------------------------------------------------------------------------------------
+class Run:
+    """What the phases share: settings, run context, validation tokens, the model (plain and compiled) and,
+    once prepare_training has run, its optimizers and trainable parameters."""
+
+    def __init__(self, h, ctx, val_tokens, base_model, model):
+        self.h, self.ctx, self.val_tokens = h, ctx, val_tokens
+        self.base_model, self.model = base_model, model  # model: torch.compile(base_model) on CUDA
+        self.optimizers, self.params = [], []
+
+
+def setup(h):
+    """Distributed set-up, seeds, logging, data and tokenizer checks, the model: a Run."""
     ctx = init_distributed(h)
     seed_everything(h.seed)
     if ctx.device.type == "cuda":
@@ -134,7 +150,6 @@ def main():
     log0(f"train_loader:dataset:{dataset} train_shards:{len(shard_files(h.train_files))}")
     log0(f"val_loader:shards pattern={h.val_files} tokens:{val_tokens.numel() - 1}")
 
-    # ---- model and optimizers ----------------------------------------------------------------------
     base_model = GPT(h).to(ctx.device)
     cast_params_for_training(base_model, ctx.device)
     if ctx.distributed:  # identical seeds give identical weights; make it a guarantee
@@ -150,54 +165,69 @@ def main():
 
         inductor_config.coordinate_descent_tuning = True  # slower compile, sometimes faster kernels
     model = torch.compile(base_model, dynamic=False, fullgraph=True) if compiled else base_model
-    optimizers = build_optimizers(base_model, h, ctx)
-    params = [p for p in base_model.parameters() if p.requires_grad]
+    return Run(h, ctx, val_tokens, base_model, model)
+
+
+def prepare_training(run):
+    """The optimizers (optimizer slot) and the log lines that describe the training run."""
+    h = run.h
+    run.optimizers = build_optimizers(run.base_model, h, run.ctx)
+    run.params = [p for p in run.base_model.parameters() if p.requires_grad]
     log0(f"train_batch_tokens:{h.train_batch_tokens} train_seq_len:{h.train_seq_len} iterations:{h.iterations} "
          f"warmup_steps:{h.warmup_steps} max_wallclock_seconds:{h.max_wallclock_seconds:.3f}")
     log0(f"seed:{h.seed}")
     log_settings(h)
-    log0(f"device:{ctx.device} compile:{compiled}")
+    log0(f"device:{run.ctx.device} compile:{compile_enabled(h, run.ctx.device)}")
 
-    def train_step(step, elapsed_ms, loader, averager):
-        """One optimizer step over grad_accum_steps micro-batches; returns this rank's mean loss."""
-        lr_mul = apply_schedule(optimizers, step, elapsed_ms, h)
-        if train_quant_hook is not None:
-            train_quant_hook(base_model, step, lr_mul, h)
-        loss_sum = torch.zeros((), device=ctx.device)
-        for _ in range(ctx.grad_accum_steps):
-            x, y = loader.next_batch(h.train_batch_tokens, h.train_seq_len, ctx.grad_accum_steps)
-            with bf16_autocast(ctx.device):
-                loss = model(x, y)
-            loss_sum += loss.detach()
-            (loss / ctx.grad_accum_steps).backward()
-        if ctx.distributed:
-            all_reduce_grads(params, ctx)
-        if h.grad_clip_norm > 0:
-            torch.nn.utils.clip_grad_norm_(params, h.grad_clip_norm)
-        for opt in optimizers:
-            opt.step()
-        base_model.zero_grad(set_to_none=True)
-        if averager is not None:
-            averager.update(base_model, step + 1, lr_mul)  # step + 1 = optimizer steps done
-        return loss_sum / ctx.grad_accum_steps
 
-    # ---- compile warmup: real steps, then back to the initial weights, optimizer state and data ----
-    if h.warmup_steps > 0:
-        initial_model = {k: v.detach().cpu().clone() for k, v in base_model.state_dict().items()}
-        initial_optimizers = [copy.deepcopy(opt.state_dict()) for opt in optimizers]
-        loader = TrainLoader(h, ctx)
-        for i in range(h.warmup_steps):
-            train_step(0, 0.0, loader, None)
-            if h.warmup_steps <= 20 or (i + 1) % 10 == 0 or i + 1 == h.warmup_steps:
-                log0(f"warmup_step:{i + 1}/{h.warmup_steps}")
-        base_model.load_state_dict(initial_model, strict=True)
-        for opt, state in zip(optimizers, initial_optimizers):
-            opt.load_state_dict(state)
-        del initial_model, initial_optimizers
+def train_step(run, step, elapsed_ms, loader, averager):
+    """One optimizer step over grad_accum_steps micro-batches; returns this rank's mean loss."""
+    h, ctx, base_model = run.h, run.ctx, run.base_model
+    lr_mul = apply_schedule(run.optimizers, step, elapsed_ms, h)
+    if train_quant_hook is not None:
+        train_quant_hook(base_model, step, lr_mul, h)
+    loss_sum = torch.zeros((), device=ctx.device)
+    for _ in range(ctx.grad_accum_steps):
+        x, y = loader.next_batch(h.train_batch_tokens, h.train_seq_len, ctx.grad_accum_steps)
+        with bf16_autocast(ctx.device):
+            loss = run.model(x, y)
+        loss_sum += loss.detach()
+        (loss / ctx.grad_accum_steps).backward()
+    if ctx.distributed:
+        all_reduce_grads(run.params, ctx)
+    if h.grad_clip_norm > 0:
+        torch.nn.utils.clip_grad_norm_(run.params, h.grad_clip_norm)
+    for opt in run.optimizers:
+        opt.step()
+    base_model.zero_grad(set_to_none=True)
+    if averager is not None:
+        averager.update(base_model, step + 1, lr_mul)  # step + 1 = optimizer steps done
+    return loss_sum / ctx.grad_accum_steps
 
-    # ---- timed training: the clock runs only around training steps --------------------------------
+
+def compile_warmup(run):
+    """WARMUP_STEPS real steps, so that nothing compiles inside the timed loop; then the initial weights,
+    optimizer state and data position are restored."""
+    h = run.h
+    if h.warmup_steps <= 0:
+        return
+    initial_model = {k: v.detach().cpu().clone() for k, v in run.base_model.state_dict().items()}
+    initial_optimizers = [copy.deepcopy(opt.state_dict()) for opt in run.optimizers]
+    loader = TrainLoader(h, run.ctx)
+    for i in range(h.warmup_steps):
+        train_step(run, 0, 0.0, loader, None)
+        if h.warmup_steps <= 20 or (i + 1) % 10 == 0 or i + 1 == h.warmup_steps:
+            log0(f"warmup_step:{i + 1}/{h.warmup_steps}")
+    run.base_model.load_state_dict(initial_model, strict=True)
+    for opt, state in zip(run.optimizers, initial_optimizers):
+        opt.load_state_dict(state)
+
+
+def train(run):
+    """The timed loop: the clock runs only around training steps; periodic validation outside it."""
+    h, ctx, model, val_tokens = run.h, run.ctx, run.model, run.val_tokens
     loader = TrainLoader(h, ctx)
-    averager = WeightAverager(base_model, h) if WeightAverager is not None else None
+    averager = WeightAverager(run.base_model, h) if WeightAverager is not None else None
     max_ms = 1000.0 * h.max_wallclock_seconds if h.max_wallclock_seconds > 0 else None
     clock_group = host_group(ctx) if max_ms is not None else None
 
@@ -224,7 +254,7 @@ def main():
             if stop_after is not None and step < h.iterations:
                 log0(f"stopping_early: wallclock_cap train_time:{train_ms:.0f}ms step:{step}/{h.iterations}")
             break
-        train_loss = train_step(step, clock_ms, loader, averager)
+        train_loss = train_step(run, step, clock_ms, loader, averager)
         step += 1
         # No device sync here: the host runs at most a step ahead, and a sync per step would leave the GPU
         # idle while the next step is launched. Only logging (.item()) syncs.
@@ -238,21 +268,26 @@ def main():
         log0(f"peak memory allocated: {torch.cuda.max_memory_allocated() // 1024 // 1024} MiB "
              f"reserved: {torch.cuda.max_memory_reserved() // 1024 // 1024} MiB")
     if averager is not None:
-        averager.apply(base_model)
+        averager.apply(run.base_model)
 
-    artifact = export_artifact(base_model, h, ctx)
 
-    # ---- roundtrip: the artifact read back from disk is what gets scored ---------------------------
+def roundtrip_eval(run, artifact):
+    """The artifact read back from disk is what gets scored: the final (adapting) evaluation."""
+    if not os.path.isfile(artifact):
+        raise RunInputError(f"EVAL_ONLY={artifact}: no such artifact file")
     with open(artifact, "rb") as f:
         quant_obj = torch.load(io.BytesIO(decompress_bytes(f.read())), map_location="cpu")
-    base_model.load_state_dict(dequantize_state_dict(quant_obj), strict=True)
-    sync_device(ctx.device)
+    run.base_model.load_state_dict(dequantize_state_dict(quant_obj), strict=True)
+    sync_device(run.ctx.device)
     t_eval = time.perf_counter()
-    val_loss, val_bpb = evaluate(model, val_tokens, h, ctx, final=True)
-    sync_device(ctx.device)
+    val_loss, val_bpb = evaluate(run.model, run.val_tokens, run.h, run.ctx, final=True)
+    sync_device(run.ctx.device)
     name = f"final_{QUANT_LABEL}_{COMPRESS_LABEL}_roundtrip"
     log0(f"{name} val_loss:{val_loss:.4f} val_bpb:{val_bpb:.4f} eval_time:{1000.0 * (time.perf_counter() - t_eval):.0f}ms")
     log0(f"{name}_exact val_loss:{val_loss:.8f} val_bpb:{val_bpb:.8f}")
+
+
+def teardown(ctx):
     if ctx.distributed:
         dist.barrier()  # no rank tears the group down while another still uses it
         dist.destroy_process_group()
@@ -262,6 +297,19 @@ def main():
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(0)
+
+
+def main():
+    h = Hyperparameters()
+    run = setup(h)
+    if h.eval_only:  # score a saved artifact with this program's evaluation, nothing trained
+        roundtrip_eval(run, h.eval_only)
+    else:
+        prepare_training(run)
+        compile_warmup(run)
+        train(run)
+        roundtrip_eval(run, export_artifact(run.base_model, h, run.ctx))
+    teardown(run.ctx)
 
 
 if __name__ == "__main__":
