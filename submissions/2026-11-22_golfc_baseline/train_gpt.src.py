@@ -1394,22 +1394,24 @@ def export_artifact(model, h, ctx):
 
 
 # --------------------------------------------------------------------------------------------------
-# The run's phases: setup, optimizers, compile warmup, timed training, export, roundtrip evaluation.
-# Each is a function of one Run; main() calls them in order, and EVAL_ONLY=ARTIFACT runs setup and the
+# The run's phases: setup, validation data, model, optimizers, compile warmup, timed training, export,
+# roundtrip evaluation; main() calls them in order, and EVAL_ONLY=ARTIFACT runs the set-up phases and the
 # roundtrip evaluation alone (an eval-only rerun of a saved artifact).
 # --------------------------------------------------------------------------------------------------
 class Run:
-    """What the phases share: settings, run context, validation tokens, the model (plain and compiled) and,
-    once prepare_training has run, its optimizers and trainable parameters."""
+    """What the training phases share: settings, run context, the model (plain and compiled) and, once
+    prepare_training has run, its optimizers and trainable parameters. The validation tokens are not in it:
+    they are handed only to the phases that evaluate, so no training step can reach them (and an auditor's
+    data-flow reading sees that)."""
 
-    def __init__(self, h, ctx, val_tokens, base_model, model):
-        self.h, self.ctx, self.val_tokens = h, ctx, val_tokens
+    def __init__(self, h, ctx, base_model, model):
+        self.h, self.ctx = h, ctx
         self.base_model, self.model = base_model, model  # model: torch.compile(base_model) on CUDA
         self.optimizers, self.params = [], []
 
 
 def setup(h):
-    """Distributed set-up, seeds, logging, data and tokenizer checks, the model: a Run."""
+    """Distributed set-up, seeds, logging, shard checks: the run context."""
     ctx = init_distributed(h)
     seed_everything(h.seed)
     if ctx.device.type == "cuda":
@@ -1422,7 +1424,11 @@ def setup(h):
     setup_logging(ctx, h.run_id or str(uuid.uuid4()))
     if ctx.is_master:
         log_header(h)
+    return ctx
 
+
+def load_validation(h, ctx):
+    """The tokenizer's BPB tables (into ctx.luts) and the validation tokens, returned on their own."""
     micro_tokens = ctx.world_size * ctx.grad_accum_steps * h.train_seq_len
     if h.train_batch_tokens % micro_tokens != 0:
         raise RunInputError(f"TRAIN_BATCH_TOKENS={h.train_batch_tokens} must be a multiple of 8 * TRAIN_SEQ_LEN={micro_tokens}")
@@ -1433,7 +1439,11 @@ def setup(h):
     dataset = os.path.basename(os.path.normpath(h.data_path))
     log0(f"train_loader:dataset:{dataset} train_shards:{len(shard_files(h.train_files))}")
     log0(f"val_loader:shards pattern={h.val_files} tokens:{val_tokens.numel() - 1}")
+    return val_tokens
 
+
+def build_model(h, ctx):
+    """The model, cast as the reference casts it, identical on every rank, and its compiled form: a Run."""
     base_model = GPT(h).to(ctx.device)
     cast_params_for_training(base_model, ctx.device)
     if ctx.distributed:  # identical seeds give identical weights; make it a guarantee
@@ -1449,7 +1459,7 @@ def setup(h):
 
         inductor_config.coordinate_descent_tuning = True  # slower compile, sometimes faster kernels
     model = torch.compile(base_model, dynamic=False, fullgraph=True) if compiled else base_model
-    return Run(h, ctx, val_tokens, base_model, model)
+    return Run(h, ctx, base_model, model)
 
 
 def prepare_training(run):
@@ -1507,9 +1517,9 @@ def compile_warmup(run):
         opt.load_state_dict(state)
 
 
-def train(run):
+def train(run, val_tokens):
     """The timed loop: the clock runs only around training steps; periodic validation outside it."""
-    h, ctx, model, val_tokens = run.h, run.ctx, run.model, run.val_tokens
+    h, ctx, model = run.h, run.ctx, run.model
     loader = TrainLoader(h, ctx)
     averager = WeightAverager(run.base_model, h) if WeightAverager is not None else None
     max_ms = 1000.0 * h.max_wallclock_seconds if h.max_wallclock_seconds > 0 else None
@@ -1555,7 +1565,7 @@ def train(run):
         averager.apply(run.base_model)
 
 
-def roundtrip_eval(run, artifact):
+def roundtrip_eval(run, val_tokens, artifact):
     """The artifact read back from disk is what gets scored: the final (adapting) evaluation."""
     if not os.path.isfile(artifact):
         raise RunInputError(f"EVAL_ONLY={artifact}: no such artifact file")
@@ -1564,7 +1574,7 @@ def roundtrip_eval(run, artifact):
     run.base_model.load_state_dict(dequantize_state_dict(quant_obj), strict=True)
     sync_device(run.ctx.device)
     t_eval = time.perf_counter()
-    val_loss, val_bpb = evaluate(run.model, run.val_tokens, run.h, run.ctx, final=True)
+    val_loss, val_bpb = evaluate(run.model, val_tokens, run.h, run.ctx, final=True)
     sync_device(run.ctx.device)
     name = f"final_{QUANT_LABEL}_{COMPRESS_LABEL}_roundtrip"
     log0(f"{name} val_loss:{val_loss:.4f} val_bpb:{val_bpb:.4f} eval_time:{1000.0 * (time.perf_counter() - t_eval):.0f}ms")
@@ -1585,14 +1595,16 @@ def teardown(ctx):
 
 def main():
     h = Hyperparameters()
-    run = setup(h)
+    ctx = setup(h)
+    val_tokens = load_validation(h, ctx)
+    run = build_model(h, ctx)
     if h.eval_only:  # score a saved artifact with this program's evaluation, nothing trained
-        roundtrip_eval(run, h.eval_only)
+        roundtrip_eval(run, val_tokens, h.eval_only)
     else:
         prepare_training(run)
         compile_warmup(run)
-        train(run)
-        roundtrip_eval(run, export_artifact(run.base_model, h, run.ctx))
+        train(run, val_tokens)
+        roundtrip_eval(run, val_tokens, export_artifact(run.base_model, h, run.ctx))
     teardown(run.ctx)
 
 
