@@ -219,7 +219,7 @@ def summary_json(args: argparse.Namespace, results: dict[str, RunFigures], diffs
 
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
     out: dict = {"device": device, "torch": torch.__version__, "steps": args.steps, "seed": args.seed,
-                 "env": args.env}
+                 "env": args.env, "golfc_env": args.golfc_env}
     for name, run in results.items():
         figures = asdict(run)
         figures["train_loss"] = {str(k): v for k, v in sorted(run.train_loss.items())}

@@ -63,10 +63,9 @@ def check_environment(ints=(), floats=(), flags=(), choices=None, int_lists=()):
         if text is None:
             continue
         try:
-            if name in int_lists:
-                [int(v) for v in text.split(",") if v.strip()]
-            else:
-                float(text) if name in floats else int(text)
+            for piece in (text.split(",") if name in int_lists else [text]):
+                if piece.strip() or name not in int_lists:  # an empty piece of a list is allowed ("" = none)
+                    float(piece) if name in floats else int(piece)
         except ValueError:
             print(f"error: {name}={text!r}: expected {what}", file=sys.stderr)
             sys.exit(2)
