@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from golfc import hookspecs
+from golfc.contracts import CHECKS, UNCHECKED
+from golfc.testing import check_contract
 from golfc.engine import resolve
 from golfc.plugins import DEFAULT_PLUGINS
 from golfc.recipe import Recipe
@@ -45,3 +47,73 @@ def test_the_default_plugin_named_is_the_one_that_fills_the_slot(slot):
         assert slot.default in DEFAULT_PLUGINS and [b.plugin for b in bindings] == [slot.default]
     else:
         assert not slot.default and bindings == []
+
+
+def _catalogue_pairs() -> list[tuple[str, str]]:
+    from golfc.engine import describe_plugin
+    from golfc.plugins import discover
+
+    return [(name, slot) for name, entry in sorted(discover(None).items())
+            for slot in describe_plugin(name, entry)["slots"]]
+
+
+CATALOGUE = _catalogue_pairs()
+
+
+def test_every_slot_is_checked_or_says_where_it_is_tested():
+    assert set(CHECKS) | set(UNCHECKED) == {slot.name for slot in SLOTS} and not set(CHECKS) & set(UNCHECKED)
+
+
+# Settings a plugin needs at check_contract's tiny shapes (TRAIN_SEQ_LEN=16, NUM_LAYERS=4).
+PLUGIN_ENV = {
+    "sliding_window": {"EVAL_STRIDE": "4", "EVAL_BATCH_SEQS": "3"},
+    "ttt": {"TTT_CHUNK_TOKENS": "32", "TTT_EPOCHS": "1", "TTT_BATCH_SEQS": "2"},
+    "slot": {"SLOT_STEPS": "2"},
+    "window": {"WINDOW_SIZE": "5", "WINDOW_ATTN_LAYERS": "1,3"},
+    "xsa": {"XSA_LAST_N": "2"},
+    "bigram_hash": {"BIGRAM_VOCAB_SIZE": "97", "BIGRAM_DIM": "8"},
+}
+CHECKED = [pair for pair in CATALOGUE if pair[1] in CHECKS]
+
+
+@pytest.mark.parametrize(("plugin", "slot"), CHECKED, ids=[f"{p}:{s}" for p, s in CHECKED])
+def test_every_catalogue_plugin_keeps_its_slot_contract(plugin, slot):
+    assert check_contract(slot, plugin, env=PLUGIN_ENV.get(plugin)) == []
+
+
+def test_check_contract_finds_a_leaky_scorer_and_a_non_causal_kernel(plugin_dir):
+    """The checks catch what they are for: a scorer that trains before it scores, a kernel that looks ahead."""
+    from golfc.testing import slot_plugin
+
+    kernel = """
+import torch
+
+def peeking_attention(q, k, v, h, layer):
+    rep = q.size(1) // k.size(1)
+    k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
+    return ((q @ k.transpose(-1, -2)) / q.size(-1) ** 0.5).softmax(-1) @ v  # no causal mask
+"""
+    plugin_dir.add("peek", slot_plugin("golfc_attention_kernel", "peek_runtime", "peeking_attention"), kernel)
+    problems = check_contract("attention_kernel", "peek", plugins_dir=plugin_dir.root)
+    assert any("changed earlier outputs" in p for p in problems) and any("GPT.hidden" in p for p in problems)
+    scorer = """
+import torch
+
+def train_then_score(model, val_tokens, h, ctx, final):
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    if final:  # the leak (L1): one SGD step on every window before any of them is scored
+        plan = eval_windows(val_tokens, h, ctx)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+        for x, y, _ in window_batches(plan, plan.spans, val_tokens, ctx.device):
+            model(x, y).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    scores = score_plain_windows(model, val_tokens, h, ctx)
+    model.load_state_dict(state)  # the weights come back: only the probe can tell
+    return scores
+"""
+    build = slot_plugin("golfc_eval_adapter", "leak_runtime", "train_then_score").replace(
+        "symbols='train_then_score')", "symbols='train_then_score', requires=('golfc_plugins.plain_eval.runtime',))")
+    plugin_dir.add("leak", build, scorer)
+    problems = check_contract("eval_adapter", "leak", plugins_dir=plugin_dir.root)
+    assert problems and all("(< j=" in p for p in problems), problems
