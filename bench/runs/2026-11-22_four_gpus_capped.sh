@@ -5,7 +5,7 @@
 # (loader, logging) beyond the model, the optimizers and the communication.
 set -u
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
-source "$(dirname "$0")/device_env.sh"
+source "$(dirname "$0")/../device_env.sh"
 (cd "$BUILD" && ITERATIONS=200 MAX_WALLCLOCK_SECONDS=600 VAL_LOSS_EVERY=100 TRAIN_LOG_EVERY=50 RUN_ID=call26_4gpu \
   timeout 300 torchrun --standalone --nproc_per_node=4 train_gpt.py > "$OUT/call26_4gpu.log" 2>&1)
 echo "rc=$?"; grep -E "^(world_size|step:|final_int8_zlib_roundtrip|peak)" "$OUT/call26_4gpu.log"

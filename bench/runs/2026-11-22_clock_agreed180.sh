@@ -3,7 +3,7 @@
 # where the next step's LR reads it) at the issue's setting at its own pace (180 s cap, VAL_LOSS_EVERY=0), then
 # at equal steps (ITERATIONS=500, no cap).
 set -u
-source "$(dirname "$0")/device_env.sh"
+source "$(dirname "$0")/../device_env.sh"
 cd "$BUILD"
 MAX_WALLCLOCK_SECONDS=180 VAL_LOSS_EVERY=0 RUN_ID=golfc_call30_180_h100 \
   timeout 290 python3 train_gpt.py > "$OUT/golfc_call30_180_h100.log" 2>&1

@@ -5,7 +5,7 @@
 # clock across ranks; .devdata/build_prev (commit 8dec56d) let every rank read its own.
 set -u
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
-source "$(dirname "$0")/device_env.sh"
+source "$(dirname "$0")/../device_env.sh"
 TOOL="$ROOT/bench/rank_weights.py"
 for build in build build_prev; do
   dir="$ROOT/.devdata/$build"

@@ -6,7 +6,7 @@
 # collector frozen after the compile warmup; then bench/dist_step.py at the same shape, for the harness figure.
 set -u
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
-source "$(dirname "$0")/device_env.sh"
+source "$(dirname "$0")/../device_env.sh"
 export TRAIN_BATCH_TOKENS=262144 ITERATIONS=300 MAX_WALLCLOCK_SECONDS=0 VAL_LOSS_EVERY=50 TRAIN_LOG_EVERY=50
 for mode in plain gc_freeze; do
   flag=""; [ "$mode" = gc_freeze ] && flag="--gc-freeze"

@@ -5,7 +5,7 @@
 # pace with validation every 50 steps (validation time is outside the clock, so the run is unchanged) to
 # show where the extra steps go.
 set -u
-source "$(dirname "$0")/device_env.sh"
+source "$(dirname "$0")/../device_env.sh"
 cd "$BUILD"
 MAX_WALLCLOCK_SECONDS=180 VAL_LOSS_EVERY=0 RUN_ID=golfc_paced180_h100 \
   timeout 280 python3 "$ROOT/bench/paced_run.py" --pace 1.30 train_gpt.src.py > "$OUT/golfc_paced180_h100.log" 2>&1

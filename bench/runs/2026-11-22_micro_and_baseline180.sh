@@ -3,7 +3,7 @@
 # (MAX_WALLCLOCK_SECONDS=180 VAL_LOSS_EVERY=0, everything else default), then a short flash-backend
 # ablation. Expects the stand-in data (vocab 1024) in .devdata/data and the build in .devdata/build.
 set -u
-source "$(dirname "$0")/device_env.sh"
+source "$(dirname "$0")/../device_env.sh"
 python3 -c "import torch, sys; print('torch', torch.__version__, 'python', sys.version.split()[0])"
 
 timeout 150 python3 bench/micro.py "$BUILD/train_gpt.src.py" --json "$OUT/micro.json" > "$OUT/micro.log" 2>&1

@@ -2,7 +2,7 @@
 # Device call 2 (one H100): equal-steps parity run (the reference's exact LR schedule, see RESULTS.md),
 # a coordinate-descent-tuning ablation, and the micro-benchmarks again (fixed softcap-CE bench).
 set -u
-source "$(dirname "$0")/device_env.sh"
+source "$(dirname "$0")/../device_env.sh"
 cd "$BUILD"
 # ITERATIONS=500 with no cap and WARMDOWN_ITERS=1200 gives lr_mul = (500 - step)/1200, which from step 1 on is the
 # wall-clock schedule the reference ran (500 steps at 360 ms in 180 s: (180 s - t)/(1200 * 360 ms)).
