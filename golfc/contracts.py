@@ -169,8 +169,10 @@ def _check_windows(ns: dict[str, Any], h: Any) -> list[str]:
     plan = ns["eval_windows"](val, h, cpu_context(ns, vocab=h.vocab_size))
     scored = [t for start, first in plan.spans for t in range(first + 1, start + plan.window + 1)]
     expected = list(range(1, val.numel()))
-    return [] if sorted(scored) == expected else [f"eval_windows: targets scored {len(scored)} times in all, "
-                                                   f"{len(set(scored))} distinct, expected each of {len(expected)} once"]
+    if sorted(scored) == expected:
+        return []
+    return [f"eval_windows: {len(scored)} targets scored, {len(set(scored))} distinct; "
+            f"expected {len(expected)}, each once"]
 
 
 def _check_scorer(ns: dict[str, Any], h: Any) -> list[str]:
@@ -201,7 +203,8 @@ def _check_lr_schedule(ns: dict[str, Any], h: Any) -> list[str]:
         first = ns["apply_schedule"](optimizers, step, ms, h)
         lrs = [g["lr"] for o in optimizers for g in o.param_groups]
         again = ns["apply_schedule"](optimizers, step, ms, h)
-        if not isinstance(first, float) or first != again or lrs != [g["lr"] for o in optimizers for g in o.param_groups]:
+        lrs_again = [g["lr"] for o in optimizers for g in o.param_groups]
+        if not isinstance(first, float) or first != again or lrs != lrs_again:
             problems.append(f"apply_schedule(step={step}, elapsed_ms={ms}): not one float and the same lrs every call")
     return problems
 
@@ -214,7 +217,8 @@ def _check_events(ns: dict[str, Any], h: Any) -> list[str]:
         events = cls(model, h, cpu_context(ns, vocab=h.vocab_size))
         problems += [f"{cls.__name__}: phase {name!r} at {f!r}, expected a fraction in [0, 1]"
                      for name, f in dict(events.phases).items() if not 0.0 <= float(f) <= 1.0]
-        missing = [m for m in ("train_start", "phase", "step", "before_export") if not callable(getattr(events, m, None))]
+        methods = ("train_start", "phase", "step", "before_export")
+        missing = [m for m in methods if not callable(getattr(events, m, None))]
         problems += [f"{cls.__name__}: no method {m}" for m in missing]
     return problems
 

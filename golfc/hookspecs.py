@@ -229,10 +229,12 @@ def golfc_muon_transform(recipe: Recipe) -> Impl | None:
     of the group's matrices, on every rank (e.g. decoupled weight decay ``p *= 1 - lr * wd``); then, per
     stack of same-shape matrices in the wide orientation (``rows <= cols``), ``before_orthogonalise(G,
     params, transposed, group, opt) -> G`` on the Nesterov momentum stack ``(n, r, c)`` (e.g. MuonEq-R row
-    equalisation) and ``after_orthogonalise(X, params, transposed, group, opt) -> X`` on the orthogonalised
-    bf16 stack before the shape scale (e.g. NorMuon). ``params`` are the stack's parameters, ``transposed[i]``
-    says whether matrix i was transposed into the stack; keep state in ``opt.state[p]`` (saved and restored
-    with the optimizer). With several ranks each rank sees only its own share of the stacks. Default: none.
+    equalisation), ``orthogonalise(G, steps) -> X`` in place of the Newton-Schulz iteration (the last transform
+    that has one wins; e.g. Polar Express coefficients) and ``after_orthogonalise(X, params, transposed, group,
+    opt) -> X`` on the orthogonalised bf16 stack before the shape scale (e.g. NorMuon). ``params`` are the
+    stack's parameters, ``transposed[i]`` says whether matrix i was transposed into the stack; keep state in
+    ``opt.state[p]`` (saved and restored with the optimizer). With several ranks each rank sees only its own
+    share of the stacks. Default: none.
     """
 
 

@@ -163,7 +163,7 @@ SLOTS: tuple[Slot, ...] = (
         MANY,
         ("MUON_TRANSFORMS",),
         "object with any of setup(opt), before_orthogonalise(G, params, transposed, group, opt) -> G, "
-        "after_orthogonalise(X, params, transposed, group, opt) -> X (stacks (n, r, c)), "
+        "orthogonalise(G, steps) -> X, after_orthogonalise(X, params, transposed, group, opt) -> X (stacks (n, r, c)), "
         "before_update(params, group, opt)",
         "Muon update transform",
     ),

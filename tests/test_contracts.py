@@ -11,12 +11,12 @@ import pytest
 
 from golfc import hookspecs
 from golfc.contracts import CHECKS, UNCHECKED
-from golfc.testing import check_contract
 from golfc.engine import resolve
 from golfc.plugins import DEFAULT_PLUGINS
 from golfc.recipe import Recipe
 from golfc.slot_table import markdown_table
 from golfc.slots import SLOTS, Cardinality
+from golfc.testing import check_contract
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -117,3 +117,14 @@ def train_then_score(model, val_tokens, h, ctx, final):
     plugin_dir.add("leak", build, scorer)
     problems = check_contract("eval_adapter", "leak", plugins_dir=plugin_dir.root)
     assert problems and all("(< j=" in p for p in problems), problems
+
+
+def test_architecture_maps_each_of_the_44_tricks_to_its_hooks():
+    import re
+
+    text = (ROOT / "docs" / "ARCHITECTURE.md").read_text().split("## The trick catalogue and its hooks", 1)[1]
+    rows = re.findall(r"^\| (\d+) \| [^|]+ \| ([^|]+) \|", text.split("\n## ", 1)[0], re.M)
+    assert [int(n) for n, _ in rows] == list(range(1, 45))
+    named = {word for _, hooks in rows for word in re.findall(r"[a-z_]+", hooks)}
+    slots_used = {slot.name for slot in SLOTS} & named
+    assert slots_used >= {"eval_windows", "value_hook", "layer_schedule", "skip_mixer", "muon_transform", "run_events"}

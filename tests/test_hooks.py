@@ -580,6 +580,10 @@ class FreezeAndDecay:
         opt.state[params[0]]["seen"] = opt.state[params[0]].get("seen", 0) + 1  # state saved with the optimizer
         return G
 
+    def orthogonalise(self, G, steps):
+        self.calls.append(("orthogonalise", steps))
+        return (G / (G.norm(dim=(1, 2), keepdim=True) + 1e-7)).bfloat16()  # one normalisation, no iteration
+
     def after_orthogonalise(self, X, params, transposed, group, opt):
         self.calls.append(("after", tuple(X.shape), X.dtype))
         return X * 0  # no orthogonalised update at all
@@ -600,7 +604,8 @@ FREEZE_AND_DECAY = FreezeAndDecay()
     assert calls[0] == "setup" and calls[1] == ("before_update", len(matrices))
     stacks = [c for c in calls if c[0] == "before"]
     assert sum(c[2] for c in stacks) == len(matrices) and all(c[1][1] <= c[1][2] for c in stacks)  # wide stacks
-    assert [c[0] for c in calls[2:]] == ["before", "after"] * len(stacks) and calls[3][2] is torch.bfloat16
+    assert [c[0] for c in calls[2:]] == ["before", "orthogonalise", "after"] * len(stacks)
+    assert calls[3] == ("orthogonalise", h.muon_backend_steps) and calls[4][2] is torch.bfloat16
     for p, p0 in zip(matrices, before):
         assert torch.equal(p, p0 * 0.5)  # decayed, then a zero update
     assert any("seen" in s for s in muon.state_dict()["state"].values())

@@ -42,7 +42,8 @@ class Muon(torch.optim.Optimizer):
             t(self)
 
     def _stage(self, name):
-        """The transforms' methods for one stage (setup, before_update, before_orthogonalise, after_orthogonalise)."""
+        """The transforms' methods for one stage (setup, before_update, before_orthogonalise, orthogonalise,
+        after_orthogonalise)."""
         return [getattr(t, name) for t in self.transforms if hasattr(t, name)]
 
     @torch.no_grad()
@@ -101,7 +102,8 @@ class Muon(torch.optim.Optimizer):
             G = torch.stack([nesterov[i].mT if t else nesterov[i] for i, t in zip(stack, transposed)])  # (n, r, c)
             for t in self._stage("before_orthogonalise"):
                 G = t(G, [params[i] for i in stack], transposed, group, self)
-            X = self.newton_schulz(G, group["backend_steps"])  # (n, r, c) bf16
+            orthogonalise = (self._stage("orthogonalise") or [self.newton_schulz])[-1]  # a transform's own, else NS5
+            X = orthogonalise(G, group["backend_steps"])  # (n, r, c) bf16
             for t in self._stage("after_orthogonalise"):
                 X = t(X, [params[i] for i in stack], transposed, group, self)
             X = (X * self._scale(params, stack)).bfloat16()  # the product in fp32, rounded once, as x * a float
