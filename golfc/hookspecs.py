@@ -267,7 +267,7 @@ def golfc_run_events(recipe: Recipe) -> Impl | None:
     """Add listeners of the run's events and phases (slot ``run_events``, many, ordered; the list ``RUN_EVENTS``).
 
     Run-time contract: a class (usually a subclass of ``RunEvents``, core/prelude) made once as
-    ``cls(model, h, ctx)`` after the optimizers; its ``phases`` ``{name: fraction}`` declares run phases
+    ``cls(model, h, ctx)`` when the model is built; its ``phases`` ``{name: fraction}`` declares run phases
     switched on when the training clock reaches ``fraction`` of ``MAX_WALLCLOCK_SECONDS`` (of ``ITERATIONS``
     when uncapped; every rank switches at the same step), which every forward sees as ``fctx.phases`` and the
     plugin as ``phase(model, name, on)``. Then ``train_start(run)``, ``step(model, step, clock_ms, lr_mul)``

@@ -7,6 +7,7 @@ plugin fills every such slot and reports, at exit, how often each was called.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -409,6 +410,7 @@ def golfc_eval_adapter():
 
 PROBE_RUNTIME = """
 import atexit
+import io
 import json
 import lzma
 
@@ -749,3 +751,28 @@ def test_hook_run_events(plugin_dir):
         ("before_export", ("double",)),
     ]
 
+
+
+def test_eval_only_scores_with_every_declared_phase_on(plugin_dir, tiny_dataset, tmp_path, monkeypatch):
+    """EVAL_ONLY rescoring of a saved artifact runs the graph a training run ends with: every phase switched on."""
+    plugin_dir.add("events", EVENTS_BUILD, EVENTS_RUNTIME + """
+SCHEDULES_SEEN = []
+
+def seen_schedule(h, phases):
+    SCHEDULES_SEEN.append(phases)
+    return double_schedule(h, phases)
+""")
+    monkeypatch.chdir(tmp_path)
+    artifact = tmp_path / "saved.ptz"
+    env = {**tiny_dataset.env(), **TINY_RUN_ENV, "EVAL_ONLY": str(artifact), "RUN_ID": "eval_only_phases"}
+    ns = load_program(("events",), env=env, plugins_dir=plugin_dir.root)
+    ns["layer_schedule"] = ns["seen_schedule"]
+    ns["__golfc_source__"] = "# the program's source (logged at start-up)"
+    h = ns["Hyperparameters"]()
+    obj, _ = ns["quantize_state_dict"](ns["GPT"](h).state_dict(), h)
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    artifact.write_bytes(ns["compress_bytes"](buf.getvalue()))
+    ns["main"]()
+    assert ns["EVENT_LOG"] == [("phase", "double", True, ("double",))]
+    assert ns["SCHEDULES_SEEN"] and all(p == ("double",) for p in ns["SCHEDULES_SEEN"])

@@ -81,7 +81,7 @@ class Scores:
 
 
 class RunEvents:
-    """Base of a run_events plugin: one object per plugin, made with the model once the optimizers exist; every
+    """Base of a run_events plugin: one object per plugin, made with the model (before the optimizers); every
     method is a no-op here, so a plugin defines only what it needs. The core calls, in this order (several
     plugins: in slot order): train_start once; per timed step, first phase(model, name, True) for each phase
     whose moment has come, then the schedule, the step, weight averaging and step(...); before_export once.
@@ -91,7 +91,8 @@ class RunEvents:
     the same agreed clock, so every rank switches at the same step. The model's `phases` (tuple, read by every
     forward as fctx.phases) then includes it. The compile warmup runs every phase's graph: it switches them on
     one by one, runs WARMUP_STEPS with each, switches them off again (on=False) and restores the weights,
-    optimizer state and data, so nothing compiles inside the timed loop.
+    optimizer state and data, so nothing compiles inside the timed loop. EVAL_ONLY switches every phase on
+    before it scores a saved artifact (the phases a training run ends with).
     """
 
     phases = {}  # noqa: RUF012 (read, never changed: a plugin class sets its own)

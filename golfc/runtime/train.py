@@ -158,7 +158,12 @@ def build_model(h, ctx):
 
         inductor_config.coordinate_descent_tuning = True  # slower compile, sometimes faster kernels
     model = torch.compile(base_model, dynamic=False, fullgraph=True) if compiled else base_model
-    return Run(h, ctx, base_model, model)
+    run = Run(h, ctx, base_model, model)
+    run.events = [cls(base_model, h, ctx) for cls in RUN_EVENTS]  # run_events slot, one object per plugin
+    run.phase_plan = sorted((float(f), name) for events in run.events for name, f in events.phases.items())
+    if any(not 0.0 <= f <= 1.0 for f, _ in run.phase_plan):
+        raise RunInputError(f"run phases {run.phase_plan}: each needs a fraction in [0, 1]")
+    return run
 
 
 def prepare_training(run):
@@ -166,10 +171,6 @@ def prepare_training(run):
     h = run.h
     run.optimizers = build_optimizers(run.base_model, h, run.ctx)
     run.params = [p for p in run.base_model.parameters() if p.requires_grad]
-    run.events = [cls(run.base_model, h, run.ctx) for cls in RUN_EVENTS]
-    run.phase_plan = sorted((float(f), name) for events in run.events for name, f in events.phases.items())
-    if any(not 0.0 <= f <= 1.0 for f, _ in run.phase_plan):
-        raise RunInputError(f"run phases {run.phase_plan}: each needs a fraction in [0, 1]")
     log0(f"train_batch_tokens:{h.train_batch_tokens} train_seq_len:{h.train_seq_len} iterations:{h.iterations} "
          f"warmup_steps:{h.warmup_steps} max_wallclock_seconds:{h.max_wallclock_seconds:.3f}")
     log0(f"seed:{h.seed}")
@@ -329,6 +330,8 @@ def main():
     val_tokens = load_validation(h, ctx)
     run = build_model(h, ctx)
     if h.eval_only:  # score a saved artifact with this program's evaluation, nothing trained
+        for _, name in run.phase_plan:  # the phases a run ends with: every one it declares
+            switch_phase(run, name, True)
         roundtrip_eval(run, val_tokens, h.eval_only)
     else:
         prepare_training(run)
