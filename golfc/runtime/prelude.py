@@ -95,7 +95,7 @@ class RunEvents:
     before it scores a saved artifact (the phases a training run ends with).
     """
 
-    phases = {}  # noqa: RUF012 (read, never changed: a plugin class sets its own)
+    phases = {}  # a plugin class declares its own; never changed at run time
 
     def __init__(self, model, h, ctx):
         self.model, self.h, self.ctx = model, h, ctx
