@@ -1,4 +1,4 @@
-# Sourced by bench/device_call*.sh: unbuffered Python, the stand-in data and build carried in .devdata
+# Sourced by the 2026-11-22 scripts in bench/runs/: unbuffered Python, the stand-in data and build carried in .devdata
 # (`carry: [".devdata"]`), the data variables of the training script, and the GPU named in the output.
 export PYTHONUNBUFFERED=1
 ROOT=$(pwd)

@@ -89,7 +89,7 @@ def golfc_attention_kernel(recipe: Recipe) -> Impl | None:
 
 @hookspec
 def golfc_qk_transform(recipe: Recipe) -> Impl | None:
-    """Add a transform of queries and keys (slot ``qk_transform``, many, ordered).
+    """Add a transform of queries and keys (slot ``qk_transform``, many, ordered; the list ``QK_TRANSFORMS``).
 
     Run-time contract: ``fn(q, k, layer, h) -> (q, k)``, applied in order after the core's per-head
     RMS norm, RoPE and ``q_gain``, just before the kernel. Shapes as for the kernel. Default: none.
@@ -98,7 +98,7 @@ def golfc_qk_transform(recipe: Recipe) -> Impl | None:
 
 @hookspec
 def golfc_attention_post(recipe: Recipe) -> Impl | None:
-    """Add a transform of the attention output (slot ``attention_post``, many, ordered).
+    """Add a transform of the attention output (slot ``attention_post``, many, ordered; the list ``ATTENTION_POST``).
 
     Run-time contract: ``fn(y, v, layer, h) -> y`` with y ``(B, T, H, D)`` (kernel output, heads not yet
     merged) and v ``(B, T, Hkv, D)`` (the values of the same tokens); runs before the output
@@ -121,7 +121,8 @@ def golfc_mlp(recipe: Recipe) -> Impl | None:
 
 @hookspec
 def golfc_embedding_pre_norm(recipe: Recipe) -> Impl | None:
-    """Add to the token embedding before it is normalised (slot ``embedding_pre_norm``, many, ordered).
+    """Add to the token embedding before its norm (slot ``embedding_pre_norm``, many, ordered; the list
+    ``EMBEDDING_PRE_NORM``).
 
     Run-time contract: ``cls(h)`` is an ``nn.Module`` with ``forward(ids, e) -> e``, ids ``(B, T)`` int64,
     e ``(B, T, d)`` = ``tok_emb(ids)`` plus what earlier modules of this slot added; the result goes through
@@ -133,7 +134,7 @@ def golfc_embedding_pre_norm(recipe: Recipe) -> Impl | None:
 
 @hookspec
 def golfc_embedding_extras(recipe: Recipe) -> Impl | None:
-    """Add a module after the token embedding (slot ``embedding_extras``, many, ordered).
+    """Add a module after the token embedding (slot ``embedding_extras``, many, ordered; the list ``EMBEDDING_EXTRAS``).
 
     Run-time contract: ``cls(h)`` is an ``nn.Module`` with ``forward(ids, x) -> x``, ids ``(B, T)`` int64,
     x ``(B, T, d)``; it runs after ``rms_norm(tok_emb(ids))`` and before ``x0`` is taken. Anything that
@@ -143,12 +144,62 @@ def golfc_embedding_extras(recipe: Recipe) -> Impl | None:
 
 
 @hookspec
-def golfc_block_wiring(recipe: Recipe) -> Impl | None:
-    """Provide the stack of transformer blocks and how they connect (slot ``block_wiring``, exactly one).
+def golfc_block(recipe: Recipe) -> Impl | None:
+    """Provide the per-layer transformer block (slot ``block``, exactly one).
 
-    Run-time contract: ``BlockStack(h)`` is an ``nn.Module`` owning every block (built from the run-time
-    globals ``CausalSelfAttention`` and ``MLP``), with ``forward(x, x0) -> x``, all ``(B, T, d)``.
-    Default: ``unet_blocks`` (the baseline's residual mixing and U-Net skips).
+    Run-time contract: ``Block(h, layer)`` is an ``nn.Module`` (built from the run-time globals
+    ``CausalSelfAttention`` and ``MLP``); the core's ``BlockStack`` makes one per layer (state-dict names
+    ``stack.blocks.N``) and calls ``forward(x, x0, fctx) -> x``, all ``(B, T, d)``, x0 the normed embedding and
+    fctx the forward's ``ForwardContext`` (ids, x0, phases, layer, depth, a per-forward cache), which the block
+    hands to ``self.attn(x, fctx)``. Default: ``unet_blocks`` (residual mixing with x0, per-channel scales).
+    """
+
+
+@hookspec
+def golfc_layer_schedule(recipe: Recipe) -> Impl | None:
+    """Provide the order the blocks run in (slot ``layer_schedule``, exactly one).
+
+    Run-time contract: ``layer_schedule(h, phases) -> tuple[int, ...]``, indices into the ``NUM_LAYERS`` blocks,
+    called on every forward with the run phases switched on (``RunEvents.phases``); a layer may appear more
+    than once (depth recurrence: ``0, 1, 2, 3, 4, 3, 4, 5, ...``), and the schedule may change when a phase
+    switches on (the compile warmup runs that graph too). It must depend on nothing but its arguments (it runs
+    inside the compiled graph). Default: ``unet_blocks`` (every block once, in order).
+    """
+
+
+@hookspec
+def golfc_skip_mixer(recipe: Recipe) -> Impl | None:
+    """Provide the connections between blocks other than the residual stream (slot ``skip_mixer``, exactly one).
+
+    Run-time contract: ``SkipMixer(h, stack)`` is made once by the ``BlockStack`` after its blocks and registers
+    its parameters on ``stack`` (state-dict names ``stack.<name>``); for the block at schedule position ``depth``
+    the stack calls ``x = mixer.before(stack, x, depth, fctx)``, the block, then ``x = mixer.after(stack, x,
+    depth, fctx)``; keep per-forward state (saved activations) in ``fctx.cache``. Examples: U-Net skips, gated
+    skips. Default: ``unet_blocks`` (the first L//2 positions push, later ones add ``skip_weights[i] * pop()``).
+    """
+
+
+@hookspec
+def golfc_qkv_pre_rope(recipe: Recipe) -> Impl | None:
+    """Add a transform of q, k and v before RoPE (slot ``qkv_pre_rope``, many, ordered; the list ``QKV_PRE_ROPE``).
+
+    Run-time contract: ``fn(q, k, v, layer, h, fctx) -> (q, k, v)`` with q ``(B, T, H, D)``, k and v
+    ``(B, T, Hkv, D)``, applied in order after the per-head RMS norm of q and k and before RoPE (then come
+    the value hooks, ``q_gain``, the ``qk_transform`` list and the kernel). ``fctx`` is the forward's
+    ``ForwardContext`` (None when attention runs outside a GPT). Examples: per-head q/k scaling, partial
+    mixing of heads. Default: none.
+    """
+
+
+@hookspec
+def golfc_value_hook(recipe: Recipe) -> Impl | None:
+    """Add a module that changes the attention values (slot ``value_hook``, many, ordered; the list ``VALUE_HOOKS``).
+
+    Run-time contract: ``cls(h)`` is an ``nn.Module`` made once per model (``GPT.value_hooks.N``, so that a
+    table can be shared by every layer) with ``forward(v, layer, fctx) -> v``, v ``(B, T, Hkv, D)``; every
+    attention layer calls each module in order after RoPE and before the kernel, and ``attention_post`` sees
+    the result. ``fctx.ids`` are the input tokens. Example: value embeddings (``v + gate_layer * ve(ids)``).
+    Default: none.
     """
 
 
@@ -162,7 +213,39 @@ def golfc_optimizer(recipe: Recipe) -> Impl | None:
     Run-time contract: ``build_optimizers(model, h, ctx) -> list[torch.optim.Optimizer]``. Every param
     group stores its undecayed learning rate as ``group["base_lr"]``; the schedule scales from it.
     State must round-trip through ``state_dict()`` / ``load_state_dict()`` (the compile warmup resets it).
-    With several ranks the optimizer owns gradient synchronisation choices. Default: ``muon``.
+    With several ranks the gradients ``step()`` sees are already averaged over ranks (the ``grad_average``
+    slot); an optimizer may still use collectives inside ``step()`` (Muon shares its updates). A parameter's
+    ``group`` tag (``tag_param``) picks its optimizer before any rule of the default's. Default: ``muon``.
+    """
+
+
+@hookspec
+def golfc_muon_transform(recipe: Recipe) -> Impl | None:
+    """Add a transform of Muon's update (slot ``muon_transform``, many, ordered; the list ``MUON_TRANSFORMS``,
+    which the ``muon`` optimizer applies).
+
+    Run-time contract: an object (an instance, not a class) with any of these methods: ``setup(opt)`` once
+    when the optimizer is built; ``before_update(params, group, opt)`` once per step and param group with all
+    of the group's matrices, on every rank (e.g. decoupled weight decay ``p *= 1 - lr * wd``); then, per
+    stack of same-shape matrices in the wide orientation (``rows <= cols``), ``before_orthogonalise(G,
+    params, transposed, group, opt) -> G`` on the Nesterov momentum stack ``(n, r, c)`` (e.g. MuonEq-R row
+    equalisation), ``orthogonalise(G, steps) -> X`` in place of the Newton-Schulz iteration (the last transform
+    that has one wins; e.g. Polar Express coefficients) and ``after_orthogonalise(X, params, transposed, group,
+    opt) -> X`` on the orthogonalised bf16 stack before the shape scale (e.g. NorMuon). ``params`` are the
+    stack's parameters, ``transposed[i]`` says whether matrix i was transposed into the stack; keep state in
+    ``opt.state[p]`` (saved and restored with the optimizer). With several ranks each rank sees only its own
+    share of the stacks. Default: none.
+    """
+
+
+@hookspec
+def golfc_grad_average(recipe: Recipe) -> Impl | None:
+    """Provide gradient averaging over ranks (slot ``grad_average``, exactly one).
+
+    Run-time contract: ``average_gradients(params, ctx) -> None``, called only when the run has several
+    ranks, after the backward of every micro-batch of a step and before clipping and the optimizers; every
+    ``p.grad`` that is not None must then hold the mean over ranks, identical on every rank.
+    Default: ``flat_allreduce`` (one flat all-reduce per dtype).
     """
 
 
@@ -176,6 +259,21 @@ def golfc_schedule(recipe: Recipe) -> Impl | None:
     decay) of every group and returns the multiplier it used. A schedule must give every rank the same
     values for the same arguments, or the ranks' weights drift apart.
     Default: ``warmdown_schedule`` (wall-clock warmdown, Muon momentum warmup).
+    """
+
+
+@hookspec
+def golfc_run_events(recipe: Recipe) -> Impl | None:
+    """Add listeners of the run's events and phases (slot ``run_events``, many, ordered; the list ``RUN_EVENTS``).
+
+    Run-time contract: a class (usually a subclass of ``RunEvents``, core/prelude) made once as
+    ``cls(model, h, ctx)`` when the model is built; its ``phases`` ``{name: fraction}`` declares run phases
+    switched on when the training clock reaches ``fraction`` of ``MAX_WALLCLOCK_SECONDS`` (of ``ITERATIONS``
+    when uncapped; every rank switches at the same step), which every forward sees as ``fctx.phases`` and the
+    plugin as ``phase(model, name, on)``. Then ``train_start(run)``, ``step(model, step, clock_ms, lr_mul)``
+    after each timed step and ``before_export(model, ctx)`` (the order is ``RunEvents``' docstring). The
+    compile warmup runs each phase's graph and restores weights, optimizer state and data afterwards.
+    Examples: late QAT, depth recurrence switched on mid-run. Default: none.
     """
 
 

@@ -39,6 +39,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "relu2_mlp",
     "unet_blocks",
     "muon",
+    "flat_allreduce",
     "warmdown_schedule",
     "int8_quant",
     "zlib_compress",

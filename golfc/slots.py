@@ -28,6 +28,8 @@ class Slot:
     cardinality: Cardinality
     wiring: tuple[str, ...]  # run-time globals bound in the wiring block
     contract: str  # what the bound symbol must be, in run-time terms
+    title: str = ""  # what a reader calls it (ARCHITECTURE's slot table)
+    default: str = ""  # the default plugin that fills it (ONE slots); empty: none
 
     @property
     def hook_name(self) -> str:
@@ -74,43 +76,104 @@ SLOTS: tuple[Slot, ...] = (
         ("attention_kernel",),
         "fn(q, k, v, h, layer) -> y: causal attention of block `layer`; q (B,H,T,D), k and v (B,Hkv,T,D) with "
         "H % Hkv == 0; y (B,H,T,D)",
+        "attention kernel",
+        "sdpa_attention",
+    ),
+    Slot(
+        "qkv_pre_rope",
+        MANY,
+        ("QKV_PRE_ROPE",),
+        "fn(q, k, v, layer, h, fctx) -> (q, k, v): after QK-norm, before RoPE; q (B,T,H,D), k and v (B,T,Hkv,D)",
+        "q/k/v transform before RoPE",
+    ),
+    Slot(
+        "value_hook",
+        MANY,
+        ("VALUE_HOOKS",),
+        "nn.Module class cls(h), one per model (GPT.value_hooks); forward(v (B,T,Hkv,D), layer, fctx) -> v, "
+        "after RoPE, before the kernel",
+        "value-side hook",
     ),
     Slot(
         "qk_transform",
         MANY,
         ("QK_TRANSFORMS",),
         "fn(q, k, layer, h) -> (q, k): applied after QK-norm, RoPE and q_gain, before the kernel; (B,H|Hkv,T,D)",
+        "q/k transform after RoPE",
     ),
     Slot(
         "attention_post",
         MANY,
         ("ATTENTION_POST",),
         "fn(y, v, layer, h) -> y: after the kernel, before the output projection; y (B,T,H,D), v (B,T,Hkv,D)",
+        "post-attention",
     ),
-    Slot("mlp", ONE, ("MLP",), "nn.Module class cls(h, layer); forward(x (B,T,d)) -> (B,T,d)"),
+    Slot("mlp", ONE, ("MLP",), "nn.Module class cls(h, layer); forward(x (B,T,d)) -> (B,T,d)", "MLP", "relu2_mlp"),
     Slot(
         "embedding_pre_norm",
         MANY,
         ("EMBEDDING_PRE_NORM",),
         "nn.Module class cls(h); forward(ids (B,T), e (B,T,d)) -> e (B,T,d), on tok_emb(ids) before the embedding norm",
+        "embedding before its norm",
     ),
     Slot(
         "embedding_extras",
         MANY,
         ("EMBEDDING_EXTRAS",),
         "nn.Module class cls(h); forward(ids (B,T), x (B,T,d)) -> x (B,T,d), after the embedding norm",
+        "embedding extras",
     ),
     Slot(
-        "block_wiring",
+        "block",
         ONE,
-        ("BlockStack",),
-        "nn.Module class cls(h) owning the transformer blocks; forward(x (B,T,d), x0 (B,T,d)) -> (B,T,d)",
+        ("Block",),
+        "nn.Module class cls(h, layer), one per layer (stack.blocks.N); forward(x (B,T,d), x0 (B,T,d), fctx) -> "
+        "(B,T,d)",
+        "per-layer block",
+        "unet_blocks",
+    ),
+    Slot(
+        "layer_schedule",
+        ONE,
+        ("layer_schedule",),
+        "fn(h, phases) -> tuple of layer indices: the order the blocks run in (a layer may repeat: depth recurrence)",
+        "layer schedule",
+        "unet_blocks",
+    ),
+    Slot(
+        "skip_mixer",
+        ONE,
+        ("SkipMixer",),
+        "class cls(h, stack), registers its parameters on the stack; before(stack, x, depth, fctx) -> x and "
+        "after(stack, x, depth, fctx) -> x around the block at schedule position `depth`",
+        "skip mixer",
+        "unet_blocks",
     ),
     Slot(
         "optimizer",
         ONE,
         ("build_optimizers",),
-        "fn(model, h, ctx) -> list[torch.optim.Optimizer]; every param group carries 'base_lr'",
+        "fn(model, h, ctx) -> list[torch.optim.Optimizer]; every param group carries 'base_lr'; gradients arrive "
+        "averaged (grad_average)",
+        "optimizer",
+        "muon",
+    ),
+    Slot(
+        "muon_transform",
+        MANY,
+        ("MUON_TRANSFORMS",),
+        "object with any of setup(opt), before_orthogonalise(G, params, transposed, group, opt) -> G, "
+        "orthogonalise(G, steps) -> X, after_orthogonalise(X, params, transposed, group, opt) -> X (stacks (n, r, c)), "
+        "before_update(params, group, opt)",
+        "Muon update transform",
+    ),
+    Slot(
+        "grad_average",
+        ONE,
+        ("average_gradients",),
+        "fn(params, ctx) -> None: with several ranks, after the backward, leaves every grad the mean over ranks",
+        "gradient averaging",
+        "flat_allreduce",
     ),
     Slot(
         "schedule",
@@ -118,30 +181,46 @@ SLOTS: tuple[Slot, ...] = (
         ("apply_schedule",),
         "fn(optimizers, step, elapsed_ms, h) -> float: sets lr (and momentum / wd) of every group, "
         "returns the lr multiplier",
+        "schedule",
+        "warmdown_schedule",
+    ),
+    Slot(
+        "run_events",
+        MANY,
+        ("RUN_EVENTS",),
+        "class cls(model, h, ctx) (RunEvents' methods): phases {name: fraction}, train_start(run), "
+        "phase(model, name, on), step(model, step, clock_ms, lr_mul), before_export(model, ctx)",
+        "run events",
     ),
     Slot(
         "weight_averaging",
         AT_MOST_ONE,
         ("WeightAverager",),
         "class cls(model, h); update(model, step, lr_mul) after each step; apply(model) once, before export",
+        "weight averaging",
     ),
     Slot(
         "train_quantization",
         AT_MOST_ONE,
         ("train_quant_hook",),
         "fn(model, step, lr_mul, h) -> None: called before each training step (fake-quant / QAT switches)",
+        "train-time quantization",
     ),
     Slot(
         "quantizer",
         ONE,
         ("quantize_state_dict", "dequantize_state_dict", "QUANT_LABEL"),
         "quantize_state_dict(sd, h) -> (obj, stats dict); dequantize_state_dict(obj) -> sd; QUANT_LABEL: str",
+        "export quantizer",
+        "int8_quant",
     ),
     Slot(
         "compressor",
         ONE,
         ("compress_bytes", "decompress_bytes", "COMPRESS_LABEL"),
         "compress_bytes(bytes) -> bytes; decompress_bytes(bytes) -> bytes; COMPRESS_LABEL: str",
+        "compressor",
+        "zlib_compress",
     ),
     Slot(
         "data_loader",
@@ -149,6 +228,8 @@ SLOTS: tuple[Slot, ...] = (
         ("TrainLoader",),
         "class cls(h, ctx); next_batch(global_tokens, seq_len, grad_accum_steps) -> (x, y) int64 (b, seq_len) "
         "on device",
+        "train data loader",
+        "token_stream_loader",
     ),
     Slot(
         "eval_windows",
@@ -156,6 +237,8 @@ SLOTS: tuple[Slot, ...] = (
         ("eval_windows",),
         "fn(val_tokens, h, ctx) -> EvalWindows(window, spans [(start, first_scored)], batch_seqs, pad): the windows "
         "every evaluation scores, each target exactly once",
+        "evaluation windows",
+        "plain_eval",
     ),
     Slot(
         "eval_adapter",
@@ -163,6 +246,8 @@ SLOTS: tuple[Slot, ...] = (
         ("score_validation",),
         "fn(model, val_tokens, h, ctx, final) -> Scores(positions (N,) int64, nll (N,) fp32, nbytes (N,) int) "
         "for this rank; only a final=True evaluation may adapt the model",
+        "eval adapter (scorer)",
+        "plain_eval",
     ),
 )
 
@@ -176,3 +261,4 @@ class PluginInfo:
     summary: str  # one line: what the trick does
     evidence: str = ""  # record folder / PR and the claimed delta bpb
     conflicts: tuple[str, ...] = ()  # plugins that cannot be combined with this one (checked at build)
+

@@ -186,3 +186,13 @@ def mixing_model(ns: dict[str, Any], seed: int = 0, std: float = 0.3) -> Any:
         if name.endswith("proj.weight") and not p.any():
             torch.nn.init.normal_(p, std=std)
     return model
+
+
+def check_contract(slot: str, plugin: str | None = None, env: Mapping[str, str] | None = None,
+                   plugins_dir: Path | None = None) -> list[str]:
+    """Problems with ``plugin``'s implementation of ``slot`` on the CPU (empty: it keeps the contract); see
+    :mod:`golfc.contracts` for what each slot's check calls and compares."""
+    from golfc.contracts import check_contract as check
+
+    return check(slot, plugin, env, plugins_dir)
+

@@ -7,6 +7,7 @@ plugin fills every such slot and reports, at exit, how often each was called.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -223,27 +224,147 @@ def half_windows(val_tokens, h, ctx):
     assert scores.positions.tolist() == list(range(1, 100))
 
 
-def test_hook_block_wiring(plugin_dir):
+def test_hook_block(plugin_dir):
     runtime = """
 from torch import nn
 
-class PlainStack(nn.Module):
-    def __init__(self, h):
-        super().__init__()
-        self.attn = nn.ModuleList(CausalSelfAttention(h, i) for i in range(h.num_layers))
-        self.mlp = nn.ModuleList(MLP(h, i) for i in range(h.num_layers))
+BLOCK_SEEN = []
 
-    def forward(self, x, x0):
-        for attn, mlp in zip(self.attn, self.mlp):
-            x = x + attn(rms_norm(x))
-            x = x + mlp(rms_norm(x))
-        return x
+class PlainBlock(nn.Module):
+    def __init__(self, h, layer):
+        super().__init__()
+        self.layer = layer
+        self.attn = CausalSelfAttention(h, layer)
+        self.mlp = MLP(h, layer)
+
+    def forward(self, x, x0, fctx):
+        BLOCK_SEEN.append((self.layer, fctx.layer, fctx.depth, fctx.x0 is x0, tuple(fctx.ids.shape)))
+        x = x + self.attn(rms_norm(x), fctx)
+        return x + self.mlp(rms_norm(x))
 """
-    plugin_dir.add("plain", slot_plugin("golfc_block_wiring", "plain_runtime", "PlainStack"), runtime)
+    plugin_dir.add("plain", slot_plugin("golfc_block", "plain_runtime", "PlainBlock"), runtime)
     ns = load_program(("plain",), env=TINY_MODEL, plugins_dir=plugin_dir.root)
     model = ns["GPT"](ns["Hyperparameters"]())
-    assert not any("skip_weights" in name for name, _ in model.named_parameters())
+    names = [name for name, _ in model.named_parameters()]
+    assert "stack.blocks.1.attn.c_q.weight" in names and "stack.skip_weights" in names  # the default mixer stays
+    assert not any("resid_mix" in name for name in names)
     assert torch.isfinite(forward_loss(ns))
+    assert ns["BLOCK_SEEN"] == [(0, 0, 0, True, (2, 16)), (1, 1, 1, True, (2, 16))]
+
+
+def test_hook_layer_schedule(plugin_dir):
+    runtime = """
+def recurrent_schedule(h, phases):
+    return (0, 1, 0, 1) if "recur" in phases else (1, 0)
+"""
+    plugin_dir.add("recur", slot_plugin("golfc_layer_schedule", "recur_runtime", "recurrent_schedule"), runtime)
+    ns = load_program(("recur",), env=TINY_MODEL, plugins_dir=plugin_dir.root)
+    torch.manual_seed(0)
+    model = ns["GPT"](ns["Hyperparameters"]())
+    calls = []
+    for i, block in enumerate(model.stack.blocks):
+        block.register_forward_pre_hook(lambda m, args, i=i: calls.append((i, args[2].depth)))
+    ids = torch.randint(0, 64, (2, 16))
+    model(ids, ids)
+    assert calls == [(1, 0), (0, 1)]  # the schedule's order, each block told its position
+    calls.clear()
+    model.phases = ("recur",)  # a run phase switched on: the next forward runs the other schedule
+    model(ids, ids)
+    assert calls == [(0, 0), (1, 1), (0, 2), (1, 3)]
+
+
+def test_hook_skip_mixer(plugin_dir):
+    runtime = """
+import torch
+from torch import nn
+
+class GatedSkip:
+    calls = []
+
+    def __init__(self, h, stack):
+        stack.skip_gate = nn.Parameter(torch.zeros(h.model_dim))
+
+    def before(self, stack, x, depth, fctx):
+        GatedSkip.calls.append(("before", depth))
+        if depth == 1:
+            x = x + torch.sigmoid(stack.skip_gate).to(x.dtype) * fctx.cache.pop("first")
+        return x
+
+    def after(self, stack, x, depth, fctx):
+        GatedSkip.calls.append(("after", depth))
+        if depth == 0:
+            fctx.cache["first"] = x
+        return x
+"""
+    plugin_dir.add("gated", slot_plugin("golfc_skip_mixer", "gated_runtime", "GatedSkip"), runtime)
+    ns = load_program(("gated",), env=TINY_MODEL, plugins_dir=plugin_dir.root)
+    model = ns["GPT"](ns["Hyperparameters"]())
+    names = list(model.state_dict())
+    assert "stack.skip_gate" in names and "stack.skip_weights" not in names
+    assert torch.isfinite(forward_loss(ns))
+    assert ns["GatedSkip"].calls == [("before", 0), ("after", 0), ("before", 1), ("after", 1)]
+
+
+def test_hook_qkv_pre_rope(plugin_dir):
+    runtime = """
+PRE_SEEN = []
+
+def double_queries(q, k, v, layer, h, fctx):
+    PRE_SEEN.append((layer, tuple(q.shape), tuple(k.shape), tuple(v.shape), fctx.layer))
+    return q * 2.0, k, v * 0.0
+"""
+    plugin_dir.add("pre", slot_plugin("golfc_qkv_pre_rope", "pre_runtime", "double_queries"), runtime)
+    ns = load_program(("pre",), env=TINY_MODEL, plugins_dir=plugin_dir.root)
+    torch.manual_seed(0)
+    model = ns["GPT"](ns["Hyperparameters"]())
+    attn = model.stack.blocks[0].attn
+    into_rope = []
+    attn.rotary.register_forward_pre_hook(lambda m, args: into_rope.append(args[0]))
+    x = torch.randn(2, 16, 32)
+    normed_q = torch.nn.functional.rms_norm(attn.c_q(x).view(2, 16, 4, 8), (8,))
+    fctx = ns["ForwardContext"](None, x, (), [])
+    fctx.layer = 0
+    y = attn(x, fctx)
+    torch.testing.assert_close(into_rope[0], 2.0 * normed_q)  # RoPE rotates what the transform returned
+    assert ns["PRE_SEEN"] == [(0, (2, 16, 4, 8), (2, 16, 2, 8), (2, 16, 2, 8), 0)]
+    assert torch.equal(y, torch.zeros_like(y))  # v zeroed before the kernel: no output
+
+
+def test_hook_value_hook(plugin_dir):
+    runtime = """
+import torch
+from torch import nn
+
+class ValueEmbedding(nn.Module):
+    seen = []
+
+    def __init__(self, h):
+        super().__init__()
+        self.kv_dim = h.num_kv_heads * (h.model_dim // h.num_heads)
+        self.table = nn.Embedding(h.vocab_size, self.kv_dim)
+        self.gate = nn.Parameter(torch.zeros(h.num_layers))
+
+    def forward(self, v, layer, fctx):
+        ValueEmbedding.seen.append((layer, tuple(v.shape)))
+        return v + self.gate[layer].to(v.dtype) * self.table(fctx.ids).view_as(v).to(v.dtype)
+"""
+    plugin_dir.add("ve", slot_plugin("golfc_value_hook", "ve_runtime", "ValueEmbedding"), runtime)
+    ns = load_program(("ve",), env=TINY_MODEL, plugins_dir=plugin_dir.root)
+    base = load_program(env=TINY_MODEL)
+    torch.manual_seed(0)
+    model, reference = ns["GPT"](ns["Hyperparameters"]()), base["GPT"](base["Hyperparameters"]())
+    missing = model.load_state_dict(reference.state_dict(), strict=False).missing_keys
+    assert sorted(missing) == ["value_hooks.0.gate", "value_hooks.0.table.weight"]
+    ids = torch.randint(0, 64, (2, 16))
+    assert torch.equal(model(ids, ids), reference(ids, ids))  # zero gates: the baseline's function
+    assert ns["ValueEmbedding"].seen == [(0, (2, 16, 2, 8)), (1, (2, 16, 2, 8))]
+    for name, p in model.named_parameters():
+        if name.endswith("proj.weight") or name.endswith("gate"):
+            torch.nn.init.normal_(p, std=0.3)
+    before = model(ids, ids)
+    with torch.no_grad():
+        model.value_hooks[0].table.weight.add_(1.0)
+    assert not torch.equal(before, model(ids, ids))  # the values (through fctx.ids) change the output
 
 
 # ---------------------------------------------------------------------------------------------- training and artifact
@@ -289,6 +410,7 @@ def golfc_eval_adapter():
 
 PROBE_RUNTIME = """
 import atexit
+import io
 import json
 import lzma
 
@@ -437,3 +559,220 @@ def test_hook_eval_adapter(probe_run):
     assert calls["score"] == 2  # the final evaluation and the roundtrip evaluation
     assert calls["final"] == 1 and calls["not_final"] == 1  # only the artifact's (roundtrip) evaluation is final
     assert stdout.count("val_bpb:") >= 2
+
+
+# ---------------------------------------------------------------------------------------------- optimizer and run events
+def test_hook_muon_transform(plugin_dir):
+    runtime = """
+import torch
+
+class FreezeAndDecay:
+    def __init__(self):
+        self.calls = []
+
+    def setup(self, opt):
+        self.calls.append("setup")
+
+    def before_update(self, params, group, opt):
+        self.calls.append(("before_update", len(params)))
+        torch._foreach_mul_(params, 0.5)  # a decoupled decay, visible in the weights
+
+    def before_orthogonalise(self, G, params, transposed, group, opt):
+        self.calls.append(("before", tuple(G.shape), len(params), tuple(transposed)))
+        opt.state[params[0]]["seen"] = opt.state[params[0]].get("seen", 0) + 1  # state saved with the optimizer
+        return G
+
+    def orthogonalise(self, G, steps):
+        self.calls.append(("orthogonalise", steps))
+        return (G / (G.norm(dim=(1, 2), keepdim=True) + 1e-7)).bfloat16()  # one normalisation, no iteration
+
+    def after_orthogonalise(self, X, params, transposed, group, opt):
+        self.calls.append(("after", tuple(X.shape), X.dtype))
+        return X * 0  # no orthogonalised update at all
+
+FREEZE_AND_DECAY = FreezeAndDecay()
+"""
+    plugin_dir.add("toy", slot_plugin("golfc_muon_transform", "toy_runtime", "FREEZE_AND_DECAY"), runtime)
+    ns = load_program(("toy",), env=TINY_MODEL, plugins_dir=plugin_dir.root)
+    h = ns["Hyperparameters"]()
+    torch.manual_seed(0)
+    model = ns["GPT"](h)
+    _, muon = ns["build_optimizers"](model, h, ns["RunContext"](0, 1, 0, torch.device("cpu"), True, False, 8))
+    matrices = [p for g in muon.param_groups for p in g["params"]]
+    before = [p.detach().clone() for p in matrices]
+    forward_loss_of(model).backward()
+    muon.step()
+    calls = ns["FREEZE_AND_DECAY"].calls
+    assert calls[0] == "setup" and calls[1] == ("before_update", len(matrices))
+    stacks = [c for c in calls if c[0] == "before"]
+    assert sum(c[2] for c in stacks) == len(matrices) and all(c[1][1] <= c[1][2] for c in stacks)  # wide stacks
+    assert [c[0] for c in calls[2:]] == ["before", "orthogonalise", "after"] * len(stacks)
+    assert calls[3] == ("orthogonalise", h.muon_backend_steps) and calls[4][2] is torch.bfloat16
+    for p, p0 in zip(matrices, before):
+        assert torch.equal(p, p0 * 0.5)  # decayed, then a zero update
+    assert any("seen" in s for s in muon.state_dict()["state"].values())
+
+
+def test_hook_grad_average(plugin_dir, tmp_path):
+    runtime = """
+AVERAGED = []
+
+def record_gradients(params, ctx):
+    AVERAGED.append((len(params), sum(p.grad is not None for p in params), ctx.world_size))
+"""
+    plugin_dir.add("avg", slot_plugin("golfc_grad_average", "avg_runtime", "record_gradients"), runtime)
+    ns = load_program(("avg",), env={**TINY_MODEL, "TRAIN_SEQ_LEN": "16", "TRAIN_BATCH_TOKENS": "256"},
+                      plugins_dir=plugin_dir.root)
+    h = ns["Hyperparameters"]()
+    ctx = ns["RunContext"](0, 1, 0, torch.device("cpu"), True, False, 8)
+    torch.manual_seed(0)
+    run = ns["build_model"](h, ctx)
+    ns["prepare_training"](run)
+    ns["train_step"](run, 0, 0.0, RandomBatches(h.vocab_size))
+    assert ns["AVERAGED"] == []  # one rank: nothing to average
+    store = torch.distributed.FileStore(str(tmp_path / "store"), 1)
+    torch.distributed.init_process_group("gloo", store=store, rank=0, world_size=1)
+    try:  # a run that calls itself distributed (one gloo rank): after the backward the core calls the slot
+        run.ctx.distributed = True
+        ns["train_step"](run, 1, 0.0, RandomBatches(h.vocab_size))
+    finally:
+        torch.distributed.destroy_process_group()
+    assert ns["AVERAGED"] == [(len(run.params), len(run.params), 1)]  # every gradient already there
+
+
+class RandomBatches:
+    """A loader of seeded random (x, y) batches (2, 16)."""
+
+    def __init__(self, vocab: int) -> None:
+        self.generator, self.vocab = torch.Generator().manual_seed(0), vocab
+
+    def next_batch(self, global_tokens, seq_len, grad_accum_steps):
+        ids = torch.randint(0, self.vocab, (2, seq_len + 1), generator=self.generator)
+        return ids[:, :-1], ids[:, 1:]
+
+
+def forward_loss_of(model) -> torch.Tensor:
+    ids = torch.randint(0, 64, (2, 16), generator=torch.Generator().manual_seed(1))
+    return model(ids, torch.roll(ids, -1, dims=1))
+
+
+EVENTS_RUNTIME = """
+import torch
+
+EVENT_LOG = []
+COMPILES = [0]
+
+
+class DoubleLayerEvents(RunEvents):
+    phases = {"double": 0.5}
+
+    def train_start(self, run):
+        EVENT_LOG.append(("train_start", self.model.phases))
+
+    def phase(self, model, name, on):
+        EVENT_LOG.append(("phase", name, on, model.phases))
+
+    def step(self, model, step, clock_ms, lr_mul):
+        EVENT_LOG.append(("step", step, model.phases, COMPILES[0]))
+
+    def before_export(self, model, ctx):
+        EVENT_LOG.append(("before_export", model.phases))
+
+
+def double_schedule(h, phases):
+    return (0, 1, 1) if "double" in phases else (0, 1)
+
+
+class EventsLoader:
+    def __init__(self, h, ctx):
+        self.generator = torch.Generator().manual_seed(3)
+        self.vocab = h.vocab_size
+
+    def next_batch(self, global_tokens, seq_len, grad_accum_steps):
+        ids = torch.randint(0, self.vocab, (2, seq_len + 1), generator=self.generator)
+        return ids[:, :-1], ids[:, 1:]
+"""
+
+EVENTS_BUILD = """
+from golfc import Impl, hookimpl
+
+@hookimpl
+def golfc_run_events():
+    return Impl(module="events_runtime", symbols="DoubleLayerEvents")
+
+@hookimpl
+def golfc_layer_schedule():
+    return Impl(module="events_runtime", symbols="double_schedule")
+
+@hookimpl
+def golfc_data_loader():
+    return Impl(module="events_runtime", symbols="EventsLoader")
+"""
+
+
+def test_hook_run_events(plugin_dir):
+    """A phase that changes the forward (a layer schedule that repeats a block): the compile warmup compiles
+    both graphs and restores everything, the timed loop switches at half of ITERATIONS and compiles nothing."""
+    plugin_dir.add("events", EVENTS_BUILD, EVENTS_RUNTIME)
+    env = {**TINY_MODEL, "TRAIN_SEQ_LEN": "16", "TRAIN_BATCH_TOKENS": "256", "ITERATIONS": "4", "WARMUP_STEPS": "2",
+           "VAL_LOSS_EVERY": "0", "MAX_WALLCLOCK_SECONDS": "0", "TRAIN_LOG_EVERY": "0"}
+    ns = load_program(("events",), env=env, plugins_dir=plugin_dir.root)
+    h = ns["Hyperparameters"]()
+    ctx = ns["RunContext"](0, 1, 0, torch.device("cpu"), True, False, 8)
+    ctx.luts = (torch.ones(64, dtype=torch.int16), torch.zeros(64, dtype=torch.bool), torch.zeros(64, dtype=torch.bool))
+    compiles = ns["COMPILES"]
+
+    def counting_backend(gm, example_inputs):
+        compiles[0] += 1
+        return gm.forward
+
+    torch.manual_seed(0)
+    run = ns["build_model"](h, ctx)
+    torch._dynamo.reset()
+    run.model = torch.compile(run.base_model, backend=counting_backend, fullgraph=True, dynamic=False)
+    ns["prepare_training"](run)
+    initial = {k: v.clone() for k, v in run.base_model.state_dict().items()}
+    ns["compile_warmup"](run)
+    assert compiles[0] == 2  # one graph per phase state: () and ("double",)
+    assert run.base_model.phases == ()
+    for k, v in run.base_model.state_dict().items():
+        assert torch.equal(v, initial[k]), k  # weights restored
+    assert all(not opt.state for opt in run.optimizers)  # optimizer state restored (empty, as built)
+    ns["train"](run, torch.randint(0, 64, (200,), dtype=torch.int32))
+    log = ns["EVENT_LOG"]
+    assert log[:2] == [("phase", "double", True, ("double",)), ("phase", "double", False, ())]  # the warmup
+    assert log[2:] == [
+        ("train_start", ()),
+        ("step", 1, (), 2),
+        ("step", 2, (), 2),
+        ("phase", "double", True, ("double",)),  # step / ITERATIONS reached 0.5 before the third step
+        ("step", 3, ("double",), 2),  # no compile inside the timed loop
+        ("step", 4, ("double",), 2),
+        ("before_export", ("double",)),
+    ]
+
+
+
+def test_eval_only_scores_with_every_declared_phase_on(plugin_dir, tiny_dataset, tmp_path, monkeypatch):
+    """EVAL_ONLY rescoring of a saved artifact runs the graph a training run ends with: every phase switched on."""
+    plugin_dir.add("events", EVENTS_BUILD, EVENTS_RUNTIME + """
+SCHEDULES_SEEN = []
+
+def seen_schedule(h, phases):
+    SCHEDULES_SEEN.append(phases)
+    return double_schedule(h, phases)
+""")
+    monkeypatch.chdir(tmp_path)
+    artifact = tmp_path / "saved.ptz"
+    env = {**tiny_dataset.env(), **TINY_RUN_ENV, "EVAL_ONLY": str(artifact), "RUN_ID": "eval_only_phases"}
+    ns = load_program(("events",), env=env, plugins_dir=plugin_dir.root)
+    ns["layer_schedule"] = ns["seen_schedule"]
+    ns["__golfc_source__"] = "# the program's source (logged at start-up)"
+    h = ns["Hyperparameters"]()
+    obj, _ = ns["quantize_state_dict"](ns["GPT"](h).state_dict(), h)
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    artifact.write_bytes(ns["compress_bytes"](buf.getvalue()))
+    ns["main"]()
+    assert ns["EVENT_LOG"] == [("phase", "double", True, ("double",))]
+    assert ns["SCHEDULES_SEEN"] and all(p == ("double",) for p in ns["SCHEDULES_SEEN"])

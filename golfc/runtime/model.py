@@ -1,6 +1,7 @@
 # ==================================================================================================
-# core/model: the GPT skeleton. Slots filled by plugins: attention_kernel, QK_TRANSFORMS,
-# ATTENTION_POST (in CausalSelfAttention), EMBEDDING_PRE_NORM, EMBEDDING_EXTRAS, BlockStack (blocks, MLP), in GPT.
+# core/model: the GPT skeleton. Slots filled by plugins: attention_kernel, QKV_PRE_ROPE, VALUE_HOOKS,
+# QK_TRANSFORMS, ATTENTION_POST (in CausalSelfAttention), Block, MLP, layer_schedule, SkipMixer (in BlockStack),
+# EMBEDDING_PRE_NORM, EMBEDDING_EXTRAS (in GPT). Every hook inside a forward gets its ForwardContext.
 # ==================================================================================================
 from golfc.runtime.prelude import *  # editors and tests only: blanked when emitted
 
@@ -9,9 +10,32 @@ from golfc.runtime.prelude import *  # editors and tests only: blanked when emit
 CONTROL_TENSOR_NAME_PATTERNS = ["attn_scale", "mlp_scale", "resid_mix", "q_gain", "skip_weight"]
 
 
+PARAM_TAGS = {}  # state-dict name -> tags of the GPT built last (for code that sees a state dict, not the model)
+
+
 def mark_control_tensors(*patterns):
     """Treat parameters whose state-dict name contains any of `patterns` as control tensors."""
     CONTROL_TENSOR_NAME_PATTERNS.extend(p for p in patterns if p not in CONTROL_TENSOR_NAME_PATTERNS)
+
+
+def tag_param(p, control=None, group=None, quant=None):
+    """Tag a parameter, for the core and the default plugins to read in preference to its name: control=True
+    keeps it in fp32 in training and in the artifact (a control tensor; False: not one, whatever its name);
+    group="adam" or "muon" picks its optimizer; quant="int8", "fp16" or "fp32" its export format. Returns p."""
+    given = {"control": control, "group": group, "quant": quant}
+    p.golfc_tags = {**getattr(p, "golfc_tags", {}), **{k: v for k, v in given.items() if v is not None}}
+    return p
+
+
+def param_tag(name, key, p=None):
+    """A parameter's tag `key` (from p itself, else from PARAM_TAGS by state-dict name), None when untagged."""
+    return (getattr(p, "golfc_tags", {}) if p is not None else PARAM_TAGS.get(name, {})).get(key)
+
+
+def is_control_tensor(name, p=None):
+    """The control tag when a plugin set one, else the baseline's rule: the name contains a control pattern."""
+    tagged = param_tag(name, "control", p)
+    return tagged if tagged is not None else any(s in name for s in CONTROL_TENSOR_NAME_PATTERNS)
 
 
 def rms_norm(x):
@@ -89,15 +113,20 @@ class CausalSelfAttention(nn.Module):
         self.q_gain = nn.Parameter(torch.full((H,), h.qk_gain_init, dtype=torch.float32))
         self.rotary = Rotary(self.head_dim, h.rope_base, h.train_seq_len, h.rope_bf16_tables)
 
-    def forward(self, x):  # x (B, T, d)
+    def forward(self, x, fctx=None):  # x (B, T, d); fctx: the forward's ForwardContext (None: no hooks need it)
         B, T, d = x.shape
         H, Hkv, D = self.num_heads, self.num_kv_heads, self.head_dim
         # Heads stay in the matmuls' (B, T, H, D) memory order and the kernel gets (B, H, T, D) views: SDPA
         # returns y in q's memory order, so merging the heads needs no transpose copy (same values;
         # -6.4 ms/step on one H100, bench/RESULTS.md, "attention in the matmuls' memory order").
-        q = self.rotary(rms_norm(self.c_q(x).view(B, T, H, D)))  # (B, T, H, D)
-        k = self.rotary(rms_norm(self.c_k(x).view(B, T, Hkv, D)))  # (B, T, Hkv, D)
+        q = rms_norm(self.c_q(x).view(B, T, H, D))  # (B, T, H, D)
+        k = rms_norm(self.c_k(x).view(B, T, Hkv, D))  # (B, T, Hkv, D)
         v = self.c_v(x).view(B, T, Hkv, D)  # (B, T, Hkv, D)
+        for fn in QKV_PRE_ROPE:
+            q, k, v = fn(q, k, v, self.layer, self.h, fctx)
+        q, k = self.rotary(q), self.rotary(k)
+        for hook in (fctx.value_hooks if fctx is not None else ()):
+            v = hook(v, self.layer, fctx)  # value-side modules of the GPT (value embeddings)
         q = (q * self.q_gain.to(q.dtype)[None, None, :, None]).transpose(1, 2)  # (B, H, T, D) view
         k = k.transpose(1, 2)  # (B, Hkv, T, D) view
         for fn in QK_TRANSFORMS:
@@ -108,6 +137,41 @@ class CausalSelfAttention(nn.Module):
         return self.proj(y.reshape(B, T, d))
 
 
+class ForwardContext:
+    """What one forward pass shares with the hooks inside it: made once per GPT.hidden call, handed to the
+    block stack, every block and attention (value hooks, q/k/v transforms before RoPE). No tensor op: the
+    baseline's graph is unchanged, and torch.compile traces it as plain Python state."""
+
+    def __init__(self, ids, x0, phases, value_hooks):
+        self.ids = ids  # (B, T) int64: the input tokens (value embeddings, document masks)
+        self.x0 = x0  # (B, T, d): the normed embedding the blocks mix back in
+        self.phases = phases  # names of the run phases switched on (run_events), e.g. ("recurrence",)
+        self.value_hooks = value_hooks  # GPT.value_hooks: the value_hook slot's modules
+        self.layer = None  # index of the block running now (stack.blocks[layer])
+        self.depth = None  # position of that block in the layer schedule (differs from layer under recurrence)
+        self.cache = {}  # this forward's own cache: a mask built at the first layer and read by the rest
+
+
+class BlockStack(nn.Module):
+    """The blocks (block slot: Block(h, layer), state-dict names stack.blocks.N), run in the layer schedule's
+    order (layer_schedule slot), with the skip mixer (skip_mixer slot) around each; the mixer registers its
+    parameters here (stack.skip_weights)."""
+
+    def __init__(self, h):
+        super().__init__()
+        self.h = h
+        self.blocks = nn.ModuleList([Block(h, i) for i in range(h.num_layers)])
+        self.mixer = SkipMixer(h, self)
+
+    def forward(self, x, x0, fctx):  # (B, T, d) each
+        for depth, layer in enumerate(layer_schedule(self.h, fctx.phases)):
+            fctx.layer, fctx.depth = layer, depth
+            x = self.mixer.before(self, x, depth, fctx)
+            x = self.blocks[layer](x, x0, fctx)
+            x = self.mixer.after(self, x, depth, fctx)
+        return x
+
+
 class GPT(nn.Module):
     """Token embedding (+ pre-norm extras) -> RMSNorm -> embedding extras -> BlockStack -> RMSNorm -> (tied)
     head -> softcap -> CE."""
@@ -115,13 +179,17 @@ class GPT(nn.Module):
     def __init__(self, h):
         super().__init__()
         self.logit_softcap = h.logit_softcap
+        self.phases = ()  # the run phases switched on, sorted (set by switch_phase, read by every forward)
         self.tok_emb = nn.Embedding(h.vocab_size, h.model_dim)
         self.pre_norm = nn.ModuleList([cls(h) for cls in EMBEDDING_PRE_NORM])
         self.extras = nn.ModuleList([cls(h) for cls in EMBEDDING_EXTRAS])
         self.stack = BlockStack(h)
+        self.value_hooks = nn.ModuleList([cls(h) for cls in VALUE_HOOKS])
         self.lm_head = None if h.tie_embeddings else CastedLinear(h.model_dim, h.vocab_size, zero_init=True)
         if h.tie_embeddings:
             nn.init.normal_(self.tok_emb.weight, mean=0.0, std=h.tied_embed_init_std)
+        PARAM_TAGS.clear()
+        PARAM_TAGS.update((n, p.golfc_tags) for n, p in self.named_parameters() if hasattr(p, "golfc_tags"))
 
     def hidden(self, ids):
         """ids (B, T) int64 -> the last hidden state (B, T, d), before the final norm."""
@@ -131,7 +199,8 @@ class GPT(nn.Module):
         x = rms_norm(x)
         for extra in self.extras:
             x = extra(ids, x)
-        return self.stack(x, x)  # x0 = x: the blocks mix the embedding back in
+        fctx = ForwardContext(ids, x, self.phases, self.value_hooks)
+        return self.stack(x, x, fctx)  # x0 = x: the blocks mix the embedding back in
 
     def logits(self, hidden):
         """hidden (B, T, d) -> softcapped logits (B, T, V): final norm, (tied) head, c * tanh(z / c)."""
@@ -164,5 +233,5 @@ def cast_params_for_training(model, device):
         return
     linear_weights = {id(m.weight) for m in model.modules() if isinstance(m, CastedLinear)}
     for name, p in model.named_parameters():
-        keep_fp32 = id(p) in linear_weights or p.ndim < 2 or any(s in name for s in CONTROL_TENSOR_NAME_PATTERNS)
+        keep_fp32 = id(p) in linear_weights or p.ndim < 2 or is_control_tensor(name, p)
         p.data = p.data.to(torch.bfloat16).to(torch.float32 if keep_fp32 else torch.bfloat16)

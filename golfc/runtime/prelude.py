@@ -80,6 +80,39 @@ class Scores:
         self.nbytes = nbytes  # (N,) int: UTF-8 bytes of the target under the BPB tables
 
 
+class RunEvents:
+    """Base of a run_events plugin: one object per plugin, made with the model (before the optimizers); every
+    method is a no-op here, so a plugin defines only what it needs. The core calls, in this order (several
+    plugins: in slot order): train_start once; per timed step, first phase(model, name, True) for each phase
+    whose moment has come, then the schedule, the step, weight averaging and step(...); before_export once.
+
+    phases {name: fraction}: phase `name` is switched on before the first step at which the training clock has
+    reached `fraction` of MAX_WALLCLOCK_SECONDS (of ITERATIONS when uncapped); under a cap every rank reads
+    the same agreed clock, so every rank switches at the same step. The model's `phases` (tuple, read by every
+    forward as fctx.phases) then includes it. The compile warmup runs every phase's graph: it switches them on
+    one by one, runs WARMUP_STEPS with each, switches them off again (on=False) and restores the weights,
+    optimizer state and data, so nothing compiles inside the timed loop. EVAL_ONLY switches every phase on
+    before it scores a saved artifact (the phases a training run ends with).
+    """
+
+    phases = {}  # a plugin class declares its own; never changed at run time
+
+    def __init__(self, model, h, ctx):
+        self.model, self.h, self.ctx = model, h, ctx
+
+    def train_start(self, run):
+        """After the compile warmup's restore, before the training clock starts."""
+
+    def phase(self, model, name, on):
+        """Phase `name` was switched on (on=True) or off (on=False: only the compile warmup does that)."""
+
+    def step(self, model, step, clock_ms, lr_mul):
+        """After timed optimizer step number `step` (1-based); clock_ms: the clock the schedule read for it."""
+
+    def before_export(self, model, ctx):
+        """After training and weight averaging, before the artifact is quantized and written."""
+
+
 # --------------------------------------------------------------------------------------------------
 # Logging: rank 0 prints and appends to logs/<RUN_ID>.txt
 # --------------------------------------------------------------------------------------------------

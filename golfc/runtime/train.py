@@ -42,24 +42,6 @@ def evaluate(model, val_tokens, h, ctx, final=False):
     return val_loss, val_loss / math.log(2.0) * (count / nbytes)
 
 
-def all_reduce_grads(params, ctx):
-    """Average gradients over ranks with one all-reduce per dtype after the whole backward.
-
-    Not DDP: on four H200s, one rank at the eight-GPU shape stepped in 32.35 ms this way and in 33.11 ms with
-    DDP around the compiled model, whose bucketed all-reduces overlap the backward but cut the compiled graph
-    into pieces (bench/dist_step.py, bench/RESULTS.md session 6); the all-reduce itself costs ~0.35 ms there.
-    """
-    by_dtype = {}
-    for p in params:
-        if p.grad is not None:
-            by_dtype.setdefault(p.grad.dtype, []).append(p.grad)
-    for grads in by_dtype.values():
-        flat = torch.cat([g.reshape(-1) for g in grads])
-        dist.all_reduce(flat)  # SUM: gloo has no AVG
-        flat /= ctx.world_size
-        torch._foreach_copy_(grads, [f.view_as(g) for f, g in zip(flat.split([g.numel() for g in grads]), grads)])
-
-
 def log_header(h):
     """The log file starts with the full source, then the Python and PyTorch versions and nvidia-smi."""
     log0(program_source(), console=False)
@@ -124,6 +106,7 @@ class Run:
         self.h, self.ctx = h, ctx
         self.base_model, self.model = base_model, model  # model: torch.compile(base_model) on CUDA
         self.optimizers, self.params = [], []
+        self.events, self.phase_plan, self.averager = [], [], None  # run_events objects, [(fraction, phase)]
 
 
 def setup(h):
@@ -175,7 +158,12 @@ def build_model(h, ctx):
 
         inductor_config.coordinate_descent_tuning = True  # slower compile, sometimes faster kernels
     model = torch.compile(base_model, dynamic=False, fullgraph=True) if compiled else base_model
-    return Run(h, ctx, base_model, model)
+    run = Run(h, ctx, base_model, model)
+    run.events = [cls(base_model, h, ctx) for cls in RUN_EVENTS]  # run_events slot, one object per plugin
+    run.phase_plan = sorted((float(f), name) for events in run.events for name, f in events.phases.items())
+    if any(not 0.0 <= f <= 1.0 for f, _ in run.phase_plan):
+        raise RunInputError(f"run phases {run.phase_plan}: each needs a fraction in [0, 1]")
+    return run
 
 
 def prepare_training(run):
@@ -190,8 +178,17 @@ def prepare_training(run):
     log0(f"device:{run.ctx.device} compile:{compile_enabled(h, run.ctx.device)}")
 
 
-def train_step(run, step, elapsed_ms, loader, averager):
-    """One optimizer step over grad_accum_steps micro-batches; returns this rank's mean loss."""
+def switch_phase(run, name, on):
+    """Switch run phase `name` on or off: the model's phases (read by every forward), then each events object."""
+    phases = set(run.base_model.phases)
+    run.base_model.phases = tuple(sorted(phases | {name} if on else phases - {name}))
+    for events in run.events:
+        events.phase(run.base_model, name, on)
+
+
+def train_step(run, step, elapsed_ms, loader, timed=False):
+    """One optimizer step over grad_accum_steps micro-batches; returns this rank's mean loss. A timed step (not
+    the compile warmup's) also updates the weight averager and fires the step events."""
     h, ctx, base_model = run.h, run.ctx, run.base_model
     lr_mul = apply_schedule(run.optimizers, step, elapsed_ms, h)
     if train_quant_hook is not None:
@@ -204,30 +201,39 @@ def train_step(run, step, elapsed_ms, loader, averager):
         loss_sum += loss.detach()
         (loss / ctx.grad_accum_steps).backward()
     if ctx.distributed:
-        all_reduce_grads(run.params, ctx)
+        average_gradients(run.params, ctx)  # grad_average slot
     if h.grad_clip_norm > 0:
         torch.nn.utils.clip_grad_norm_(run.params, h.grad_clip_norm)
     for opt in run.optimizers:
         opt.step()
     base_model.zero_grad(set_to_none=True)
-    if averager is not None:
-        averager.update(base_model, step + 1, lr_mul)  # step + 1 = optimizer steps done
+    if timed and run.averager is not None:
+        run.averager.update(base_model, step + 1, lr_mul)  # step + 1 = optimizer steps done
+    for events in run.events if timed else ():
+        events.step(base_model, step + 1, elapsed_ms, lr_mul)
     return loss_sum / ctx.grad_accum_steps
 
 
 def compile_warmup(run):
-    """WARMUP_STEPS real steps, so that nothing compiles inside the timed loop; then the initial weights,
-    optimizer state and data position are restored."""
+    """WARMUP_STEPS real steps, so that nothing compiles inside the timed loop, and as many again with each run
+    phase switched on in turn (the graphs the timed loop will switch to); then the phases are switched off and
+    the initial weights, optimizer state and data position are restored."""
     h = run.h
     if h.warmup_steps <= 0:
         return
     initial_model = {k: v.detach().cpu().clone() for k, v in run.base_model.state_dict().items()}
     initial_optimizers = [copy.deepcopy(opt.state_dict()) for opt in run.optimizers]
     loader = TrainLoader(h, run.ctx)
-    for i in range(h.warmup_steps):
-        train_step(run, 0, 0.0, loader, None)
-        if h.warmup_steps <= 20 or (i + 1) % 10 == 0 or i + 1 == h.warmup_steps:
-            log0(f"warmup_step:{i + 1}/{h.warmup_steps}")
+    for phase in [None] + [name for _, name in run.phase_plan]:  # None: no phase yet; then cumulatively
+        if phase is not None:
+            switch_phase(run, phase, True)
+            log0(f"warmup_phase:{phase}")
+        for i in range(h.warmup_steps):
+            train_step(run, 0, 0.0, loader)
+            if h.warmup_steps <= 20 or (i + 1) % 10 == 0 or i + 1 == h.warmup_steps:
+                log0(f"warmup_step:{i + 1}/{h.warmup_steps}")
+    for _, name in reversed(run.phase_plan):
+        switch_phase(run, name, False)
     run.base_model.load_state_dict(initial_model, strict=True)
     for opt, state in zip(run.optimizers, initial_optimizers):
         opt.load_state_dict(state)
@@ -237,7 +243,8 @@ def train(run, val_tokens):
     """The timed loop: the clock runs only around training steps; periodic validation outside it."""
     h, ctx, model = run.h, run.ctx, run.model
     loader = TrainLoader(h, ctx)
-    averager = WeightAverager(run.base_model, h) if WeightAverager is not None else None
+    run.averager = WeightAverager(run.base_model, h) if WeightAverager is not None else None
+    pending = list(run.phase_plan)  # [(fraction, phase)] not yet switched on, earliest first
     max_ms = 1000.0 * h.max_wallclock_seconds if h.max_wallclock_seconds > 0 else None
     clock_group = host_group(ctx) if max_ms is not None else None
 
@@ -247,6 +254,8 @@ def train(run, val_tokens):
         return max_over_ranks(ms, clock_group) if clock_group is not None else ms
 
     train_ms, clock_ms, stop_after, step = 0.0, 0.0, None, 0
+    for events in run.events:
+        events.train_start(run)
     sync_device(ctx.device)
     t0 = time.perf_counter()
     while True:
@@ -264,7 +273,11 @@ def train(run, val_tokens):
             if stop_after is not None and step < h.iterations:
                 log0(f"stopping_early: wallclock_cap train_time:{train_ms:.0f}ms step:{step}/{h.iterations}")
             break
-        train_loss = train_step(run, step, clock_ms, loader, averager)
+        progress = clock_ms / max_ms if max_ms is not None else step / max(h.iterations, 1)
+        while pending and progress >= pending[0][0]:  # the agreed clock: every rank switches at this step
+            switch_phase(run, pending.pop(0)[1], True)
+            log0(f"phase:{run.base_model.phases} step:{step} train_time:{clock_ms:.0f}ms")
+        train_loss = train_step(run, step, clock_ms, loader, timed=True)
         step += 1
         # No device sync here: the host runs at most a step ahead, and a sync per step would leave the GPU
         # idle while the next step is launched. Only logging (.item()) syncs.
@@ -277,8 +290,10 @@ def train(run, val_tokens):
     if ctx.device.type == "cuda":
         log0(f"peak memory allocated: {torch.cuda.max_memory_allocated() // 1024 // 1024} MiB "
              f"reserved: {torch.cuda.max_memory_reserved() // 1024 // 1024} MiB")
-    if averager is not None:
-        averager.apply(run.base_model)
+    if run.averager is not None:
+        run.averager.apply(run.base_model)
+    for events in run.events:
+        events.before_export(run.base_model, ctx)
 
 
 def roundtrip_eval(run, val_tokens, artifact):
@@ -315,6 +330,8 @@ def main():
     val_tokens = load_validation(h, ctx)
     run = build_model(h, ctx)
     if h.eval_only:  # score a saved artifact with this program's evaluation, nothing trained
+        for _, name in run.phase_plan:  # the phases a run ends with: every one it declares
+            switch_phase(run, name, True)
         roundtrip_eval(run, val_tokens, h.eval_only)
     else:
         prepare_training(run)

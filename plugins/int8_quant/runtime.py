@@ -3,7 +3,7 @@
 # 99.99984th percentile of |w|, fp16 scale = clip/127), per-tensor int8 for other large float tensors,
 # small float tensors kept (control tensors fp32, the rest fp16), non-float tensors passed through.
 # ==================================================================================================
-from golfc.runtime.model import CONTROL_TENSOR_NAME_PATTERNS
+from golfc.runtime.model import is_control_tensor, param_tag
 from golfc.runtime.prelude import *  # editors and tests only: blanked when emitted
 
 INT8_LABEL = "int8"
@@ -57,10 +57,11 @@ def quantize_state_dict_int8(state_dict, h=None):
         t = tensor.detach().to("cpu").contiguous()
         stats["param_count"] += t.numel()
         stats["baseline_tensor_bytes"] += t.numel() * t.element_size()
+        quant = param_tag(name, "quant")  # a plugin's tag_param(p, quant=...) wins over the size rule
         if not t.is_floating_point():
             passthrough[name] = t
-        elif t.numel() <= INT8_KEEP_FLOAT_MAX_NUMEL:
-            if any(s in name for s in CONTROL_TENSOR_NAME_PATTERNS):
+        elif quant in ("fp32", "fp16") or (quant is None and t.numel() <= INT8_KEEP_FLOAT_MAX_NUMEL):
+            if quant == "fp32" or (quant is None and is_control_tensor(name)):
                 passthrough[name] = t.float()  # control tensors: exact fp32
             else:
                 passthrough[name] = t.to(torch.float16)

@@ -2,7 +2,7 @@
 # plugins/muon: Muon for the block matrices, Adam for embeddings, head and control tensors
 # Muon: K. Jordan, modded-nanogpt (Nesterov momentum, then Newton-Schulz orthogonalisation)
 # ==================================================================================================
-from golfc.runtime.model import CastedLinear
+from golfc.runtime.model import CastedLinear, param_tag
 from golfc.runtime.prelude import *  # editors and tests only: blanked when emitted
 
 MUON_NS_COEFFS = (3.4445, -4.7750, 2.0315)  # quintic iteration tuned for speed, not exact convergence
@@ -37,6 +37,14 @@ class Muon(torch.optim.Optimizer):
         self.rank, self.world_size, self.distributed = ctx.rank, ctx.world_size, ctx.distributed
         self.newton_schulz = torch.compile(muon_newton_schulz) if compile_ns else muon_newton_schulz
         self._scales = {}  # shapes of a stack's matrices -> their max(1, rows/cols)^0.5, (n, 1, 1) fp32
+        self.transforms = list(MUON_TRANSFORMS)  # muon_transform slot: stages of the update, in order
+        for t in self._stage("setup"):
+            t(self)
+
+    def _stage(self, name):
+        """The transforms' methods for one stage (setup, before_update, before_orthogonalise, orthogonalise,
+        after_orthogonalise)."""
+        return [getattr(t, name) for t in self.transforms if hasattr(t, name)]
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -44,6 +52,8 @@ class Muon(torch.optim.Optimizer):
             params = group["params"]
             if not params:
                 continue
+            for t in self._stage("before_update"):
+                t(params, group, self)  # e.g. decoupled weight decay, on every matrix of the group
             stacks = self._my_stacks(params)
             updates = self._orthogonalised_updates(group, params, stacks)  # index -> bf16 update
             mine = list(updates)
@@ -89,8 +99,13 @@ class Muon(torch.optim.Optimizer):
         updates = {}
         for stack in stacks:
             transposed = [params[i].size(0) > params[i].size(1) for i in stack]  # work on the wide orientation
-            X = self.newton_schulz(torch.stack([nesterov[i].mT if t else nesterov[i] for i, t in zip(stack, transposed)]),
-                                   group["backend_steps"])  # (n, r, c) bf16
+            G = torch.stack([nesterov[i].mT if t else nesterov[i] for i, t in zip(stack, transposed)])  # (n, r, c)
+            for t in self._stage("before_orthogonalise"):
+                G = t(G, [params[i] for i in stack], transposed, group, self)
+            orthogonalise = (self._stage("orthogonalise") or [self.newton_schulz])[-1]  # a transform's own, else NS5
+            X = orthogonalise(G, group["backend_steps"])  # (n, r, c) bf16
+            for t in self._stage("after_orthogonalise"):
+                X = t(X, [params[i] for i in stack], transposed, group, self)
             X = (X * self._scale(params, stack)).bfloat16()  # the product in fp32, rounded once, as x * a float
             updates.update((i, x.mT if t else x) for i, x, t in zip(stack, X.unbind(0), transposed))
         return updates
@@ -111,10 +126,15 @@ def build_muon_adam_optimizers(model, h, ctx):
     embed_params = [model.tok_emb.weight]
     claimed = {id(p) for p in embed_params + head_params}
     matrix_params = []
-    for m in model.modules():
+    for m in model.modules():  # a "group" tag (tag_param) overrides the rule: CastedLinear matrices go to Muon
         if isinstance(m, CastedLinear) and m is not head and id(m.weight) not in claimed:
-            matrix_params.append(m.weight)
-            claimed.add(id(m.weight))
+            if param_tag(None, "group", m.weight) in (None, "muon"):
+                matrix_params.append(m.weight)
+                claimed.add(id(m.weight))
+    for p in model.parameters():
+        if param_tag(None, "group", p) == "muon" and id(p) not in claimed and p.ndim == 2:
+            matrix_params.append(p)
+            claimed.add(id(p))
     scalar_params = [p for p in model.parameters() if id(p) not in claimed]  # vectors, control tensors, skips
 
     embed_lr = h.tied_embed_lr if head is None else h.embed_lr

@@ -1,6 +1,6 @@
 # ==================================================================================================
-# plugins/unet_blocks: pre-norm blocks with residual mixing to x0, and U-Net skips between the
-# encoder half and the decoder half of the stack (modded-nanogpt)
+# plugins/unet_blocks: the baseline's block, layer schedule and skip mixer: pre-norm blocks with residual
+# mixing to x0, run in order, and U-Net skips between the encoder half and the decoder half (modded-nanogpt)
 # ==================================================================================================
 from golfc.runtime.model import CausalSelfAttention, rms_norm
 from golfc.runtime.prelude import *  # editors and tests only: blanked when emitted
@@ -18,30 +18,33 @@ class UNetBlock(nn.Module):
         self.mlp_scale = nn.Parameter(torch.ones(d, dtype=torch.float32))
         self.resid_mix = nn.Parameter(torch.stack((torch.ones(d), torch.zeros(d))).float())  # (2, d)
 
-    def forward(self, x, x0):  # (B, T, d) each
+    def forward(self, x, x0, fctx):  # (B, T, d) each
         mix = self.resid_mix.to(x.dtype)
         x = mix[0] * x + mix[1] * x0  # learned blend of the stream with the embedding
-        x = x + self.attn_scale.to(x.dtype) * self.attn(rms_norm(x))
+        x = x + self.attn_scale.to(x.dtype) * self.attn(rms_norm(x), fctx)
         return x + self.mlp_scale.to(x.dtype) * self.mlp(rms_norm(x))
 
 
-class UNetBlockStack(nn.Module):
-    """The first L//2 blocks push their outputs; each decoder block first adds skip_weights[i] * pop()."""
+def unet_layer_schedule(h, phases):
+    """Every block once, in order: 0, 1, .., NUM_LAYERS-1."""
+    return tuple(range(h.num_layers))
 
-    def __init__(self, h):
-        super().__init__()
+
+class UNetSkips:
+    """The first L//2 blocks of the schedule push their outputs; each later one first adds skip_weights[i] * pop()
+    (the stack owns skip_weights: state-dict name stack.skip_weights)."""
+
+    def __init__(self, h, stack):
         self.num_encoder = h.num_layers // 2
-        num_decoder = h.num_layers - self.num_encoder
-        self.blocks = nn.ModuleList([UNetBlock(h, i) for i in range(h.num_layers)])
-        self.skip_weights = nn.Parameter(torch.ones(min(self.num_encoder, num_decoder), h.model_dim))
+        stack.skip_weights = nn.Parameter(torch.ones(min(self.num_encoder, h.num_layers - self.num_encoder), h.model_dim))
 
-    def forward(self, x, x0):  # (B, T, d) each
-        skips = []
-        for block in self.blocks[: self.num_encoder]:
-            x = block(x, x0)
-            skips.append(x)
-        for i, block in enumerate(self.blocks[self.num_encoder :]):
-            if skips:
-                x = x + self.skip_weights[i].to(x.dtype) * skips.pop()
-            x = block(x, x0)
+    def before(self, stack, x, depth, fctx):  # x (B, T, d), before the block at position `depth`
+        skips = fctx.cache.setdefault("unet_skips", [])
+        if depth >= self.num_encoder and skips:
+            x = x + stack.skip_weights[depth - self.num_encoder].to(x.dtype) * skips.pop()
+        return x
+
+    def after(self, stack, x, depth, fctx):  # x (B, T, d), the block's output
+        if depth < self.num_encoder:
+            fctx.cache.setdefault("unet_skips", []).append(x)
         return x

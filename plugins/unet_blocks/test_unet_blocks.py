@@ -1,4 +1,5 @@
-"""plugins/unet_blocks: initial values and the U-Net wiring (encoder pushes, decoder pops in reverse)."""
+"""plugins/unet_blocks: initial values and the U-Net wiring (encoder pushes, decoder pops in reverse), as the
+core's BlockStack runs its block, layer schedule and skip mixer."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ def test_init_and_skip_wiring():
     )
     h = ns["Hyperparameters"]()
     torch.manual_seed(0)
-    stack = ns["UNetBlockStack"](h)
-    assert len(stack.blocks) == 5 and stack.num_encoder == 2 and stack.skip_weights.shape == (2, 16)
+    stack = ns["BlockStack"](h)
+    assert type(stack.blocks[0]).__name__ == "UNetBlock" and type(stack.mixer).__name__ == "UNetSkips"
+    assert len(stack.blocks) == 5 and stack.mixer.num_encoder == 2 and stack.skip_weights.shape == (2, 16)
+    assert next(n for n, _ in stack.named_parameters()) == "skip_weights"  # the stack's own, as before the split
     block = stack.blocks[0]
     assert torch.equal(block.resid_mix, torch.stack((torch.ones(16), torch.zeros(16))))
     assert torch.all(block.attn_scale == 1) and torch.all(block.mlp_scale == 1) and torch.all(stack.skip_weights == 1)
@@ -35,4 +38,6 @@ def test_init_and_skip_wiring():
     d0 = run(stack.blocks[2], e1 + stack.skip_weights[0] * e1)
     d1 = run(stack.blocks[3], d0 + stack.skip_weights[1] * e0)
     d2 = run(stack.blocks[4], d1)  # no skips left
-    torch.testing.assert_close(stack(x, x0), d2, atol=1e-5, rtol=1e-5)
+    fctx = ns["ForwardContext"](None, x0, (), [])
+    torch.testing.assert_close(stack(x, x0, fctx), d2, atol=1e-5, rtol=1e-5)
+    assert ns["unet_layer_schedule"](h, ()) == (0, 1, 2, 3, 4)

@@ -1,7 +1,7 @@
 """Parameter Golf training script, built by golfc 0.1.0.
 
 Plugins: none (the reference baseline).
-Active: core, sdpa_attention, relu2_mlp, unet_blocks, muon, warmdown_schedule, int8_quant, zlib_compress, token_stream_loader, plain_eval.
+Active: core, sdpa_attention, relu2_mlp, unet_blocks, muon, flat_allreduce, warmdown_schedule, int8_quant, zlib_compress, token_stream_loader, plain_eval.
 Pinned: none.
 
 Run: torchrun --standalone --nproc_per_node=8 train_gpt.py   (any of 1, 2, 4, 8 GPUs; DEVICE=cpu for tests)
@@ -90,6 +90,39 @@ class Scores:
         self.positions = positions  # (N,) int64: index of the target token in val_tokens
         self.nll = nll  # (N,) fp32: negative log-likelihood in nats
         self.nbytes = nbytes  # (N,) int: UTF-8 bytes of the target under the BPB tables
+
+
+class RunEvents:
+    """Base of a run_events plugin: one object per plugin, made with the model (before the optimizers); every
+    method is a no-op here, so a plugin defines only what it needs. The core calls, in this order (several
+    plugins: in slot order): train_start once; per timed step, first phase(model, name, True) for each phase
+    whose moment has come, then the schedule, the step, weight averaging and step(...); before_export once.
+
+    phases {name: fraction}: phase `name` is switched on before the first step at which the training clock has
+    reached `fraction` of MAX_WALLCLOCK_SECONDS (of ITERATIONS when uncapped); under a cap every rank reads
+    the same agreed clock, so every rank switches at the same step. The model's `phases` (tuple, read by every
+    forward as fctx.phases) then includes it. The compile warmup runs every phase's graph: it switches them on
+    one by one, runs WARMUP_STEPS with each, switches them off again (on=False) and restores the weights,
+    optimizer state and data, so nothing compiles inside the timed loop. EVAL_ONLY switches every phase on
+    before it scores a saved artifact (the phases a training run ends with).
+    """
+
+    phases = {}  # a plugin class declares its own; never changed at run time
+
+    def __init__(self, model, h, ctx):
+        self.model, self.h, self.ctx = model, h, ctx
+
+    def train_start(self, run):
+        """After the compile warmup's restore, before the training clock starts."""
+
+    def phase(self, model, name, on):
+        """Phase `name` was switched on (on=True) or off (on=False: only the compile warmup does that)."""
+
+    def step(self, model, step, clock_ms, lr_mul):
+        """After timed optimizer step number `step` (1-based); clock_ms: the clock the schedule read for it."""
+
+    def before_export(self, model, ctx):
+        """After training and weight averaging, before the artifact is quantized and written."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -591,8 +624,9 @@ def collect_scores(parts, device):
 
 
 # ==================================================================================================
-# core/model: the GPT skeleton. Slots filled by plugins: attention_kernel, QK_TRANSFORMS,
-# ATTENTION_POST (in CausalSelfAttention), EMBEDDING_PRE_NORM, EMBEDDING_EXTRAS, BlockStack (blocks, MLP), in GPT.
+# core/model: the GPT skeleton. Slots filled by plugins: attention_kernel, QKV_PRE_ROPE, VALUE_HOOKS,
+# QK_TRANSFORMS, ATTENTION_POST (in CausalSelfAttention), Block, MLP, layer_schedule, SkipMixer (in BlockStack),
+# EMBEDDING_PRE_NORM, EMBEDDING_EXTRAS (in GPT). Every hook inside a forward gets its ForwardContext.
 # ==================================================================================================
 
 
@@ -601,9 +635,32 @@ def collect_scores(parts, device):
 CONTROL_TENSOR_NAME_PATTERNS = ["attn_scale", "mlp_scale", "resid_mix", "q_gain", "skip_weight"]
 
 
+PARAM_TAGS = {}  # state-dict name -> tags of the GPT built last (for code that sees a state dict, not the model)
+
+
 def mark_control_tensors(*patterns):
     """Treat parameters whose state-dict name contains any of `patterns` as control tensors."""
     CONTROL_TENSOR_NAME_PATTERNS.extend(p for p in patterns if p not in CONTROL_TENSOR_NAME_PATTERNS)
+
+
+def tag_param(p, control=None, group=None, quant=None):
+    """Tag a parameter, for the core and the default plugins to read in preference to its name: control=True
+    keeps it in fp32 in training and in the artifact (a control tensor; False: not one, whatever its name);
+    group="adam" or "muon" picks its optimizer; quant="int8", "fp16" or "fp32" its export format. Returns p."""
+    given = {"control": control, "group": group, "quant": quant}
+    p.golfc_tags = {**getattr(p, "golfc_tags", {}), **{k: v for k, v in given.items() if v is not None}}
+    return p
+
+
+def param_tag(name, key, p=None):
+    """A parameter's tag `key` (from p itself, else from PARAM_TAGS by state-dict name), None when untagged."""
+    return (getattr(p, "golfc_tags", {}) if p is not None else PARAM_TAGS.get(name, {})).get(key)
+
+
+def is_control_tensor(name, p=None):
+    """The control tag when a plugin set one, else the baseline's rule: the name contains a control pattern."""
+    tagged = param_tag(name, "control", p)
+    return tagged if tagged is not None else any(s in name for s in CONTROL_TENSOR_NAME_PATTERNS)
 
 
 def rms_norm(x):
@@ -681,15 +738,20 @@ class CausalSelfAttention(nn.Module):
         self.q_gain = nn.Parameter(torch.full((H,), h.qk_gain_init, dtype=torch.float32))
         self.rotary = Rotary(self.head_dim, h.rope_base, h.train_seq_len, h.rope_bf16_tables)
 
-    def forward(self, x):  # x (B, T, d)
+    def forward(self, x, fctx=None):  # x (B, T, d); fctx: the forward's ForwardContext (None: no hooks need it)
         B, T, d = x.shape
         H, Hkv, D = self.num_heads, self.num_kv_heads, self.head_dim
         # Heads stay in the matmuls' (B, T, H, D) memory order and the kernel gets (B, H, T, D) views: SDPA
         # returns y in q's memory order, so merging the heads needs no transpose copy (same values;
         # -6.4 ms/step on one H100, bench/RESULTS.md, "attention in the matmuls' memory order").
-        q = self.rotary(rms_norm(self.c_q(x).view(B, T, H, D)))  # (B, T, H, D)
-        k = self.rotary(rms_norm(self.c_k(x).view(B, T, Hkv, D)))  # (B, T, Hkv, D)
+        q = rms_norm(self.c_q(x).view(B, T, H, D))  # (B, T, H, D)
+        k = rms_norm(self.c_k(x).view(B, T, Hkv, D))  # (B, T, Hkv, D)
         v = self.c_v(x).view(B, T, Hkv, D)  # (B, T, Hkv, D)
+        for fn in QKV_PRE_ROPE:
+            q, k, v = fn(q, k, v, self.layer, self.h, fctx)
+        q, k = self.rotary(q), self.rotary(k)
+        for hook in (fctx.value_hooks if fctx is not None else ()):
+            v = hook(v, self.layer, fctx)  # value-side modules of the GPT (value embeddings)
         q = (q * self.q_gain.to(q.dtype)[None, None, :, None]).transpose(1, 2)  # (B, H, T, D) view
         k = k.transpose(1, 2)  # (B, Hkv, T, D) view
         for fn in QK_TRANSFORMS:
@@ -700,6 +762,41 @@ class CausalSelfAttention(nn.Module):
         return self.proj(y.reshape(B, T, d))
 
 
+class ForwardContext:
+    """What one forward pass shares with the hooks inside it: made once per GPT.hidden call, handed to the
+    block stack, every block and attention (value hooks, q/k/v transforms before RoPE). No tensor op: the
+    baseline's graph is unchanged, and torch.compile traces it as plain Python state."""
+
+    def __init__(self, ids, x0, phases, value_hooks):
+        self.ids = ids  # (B, T) int64: the input tokens (value embeddings, document masks)
+        self.x0 = x0  # (B, T, d): the normed embedding the blocks mix back in
+        self.phases = phases  # names of the run phases switched on (run_events), e.g. ("recurrence",)
+        self.value_hooks = value_hooks  # GPT.value_hooks: the value_hook slot's modules
+        self.layer = None  # index of the block running now (stack.blocks[layer])
+        self.depth = None  # position of that block in the layer schedule (differs from layer under recurrence)
+        self.cache = {}  # this forward's own cache: a mask built at the first layer and read by the rest
+
+
+class BlockStack(nn.Module):
+    """The blocks (block slot: Block(h, layer), state-dict names stack.blocks.N), run in the layer schedule's
+    order (layer_schedule slot), with the skip mixer (skip_mixer slot) around each; the mixer registers its
+    parameters here (stack.skip_weights)."""
+
+    def __init__(self, h):
+        super().__init__()
+        self.h = h
+        self.blocks = nn.ModuleList([Block(h, i) for i in range(h.num_layers)])
+        self.mixer = SkipMixer(h, self)
+
+    def forward(self, x, x0, fctx):  # (B, T, d) each
+        for depth, layer in enumerate(layer_schedule(self.h, fctx.phases)):
+            fctx.layer, fctx.depth = layer, depth
+            x = self.mixer.before(self, x, depth, fctx)
+            x = self.blocks[layer](x, x0, fctx)
+            x = self.mixer.after(self, x, depth, fctx)
+        return x
+
+
 class GPT(nn.Module):
     """Token embedding (+ pre-norm extras) -> RMSNorm -> embedding extras -> BlockStack -> RMSNorm -> (tied)
     head -> softcap -> CE."""
@@ -707,13 +804,17 @@ class GPT(nn.Module):
     def __init__(self, h):
         super().__init__()
         self.logit_softcap = h.logit_softcap
+        self.phases = ()  # the run phases switched on, sorted (set by switch_phase, read by every forward)
         self.tok_emb = nn.Embedding(h.vocab_size, h.model_dim)
         self.pre_norm = nn.ModuleList([cls(h) for cls in EMBEDDING_PRE_NORM])
         self.extras = nn.ModuleList([cls(h) for cls in EMBEDDING_EXTRAS])
         self.stack = BlockStack(h)
+        self.value_hooks = nn.ModuleList([cls(h) for cls in VALUE_HOOKS])
         self.lm_head = None if h.tie_embeddings else CastedLinear(h.model_dim, h.vocab_size, zero_init=True)
         if h.tie_embeddings:
             nn.init.normal_(self.tok_emb.weight, mean=0.0, std=h.tied_embed_init_std)
+        PARAM_TAGS.clear()
+        PARAM_TAGS.update((n, p.golfc_tags) for n, p in self.named_parameters() if hasattr(p, "golfc_tags"))
 
     def hidden(self, ids):
         """ids (B, T) int64 -> the last hidden state (B, T, d), before the final norm."""
@@ -723,7 +824,8 @@ class GPT(nn.Module):
         x = rms_norm(x)
         for extra in self.extras:
             x = extra(ids, x)
-        return self.stack(x, x)  # x0 = x: the blocks mix the embedding back in
+        fctx = ForwardContext(ids, x, self.phases, self.value_hooks)
+        return self.stack(x, x, fctx)  # x0 = x: the blocks mix the embedding back in
 
     def logits(self, hidden):
         """hidden (B, T, d) -> softcapped logits (B, T, V): final norm, (tied) head, c * tanh(z / c)."""
@@ -756,7 +858,7 @@ def cast_params_for_training(model, device):
         return
     linear_weights = {id(m.weight) for m in model.modules() if isinstance(m, CastedLinear)}
     for name, p in model.named_parameters():
-        keep_fp32 = id(p) in linear_weights or p.ndim < 2 or any(s in name for s in CONTROL_TENSOR_NAME_PATTERNS)
+        keep_fp32 = id(p) in linear_weights or p.ndim < 2 or is_control_tensor(name, p)
         p.data = p.data.to(torch.bfloat16).to(torch.float32 if keep_fp32 else torch.bfloat16)
 
 
@@ -816,8 +918,8 @@ class ReluSquaredMLP(nn.Module):
 
 
 # ==================================================================================================
-# plugins/unet_blocks: pre-norm blocks with residual mixing to x0, and U-Net skips between the
-# encoder half and the decoder half of the stack (modded-nanogpt)
+# plugins/unet_blocks: the baseline's block, layer schedule and skip mixer: pre-norm blocks with residual
+# mixing to x0, run in order, and U-Net skips between the encoder half and the decoder half (modded-nanogpt)
 # ==================================================================================================
 
 
@@ -835,32 +937,35 @@ class UNetBlock(nn.Module):
         self.mlp_scale = nn.Parameter(torch.ones(d, dtype=torch.float32))
         self.resid_mix = nn.Parameter(torch.stack((torch.ones(d), torch.zeros(d))).float())  # (2, d)
 
-    def forward(self, x, x0):  # (B, T, d) each
+    def forward(self, x, x0, fctx):  # (B, T, d) each
         mix = self.resid_mix.to(x.dtype)
         x = mix[0] * x + mix[1] * x0  # learned blend of the stream with the embedding
-        x = x + self.attn_scale.to(x.dtype) * self.attn(rms_norm(x))
+        x = x + self.attn_scale.to(x.dtype) * self.attn(rms_norm(x), fctx)
         return x + self.mlp_scale.to(x.dtype) * self.mlp(rms_norm(x))
 
 
-class UNetBlockStack(nn.Module):
-    """The first L//2 blocks push their outputs; each decoder block first adds skip_weights[i] * pop()."""
+def unet_layer_schedule(h, phases):
+    """Every block once, in order: 0, 1, .., NUM_LAYERS-1."""
+    return tuple(range(h.num_layers))
 
-    def __init__(self, h):
-        super().__init__()
+
+class UNetSkips:
+    """The first L//2 blocks of the schedule push their outputs; each later one first adds skip_weights[i] * pop()
+    (the stack owns skip_weights: state-dict name stack.skip_weights)."""
+
+    def __init__(self, h, stack):
         self.num_encoder = h.num_layers // 2
-        num_decoder = h.num_layers - self.num_encoder
-        self.blocks = nn.ModuleList([UNetBlock(h, i) for i in range(h.num_layers)])
-        self.skip_weights = nn.Parameter(torch.ones(min(self.num_encoder, num_decoder), h.model_dim))
+        stack.skip_weights = nn.Parameter(torch.ones(min(self.num_encoder, h.num_layers - self.num_encoder), h.model_dim))
 
-    def forward(self, x, x0):  # (B, T, d) each
-        skips = []
-        for block in self.blocks[: self.num_encoder]:
-            x = block(x, x0)
-            skips.append(x)
-        for i, block in enumerate(self.blocks[self.num_encoder :]):
-            if skips:
-                x = x + self.skip_weights[i].to(x.dtype) * skips.pop()
-            x = block(x, x0)
+    def before(self, stack, x, depth, fctx):  # x (B, T, d), before the block at position `depth`
+        skips = fctx.cache.setdefault("unet_skips", [])
+        if depth >= self.num_encoder and skips:
+            x = x + stack.skip_weights[depth - self.num_encoder].to(x.dtype) * skips.pop()
+        return x
+
+    def after(self, stack, x, depth, fctx):  # x (B, T, d), the block's output
+        if depth < self.num_encoder:
+            fctx.cache.setdefault("unet_skips", []).append(x)
         return x
 
 
@@ -903,6 +1008,14 @@ class Muon(torch.optim.Optimizer):
         self.rank, self.world_size, self.distributed = ctx.rank, ctx.world_size, ctx.distributed
         self.newton_schulz = torch.compile(muon_newton_schulz) if compile_ns else muon_newton_schulz
         self._scales = {}  # shapes of a stack's matrices -> their max(1, rows/cols)^0.5, (n, 1, 1) fp32
+        self.transforms = list(MUON_TRANSFORMS)  # muon_transform slot: stages of the update, in order
+        for t in self._stage("setup"):
+            t(self)
+
+    def _stage(self, name):
+        """The transforms' methods for one stage (setup, before_update, before_orthogonalise, orthogonalise,
+        after_orthogonalise)."""
+        return [getattr(t, name) for t in self.transforms if hasattr(t, name)]
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -910,6 +1023,8 @@ class Muon(torch.optim.Optimizer):
             params = group["params"]
             if not params:
                 continue
+            for t in self._stage("before_update"):
+                t(params, group, self)  # e.g. decoupled weight decay, on every matrix of the group
             stacks = self._my_stacks(params)
             updates = self._orthogonalised_updates(group, params, stacks)  # index -> bf16 update
             mine = list(updates)
@@ -955,8 +1070,13 @@ class Muon(torch.optim.Optimizer):
         updates = {}
         for stack in stacks:
             transposed = [params[i].size(0) > params[i].size(1) for i in stack]  # work on the wide orientation
-            X = self.newton_schulz(torch.stack([nesterov[i].mT if t else nesterov[i] for i, t in zip(stack, transposed)]),
-                                   group["backend_steps"])  # (n, r, c) bf16
+            G = torch.stack([nesterov[i].mT if t else nesterov[i] for i, t in zip(stack, transposed)])  # (n, r, c)
+            for t in self._stage("before_orthogonalise"):
+                G = t(G, [params[i] for i in stack], transposed, group, self)
+            orthogonalise = (self._stage("orthogonalise") or [self.newton_schulz])[-1]  # a transform's own, else NS5
+            X = orthogonalise(G, group["backend_steps"])  # (n, r, c) bf16
+            for t in self._stage("after_orthogonalise"):
+                X = t(X, [params[i] for i in stack], transposed, group, self)
             X = (X * self._scale(params, stack)).bfloat16()  # the product in fp32, rounded once, as x * a float
             updates.update((i, x.mT if t else x) for i, x, t in zip(stack, X.unbind(0), transposed))
         return updates
@@ -977,10 +1097,15 @@ def build_muon_adam_optimizers(model, h, ctx):
     embed_params = [model.tok_emb.weight]
     claimed = {id(p) for p in embed_params + head_params}
     matrix_params = []
-    for m in model.modules():
+    for m in model.modules():  # a "group" tag (tag_param) overrides the rule: CastedLinear matrices go to Muon
         if isinstance(m, CastedLinear) and m is not head and id(m.weight) not in claimed:
-            matrix_params.append(m.weight)
-            claimed.add(id(m.weight))
+            if param_tag(None, "group", m.weight) in (None, "muon"):
+                matrix_params.append(m.weight)
+                claimed.add(id(m.weight))
+    for p in model.parameters():
+        if param_tag(None, "group", p) == "muon" and id(p) not in claimed and p.ndim == 2:
+            matrix_params.append(p)
+            claimed.add(id(p))
     scalar_params = [p for p in model.parameters() if id(p) not in claimed]  # vectors, control tensors, skips
 
     embed_lr = h.tied_embed_lr if head is None else h.embed_lr
@@ -1000,6 +1125,30 @@ def build_muon_adam_optimizers(model, h, ctx):
     log0(f"tie_embeddings:{head is None} embed_lr:{embed_lr} head_lr:{h.head_lr if head_params else 0.0} "
          f"matrix_lr:{h.matrix_lr} scalar_lr:{h.scalar_lr}")
     return [adam, muon]
+
+
+# ==================================================================================================
+# plugins/flat_allreduce: gradient averaging over ranks, one flat all-reduce per dtype after the backward
+# ==================================================================================================
+
+
+
+def all_reduce_grads(params, ctx):
+    """Average gradients over ranks with one all-reduce per dtype after the whole backward.
+
+    Not DDP: on four H200s, one rank at the eight-GPU shape stepped in 32.35 ms this way and in 33.11 ms with
+    DDP around the compiled model, whose bucketed all-reduces overlap the backward but cut the compiled graph
+    into pieces (bench/dist_step.py, bench/RESULTS.md session 6); the all-reduce itself costs ~0.35 ms there.
+    """
+    by_dtype = {}
+    for p in params:
+        if p.grad is not None:
+            by_dtype.setdefault(p.grad.dtype, []).append(p.grad)
+    for grads in by_dtype.values():
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)  # SUM: gloo has no AVG
+        flat /= ctx.world_size
+        torch._foreach_copy_(grads, [f.view_as(g) for f, g in zip(flat.split([g.numel() for g in grads]), grads)])
 
 
 # ==================================================================================================
@@ -1098,10 +1247,11 @@ def quantize_state_dict_int8(state_dict, h=None):
         t = tensor.detach().to("cpu").contiguous()
         stats["param_count"] += t.numel()
         stats["baseline_tensor_bytes"] += t.numel() * t.element_size()
+        quant = param_tag(name, "quant")  # a plugin's tag_param(p, quant=...) wins over the size rule
         if not t.is_floating_point():
             passthrough[name] = t
-        elif t.numel() <= INT8_KEEP_FLOAT_MAX_NUMEL:
-            if any(s in name for s in CONTROL_TENSOR_NAME_PATTERNS):
+        elif quant in ("fp32", "fp16") or (quant is None and t.numel() <= INT8_KEEP_FLOAT_MAX_NUMEL):
+            if quant == "fp32" or (quant is None and is_control_tensor(name)):
                 passthrough[name] = t.float()  # control tensors: exact fp32
             else:
                 passthrough[name] = t.to(torch.float16)
@@ -1260,14 +1410,21 @@ def score_plain_windows(model, val_tokens, h, ctx, final=False):
 # ==================================================================================================
 # Each slot global is bound to the symbol of the plugin that fills it (golfc/slots.py).
 attention_kernel = sdpa_attention  # plugins/sdpa_attention
+QKV_PRE_ROPE = []  # slot qkv_pre_rope: none
+VALUE_HOOKS = []  # slot value_hook: none
 QK_TRANSFORMS = []  # slot qk_transform: none
 ATTENTION_POST = []  # slot attention_post: none
 MLP = ReluSquaredMLP  # plugins/relu2_mlp
 EMBEDDING_PRE_NORM = []  # slot embedding_pre_norm: none
 EMBEDDING_EXTRAS = []  # slot embedding_extras: none
-BlockStack = UNetBlockStack  # plugins/unet_blocks
+Block = UNetBlock  # plugins/unet_blocks
+layer_schedule = unet_layer_schedule  # plugins/unet_blocks
+SkipMixer = UNetSkips  # plugins/unet_blocks
 build_optimizers = build_muon_adam_optimizers  # plugins/muon
+MUON_TRANSFORMS = []  # slot muon_transform: none
+average_gradients = all_reduce_grads  # plugins/flat_allreduce
 apply_schedule = apply_warmdown_schedule  # plugins/warmdown_schedule
+RUN_EVENTS = []  # slot run_events: none
 WeightAverager = None  # slot weight_averaging: none
 train_quant_hook = None  # slot train_quantization: none
 quantize_state_dict = quantize_state_dict_int8  # plugins/int8_quant
@@ -1323,24 +1480,6 @@ def evaluate(model, val_tokens, h, ctx, final=False):
         raise RuntimeError(f"score_validation scored {int(count)} positions, expected {val_tokens.numel() - 1}")
     val_loss = nll_sum / count
     return val_loss, val_loss / math.log(2.0) * (count / nbytes)
-
-
-def all_reduce_grads(params, ctx):
-    """Average gradients over ranks with one all-reduce per dtype after the whole backward.
-
-    Not DDP: on four H200s, one rank at the eight-GPU shape stepped in 32.35 ms this way and in 33.11 ms with
-    DDP around the compiled model, whose bucketed all-reduces overlap the backward but cut the compiled graph
-    into pieces (bench/dist_step.py, bench/RESULTS.md session 6); the all-reduce itself costs ~0.35 ms there.
-    """
-    by_dtype = {}
-    for p in params:
-        if p.grad is not None:
-            by_dtype.setdefault(p.grad.dtype, []).append(p.grad)
-    for grads in by_dtype.values():
-        flat = torch.cat([g.reshape(-1) for g in grads])
-        dist.all_reduce(flat)  # SUM: gloo has no AVG
-        flat /= ctx.world_size
-        torch._foreach_copy_(grads, [f.view_as(g) for f, g in zip(flat.split([g.numel() for g in grads]), grads)])
 
 
 def log_header(h):
@@ -1407,6 +1546,7 @@ class Run:
         self.h, self.ctx = h, ctx
         self.base_model, self.model = base_model, model  # model: torch.compile(base_model) on CUDA
         self.optimizers, self.params = [], []
+        self.events, self.phase_plan, self.averager = [], [], None  # run_events objects, [(fraction, phase)]
 
 
 def setup(h):
@@ -1458,7 +1598,12 @@ def build_model(h, ctx):
 
         inductor_config.coordinate_descent_tuning = True  # slower compile, sometimes faster kernels
     model = torch.compile(base_model, dynamic=False, fullgraph=True) if compiled else base_model
-    return Run(h, ctx, base_model, model)
+    run = Run(h, ctx, base_model, model)
+    run.events = [cls(base_model, h, ctx) for cls in RUN_EVENTS]  # run_events slot, one object per plugin
+    run.phase_plan = sorted((float(f), name) for events in run.events for name, f in events.phases.items())
+    if any(not 0.0 <= f <= 1.0 for f, _ in run.phase_plan):
+        raise RunInputError(f"run phases {run.phase_plan}: each needs a fraction in [0, 1]")
+    return run
 
 
 def prepare_training(run):
@@ -1473,8 +1618,17 @@ def prepare_training(run):
     log0(f"device:{run.ctx.device} compile:{compile_enabled(h, run.ctx.device)}")
 
 
-def train_step(run, step, elapsed_ms, loader, averager):
-    """One optimizer step over grad_accum_steps micro-batches; returns this rank's mean loss."""
+def switch_phase(run, name, on):
+    """Switch run phase `name` on or off: the model's phases (read by every forward), then each events object."""
+    phases = set(run.base_model.phases)
+    run.base_model.phases = tuple(sorted(phases | {name} if on else phases - {name}))
+    for events in run.events:
+        events.phase(run.base_model, name, on)
+
+
+def train_step(run, step, elapsed_ms, loader, timed=False):
+    """One optimizer step over grad_accum_steps micro-batches; returns this rank's mean loss. A timed step (not
+    the compile warmup's) also updates the weight averager and fires the step events."""
     h, ctx, base_model = run.h, run.ctx, run.base_model
     lr_mul = apply_schedule(run.optimizers, step, elapsed_ms, h)
     if train_quant_hook is not None:
@@ -1487,30 +1641,39 @@ def train_step(run, step, elapsed_ms, loader, averager):
         loss_sum += loss.detach()
         (loss / ctx.grad_accum_steps).backward()
     if ctx.distributed:
-        all_reduce_grads(run.params, ctx)
+        average_gradients(run.params, ctx)  # grad_average slot
     if h.grad_clip_norm > 0:
         torch.nn.utils.clip_grad_norm_(run.params, h.grad_clip_norm)
     for opt in run.optimizers:
         opt.step()
     base_model.zero_grad(set_to_none=True)
-    if averager is not None:
-        averager.update(base_model, step + 1, lr_mul)  # step + 1 = optimizer steps done
+    if timed and run.averager is not None:
+        run.averager.update(base_model, step + 1, lr_mul)  # step + 1 = optimizer steps done
+    for events in run.events if timed else ():
+        events.step(base_model, step + 1, elapsed_ms, lr_mul)
     return loss_sum / ctx.grad_accum_steps
 
 
 def compile_warmup(run):
-    """WARMUP_STEPS real steps, so that nothing compiles inside the timed loop; then the initial weights,
-    optimizer state and data position are restored."""
+    """WARMUP_STEPS real steps, so that nothing compiles inside the timed loop, and as many again with each run
+    phase switched on in turn (the graphs the timed loop will switch to); then the phases are switched off and
+    the initial weights, optimizer state and data position are restored."""
     h = run.h
     if h.warmup_steps <= 0:
         return
     initial_model = {k: v.detach().cpu().clone() for k, v in run.base_model.state_dict().items()}
     initial_optimizers = [copy.deepcopy(opt.state_dict()) for opt in run.optimizers]
     loader = TrainLoader(h, run.ctx)
-    for i in range(h.warmup_steps):
-        train_step(run, 0, 0.0, loader, None)
-        if h.warmup_steps <= 20 or (i + 1) % 10 == 0 or i + 1 == h.warmup_steps:
-            log0(f"warmup_step:{i + 1}/{h.warmup_steps}")
+    for phase in [None] + [name for _, name in run.phase_plan]:  # None: no phase yet; then cumulatively
+        if phase is not None:
+            switch_phase(run, phase, True)
+            log0(f"warmup_phase:{phase}")
+        for i in range(h.warmup_steps):
+            train_step(run, 0, 0.0, loader)
+            if h.warmup_steps <= 20 or (i + 1) % 10 == 0 or i + 1 == h.warmup_steps:
+                log0(f"warmup_step:{i + 1}/{h.warmup_steps}")
+    for _, name in reversed(run.phase_plan):
+        switch_phase(run, name, False)
     run.base_model.load_state_dict(initial_model, strict=True)
     for opt, state in zip(run.optimizers, initial_optimizers):
         opt.load_state_dict(state)
@@ -1520,7 +1683,8 @@ def train(run, val_tokens):
     """The timed loop: the clock runs only around training steps; periodic validation outside it."""
     h, ctx, model = run.h, run.ctx, run.model
     loader = TrainLoader(h, ctx)
-    averager = WeightAverager(run.base_model, h) if WeightAverager is not None else None
+    run.averager = WeightAverager(run.base_model, h) if WeightAverager is not None else None
+    pending = list(run.phase_plan)  # [(fraction, phase)] not yet switched on, earliest first
     max_ms = 1000.0 * h.max_wallclock_seconds if h.max_wallclock_seconds > 0 else None
     clock_group = host_group(ctx) if max_ms is not None else None
 
@@ -1530,6 +1694,8 @@ def train(run, val_tokens):
         return max_over_ranks(ms, clock_group) if clock_group is not None else ms
 
     train_ms, clock_ms, stop_after, step = 0.0, 0.0, None, 0
+    for events in run.events:
+        events.train_start(run)
     sync_device(ctx.device)
     t0 = time.perf_counter()
     while True:
@@ -1547,7 +1713,11 @@ def train(run, val_tokens):
             if stop_after is not None and step < h.iterations:
                 log0(f"stopping_early: wallclock_cap train_time:{train_ms:.0f}ms step:{step}/{h.iterations}")
             break
-        train_loss = train_step(run, step, clock_ms, loader, averager)
+        progress = clock_ms / max_ms if max_ms is not None else step / max(h.iterations, 1)
+        while pending and progress >= pending[0][0]:  # the agreed clock: every rank switches at this step
+            switch_phase(run, pending.pop(0)[1], True)
+            log0(f"phase:{run.base_model.phases} step:{step} train_time:{clock_ms:.0f}ms")
+        train_loss = train_step(run, step, clock_ms, loader, timed=True)
         step += 1
         # No device sync here: the host runs at most a step ahead, and a sync per step would leave the GPU
         # idle while the next step is launched. Only logging (.item()) syncs.
@@ -1560,8 +1730,10 @@ def train(run, val_tokens):
     if ctx.device.type == "cuda":
         log0(f"peak memory allocated: {torch.cuda.max_memory_allocated() // 1024 // 1024} MiB "
              f"reserved: {torch.cuda.max_memory_reserved() // 1024 // 1024} MiB")
-    if averager is not None:
-        averager.apply(run.base_model)
+    if run.averager is not None:
+        run.averager.apply(run.base_model)
+    for events in run.events:
+        events.before_export(run.base_model, ctx)
 
 
 def roundtrip_eval(run, val_tokens, artifact):
@@ -1598,6 +1770,8 @@ def main():
     val_tokens = load_validation(h, ctx)
     run = build_model(h, ctx)
     if h.eval_only:  # score a saved artifact with this program's evaluation, nothing trained
+        for _, name in run.phase_plan:  # the phases a run ends with: every one it declares
+            switch_phase(run, name, True)
         roundtrip_eval(run, val_tokens, h.eval_only)
     else:
         prepare_training(run)

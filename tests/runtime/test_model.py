@@ -138,7 +138,7 @@ def test_mean_loss_equals_the_mean_of_per_token_nll(tie, tiny_overrides):
     assert torch.allclose(model(ids, targets), nll.mean(), atol=1e-6)
     # by hand: rms_norm -> blocks -> rms_norm -> head -> 30 tanh(z / 30) -> cross-entropy
     x = F.rms_norm(model.tok_emb(ids), (64,))
-    x = F.rms_norm(model.stack(x, x), (64,))
+    x = F.rms_norm(model.stack(x, x, ns["ForwardContext"](ids, x, (), model.value_hooks)), (64,))
     logits = x @ (model.tok_emb.weight if tie == "1" else model.lm_head.weight).T
     logits = 30 * torch.tanh(logits / 30)
     ref = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none").view(3, 16)

@@ -1,0 +1,272 @@
+"""``check_contract(slot, plugin)``: does a plugin's run-time code keep its slot's contract (golfc/slots.py)?
+
+The plugin is assembled into a program with the defaults (``golfc.testing.load_program``) under a tiny model
+on the CPU, and the slot's bound implementation is called as the core calls it: shapes and dtypes of what it
+returns, causality (a later token never changes an earlier position: attention kernels, embedding modules,
+the whole model, scorers via ``prefix_violations``), exactly-once scoring of every validation target, exact
+inverses (compressor, quantizer), the optimizer's groups and state round trip. Returns one line per problem
+(empty: the contract holds). A slot without a check returns one line saying so; tests/test_contracts.py runs
+this for every slot every catalogue plugin fills.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+CHECK_ENV: dict[str, str] = {
+    "DEVICE": "cpu", "VOCAB_SIZE": "64", "NUM_LAYERS": "4", "MODEL_DIM": "32", "NUM_HEADS": "4", "NUM_KV_HEADS": "2",
+    "TRAIN_SEQ_LEN": "16", "TRAIN_BATCH_TOKENS": "256", "VAL_BATCH_SIZE": "256",
+}
+B, T, J = 2, 16, 9  # batch, sequence, the position from which a causality check redraws tokens
+
+
+def _same(a: Any, b: Any) -> bool:
+    import torch
+
+    return bool(torch.allclose(a.float(), b.float(), atol=1e-5, rtol=1e-5))
+
+
+def _shape(what: str, got: Any, expected: tuple[int, ...], dtype: Any = None) -> list[str]:
+    problems = [] if tuple(got.shape) == expected else [f"{what}: shape {tuple(got.shape)}, expected {expected}"]
+    if dtype is not None and got.dtype != dtype:
+        problems.append(f"{what}: dtype {got.dtype}, expected {dtype}")
+    return problems
+
+
+def _causal(what: str, fn: Callable[[Any], Any], ids: Any, vocab: int) -> list[str]:
+    """fn(ids) -> (B, T, ...): redraw ids at and after J; every earlier position must keep its value."""
+    import torch
+
+    other = ids.clone()
+    other[:, J:] = torch.randint(0, vocab, other[:, J:].shape, generator=torch.Generator().manual_seed(1))
+    a, b = fn(ids), fn(other)
+    return [] if _same(a[:, :J], b[:, :J]) else [f"{what}: a token at position >= {J} changed an earlier output"]
+
+
+def _model(ns: dict[str, Any]) -> Any:
+    from golfc.testing import mixing_model
+
+    return mixing_model(ns)
+
+
+def _check_model(ns: dict[str, Any], h: Any) -> list[str]:
+    """Model slots: the whole GPT keeps its shapes and stays causal with the plugin in it."""
+    import torch
+
+    model = _model(ns)
+    ids = torch.randint(0, h.vocab_size, (B, T), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        hidden = model.hidden(ids)
+        problems = _shape("GPT.hidden", hidden, (B, T, h.model_dim))
+        problems += _shape("GPT.logits", model.logits(hidden), (B, T, h.vocab_size))
+        problems += _causal("GPT.hidden", model.hidden, ids, h.vocab_size)
+    return problems
+
+
+def _check_kernel(ns: dict[str, Any], h: Any) -> list[str]:
+    import torch
+
+    D = h.model_dim // h.num_heads
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(B, h.num_heads, T, D, generator=g)
+    k, v = (torch.randn(B, h.num_kv_heads, T, D, generator=g) for _ in range(2))
+    problems = []
+    for layer in range(h.num_layers):
+        y = ns["attention_kernel"](q, k, v, h, layer)
+        problems += _shape(f"attention_kernel layer {layer}", y, (B, h.num_heads, T, D), q.dtype)
+        k2, v2 = k.clone(), v.clone()
+        k2[:, :, J:], v2[:, :, J:] = torch.randn_like(k2[:, :, J:]), torch.randn_like(v2[:, :, J:])
+        if not _same(y[:, :, :J], ns["attention_kernel"](q, k2, v2, h, layer)[:, :, :J]):
+            problems.append(f"attention_kernel layer {layer}: keys/values at >= {J} changed earlier outputs")
+    return problems + _check_model(ns, h)
+
+
+def _check_embedding(ns: dict[str, Any], h: Any, name: str) -> list[str]:
+    import torch
+
+    problems = []
+    ids = torch.randint(0, h.vocab_size, (B, T), generator=torch.Generator().manual_seed(0))
+    for cls in ns[name]:
+        torch.manual_seed(0)
+        module = cls(h)
+        for p in module.parameters():  # zero-initialised parts would hide a position mix
+            torch.nn.init.normal_(p, std=0.3)
+        e = torch.randn(B, T, h.model_dim, generator=torch.Generator().manual_seed(2))
+        with torch.no_grad():
+            problems += _shape(f"{cls.__name__}", module(ids, e), (B, T, h.model_dim), e.dtype)
+            problems += _causal(cls.__name__, lambda i, m=module, e=e: m(i, e), ids, h.vocab_size)
+    return problems + _check_model(ns, h)
+
+
+def _check_schedule(ns: dict[str, Any], h: Any) -> list[str]:
+    order = ns["layer_schedule"](h, ())
+    bad = [i for i in order if not isinstance(i, int) or not 0 <= i < h.num_layers]
+    return ([f"layer_schedule: {list(order)} has entries outside 0 .. {h.num_layers - 1}: {bad}"] if bad or not order
+            else []) + _check_model(ns, h)
+
+
+def _check_optimizer(ns: dict[str, Any], h: Any) -> list[str]:
+    import torch
+
+    from golfc.testing import cpu_context
+
+    model = _model(ns)
+    optimizers = ns["build_optimizers"](model, h, cpu_context(ns, vocab=h.vocab_size))
+    problems = [f"param group without base_lr in {type(o).__name__}" for o in optimizers for g in o.param_groups
+                if "base_lr" not in g]
+    owned = [id(p) for o in optimizers for g in o.param_groups for p in g["params"]]
+    if sorted(owned) != sorted(id(p) for p in model.parameters() if p.requires_grad) or len(set(owned)) != len(owned):
+        problems.append("the optimizers do not own every trainable parameter exactly once")
+    ids = torch.randint(0, h.vocab_size, (B, T), generator=torch.Generator().manual_seed(0))
+    model(ids, ids).backward()
+    for o in optimizers:
+        o.step()
+        state = o.state_dict()
+        o.load_state_dict(state)
+        if set(state["state"]) != set(o.state_dict()["state"]):
+            problems.append(f"{type(o).__name__}: state does not round-trip through state_dict()")
+    return problems
+
+
+def _check_quantizer(ns: dict[str, Any], h: Any) -> list[str]:
+    import torch
+
+    state = _model(ns).state_dict()
+    obj, stats = ns["quantize_state_dict"](state, h)
+    problems = [f"quantize_state_dict stats lack {k}" for k in ("param_count", "payload_bytes", "baseline_tensor_bytes")
+                if k not in stats]
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    back = ns["dequantize_state_dict"](torch.load(io.BytesIO(buf.getvalue()), map_location="cpu"))
+    if set(back) != set(state):
+        return [*problems, "dequantize_state_dict(quantize_state_dict(sd)) has other keys than sd"]
+    problems += [f"{k}: {tuple(back[k].shape)} {back[k].dtype} came back for {tuple(v.shape)} {v.dtype}"
+                 for k, v in state.items() if back[k].shape != v.shape or back[k].dtype != v.dtype]
+    return problems + ([] if isinstance(ns["QUANT_LABEL"], str) else ["QUANT_LABEL is not a str"])
+
+
+def _check_compressor(ns: dict[str, Any], h: Any) -> list[str]:
+    raw = bytes(range(256)) * 64 + b"golfc" * 1000
+    back = ns["decompress_bytes"](ns["compress_bytes"](raw))
+    return ([] if back == raw else ["decompress_bytes(compress_bytes(raw)) != raw"]) + (
+        [] if isinstance(ns["COMPRESS_LABEL"], str) else ["COMPRESS_LABEL is not a str"])
+
+
+def _val_tokens(h: Any) -> Any:
+    import torch
+
+    return torch.randint(0, h.vocab_size, (6 * h.train_seq_len + 5,), dtype=torch.int32,
+                         generator=torch.Generator().manual_seed(4))
+
+
+def _check_windows(ns: dict[str, Any], h: Any) -> list[str]:
+    from golfc.testing import cpu_context
+
+    val = _val_tokens(h)
+    plan = ns["eval_windows"](val, h, cpu_context(ns, vocab=h.vocab_size))
+    scored = [t for start, first in plan.spans for t in range(first + 1, start + plan.window + 1)]
+    expected = list(range(1, val.numel()))
+    if sorted(scored) == expected:
+        return []
+    return [f"eval_windows: {len(scored)} targets scored, {len(set(scored))} distinct; "
+            f"expected {len(expected)}, each once"]
+
+
+def _check_scorer(ns: dict[str, Any], h: Any) -> list[str]:
+    import torch
+
+    from golfc.testing import cpu_context, prefix_violations
+
+    model, ctx, val = _model(ns), cpu_context(ns, vocab=h.vocab_size), _val_tokens(h)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    problems = []
+    for final in (False, True):
+        scores = ns["score_validation"](model, val, h, ctx, final)
+        if sorted(scores.positions.tolist()) != list(range(1, val.numel())):
+            problems.append(f"score_validation(final={final}): not every target scored exactly once")
+        problems += _shape(f"score_validation(final={final}).nll", scores.nll, (val.numel() - 1,), torch.float32)
+        if any(not torch.equal(v, state[k]) for k, v in model.state_dict().items()):
+            problems.append(f"score_validation(final={final}) left the model's weights changed")
+            model.load_state_dict(state)
+    return problems + prefix_violations(ns["score_validation"], model, val, h, ctx, j=2 * h.train_seq_len + 3)
+
+
+def _check_lr_schedule(ns: dict[str, Any], h: Any) -> list[str]:
+    from golfc.testing import cpu_context
+
+    optimizers = ns["build_optimizers"](_model(ns), h, cpu_context(ns, vocab=h.vocab_size))
+    problems = []
+    for step, ms in ((0, 0.0), (5, 1000.0 * h.max_wallclock_seconds * 0.99), (h.iterations, 0.0)):
+        first = ns["apply_schedule"](optimizers, step, ms, h)
+        lrs = [g["lr"] for o in optimizers for g in o.param_groups]
+        again = ns["apply_schedule"](optimizers, step, ms, h)
+        lrs_again = [g["lr"] for o in optimizers for g in o.param_groups]
+        if not isinstance(first, float) or first != again or lrs != lrs_again:
+            problems.append(f"apply_schedule(step={step}, elapsed_ms={ms}): not one float and the same lrs every call")
+    return problems
+
+
+def _check_events(ns: dict[str, Any], h: Any) -> list[str]:
+    from golfc.testing import cpu_context
+
+    model, problems = _model(ns), []
+    for cls in ns["RUN_EVENTS"]:
+        events = cls(model, h, cpu_context(ns, vocab=h.vocab_size))
+        problems += [f"{cls.__name__}: phase {name!r} at {f!r}, expected a fraction in [0, 1]"
+                     for name, f in dict(events.phases).items() if not 0.0 <= float(f) <= 1.0]
+        methods = ("train_start", "phase", "step", "before_export")
+        missing = [m for m in methods if not callable(getattr(events, m, None))]
+        problems += [f"{cls.__name__}: no method {m}" for m in missing]
+    return problems
+
+
+UNCHECKED: dict[str, str] = {  # slots check_contract cannot call alone on one CPU process, and where they are tested
+    "grad_average": "needs several ranks: plugins/flat_allreduce/test_flat_allreduce.py runs two gloo ranks",
+    "data_loader": "needs training shards: tests/test_hooks.py and each loader's own tests build a tiny dataset",
+    "weight_averaging": "no catalogue plugin yet; tests/test_hooks.py::test_hook_weight_averaging",
+    "train_quantization": "no catalogue plugin yet; tests/test_hooks.py::test_hook_train_quantization",
+}
+
+CHECKS: dict[str, Callable[[dict[str, Any], Any], list[str]]] = {
+    "schedule": _check_lr_schedule,
+    "run_events": _check_events,
+    "attention_kernel": _check_kernel,
+    "qkv_pre_rope": _check_model,
+    "value_hook": _check_model,
+    "qk_transform": _check_model,
+    "attention_post": _check_model,
+    "mlp": _check_model,
+    "embedding_pre_norm": lambda ns, h: _check_embedding(ns, h, "EMBEDDING_PRE_NORM"),
+    "embedding_extras": lambda ns, h: _check_embedding(ns, h, "EMBEDDING_EXTRAS"),
+    "block": _check_model,
+    "layer_schedule": _check_schedule,
+    "skip_mixer": _check_model,
+    "optimizer": _check_optimizer,
+    "muon_transform": _check_optimizer,
+    "quantizer": _check_quantizer,
+    "compressor": _check_compressor,
+    "eval_windows": _check_windows,
+    "eval_adapter": _check_scorer,
+}
+
+
+def check_contract(slot: str, plugin: str | None = None, env: Mapping[str, str] | None = None,
+                   plugins_dir: Path | None = None) -> list[str]:
+    """Problems with ``plugin``'s implementation of ``slot`` (None: the default program's), checked on the CPU
+    in a program of that plugin and the defaults under :data:`CHECK_ENV` plus ``env``; empty when it holds."""
+    from golfc.slots import SLOTS_BY_NAME
+    from golfc.testing import load_program
+
+    if slot not in SLOTS_BY_NAME:
+        return [f"no slot named {slot!r}"]
+    if slot not in CHECKS:
+        return [f"slot {slot!r}: not checked here ({UNCHECKED.get(slot, 'no check yet')})"]
+    import torch
+
+    ns = load_program((plugin,) if plugin else (), env={**CHECK_ENV, **dict(env or {})}, plugins_dir=plugins_dir)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return CHECKS[slot](ns, ns["Hyperparameters"]())
