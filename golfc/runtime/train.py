@@ -314,7 +314,9 @@ def main():
     ctx = setup(h)
     val_tokens = load_validation(h, ctx)
     run = build_model(h, ctx)
-    if h.eval_only:  # score a saved artifact with this program's evaluation, nothing trained
+    if os.environ.get("GOLFC_PROBE"):  # the verifier's probe mode (core/probe): given streams, not validation
+        probe_eval(run)
+    elif h.eval_only:  # score a saved artifact with this program's evaluation, nothing trained
         roundtrip_eval(run, val_tokens, h.eval_only)
     else:
         prepare_training(run)
