@@ -179,6 +179,17 @@ def test_golfcs_evaluation_plugins_pass_every_applicable_check(tmp_path, tiny_da
 
 
 @pytest.mark.slow
+def test_under_two_ranks_rank_0_gathers_every_share_and_the_checks_pass(tmp_path, tiny_dataset):
+    program = build(tmp_path, ("sliding_window",))
+    results = run_checks(program, ["causality", "target"], workdir=tmp_path / "work", nproc=2,
+                         env={**PROBE_ENV, **tiny_dataset.env()})
+    assert verdicts(results) == {"causality": "PASS", "target": "PASS"}, [r.evidence for r in results]
+    out = np.load(next((tmp_path / "work").glob("probe-*-streams")) / "probe.npz")
+    assert out["world_size"] == 2 and set(np.unique(out["rank"][0, 1:])) == {0, 1}
+    assert (out["scored"][:, 1:] == 1).all()
+
+
+@pytest.mark.slow
 def test_the_masked_smear_passes_the_documents_check(tmp_path, tiny_dataset):
     results = check(tmp_path, tiny_dataset, ("leaky_smear_no_bos",), ["documents", "causality"],
                     plugins_dir=LEAKY, LEAKY_SMEAR_BOS_MASK="1")
