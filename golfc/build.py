@@ -29,7 +29,7 @@ SIZE_LIMIT = 16_000_000
 OUTPUT_FILES = ("train_gpt.py", "train_gpt.src.py", "golfc.lock")
 OUT_OPTION = "--out"  # how `golfc build` (and `golfc demo`) name their output folder in messages
 CORE_BEFORE_PLUGINS = ("prelude", "checks", "hparams", "data", "model")
-CORE_AFTER_WIRING = ("train",)
+CORE_AFTER_WIRING = ("probe", "train")
 
 
 @dataclass(frozen=True)

@@ -360,5 +360,9 @@ def golfc_eval_adapter(recipe: Recipe) -> Impl | None:
     artifact (the roundtrip); periodic and pre-export evaluations pass False and must not adapt. An adapter
     that adapts the model (TTT, SLOT) must score a token before any update that used it, and leave the
     model's weights as it found them. ``model`` may be the compiled module (its ``_orig_mod`` is the GPT,
-    whose ``hidden(ids)`` and ``logits(hidden)`` make up ``forward``). Default: ``plain_eval``.
+    whose ``hidden(ids)`` and ``logits(hidden)`` make up ``forward``). The verifier's probe (core/probe,
+    docs/verify.md) reads the distribution a scorer scored from the last ``GPT.logits`` before each
+    ``span_scores``; a scorer that scores another distribution (a mixture, a cache) hands its final
+    log-probabilities ``(B, T, V)`` to ``probe_distribution(logp)`` just before ``span_scores``.
+    Default: ``plain_eval``.
     """

@@ -329,9 +329,13 @@ def main():
     ctx = setup(h)
     val_tokens = load_validation(h, ctx)
     run = build_model(h, ctx)
-    if h.eval_only:  # score a saved artifact with this program's evaluation, nothing trained
-        for _, name in run.phase_plan:  # the phases a run ends with: every one it declares
+    probing = bool(os.environ.get("GOLFC_PROBE"))  # the verifier's probe mode (core/probe): given streams
+    if probing or h.eval_only:  # scoring what a run ends with: every phase it declares switched on
+        for _, name in run.phase_plan:
             switch_phase(run, name, True)
+    if probing:
+        probe_eval(run)
+    elif h.eval_only:  # score a saved artifact with this program's evaluation, nothing trained
         roundtrip_eval(run, val_tokens, h.eval_only)
     else:
         prepare_training(run)

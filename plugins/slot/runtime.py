@@ -16,16 +16,18 @@ def fit_context_deltas(gpt, hidden, y, context, h):
     hidden (B, T, d) is fixed (computed once under no_grad); context (B, T) bool marks the targets a window
     may learn from (those before its scored ones). Rows are independent: AdamW is elementwise and each
     delta's gradient comes from its own row only, so no window learns from another window's tokens (a delta
-    shared across the windows of a batch would: the L13 leak of PR #1217 before its fix).
+    shared across the windows of a batch would: the L13 leak of PR #1217 before its fix). Each window's loss is
+    the mean over its own context, so a score does not depend on the other windows of its batch either (a
+    batch-wide mean did, through AdamW's eps: golfc verify's batch probe found it).
     """
     delta = torch.zeros(hidden.size(0), 1, hidden.size(-1), device=hidden.device, requires_grad=True)
-    count = context.sum().clamp_min(1)
+    count = context.sum(dim=1, keepdim=True).clamp_min(1)  # (B, 1): each window's own context size
     optimizer = torch.optim.AdamW([delta], lr=h.slot_lr, weight_decay=0.0)
     for _ in range(h.slot_steps):
         logits = gpt.logits(hidden + delta.to(hidden.dtype)).float()  # (B, T, V)
         nll = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view_as(y)
         optimizer.zero_grad(set_to_none=True)
-        (nll * context).sum().div(count).backward()
+        (nll * context).div(count).sum().backward()
         optimizer.step()
     return delta.detach()
 

@@ -1,0 +1,250 @@
+"""golfc.verify.causality: the probe protocol of emitted programs and the five checks, on tiny CPU builds.
+
+Each leaky fixture (tests/leaky/plugins, a --plugins-dir) must fail the check of its rule; golfc's own evaluation
+plugins must pass every check that applies. One probe run is one process of the program (torch's import is
+most of its time), so most of these are marked slow.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from golfc.build import build_submission
+from golfc.errors import GolfcError
+from golfc.testing import TINY_RUN_ENV, run_emitted
+from golfc.verify.causality import CHECKS, RULES, run_checks, static_settings
+
+LEAKY = Path(__file__).resolve().parents[1] / "leaky" / "plugins"
+# Plain windows: 4 a forward (2048 tokens over 8 micro-batches of 64); sliding: 16-token stride, 4 a forward;
+# TTT chunks of 128 tokens; two SLOT steps. Small enough that a probe run is mostly torch's import.
+PROBE_ENV = {**TINY_RUN_ENV, "VAL_BATCH_SIZE": "2048", "EVAL_STRIDE": "16", "EVAL_BATCH_SEQS": "4",
+             "TTT_CHUNK_TOKENS": "128", "TTT_BATCH_SEQS": "2", "SLOT_STEPS": "2", "LEAKY_TTT_CHUNK": "128"}
+INIT = {"GOLFC_PROBE_TRAIN_STEPS": "0"}  # the seeded initial weights: every fixture leaks through its adaptation
+
+
+def build(tmp_path: Path, plugins: tuple[str, ...], plugins_dir: Path | None = None) -> Path:
+    out = tmp_path / ("-".join(plugins) or "baseline")
+    build_submission(plugins, {}, out, plugins_dir=plugins_dir)
+    return out / "train_gpt.py"
+
+
+def verdicts(results) -> dict[str, str]:
+    return {r.name: r.verdict for r in results}
+
+
+def check(tmp_path, dataset, plugins, checks, plugins_dir=None, **env):
+    program = build(tmp_path, plugins, plugins_dir)
+    return run_checks(program, checks, workdir=tmp_path / "work", env={**PROBE_ENV, **dataset.env(), **env})
+
+
+# --------------------------------------------------------------------------------------------------
+# Bad input, programs without a probe, settings read from the source
+# --------------------------------------------------------------------------------------------------
+def test_an_unknown_check_or_a_missing_program_is_a_one_line_error(tmp_path):
+    program = tmp_path / "train_gpt.py"
+    program.write_text("print('hi')\n")
+    with pytest.raises(GolfcError, match=r"unknown check 'causal': expected one of causality, normalization"):
+        run_checks(program, ["causal"], workdir=tmp_path, env={})
+    with pytest.raises(GolfcError, match="no such program"):
+        run_checks(tmp_path / "absent.py", ["causality"], workdir=tmp_path, env={})
+    assert set(RULES) == set(CHECKS)
+
+
+def test_a_hand_written_program_without_probe_mode_is_skipped_with_a_reason(tmp_path):
+    program = tmp_path / "train_gpt.py"
+    program.write_text("import torch\nprint('a hand-written record')\n")
+    results = run_checks(program, ["causality", "documents"], workdir=tmp_path, env={})
+    assert [(r.name, r.rule, r.verdict) for r in results] == [("causality", "C1", "SKIP"), ("documents", "L18", "SKIP")]
+    assert "no probe mode" in results[0].evidence and len(results[0].evidence.splitlines()) == 1
+
+
+def test_settings_are_read_from_the_shipped_wrapper_under_the_run_environment(tmp_path):
+    from golfc.verify.causality import program_texts
+
+    program = build(tmp_path, ("sliding_window",))
+    settings = static_settings(program_texts(program), {"TRAIN_SEQ_LEN": "64", "EVAL_STRIDE": "16"})
+    assert settings["train_seq_len"] == 64 and settings["eval_stride"] == 16  # from the environment
+    assert settings["eval_batch_seqs"] == 32 and settings["tie_embeddings"] is True  # the emitted defaults
+
+
+# --------------------------------------------------------------------------------------------------
+# The probe protocol itself
+# --------------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_the_probe_scores_the_validation_stream_exactly_as_the_scored_evaluation(tmp_path, tiny_dataset):
+    """Same code path: probing the real artifact on the validation tokens gives the logged roundtrip val_loss."""
+    run = run_emitted((), tiny_dataset, tmp_path / "run", env={"VAL_BATCH_SIZE": "2048"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    logged = float(run.stdout.split("roundtrip_exact val_loss:")[1].split()[0])
+    from golfc.data.shards import find_shards, read_shard
+
+    val = read_shard(find_shards(tiny_dataset.data_path, "val")[0])
+    val = val[: (len(val) - 1) // 64 * 64 + 1].astype(np.int32)  # cut as the program cuts it
+    np.save(tmp_path / "val.npy", val)
+    env = {**os.environ, **TINY_RUN_ENV, **tiny_dataset.env(), "VAL_BATCH_SIZE": "2048",
+           "GOLFC_PROBE": str(tmp_path / "val.npy"), "GOLFC_PROBE_OUT": str(tmp_path / "p.npz"),
+           "GOLFC_PROBE_ARTIFACT": str(tmp_path / "run" / "final_model.int8.ptz"), "GOLFC_PROBE_ROWS": "1,700"}
+    proc = subprocess.run([sys.executable, "train_gpt.py"], cwd=tmp_path / "run", env=env, capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = np.load(tmp_path / "p.npz")
+    assert (out["scored"][0, 1:] == 1).all() and out["scored"][0, 0] == 0  # every target once, position 0 never
+    assert f"{float(np.mean(out['nll'][0, 1:].astype(np.float64))):.8f}" == f"{logged:.8f}"
+    rows = out["rows"][0].astype(np.float64)
+    assert np.allclose(np.exp(rows).sum(-1), 1.0, atol=1e-5)
+    assert np.allclose(-rows[[0, 1], val[[1, 700]]], out["nll"][0, [1, 700]], atol=1e-5)
+    assert not out["document_isolated"] and out["world_size"] == 1
+
+
+@pytest.mark.slow
+def test_a_bad_probe_stream_is_a_one_line_error(tmp_path, tiny_dataset):
+    program = build(tmp_path, ())
+    np.save(tmp_path / "bad.npy", np.array([1.5, 2.5]))
+    env = {**os.environ, **TINY_RUN_ENV, **tiny_dataset.env(), "GOLFC_PROBE": str(tmp_path / "bad.npy")}
+    proc = subprocess.run([sys.executable, str(program)], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: GOLFC_PROBE=") and "expected integer" in proc.stderr
+
+
+# --------------------------------------------------------------------------------------------------
+# Leaky fixtures fail the check of their rule
+# --------------------------------------------------------------------------------------------------
+LEAKS = [
+    pytest.param(("leaky_ttt_train_first",), "causality", id="L1-ttt-train-then-score"),
+    pytest.param(("leaky_ttt_last_epoch",), "causality", id="L2-ttt-last-epoch", marks=pytest.mark.slow),
+    pytest.param(("sliding_window", "leaky_slot_shared_delta"), "causality", id="L13-shared-delta",
+                 marks=pytest.mark.slow),
+    pytest.param(("sliding_window", "leaky_slot_scored"), "causality", id="L12-slot-on-scored",
+                 marks=pytest.mark.slow),
+    pytest.param(("leaky_ngram_target",), "target", id="L7-ngram-keyed-on-target"),
+    pytest.param(("leaky_mixture_unnormalized",), "normalization", id="L8-unnormalized-mixture",
+                 marks=pytest.mark.slow),
+    pytest.param(("leaky_smear_no_bos",), "documents", id="L18-smear-across-bos", marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize(("plugins", "failing"), LEAKS)
+def test_each_leaky_fixture_fails_the_check_of_its_rule(tmp_path, tiny_dataset, plugins, failing):
+    results = check(tmp_path, tiny_dataset, plugins, [failing], plugins_dir=LEAKY, **INIT)
+    (result,) = results
+    assert (result.name, result.rule, result.verdict) == (failing, RULES[failing], "FAIL"), result.evidence
+    assert ("position" in result.evidence and "->" in result.evidence) or "sums to" in result.evidence
+
+
+@pytest.mark.slow
+def test_the_shared_delta_slot_also_fails_batch_invariance(tmp_path, tiny_dataset):
+    (result,) = check(tmp_path, tiny_dataset, ("sliding_window", "leaky_slot_shared_delta"), ["batch"],
+                      plugins_dir=LEAKY, **INIT)
+    assert (result.rule, result.verdict) == ("L13", "FAIL") and "batch 4 -> 1 windows" in result.evidence
+
+
+@pytest.mark.slow
+def test_the_n_gram_fixtures_pass_the_c2_check_they_do_not_break(tmp_path, tiny_dataset):
+    """Each C2 fixture breaks one of the two C2 checks: the evidence is specific, not a blanket failure."""
+    keyed = verdicts(check(tmp_path / "a", tiny_dataset, ("leaky_ngram_target",), ["normalization", "target"],
+                           plugins_dir=LEAKY, **INIT))
+    unnormalized = verdicts(check(tmp_path / "b", tiny_dataset, ("leaky_mixture_unnormalized",),
+                                  ["normalization", "target"], plugins_dir=LEAKY, **INIT))
+    assert keyed == {"normalization": "PASS", "target": "FAIL"}
+    assert unnormalized == {"normalization": "FAIL", "target": "PASS"}
+
+
+# --------------------------------------------------------------------------------------------------
+# golfc's own evaluation plugins pass
+# --------------------------------------------------------------------------------------------------
+def test_the_baseline_passes_causality_and_both_c2_checks(tmp_path, tiny_dataset):
+    results = check(tmp_path, tiny_dataset, (), ["causality", "normalization", "target"])
+    assert verdicts(results) == {"causality": "PASS", "normalization": "PASS", "target": "PASS"}, results
+    assert "bit-identical" in results[0].evidence
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("plugins", [(), ("sliding_window",), ("ttt",), ("sliding_window", "slot"),
+                                     ("sliding_window", "ttt")], ids=lambda p: "+".join(p) or "baseline")
+def test_golfcs_evaluation_plugins_pass_every_applicable_check(tmp_path, tiny_dataset, plugins):
+    results = check(tmp_path, tiny_dataset, plugins, list(CHECKS))
+    got = verdicts(results)
+    assert got["documents"] == "SKIP"  # none of them claims document isolation
+    expected_batch = "WARN" if "ttt" in plugins else "PASS"  # TTT's global batch grows with the ranks
+    assert got == {"causality": "PASS", "normalization": "PASS", "target": "PASS", "batch": expected_batch,
+                   "documents": "SKIP"}, [r.evidence for r in results]
+    if "ttt" in plugins:
+        assert "first TTT chunk" in next(r for r in results if r.name == "batch").evidence
+
+
+@pytest.mark.slow
+def test_under_two_ranks_rank_0_gathers_every_share_and_the_checks_pass(tmp_path, tiny_dataset):
+    program = build(tmp_path, ("sliding_window",))
+    results = run_checks(program, ["causality", "target"], workdir=tmp_path / "work", nproc=2,
+                         env={**PROBE_ENV, **tiny_dataset.env()})
+    assert verdicts(results) == {"causality": "PASS", "target": "PASS"}, [r.evidence for r in results]
+    out = np.load(next((tmp_path / "work").glob("probe-*-streams")) / "probe.npz")
+    assert out["world_size"] == 2 and set(np.unique(out["rank"][0, 1:])) == {0, 1}
+    assert (out["scored"][:, 1:] == 1).all()
+
+
+@pytest.mark.slow
+def test_the_masked_smear_passes_the_documents_check(tmp_path, tiny_dataset):
+    results = check(tmp_path, tiny_dataset, ("leaky_smear_no_bos",), ["documents", "causality"],
+                    plugins_dir=LEAKY, LEAKY_SMEAR_BOS_MASK="1")
+    assert verdicts(results) == {"documents": "PASS", "causality": "PASS"}, [r.evidence for r in results]
+
+
+# --------------------------------------------------------------------------------------------------
+# A plugin written outside golfc, against the documented hooks only
+# --------------------------------------------------------------------------------------------------
+EXTERNAL_BUILD = """
+from golfc import HParams, Impl, hookimpl
+
+@hookimpl
+def golfc_add_hparams(hp: HParams) -> None:
+    hp.float("EXT_TEMPERATURE_STEPS", 0.0, "0: fixed temperature; >0: fitted on the whole batch (a leak)")
+
+@hookimpl
+def golfc_eval_adapter():
+    return Impl(module="ext_scorer_runtime", symbols="ext_score")
+"""
+EXTERNAL_RUNTIME = """
+import torch
+import torch.nn.functional as F
+
+
+def ext_score(model, val_tokens, h, ctx, final=False):
+    # windows from eval_windows, split with rank_share, batched with window_batches, scored through the model's
+    # logits with a temperature; with EXT_TEMPERATURE_STEPS > 0 the temperature is fitted on every target
+    # of the batch first (the scored ones too), which no probe should let through
+    plan = eval_windows(val_tokens, h, ctx)
+    gpt = getattr(model, "_orig_mod", model)
+    parts = []
+    for x, y, batch in window_batches(plan, rank_share(plan.spans, ctx), val_tokens, ctx.device):
+        with torch.no_grad():
+            logits = gpt.logits(gpt.hidden(x)).float()
+        scale = torch.ones((), requires_grad=True)
+        for _ in range(int(h.ext_temperature_steps)):
+            loss = F.cross_entropy((logits * scale).flatten(0, 1), y.flatten())
+            (grad,) = torch.autograd.grad(loss, scale)
+            scale = (scale - 0.5 * grad).detach().requires_grad_(True)
+        with torch.no_grad():
+            logp = F.log_softmax(logits * scale, dim=-1)
+            probe_distribution(logp)
+            nll = -logp.gather(-1, y[..., None])[..., 0]
+        parts.extend(span_scores(plan, batch, nll, target_bytes(x, y, ctx.luts), ctx.device))
+    return collect_scores(parts, ctx.device)
+"""
+
+
+@pytest.mark.slow
+def test_an_external_plugin_loaded_with_plugins_dir_is_checked_the_same_way(tmp_path, tiny_dataset, plugin_dir):
+    root = plugin_dir.add("ext_scorer", EXTERNAL_BUILD, EXTERNAL_RUNTIME)
+    legal = check(tmp_path / "legal", tiny_dataset, ("ext_scorer",), ["causality", "normalization", "target"],
+                  plugins_dir=root)
+    assert verdicts(legal) == {"causality": "PASS", "normalization": "PASS", "target": "PASS"}
+    leaky = check(tmp_path / "leaky", tiny_dataset, ("ext_scorer",), ["causality"], plugins_dir=root,
+                  EXT_TEMPERATURE_STEPS="3")
+    assert leaky[0].verdict == "FAIL" and leaky[0].rule == "C1"
