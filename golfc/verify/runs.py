@@ -9,6 +9,7 @@ phases as they happen, and stops the whole group (SIGTERM, then SIGKILL) when a 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -75,7 +76,13 @@ class SeedRun:
         return self.workdir / "ledger"
 
 
-_NETNS_OK: bool | None = None
+@functools.cache
+def _namespace_works(prefix: tuple[str, ...]) -> bool:
+    """Whether ``prefix true`` succeeds here (asked once per process)."""
+    try:
+        return subprocess.run([*prefix, "true"], capture_output=True, timeout=20, check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
 
 
 def network_isolation() -> tuple[list[str] | None, str]:
@@ -84,20 +91,13 @@ def network_isolation() -> tuple[list[str] | None, str]:
     ``unshare -rn`` (a user namespace maps the caller to root inside, so no privileges are needed) where the
     kernel allows it; torchrun's rendezvous and gloo/NCCL between local ranks use the loopback, which is brought up.
     """
-    global _NETNS_OK
     unshare, ip = shutil.which("unshare"), shutil.which("ip")
     if unshare is None:
         return None, "no unshare(1) on this machine"
     if ip is None:
         return None, "no ip(8) to bring the namespace's loopback up"
     prefix = [unshare, "-rn", "--", "sh", "-c", NETNS_SHELL, "sh"]
-    if _NETNS_OK is None:
-        try:
-            probe = subprocess.run([*prefix, "true"], capture_output=True, timeout=20, check=False)
-            _NETNS_OK = probe.returncode == 0
-        except (OSError, subprocess.TimeoutExpired):
-            _NETNS_OK = False
-    if not _NETNS_OK:
+    if not _namespace_works(tuple(prefix)):
         return None, "unshare -rn failed (user namespaces are not allowed here)"
     return prefix, "unshare -rn (new network namespace, loopback only)"
 
