@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import sys
 import threading
 from collections.abc import Mapping, Sequence
@@ -382,6 +383,11 @@ def verify_submission(options: VerifyOptions) -> tuple[dict[str, Any], bool]:
     return report, interrupted
 
 
+def _terminate(_signum: int, _frame: object) -> None:
+    """SIGTERM ends a verification as Ctrl-C does: the running seeds are stopped, finished ones reported."""
+    raise KeyboardInterrupt
+
+
 def verify(
     folder: Path = typer.Argument(..., help="A golfc build output or a submission folder holding train_gpt.py."),
     seeds: str = typer.Option(DEFAULT_SEEDS, "--seeds", help="Seeds, comma-separated: one run each."),
@@ -427,7 +433,11 @@ def verify(
         isolate_network=isolate_network, reference=load_reference(against, against_values), tolerance=tolerance,
         progress=not json_ and sys.stderr.isatty(),
     )
-    report, interrupted = verify_submission(options)
+    previous = signal.signal(signal.SIGTERM, _terminate)  # `timeout`, a batch scheduler: stop the runs cleanly
+    try:
+        report, interrupted = verify_submission(options)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if json_:
         typer.echo(json.dumps(report, indent=2, default=str))
     else:

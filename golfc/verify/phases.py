@@ -75,9 +75,12 @@ class PhaseTracker:
             self.train_end = t
             self._curves(line)
             return
-        if WARMUP.match(line) and self.state == "setup":
+        warmup = WARMUP.match(line)
+        if warmup and self.state == "setup":
             self.warmup_start = previous if self.warmup_start is None else self.warmup_start
             self.warmup_end = t
+            if warmup.group(1) == warmup.group(2):  # the last warmup step: the timed training starts now
+                self.state, self.train_start = "training", t
             return
         if self.state == "training" and line.startswith(TRAINING_OVER):
             self.train_end = t if line.startswith("stopping_early") else self.train_end
