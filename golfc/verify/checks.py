@@ -14,6 +14,23 @@ from golfc.verify.findings import CheckResult
 from golfc.verify.runs import Limits, SeedRun
 
 DECIMALS = re.compile(r"\b(val_loss|val_bpb)[:=]\s*[-+]?\d+\.(\d+)")
+TOKENIZER_LINE = re.compile(r"\btokenizer_path=(\S+)")
+VAL_PATTERN_LINE = re.compile(r"^val_loader:shards pattern=(\S+)", re.M)
+VOCAB_LINE = re.compile(r"\bvocab_size[=:](\d+)")
+
+
+def paths_from_log(text: str, workdir: Path) -> dict[str, str]:
+    """DATA_PATH, TOKENIZER_PATH and VOCAB_SIZE as the run's own log names them (the reference's and golfc's
+    ``val_bpb:enabled … tokenizer_path=…`` and ``val_loader:shards pattern=…`` lines; ``vocab_size`` where a
+    settings line prints it); relative paths are the run's, so they are resolved against its working directory."""
+    found: dict[str, str] = {}
+    if match := TOKENIZER_LINE.search(text):
+        found["TOKENIZER_PATH"] = str(workdir / match.group(1))
+    if match := VAL_PATTERN_LINE.search(text):
+        found["DATA_PATH"] = str(workdir / Path(match.group(1)).parent)
+    if match := VOCAB_LINE.search(text):
+        found["VOCAB_SIZE"] = match.group(1)
+    return found
 
 
 def run_check(run: SeedRun, log: RunLog | None) -> CheckResult:
@@ -113,11 +130,12 @@ class Denominator:
         return math.log(2.0) * self.bytes / self.tokens
 
 
-def recompute_denominator(data_path: str, tokenizer_path: str, vocab_size: int, targets: int | None,
+def recompute_denominator(data_path: str, tokenizer_path: str, vocab_size: int | None, targets: int | None,
                           seq_len: int) -> Denominator:
     """Bytes of the validation targets counted with golfc's run-time tables (``build_bpb_luts`` and
     ``target_bytes`` of golfc/runtime/data.py, the reference's rule): the first ``targets`` targets when the log
-    says how many it scored, else the stream cut to a multiple of ``seq_len`` as the reference cuts it."""
+    says how many it scored, else the stream cut to a multiple of ``seq_len`` as the reference cuts it. Without
+    ``vocab_size``, the tokenizer's own."""
     import os
 
     import sentencepiece as spm
@@ -125,12 +143,13 @@ def recompute_denominator(data_path: str, tokenizer_path: str, vocab_size: int, 
 
     from golfc.runtime.data import build_bpb_luts, load_validation_tokens, target_bytes
 
+    sp = spm.SentencePieceProcessor(model_file=tokenizer_path)
+    vocab_size = vocab_size or sp.vocab_size()
     pattern = os.path.join(data_path, "fineweb_val_*.bin")
     if targets is None:
         stream, source = load_validation_tokens(pattern, seq_len, vocab_size), f"TRAIN_SEQ_LEN={seq_len} cut"
     else:
         stream, source = load_validation_tokens(pattern, 1, vocab_size)[: targets + 1], "the log's val token count"
-    sp = spm.SentencePieceProcessor(model_file=tokenizer_path)
     luts = build_bpb_luts(sp, vocab_size, torch.device("cpu"))
     stream = stream.to(torch.int64)
     nbytes = int(target_bytes(stream[:-1], stream[1:], luts).to(torch.int64).sum())

@@ -29,6 +29,7 @@ from golfc.verify.checks import (
     clock_checks,
     denominator_check,
     find_artifact,
+    paths_from_log,
     recompute_denominator,
     run_check,
     size_check,
@@ -165,6 +166,9 @@ def run_env(options: VerifyOptions) -> dict[str, str]:
         env.update(TINY_RUN_ENV)
         env["ITERATIONS"] = TINY_ITERATIONS
     env.update(options.env)
+    for name in ("DATA_PATH", "TOKENIZER_PATH"):  # the runs' working directory is not golfc's
+        if env.get(name) and not os.path.isabs(env[name]):
+            env[name] = os.path.abspath(env[name])
     return env
 
 
@@ -211,7 +215,7 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def seed_result(run: SeedRun, options: VerifyOptions, env: Mapping[str, str],
-                denominators: dict[int | None, tuple[Denominator | None, str]]) -> tuple[dict[str, Any],
+                denominators: dict[tuple, tuple[Denominator | None, str]]) -> tuple[dict[str, Any],
                                                                                     list[CheckResult]]:
     """One seed's row of the report and its checks."""
     log: RunLog | None = None
@@ -228,7 +232,7 @@ def seed_result(run: SeedRun, options: VerifyOptions, env: Mapping[str, str],
         checks.append(size_check(run, log, options.program))
         checks += access_findings(run.seed, rows, hooked)
         if log is not None and log.has_score:
-            denominator, why = _denominator(log, env, denominators)
+            denominator, why = _denominator(log, env, run.workdir, denominators)
             checks.append(denominator_check(run.seed, log, denominator, why))
     size = next((c.details for c in checks if c.name == "size"), {})
     row = {
@@ -255,20 +259,29 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
-def _denominator(log: RunLog, env: Mapping[str, str],
-                 cache: dict[int | None, tuple[Denominator | None, str]]) -> tuple[Denominator | None, str]:
-    if log.val_tokens not in cache:
-        vocab = env.get("VOCAB_SIZE") or log.hyperparameters.get("vocab_size")
-        seq_len = log.hyperparameters.get("train_seq_len") or env.get("TRAIN_SEQ_LEN") or 1024
-        if not env.get("DATA_PATH") or not env.get("TOKENIZER_PATH") or not vocab:
-            cache[log.val_tokens] = (None, "DATA_PATH, TOKENIZER_PATH and VOCAB_SIZE are needed to recount bytes")
+def _denominator(log: RunLog, env: Mapping[str, str], workdir: Path,
+                 cache: dict[tuple, tuple[Denominator | None, str]]) -> tuple[Denominator | None, str]:
+    """The recount for this run's data: the paths its log names (else the runs' environment), its scored count."""
+    try:
+        text = log.path.read_text(errors="replace")
+    except OSError:
+        text = ""
+    known = {**{k: env[k] for k in ("DATA_PATH", "TOKENIZER_PATH", "VOCAB_SIZE") if env.get(k)},
+             **paths_from_log(text, workdir)}
+    seq_len = log.hyperparameters.get("train_seq_len") or env.get("TRAIN_SEQ_LEN") or 1024
+    key = (known.get("DATA_PATH"), known.get("TOKENIZER_PATH"), known.get("VOCAB_SIZE"), log.val_tokens, seq_len)
+    if key not in cache:
+        if not known.get("DATA_PATH") or not known.get("TOKENIZER_PATH"):
+            cache[key] = (None, "the log names no tokenizer_path/val_loader pattern and DATA_PATH, TOKENIZER_PATH "
+                          "are not set: nothing to recount bytes from")
         else:
             try:
-                cache[log.val_tokens] = (recompute_denominator(env["DATA_PATH"], env["TOKENIZER_PATH"], int(vocab),
-                                                               log.val_tokens, int(seq_len)), "")
+                vocab = int(known["VOCAB_SIZE"]) if known.get("VOCAB_SIZE") else None
+                cache[key] = (recompute_denominator(known["DATA_PATH"], known["TOKENIZER_PATH"], vocab,
+                                                    log.val_tokens, int(seq_len)), "")
             except (OSError, ValueError, RuntimeError) as exc:
-                cache[log.val_tokens] = (None, f"could not recount: {exc}")
-    return cache[log.val_tokens]
+                cache[key] = (None, f"could not recount: {exc}")
+    return cache[key]
 
 
 def run_probes(options: VerifyOptions, env: Mapping[str, str], artifact: Path | None) -> list[CheckResult]:
@@ -350,7 +363,10 @@ def verify_submission(options: VerifyOptions) -> tuple[dict[str, Any], bool]:
         err_console.print(f"[yellow]warning:[/] the runs have network access: {network}")
         network = f"not isolated: {network}"
     options.out.mkdir(parents=True, exist_ok=True)
-    runs = [SeedRun(seed, options.out / f"seed_{seed}") for seed in options.seeds]
+    # a program's default paths are relative (./data/datasets/…): they mean what they mean where golfc started
+    here = Path.cwd() / "data"
+    links = {"data": here} if here.is_dir() and not env.get("DATA_PATH") else {}
+    runs = [SeedRun(seed, options.out / f"seed_{seed}", links=links) for seed in options.seeds]
     live = LiveProgress(options.seeds, options.progress)
     lock = threading.Lock()
 

@@ -66,6 +66,7 @@ class SeedRun:
     tracker: PhaseTracker = field(default_factory=PhaseTracker)
     lines: int = 0
     command: list[str] = field(default_factory=list)
+    links: dict[str, Path] = field(default_factory=dict)  # name in the working directory -> what it points to
 
     @property
     def console(self) -> Path:
@@ -123,6 +124,8 @@ def run_seed(
     if run.workdir.exists():
         shutil.rmtree(run.workdir)
     run.ledger_dir.mkdir(parents=True)
+    for name, target in run.links.items():
+        (run.workdir / name).symlink_to(target, target_is_directory=target.is_dir())
     child_env = {**env, "SEED": str(run.seed), "RUN_ID": f"verify_seed{run.seed}"}
     child_env.update(ledger_env(run.ledger_dir, watch, env.get("PYTHONPATH")))
     if run.gpus is not None:

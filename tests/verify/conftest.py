@@ -16,7 +16,7 @@ FAKE_PROGRAM = textwrap.dedent('''
     import numpy as np
     seed = int(os.environ.get("SEED", "0"))
     mode = os.environ.get(f"FAKE_MODE_{seed}", os.environ.get("FAKE_MODE", "clean")).split(",")
-    data = os.environ["DATA_PATH"]
+    data = os.environ.get("DATA_PATH") or "./data/datasets/fineweb10B_sp384"  # the reference's style of default
     train = os.path.join(data, "fineweb_train_000000.bin")
     val = os.path.join(data, "fineweb_val_000000.bin")
     def log(msg):

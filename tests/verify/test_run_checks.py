@@ -108,6 +108,19 @@ def test_bpb_denominator_recomputed_from_tokenizer_and_val_tokens(tmp_path, smal
     assert exact.bytes == den.bytes and denominator_check(7, log, exact).verdict == "FAIL"
 
 
+def test_data_and_tokenizer_paths_from_the_runs_own_log(tmp_path):
+    from golfc.verify.checks import paths_from_log
+
+    text = ("val_bpb:enabled tokenizer_kind=sentencepiece tokenizer_path=./data/tokenizers/fineweb_1024_bpe.model\n"
+            "val_loader:shards pattern=./data/datasets/fineweb10B_sp1024/fineweb_val_*.bin tokens:62021632\n"
+            "hparams: vocab_size=1024 num_layers=9\n")
+    assert paths_from_log(text, tmp_path) == {
+        "TOKENIZER_PATH": str(tmp_path / "data/tokenizers/fineweb_1024_bpe.model"),
+        "DATA_PATH": str(tmp_path / "data/datasets/fineweb10B_sp1024"), "VOCAB_SIZE": "1024"}
+    assert paths_from_log("val_loader:shards pattern=/abs/d/fineweb_val_*.bin tokens:5", tmp_path) == {
+        "DATA_PATH": "/abs/d"}
+
+
 def test_statistics_welch_against_values_and_reports(tmp_path):
     seeds = [{"val_bpb": b, "val_loss": b * 1.7} for b in (1.050, 1.051, 1.049)]
     stats, checks = statistics(seeds, load_reference(None, "1.070,1.071,1.069"))

@@ -18,8 +18,8 @@ from golfc.verify.runs import network_isolation
 GOLFC = [sys.executable, "-m", "golfc.cli"]
 
 
-def golfc(*args: str, env: dict[str, str] | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([*GOLFC, *args], capture_output=True, text=True, timeout=timeout,
+def golfc(*args: str, env: dict[str, str] | None = None, timeout: int = 300, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([*GOLFC, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd,
                           env={**os.environ, "COLUMNS": "200", **(env or {})})
 
 
@@ -97,12 +97,20 @@ def test_clocks_hard_limit_and_data_access_of_a_hand_written_submission(fake_sub
 
 
 @pytest.mark.slow
-def test_side_by_side_runs_on_disjoint_gpu_sets(fake_submission, small_data):
+def test_side_by_side_runs_on_disjoint_gpu_sets_with_default_relative_data_paths(fake_submission, small_data,
+                                                                                  tmp_path):
+    # the program's default DATA_PATH is ./data/datasets/…, relative to where golfc was started (a checkout)
+    work = tmp_path / "checkout"
+    (work / "data" / "datasets").mkdir(parents=True)
+    (work / "data" / "datasets" / "fineweb10B_sp384").symlink_to(small_data["DATA_PATH"])
     result = golfc("verify", str(fake_submission), "--seeds", "1,2", "--gpus", "0", "--gpus", "1", "--checks",
-                   "none", "--no-isolate-network", "--env", f"DATA_PATH={small_data['DATA_PATH']}")
+                   "none", "--no-isolate-network", cwd=work, env={"DATA_PATH": ""})
     assert result.returncode == 0, result.stderr
     report = json.loads((fake_submission / "verify" / "report.json").read_text())
     assert [s["gpus"] for s in report["seeds"]] == [[0], [1]]
+    assert [s["status"] for s in report["seeds"]] == ["ok", "ok"]
+    assert {(r["kind"], r["phase"]) for r in report["seeds"][0]["data_access"]} == {("val", "setup"),
+                                                                                  ("train", "training")}
     for seed, gpu in ((1, "0"), (2, "1")):
         console = (fake_submission / "verify" / f"seed_{seed}" / "console.txt").read_text()
         assert f"cuda_visible:{gpu}" in console

@@ -34,7 +34,7 @@ def test_verify_a_golfc_build_then_write_and_audit_its_record(tmp_path, small_da
     monkeypatch.setitem(sys.modules, "golfc.verify.causality", probes)
 
     build = build_submission((), {}, tmp_path / "build")
-    options = VerifyOptions(folder=build.out_dir.resolve(), seeds=[1337, 42], tiny=True,
+    options = VerifyOptions(folder=build.out_dir.resolve(), seeds=[1337, 42], tiny=True, nproc=2,  # gloo
                             env={**small_data, "ITERATIONS": "3"}, checks=["causality", "batch", "val_independence"],
                             limits=Limits(), progress=False)
     report, interrupted = verify_submission(options)
@@ -48,7 +48,7 @@ def test_verify_a_golfc_build_then_write_and_audit_its_record(tmp_path, small_da
     assert checks[("causality", None)] == checks[("batch", None)] == ("C1", "PASS")
     assert checks[("seeds", None)] == ("L23", "WARN")  # two seeds
     (call,) = calls
-    assert call["checks"] == ["causality", "batch"] and call["device"] == "cpu"
+    assert call["checks"] == ["causality", "batch"] and call["device"] == "cpu" and call["nproc"] == 2
     assert call["artifact"] == options.out / "seed_1337" / "final_model.int8.ptz"
     assert call["program"] == options.program and call["workdir"] == options.out / "probes"
 
@@ -56,6 +56,7 @@ def test_verify_a_golfc_build_then_write_and_audit_its_record(tmp_path, small_da
     assert seed["status"] == "ok" and seed["steps"] == 3 and seed["val_tokens"] == 2048
     assert [p["name"] for p in seed["phases"]] == ["setup", "compile_warmup", "training", "serialization",
                                                    "final_int8_zlib_roundtrip"]
+    assert {rank for row in seed["data_access"] for rank in row["ranks"]} == {"0", "1"}  # both ranks hooked
     assert seed["last_train_read_s"] is not None and seed["last_train_read_s"] <= seed["phases"][2]["end_s"]
     assert seed["total_bytes"] == seed["code_bytes"] + seed["artifact_bytes"]
     assert seed["code_bytes"] == (build.out_dir / "train_gpt.py").stat().st_size
