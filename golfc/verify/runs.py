@@ -198,18 +198,55 @@ def _over_limit(run: SeedRun, limits: Limits) -> str | None:
     return None
 
 
-def _stop_group(proc: subprocess.Popen) -> None:
-    """SIGTERM to the run's whole process group (torchrun and every rank), SIGKILL after a grace period."""
-    for sig, wait in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, KILL_GRACE_S)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc). torchrun starts each rank in a session of its own, so the ranks
+    are not in torchrun's process group: stopping a run signals them one by one as well."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.isdigit():
             continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _signal_all(proc: subprocess.Popen, pids: set[int], sig: signal.Signals) -> None:
+    for target in (lambda: os.killpg(proc.pid, sig), *(lambda p=p: os.kill(p, sig) for p in sorted(pids))):
+        try:
+            target()
+        except (ProcessLookupError, PermissionError):
+            continue
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to the run's process group and every process below it (torchrun and each rank), SIGKILL to all of
+    them after a grace period (torchrun's own handler usually stops the ranks first)."""
+    pids = set(descendants(proc.pid))
+    _signal_all(proc, pids, signal.SIGTERM)
+    try:
+        proc.wait(timeout=KILL_GRACE_S)
+    except subprocess.TimeoutExpired:
+        pass
+    pids |= set(descendants(proc.pid))
+    _signal_all(proc, {p for p in pids if _alive(p)}, signal.SIGKILL)
+    proc.wait()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def run_all(

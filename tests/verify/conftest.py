@@ -10,7 +10,8 @@ import pytest
 
 # A hand-written submission in the reference's log format: stdlib + numpy, a fraction of a second per run. Its
 # behaviour per seed comes from FAKE_MODE_<seed> (else FAKE_MODE), comma-separated: clean, hang (training never ends),
-# val_in_training, train_at_eval, slow_clock (logs a 700 s training clock), net (tries the network), crash.
+# val_in_training, train_at_eval, slow_clock (logs a 700 s training clock), net (tries the network), crash,
+# stubborn (ignores SIGTERM).
 FAKE_PROGRAM = textwrap.dedent('''
     import os, socket, sys, time
     import numpy as np
@@ -26,6 +27,9 @@ FAKE_PROGRAM = textwrap.dedent('''
     log(f"cuda_visible:{os.environ.get('CUDA_VISIBLE_DEVICES')}")
     np.fromfile(val, dtype="<u2")  # set-up: the validation tokens, once, as the reference loads them
     log(f"seed:{seed}")
+    if "stubborn" in mode:  # ignores SIGTERM: only a SIGKILL stops it
+        import signal
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if "crash" in mode:
         sys.exit(3)
     if "net" in mode:

@@ -59,7 +59,7 @@ def _checks(report: dict, seed: int | None = None) -> dict[str, tuple[str, str]]
 
 @pytest.mark.slow
 def test_clocks_hard_limit_and_data_access_of_a_hand_written_submission(fake_submission, small_data):
-    env = {"FAKE_MODE_1": "clean", "FAKE_MODE_2": "hang", "FAKE_MODE_3": "train_at_eval,net,slow_clock"}
+    env = {"FAKE_MODE_1": "clean", "FAKE_MODE_2": "hang,stubborn", "FAKE_MODE_3": "train_at_eval,net,slow_clock"}
     start = time.time()
     result = golfc("verify", str(fake_submission), "--seeds", "1,2,3", "--checks", "none", "--json",
                    "--train-limit", "1", "--hard-limit", "3", "--env", f"DATA_PATH={small_data['DATA_PATH']}", env=env)
@@ -73,7 +73,7 @@ def test_clocks_hard_limit_and_data_access_of_a_hand_written_submission(fake_sub
     assert time.time() - start < 240
     pid = int((fake_submission / "verify" / "seed_2" / "pid").read_text())
     with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)  # the whole process group is gone
+        os.kill(pid, 0)  # the rank (in a session of its own, deaf to SIGTERM) is gone too
     assert _checks(report, 2)["run"] == ("L20", "FAIL")
     assert [p["name"] for p in seeds[2]["phases"]] == ["setup", "compile_warmup", "training"]
     one = _checks(report, 1)
