@@ -74,7 +74,7 @@ def _std(values: list[float]) -> float | None:
 
 
 def submission_json(report: dict[str, Any], seeds: list[dict[str, Any]], *, name: str, author: str, github_id: str,
-                    blurb: str, date: str, lock: dict[str, Any] | None) -> dict[str, Any]:
+                    blurb: str, date: str, lock: dict[str, Any] | None, track: str = TRACK) -> dict[str, Any]:
     """The fields of the merged records' submission.json, each figure from the verified runs."""
     bpb = [s["val_bpb"] for s in seeds]
     loss = [s["val_loss"] for s in seeds if s.get("val_loss") is not None]
@@ -88,7 +88,7 @@ def submission_json(report: dict[str, Any], seeds: list[dict[str, Any]], *, name
     evals = [s["eval_time_s"] for s in seeds if s.get("eval_time_s") is not None]
     totals = [s["total_bytes"] for s in seeds if s.get("total_bytes")]
     document: dict[str, Any] = {
-        "author": author, "github_id": github_id, "name": name, "blurb": blurb, "date": date, "track": TRACK,
+        "author": author, "github_id": github_id, "name": name, "blurb": blurb, "date": date, "track": track,
         "val_loss": round(_mean(loss), 8) if loss else None,
         "val_bpb": round(_mean(bpb), 8),
         "val_loss_std": None if _std(loss) is None else round(_std(loss), 8),
@@ -164,8 +164,9 @@ def readme(report: dict[str, Any], seeds: list[dict[str, Any]], document: dict[s
         overrides = lock.get("overrides") or {}
         command = "golfc build" + (f" --plugins {','.join(plugins)}" if plugins else "") + "".join(
             f" --set {k}={v}" for k, v in sorted(overrides.items()))
-        lines += [f"Built by golfc {lock.get('golfc_version')}: `{command}` (the baseline's core plus the plugins "
-                  "below; `golfc.lock` pins every section's sha256).", ""]
+        lines += [f"Built by golfc {lock.get('golfc_version')}: `{command}`"
+                  + (" (the baseline's core plus the plugins below" if plugins else " (the baseline")
+                  + "; `golfc.lock` pins every section's sha256).", ""]
         for title, body, evidence in plugin_readmes(lock):
             lines += [f"### {title}", "", body] + ([evidence] if evidence else []) + [""]
         if not plugins:
@@ -192,7 +193,7 @@ def _f(value: object, digits: int = 3) -> str:
 
 
 def write_record(folder: Path, out: Path, *, name: str, author: str, github_id: str, blurb: str | None,
-                 date: str | None) -> Path:
+                 date: str | None, track: str = TRACK) -> Path:
     """Write the record folder; returns it. Only seeds that finished with a score are included."""
     report = load_report(folder)
     seeds = [s for s in report["seeds"] if s.get("status") == "ok" and s.get("val_bpb")]
@@ -207,7 +208,7 @@ def write_record(folder: Path, out: Path, *, name: str, author: str, github_id: 
         raise GolfcError(f"{out}: exists and is not empty; expected a new folder for the record")
     out.mkdir(parents=True, exist_ok=True)
     document = submission_json(report, seeds, name=name, author=author, github_id=github_id, blurb=blurb, date=day,
-                               lock=lock)
+                               lock=lock, track=track)
     shutil.copyfile(folder / "train_gpt.py", out / "train_gpt.py")
     for s in seeds:
         shutil.copyfile(folder / s["log"], out / f"train_seed{s['seed']}.log")
@@ -228,6 +229,8 @@ def pr(
     out: Path | None = typer.Option(None, "--out", "-o", help="Record folder (default: "
                                     "DIR/verify/record/<date>_<Name>)."),
     date: str | None = typer.Option(None, "--date", help="YYYY-MM-DD (default: today)."),
+    track: str = typer.Option(TRACK, "--track", help="submission.json's track: 10min_16mb, or non-record-16mb for a "
+                              "run that is not a record attempt (the audit then reads its clocks as such)."),
 ) -> None:
     """Write the challenge's record folder from a verified submission: README.md, submission.json, the logs, the
     shipped train_gpt.py (ready for records/track_10min_16mb/)."""
@@ -238,7 +241,8 @@ def pr(
             raise GolfcError(f"{option}: empty; expected text")
     day = date or dt.date.today().isoformat()
     target = out or folder / "verify" / "record" / f"{day}_{slug(name)}"
-    written = write_record(folder, target, name=name, author=author, github_id=github_id, blurb=blurb, date=day)
+    written = write_record(folder, target, name=name, author=author, github_id=github_id, blurb=blurb, date=day,
+                           track=track)
     console.print(f"record folder: {written} (README.md, submission.json, train_gpt.py, "
                   f"{len(list(written.glob('train_seed*.log')))} logs)")
     typer.echo(str(written))
