@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 
 from golfc.audit.logs import EVAL_TIME, clean_line
 
-STEP = re.compile(r"^step:\s*(\d+)/(\d+)\b")
+STEP = re.compile(r"^(?:step:\s*)?(\d+)/(\d+)\s")  # ``step:S/N …`` (reference) or ``S/N …`` (later records)
 TRAIN_LOSS = re.compile(r"\btrain_loss:\s*([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)")
 VAL_LOSS = re.compile(r"\bval_loss:\s*([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)")
 VAL_BPB = re.compile(r"\bval_bpb[:=]\s*([-+]?\d+(?:\.\d+)?)")
-WARMUP = re.compile(r"^warmup_step:\s*(\d+)/(\d+)")
+WARMUP = re.compile(r"^\w*warmup_step:\s*(\d+)/(\d+)")  # warmup_step, loop_warmup_step, …
 EXPORT = re.compile(r"^(Serialized model|Code size|Total submission size)")
 TRAINING_OVER = ("stopping_early", "peak memory")
 
@@ -76,7 +76,7 @@ class PhaseTracker:
             self._curves(line)
             return
         warmup = WARMUP.match(line)
-        if warmup and self.state == "setup":
+        if warmup and (self.state == "setup" or (self.state == "training" and self.step is None)):
             self.warmup_start = previous if self.warmup_start is None else self.warmup_start
             self.warmup_end = t
             if warmup.group(1) == warmup.group(2):  # the last warmup step: the timed training starts now
@@ -106,7 +106,9 @@ class PhaseTracker:
         if self.state == "training":  # no export lines: the evaluation starts where training ended
             self.export_start = self.export_end = self.train_end
         self.state = "eval"
-        label = line.split()[0].rstrip(":")
+        words = line.split()
+        label = "_".join(words[:2]) if words[0] == "diagnostic" and len(words) > 1 else words[0]
+        label = label.rstrip(":")
         timing = EVAL_TIME.search(line)
         logged = None if timing is None else float(timing.group(1)) / (1000.0 if timing.group(2) == "ms" else 1.0)
         base = label.removesuffix("_exact")

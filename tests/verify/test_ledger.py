@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from golfc.verify.ledger import access_findings, kind_of, ledger_env, read_ledger, summarize_access
 from golfc.verify.phases import PhaseTracker
@@ -109,3 +110,30 @@ def test_kinds_by_shard_name_and_folder():
     assert kind_of("/t/fineweb_1024_bpe.model", None) == "tokenizer"
     assert kind_of("/d/my_val_tokens.npy", "/d") == "val"
     assert kind_of("/d/bigram_table.npy", "/d") == "data"
+
+
+def test_phases_of_real_record_logs():
+    """The markers of the records' own logs (tests/audit/data/records): the later ``S/N train_loss`` step lines, a
+    second warmup (loop_warmup_step), GPTQ in the export, diagnostic and TTT evaluations."""
+    from golfc.audit.logs import strip_source
+
+    root = Path(__file__).resolve().parents[1] / "audit" / "data" / "records"
+    expected = {
+        "2026-03-17_NaiveBaseline/train.log": ["final_int8_zlib_roundtrip"],
+        "2026-04-29_SmearGateBOSFix_3Seed_1.06141/train_seed42_rerun_gptq8s.log": [
+            "diagnostic_pre-quantization", "diagnostic_quantized", "quantized_ttt_phased"],
+    }
+    for name, evals in expected.items():
+        lines = (root / name).read_text(errors="replace").splitlines()
+        tracker = PhaseTracker()
+        for index in strip_source(lines)[0]:
+            tracker.feed(float(index), lines[index])
+        phases = tracker.phases(float(len(lines)))
+        assert [p.name for p in phases] == ["setup", "compile_warmup", "training", "serialization", *evals], name
+        assert tracker.train_curve and tracker.val_curve and tracker.iterations == 20000
+        training = phases[2]
+        assert lines[int(training.end_s)].startswith(("stopping_early", "step:20000/20000", "step:")), name
+    last = tracker.evals[-1]
+    assert last.logged_s == pytest.approx(525.512)  # eval_time:525512ms of the phased TTT
+    warmup_end = next(i for i, line in enumerate(lines) if line.startswith("loop_warmup_step: 20/20"))
+    assert training.start_s == warmup_end  # the second warmup belongs to the compile warmup
