@@ -156,6 +156,8 @@ def check_folder(folder: Path) -> Path:
     if not (folder / "train_gpt.py").is_file():
         raise GolfcError(f"{folder}: no train_gpt.py; expected a golfc build output or a submission folder "
                          "holding train_gpt.py")
+    if (folder / "verify").exists() and not (folder / "verify").is_dir():
+        raise GolfcError(f"{folder / 'verify'}: is a file; golfc verify writes its runs and report in that folder")
     return folder.resolve()
 
 
@@ -293,6 +295,7 @@ def run_probes(options: VerifyOptions, env: Mapping[str, str], artifact: Path | 
         from golfc.verify.causality import run_checks
     except ImportError as exc:
         return [CheckResult(name, "C1", "SKIP", f"probe module not available: {exc}") for name in wanted]
+    (options.out / "probes").mkdir(parents=True, exist_ok=True)
     try:
         return list(run_checks(options.program, wanted, workdir=options.out / "probes", env=env, artifact=artifact,
                                tolerance=options.tolerance, nproc=options.nproc))
