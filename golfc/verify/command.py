@@ -299,9 +299,7 @@ def run_probes(options: VerifyOptions, env: Mapping[str, str], artifact: Path | 
     try:
         return list(run_checks(options.program, wanted, workdir=options.out / "probes", env=env, artifact=artifact,
                                tolerance=options.tolerance, nproc=options.nproc))
-    except GolfcError:
-        raise
-    except Exception as exc:  # one broken probe must not lose the seeds' results
+    except Exception as exc:  # a probe that refuses or breaks must not lose the seeds' results
         return [CheckResult("probes", "C1", "SKIP", f"the probes stopped: {type(exc).__name__}: {exc}")]
 
 
@@ -444,6 +442,8 @@ def verify(
         raise GolfcError(f"--nproc {nproc}: expected 1, 2, 4 or 8 (it must divide 8)")
     if gpu_sets and len(gpu_sets[0]) != nproc:
         raise GolfcError(f"--nproc {nproc} with --gpus sets of {len(gpu_sets[0])}: expected one GPU per process")
+    if tolerance < 0:
+        raise GolfcError(f"--tolerance {tolerance}: expected 0 (bit-identical) or a positive NLL difference")
     if train_limit <= 0 or eval_limit <= 0 or hard_limit < 1:
         raise GolfcError("--train-limit/--eval-limit: expected positive seconds; --hard-limit: a factor >= 1")
     options = VerifyOptions(

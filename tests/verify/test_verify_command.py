@@ -38,6 +38,7 @@ def one_line(result: subprocess.CompletedProcess) -> str:
     (["--env", "NOEQUALS"], "--env 'NOEQUALS': expected NAME=VALUE"),
     (["--nproc", "3"], "--nproc 3: expected 1, 2, 4 or 8"),
     (["--against-values", "1.0,zero"], "--against-values '1.0,zero'"),
+    (["--tolerance", "-1"], "--tolerance -1.0: expected 0"),
 ])
 def test_bad_options_are_one_line_and_exit_2(fake_submission, args, expected):
     result = golfc("verify", str(fake_submission), *args)
@@ -145,3 +146,24 @@ def test_probe_check_names_match_the_probe_module_when_present():
     from golfc.verify.command import PROBE_CHECKS, probe_checks
 
     assert probe_checks() == PROBE_CHECKS  # golfc/verify/causality.py's CHECKS, once it is merged
+
+
+def test_probes_that_break_or_are_missing_give_skip_lines(fake_submission, monkeypatch):
+    import types
+
+    from golfc.verify.command import VerifyOptions, run_probes
+
+    options = VerifyOptions(folder=fake_submission, seeds=[1], checks=["causality", "documents", "val_independence"])
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("probe run exited 1")
+
+    module = types.ModuleType("golfc.verify.causality")
+    module.CHECKS, module.run_checks = ("causality", "normalization", "target", "batch", "documents"), broken
+    monkeypatch.setitem(sys.modules, "golfc.verify.causality", module)
+    (result,) = run_probes(options, {}, None)
+    assert result.verdict == "SKIP" and "RuntimeError: probe run exited 1" in result.evidence
+    monkeypatch.setitem(sys.modules, "golfc.verify.causality", None)  # an import of it fails
+    assert [(r.name, r.verdict) for r in run_probes(options, {}, None)] == [("causality", "SKIP"),
+                                                                            ("documents", "SKIP")]
+    assert run_probes(VerifyOptions(folder=fake_submission, seeds=[1], checks=["val_independence"]), {}, None) == []
