@@ -143,3 +143,16 @@ def test_statistics_welch_against_values_and_reports(tmp_path):
             load_reference(*bad)
     _, checks = statistics(seeds[:1], None)
     assert {c.name: c.verdict for c in checks} == {"seeds": "WARN"}
+
+
+def test_loss_curves_png_and_its_absence_without_matplotlib(tmp_path, monkeypatch):
+    import sys
+
+    from golfc.verify.report import plot_curves
+
+    report = {"seeds": [{"seed": 1, "curves": {"train": [[1, 5.0], [2, 4.5]], "val": [[2, 4.6]]}},
+                        {"seed": 2, "curves": {"train": [], "val": []}}]}
+    assert plot_curves(report, tmp_path / "curves.png") == "curves.png"
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # not importable
+    assert plot_curves(report, tmp_path / "none.png") is None and not (tmp_path / "none.png").exists()
