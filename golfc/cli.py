@@ -55,12 +55,16 @@ def _register_subcommands() -> None:
     from golfc.audit.command import audit
     from golfc.commands import build, demo, plugins, size
     from golfc.data.command import data_app
+    from golfc.verify.command import verify
+    from golfc.verify.pr import pr
 
     app.command("build")(build)
     app.command("plugins")(plugins)
     app.command("size")(size)
     app.command("demo")(demo)
     app.command("audit")(audit)
+    app.command("verify")(verify)
+    app.command("pr")(pr)
     app.add_typer(data_app, name="data")
 
 
