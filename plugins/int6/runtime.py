@@ -43,8 +43,9 @@ def lowbit_percentile_clip(w, q):
 
 
 def lowbit_scale(clip, qmax):
-    """Row scales in fp16: clip / qmax, floored so that an all-zero row stays finite."""
-    return (clip / qmax).clamp_min(1e-8).to(torch.float16)
+    """Row scales in fp16: clip / qmax, floored at 2^-24 (fp16's smallest step, so never 0): an all-zero row
+    stays finite."""
+    return (clip / qmax).clamp_min(2.0**-24).to(torch.float16)
 
 
 def lowbit_round(w, scale, qmax):

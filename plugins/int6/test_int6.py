@@ -120,3 +120,12 @@ def test_an_emitted_program_with_int6_and_zstd_trains_and_scores_on_cpu(tmp_path
     assert run.returncode == 0, run.stderr[-2000:]
     assert "Serialized model int6+zstd:" in run.stdout and run.final_bpb is not None
     assert "final_int6_zstd_roundtrip_exact" in run.stdout
+
+
+def test_an_all_zero_row_stays_zero_and_finite():
+    ns = load_program(("int6",))
+    w = torch.randn(4, 300)
+    w[1] = 0.0  # a zero-initialised output projection's rows
+    q, scale = ns["lowbit_quantize_matrix"]("stack.blocks.0.attn.proj.weight", w, 6, knobs())
+    assert float(scale[1]) > 0 and torch.equal(q[1], torch.zeros_like(q[1]))
+    assert torch.isfinite(q.float() * scale.float()[:, None]).all()
