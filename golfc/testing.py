@@ -192,7 +192,7 @@ def mixing_model(ns: dict[str, Any], seed: int = 0, std: float = 0.3) -> Any:
 # lowered to 1024, small enough to train in seconds on one CPU core: what the artifact tests quantize.
 TINY_QUANT_ENV: dict[str, str] = {
     "DEVICE": "cpu", "NUM_LAYERS": "2", "MODEL_DIM": "64", "NUM_HEADS": "2", "NUM_KV_HEADS": "1",
-    "MLP_MULT": "2", "TRAIN_SEQ_LEN": "64", "QUANT_KEEP_FLOAT_NUMEL": "1024",
+    "MLP_MULT": "2", "TRAIN_SEQ_LEN": "64", "TRAIN_BATCH_TOKENS": "4096", "QUANT_KEEP_FLOAT_NUMEL": "1024",
 }
 
 
