@@ -157,3 +157,27 @@ def test_over_budget_is_an_error_with_both_numbers_and_nothing_lost(tmp_path, mo
     kept = torch.load(tmp_path / "final_model.pt")
     assert torch.equal(kept["tok_emb.weight"], golden_model(ns).state_dict()["tok_emb.weight"])
     assert (tmp_path / "final_model.int8.ptz").stat().st_size == 1_249_285
+
+
+@pytest.mark.slow
+def test_eval_only_of_another_scheme_is_one_line_and_exit_2(tmp_path, tiny_dataset):
+    """An int8+zlib artifact given to int6 programs: a zstd one names the stream, a zlib one the format version."""
+    import subprocess
+
+    from golfc.build import build_submission
+    from golfc.testing import TINY_RUN_ENV
+
+    ns = load_program(env=GOLDEN_ENV)
+    buf = io.BytesIO()
+    torch.save(ns["quantize_state_dict_int8"](golden_model(ns).state_dict())[0], buf)
+    artifact = tmp_path / "final_model.int8.ptz"
+    artifact.write_bytes(zlib.compress(buf.getvalue(), 9))
+    env = {**os.environ, **TINY_RUN_ENV, **tiny_dataset.env(), "EVAL_ONLY": str(artifact)}
+    expected = {("int6", "zstd"): f"error: {artifact}: not a zstd artifact of this program (",
+                ("int6",): "error: artifact format 'int8_per_row_v1': this program reads 'golfc_lowbit_v1' artifacts"}
+    for plugins, line in expected.items():
+        out = build_submission(plugins, {}, tmp_path / "_".join(plugins)).out_dir
+        proc = subprocess.run([sys.executable, "train_gpt.py"], cwd=out, env=env, capture_output=True, text=True,
+                              timeout=300, check=False)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith(line), proc.stderr
