@@ -40,3 +40,14 @@ def tiny_dataset(tmp_path_factory):
 
     corpus = Path(golfc.data.__file__).parent / "corpus" / "tiny-docs.jsonl.xz"
     return build_dataset(corpus, 384, tmp_path_factory.mktemp("tiny_data"))
+
+
+@pytest.fixture(scope="session")
+def tiny_trained(tiny_dataset):
+    """(environment, trained state dict) of a tiny baseline GPT trained 60 steps on the tiny dataset: trained
+    weights for the artifact tests (quantizers, compressors, budget)."""
+    from golfc.testing import TINY_QUANT_ENV, load_program, train_tiny
+
+    env = {**TINY_QUANT_ENV, **tiny_dataset.env()}
+    model = train_tiny(load_program(env=env), tiny_dataset)
+    return env, {k: v.detach().clone() for k, v in model.state_dict().items()}

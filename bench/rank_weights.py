@@ -28,9 +28,9 @@ def run(program: Path, keep: Path) -> None:
     g = exec_program(program, "golfc_rank_weights")
     export = g["export_artifact"]
 
-    def keep_each_ranks_weights(model, h, ctx):
+    def keep_each_ranks_weights(model, h, ctx, **kw):
         torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, keep / f"rank{ctx.rank}.pt")
-        return export(model, h, ctx)
+        return export(model, h, ctx, **kw)
 
     g["export_artifact"] = keep_each_ranks_weights  # main() looks it up in the program's globals
     run_main(g)

@@ -134,15 +134,17 @@ def _check_optimizer(ns: dict[str, Any], h: Any) -> list[str]:
 def _check_quantizer(ns: dict[str, Any], h: Any) -> list[str]:
     import torch
 
-    state = _model(ns).state_dict()
-    obj, stats = ns["quantize_state_dict"](state, h)
-    problems = [f"quantize_state_dict stats lack {k}" for k in ("param_count", "payload_bytes", "baseline_tensor_bytes")
+    model = _model(ns)
+    state = model.state_dict()
+    ctx = ns["RunContext"](0, 1, 0, torch.device("cpu"), True, False, 8)
+    obj, stats = ns["quantize_model"](model, state, h, ctx, ns["Calibration"](model, h, ctx, 0.0))
+    problems = [f"quantize_model stats lack {k}" for k in ("param_count", "payload_bytes", "baseline_tensor_bytes")
                 if k not in stats]
     buf = io.BytesIO()
     torch.save(obj, buf)
     back = ns["dequantize_state_dict"](torch.load(io.BytesIO(buf.getvalue()), map_location="cpu"))
     if set(back) != set(state):
-        return [*problems, "dequantize_state_dict(quantize_state_dict(sd)) has other keys than sd"]
+        return [*problems, "dequantize_state_dict(quantize_model(model, sd, ...)) has other keys than sd"]
     problems += [f"{k}: {tuple(back[k].shape)} {back[k].dtype} came back for {tuple(v.shape)} {v.dtype}"
                  for k, v in state.items() if back[k].shape != v.shape or back[k].dtype != v.dtype]
     return problems + ([] if isinstance(ns["QUANT_LABEL"], str) else ["QUANT_LABEL is not a str"])

@@ -28,6 +28,8 @@ def golfc_add_hparams(hp: HParams) -> None:
     hp.int("TRAIN_BATCH_TOKENS", 524_288, "tokens per optimizer step, over all ranks and micro-batches", ge=1)
     hp.int("TRAIN_SEQ_LEN", 1024, "sequence length for training and validation windows", ge=1)
     hp.float("MAX_WALLCLOCK_SECONDS", 600.0, "training wall-clock cap in seconds (0: none)", ge=0.0)
+    hp.float("GPTQ_RESERVE_SECONDS", 0.0,
+             "under a cap, training stops this much early so that export's calibration (GPTQ) fits inside it", ge=0.0)
     hp.float("GRAD_CLIP_NORM", 0.0, "clip the global gradient norm (0: off)", ge=0.0)
     # model shape
     hp.int("NUM_LAYERS", 9, "transformer blocks", ge=1)

@@ -299,14 +299,57 @@ def golfc_train_quantization(recipe: Recipe) -> Impl | None:
 # Artifact
 # ==================================================================================================
 @hookspec
+def golfc_weight_transform(recipe: Recipe) -> Impl | None:
+    """Transform every ``CastedLinear`` weight before its matmul (slot ``weight_transform``, at most one).
+
+    Run-time contract: ``LinearWeightTransform(linear)`` is an ``nn.Module`` built once inside each
+    ``CastedLinear`` (as its submodule ``weight_transform``); ``forward(w) -> w`` receives the fp32 weight
+    ``(out, in)`` and returns what the layer multiplies with (cast to the activation dtype after it). Keep its
+    state in non-persistent buffers (the artifact holds only the weights) and switch it with tensor values, not
+    Python attributes: a compiled forward keeps a Python constant it read once (one record's late QAT never
+    ran). Example: ``qat`` (straight-through fake quantization). Default: none (the weight as it is).
+    """
+
+
+@hookspec
+def golfc_calibration_source(recipe: Recipe) -> Impl | None:
+    """Provide the calibration data a quantizer may read (slot ``calibration_source``, at most one).
+
+    Run-time contract: ``calibration_source(model, h, ctx, count)`` yields up to ``count`` token batches, int64
+    ``(b, T)`` on ``ctx.device``; it never reads validation data. The quantizer receives a ``Calibration``
+    (core/train) whose ``batches(count)`` draws from it and records the training clock of the last read
+    (training stops ``GPTQ_RESERVE_SECONDS`` early so that calibration fits inside the cap). Default: none, in
+    which case the core draws training micro-batches from a fresh ``TrainLoader``. Example: ``ar_selfgen``
+    (tokens the model samples itself).
+    """
+
+
+@hookspec
 def golfc_quantizer(recipe: Recipe) -> Impl | None:
     """Provide the export quantizer (slot ``quantizer``, exactly one).
 
-    Run-time contract: ``quantize_state_dict(state_dict, h) -> (obj, stats)`` where ``obj`` is what gets
-    ``torch.save``d and ``stats`` a dict with at least ``param_count``, ``payload_bytes`` and
-    ``baseline_tensor_bytes``; ``dequantize_state_dict(obj) -> state_dict`` restores loadable tensors;
-    ``QUANT_LABEL`` names the format in log lines (``final_<quant>_<compress>_roundtrip``).
+    Run-time contract: ``quantize_model(model, state_dict, h, ctx, calibration) -> (obj, stats)`` where ``obj``
+    is what gets ``torch.save``d, carrying its format and version under ``"__quant_format__"``, and ``stats`` a
+    dict with at least ``param_count``, ``payload_bytes`` and ``baseline_tensor_bytes``; ``model`` is the
+    trained module (forward hooks, Hessians), ``calibration`` a ``Calibration`` (core/train) that reads data
+    only when asked; every rank calls it. ``dequantize_state_dict(obj) -> state_dict`` restores loadable
+    tensors and raises ``RunInputError`` (one line, exit 2) for another format or version; ``QUANT_LABEL``
+    names the format in log lines (``final_<quant>_<compress>_roundtrip``).
     Default: ``int8_quant`` (per-row int8, 99.99984th-percentile clip).
+    """
+
+
+@hookspec
+def golfc_quant_stages(recipe: Recipe) -> Impl | None:
+    """Add a stage to the low-bit quantizer (slot ``quant_stages``, many, ordered).
+
+    Run-time contract: an object with any of these methods, which the low-bit quantizer (``int6``, ``int5``,
+    ``mixed_quant``; not ``int8_quant``) calls: ``plan(name, t, bits, h) -> bits`` per tensor, in order (16:
+    keep it in fp16); ``prepare(model, state_dict, h, ctx, calibration)`` once before any tensor (GPTQ collects
+    its Hessians); ``clip(name, w, qmax, h)`` -> the per-row clip ``(rows,)`` or None (the first non-None wins;
+    default the 99.99984th percentile of ``|w|``); ``round(name, w, scale, qmax, h)`` -> the int values or None
+    (default round to nearest); ``finish(obj, state_dict, h)`` once after every tensor (LQER adds low-rank
+    corrections to ``obj``). Examples: ``fp16_keep``, ``gptq_lite``, ``sdclip``, ``gptq``, ``lqer``.
     """
 
 
@@ -315,7 +358,22 @@ def golfc_compressor(recipe: Recipe) -> Impl | None:
     """Provide the artifact compressor (slot ``compressor``, exactly one).
 
     Run-time contract: ``compress_bytes(raw) -> bytes`` and ``decompress_bytes(blob) -> bytes``, exact
-    inverses; ``COMPRESS_LABEL`` names it in log lines. Default: ``zlib_compress`` (level 9).
+    inverses; ``COMPRESS_LABEL`` names it in log lines. A stream it cannot read may raise any exception: the core
+    reports it as one line (exit 2). Options (level, byte shuffle) are the compressor's own hyperparameters; an
+    optional package it needs is checked when the program starts (one line naming it). Default: ``zlib_compress``
+    (level 9). Others: ``lzma``, ``zstd``, ``brotli``.
+    """
+
+
+@hookspec
+def golfc_budget_fitter(recipe: Recipe) -> Impl | None:
+    """Shrink an artifact over the 16,000,000-byte budget (slot ``budget_fitter``, at most one).
+
+    Run-time contract: ``budget_fitter(obj, total_bytes, h) -> obj`` is called on rank 0, before the artifact is
+    written, only when code bytes + compressed model bytes exceed 16,000,000; ``total_bytes(obj)`` is the
+    submission size of a candidate object (serialized, compressed, plus the code). It logs what it changed.
+    Without a fitter an over-budget artifact stops the run with both numbers (exit 2), ``final_model.pt``
+    (the unquantized weights) kept. Examples: ``prune_pm1``, ``fit_budget``. Default: none.
     """
 
 

@@ -207,12 +207,46 @@ SLOTS: tuple[Slot, ...] = (
         "train-time quantization",
     ),
     Slot(
+        "weight_transform",
+        AT_MOST_ONE,
+        ("LinearWeightTransform",),
+        "nn.Module class cls(linear); forward(w (out, in) fp32) -> w: every CastedLinear's weight before its cast "
+        "(fake quantization for QAT); buffers non-persistent",
+        "linear weight transform",
+    ),
+    Slot(
+        "calibration_source",
+        AT_MOST_ONE,
+        ("calibration_source",),
+        "fn(model, h, ctx, count) -> iterator of up to count token batches x int64 (b, T) on device; never "
+        "validation data (None: training batches from a fresh TrainLoader)",
+        "calibration source",
+    ),
+    Slot(
         "quantizer",
         ONE,
-        ("quantize_state_dict", "dequantize_state_dict", "QUANT_LABEL"),
-        "quantize_state_dict(sd, h) -> (obj, stats dict); dequantize_state_dict(obj) -> sd; QUANT_LABEL: str",
+        ("quantize_model", "dequantize_state_dict", "QUANT_LABEL"),
+        "quantize_model(model, sd, h, ctx, calibration) -> (obj, stats dict); dequantize_state_dict(obj) -> sd "
+        "(another format: RunInputError); QUANT_LABEL: str",
         "export quantizer",
         "int8_quant",
+    ),
+    Slot(
+        "quant_stages",
+        MANY,
+        ("QUANT_STAGES",),
+        "objects with any of plan(name, t, bits, h) -> bits, prepare(model, sd, h, ctx, calibration), "
+        "clip(name, w, qmax, h) -> (rows,) | None, round(name, w, scale, qmax, h) -> q | None, finish(obj, sd, h): "
+        "read by the low-bit quantizer (int6, int5, mixed_quant)",
+        "quantizer stages",
+    ),
+    Slot(
+        "budget_fitter",
+        AT_MOST_ONE,
+        ("budget_fitter",),
+        "fn(obj, total_bytes, h) -> obj: called when code + compressed model > 16,000,000 bytes; total_bytes(obj) "
+        "gives the submission size of a candidate",
+        "budget fitter",
     ),
     Slot(
         "compressor",

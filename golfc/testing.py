@@ -196,3 +196,34 @@ def check_contract(slot: str, plugin: str | None = None, env: Mapping[str, str] 
 
     return check(slot, plugin, env, plugins_dir)
 
+
+# A model big enough that every matrix class is quantized once QUANT_KEEP_FLOAT_NUMEL / INT8_KEEP_FLOAT_MAX_NUMEL are
+# lowered to 1024, small enough to train in seconds on one CPU core: what the artifact tests quantize.
+TINY_QUANT_ENV: dict[str, str] = {
+    "DEVICE": "cpu", "NUM_LAYERS": "2", "MODEL_DIM": "64", "NUM_HEADS": "2", "NUM_KV_HEADS": "1",
+    "MLP_MULT": "2", "TRAIN_SEQ_LEN": "64", "TRAIN_BATCH_TOKENS": "4096", "QUANT_KEEP_FLOAT_NUMEL": "1024",
+}
+
+
+def train_tiny(ns: dict[str, Any], dataset: Any, steps: int = 60, seed: int = 0) -> Any:
+    """A loaded program's GPT trained for ``steps`` Adam steps on the first training shard of ``dataset`` (CPU,
+    16 sequences of TRAIN_SEQ_LEN per step): trained weights, with the structure real weights have, for the
+    quantizer tests."""
+    import torch
+
+    h = ns["Hyperparameters"]()
+    torch.manual_seed(seed)
+    model = ns["GPT"](h)
+    tokens = ns["load_data_shard"](sorted(Path(dataset.data_path).glob("fineweb_train_*.bin"))[0]).to(torch.int64)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    T, B = h.train_seq_len, 16
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        starts = torch.randint(0, tokens.numel() - T - 1, (B,), generator=gen)
+        x = torch.stack([tokens[s : s + T] for s in starts])
+        y = torch.stack([tokens[s + 1 : s + T + 1] for s in starts])
+        loss = model(x, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model

@@ -311,3 +311,23 @@ def test_parity_rejects_bad_input_in_one_line(tmp_path, capsys, args, message):
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+@pytest.mark.slow
+def test_artifact_schemes_trains_once_and_exports_each_scheme(tmp_path, tiny_dataset):
+    """bench/artifact_schemes.py on CPU: one training run, two schemes re-exported from its final_model.pt."""
+    tool = load_bench_module("artifact_schemes")
+    env = [f"{k}={v}" for k, v in TINY_RUN_ENV.items() if k != "MAX_WALLCLOCK_SECONDS"]
+    results = tool.main(["--data", str(tiny_dataset.data_path), "--tokenizer", str(tiny_dataset.tokenizer_path),
+                         "--vocab", str(tiny_dataset.vocab_size), "--steps", "3", "--work", str(tmp_path / "w"),
+                         "--schemes", "int8_zlib,gptq_int6_zstd", "--json", str(tmp_path / "r.json"),
+                         *[x for e in env for x in ("--env", e)], "--env", "QUANT_KEEP_FLOAT_NUMEL=1024",
+                         "--env", "GPTQ_CALIB_BATCHES=2"])
+    assert json.loads((tmp_path / "r.json").read_text()) == results
+    int8, gptq = results["schemes"]["int8_zlib"], results["schemes"]["gptq_int6_zstd"]
+    train_log = (tmp_path / "w" / "train.log").read_text()
+    # the int8 re-export of the trained weights is the training run's own artifact, to the byte and the digit
+    assert int8["artifact_bytes"] == int(re.search(r"Serialized model int8\+zlib: (\d+) bytes", train_log)[1])
+    assert f"val_bpb:{int8['roundtrip_val_bpb']:.8f}" in train_log
+    assert gptq["calibration_seconds"] is not None and gptq["artifact_bytes"] > 0 and gptq["roundtrip_val_bpb"] > 0
+    assert "| gptq_int6_zstd |" in tool.table(results)

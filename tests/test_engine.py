@@ -98,7 +98,7 @@ def test_wrong_return_type_is_reported(plugin_dir):
 
 
 def test_impl_must_bind_every_global_of_a_multi_global_slot(plugin_dir):
-    plugin_dir.add("halfq", slot_plugin("golfc_quantizer", "halfq_runtime", {"quantize_state_dict": "q"}))
+    plugin_dir.add("halfq", slot_plugin("golfc_quantizer", "halfq_runtime", {"quantize_model": "q"}))
     with pytest.raises(PluginLoadError, match="binds exactly"):
         resolve(Recipe(plugins=("halfq",)), plugins_dir=plugin_dir.root)
 

@@ -391,7 +391,7 @@ def golfc_train_quantization():
 
 @hookimpl
 def golfc_quantizer():
-    return Impl(module=M, symbols={"quantize_state_dict": "probe_quantize", "dequantize_state_dict": "probe_dequantize",
+    return Impl(module=M, symbols={"quantize_model": "probe_quantize", "dequantize_state_dict": "probe_dequantize",
                                    "QUANT_LABEL": "PROBE_QUANT_LABEL"})
 
 @hookimpl
@@ -456,7 +456,7 @@ def probe_train_quant(model, step, lr_mul, h):
     probe_note("train_quant")
 
 
-def probe_quantize(state_dict, h):
+def probe_quantize(model, state_dict, h, ctx, calibration):
     probe_note("quantize")
     obj = {k: (v.half() if v.is_floating_point() else v) for k, v in state_dict.items()}
     dtypes = {k: str(v.dtype) for k, v in state_dict.items()}
@@ -769,10 +769,106 @@ def seen_schedule(h, phases):
     ns["layer_schedule"] = ns["seen_schedule"]
     ns["__golfc_source__"] = "# the program's source (logged at start-up)"
     h = ns["Hyperparameters"]()
-    obj, _ = ns["quantize_state_dict"](ns["GPT"](h).state_dict(), h)
+    obj, _ = ns["quantize_state_dict_int8"](ns["GPT"](h).state_dict(), h)
     buf = io.BytesIO()
     torch.save(obj, buf)
     artifact.write_bytes(ns["compress_bytes"](buf.getvalue()))
     ns["main"]()
     assert ns["EVENT_LOG"] == [("phase", "double", True, ("double",))]
     assert ns["SCHEDULES_SEEN"] and all(p == ("double",) for p in ns["SCHEDULES_SEEN"])
+
+
+# ---------------------------------------------------------------------------------------------- artifact pipeline
+def test_hook_weight_transform(plugin_dir):
+    runtime = """
+class HalfWeight(nn.Module):
+    def __init__(self, linear):
+        super().__init__()
+        self.register_buffer("factor", torch.full((), 0.5), persistent=False)
+
+    def forward(self, w):
+        return w * self.factor
+"""
+    plugin_dir.add("halfw", slot_plugin("golfc_weight_transform", "halfw_runtime", "HalfWeight"), runtime)
+    ns = load_program(("halfw",), env=TINY_MODEL, plugins_dir=plugin_dir.root)
+    base = load_program((), env=TINY_MODEL)
+    torch.manual_seed(0)
+    model = ns["GPT"](ns["Hyperparameters"]())
+    lin = model.stack.blocks[0].attn.c_q
+    assert isinstance(lin.weight_transform, ns["HalfWeight"])
+    x = torch.randn(3, 32)
+    torch.testing.assert_close(lin(x), x @ (0.5 * lin.weight).T)  # every CastedLinear multiplies the transformed weight
+    plain = base["GPT"](base["Hyperparameters"]())
+    assert plain.state_dict().keys() == model.state_dict().keys()  # the transform adds nothing to the artifact
+    assert plain.stack.blocks[0].attn.c_q.weight_transform is None
+
+
+def test_hook_calibration_source(plugin_dir):
+    runtime = """
+def constant_tokens(model, h, ctx, count):
+    for i in range(count):
+        yield torch.full((2, h.train_seq_len), i, dtype=torch.int64)
+"""
+    plugin_dir.add("consttok", slot_plugin("golfc_calibration_source", "consttok_runtime", "constant_tokens"), runtime)
+    ns = load_program(("consttok",), env=TINY_MODEL, plugins_dir=plugin_dir.root)
+    h = ns["Hyperparameters"]()
+    calibration = ns["Calibration"](None, h, None, 500.0)
+    batches = list(calibration.batches(3))
+    assert [int(x[0, 0]) for x in batches] == [0, 1, 2]
+    assert calibration.source == "constant_tokens" and calibration.count == 3
+    assert calibration.last_read_ms >= 500.0  # on the training clock, which export continues
+
+
+def test_hook_quant_stages(plugin_dir):
+    runtime = """
+class KeepAttention:
+    def plan(self, name, t, bits, h):
+        return 16 if ".attn." in name else bits
+
+    def clip(self, name, w, qmax, h):
+        return w.abs().amax(dim=1)  # max-abs clip instead of the percentile
+
+
+KEEP_ATTENTION = KeepAttention()
+"""
+    plugin_dir.add("keepattn", slot_plugin("golfc_quant_stages", "keepattn_runtime", "KEEP_ATTENTION"), runtime)
+    env = {**TINY_MODEL, "QUANT_KEEP_FLOAT_NUMEL": "0"}
+    ns = load_program(("int6", "keepattn"), env=env, plugins_dir=plugin_dir.root)
+    assert ns["QUANT_STAGES"] == [ns["KEEP_ATTENTION"]]
+    h = ns["Hyperparameters"]()
+    torch.manual_seed(0)
+    state = ns["GPT"](h).state_dict()
+    state["tok_emb.weight"] = torch.randn(64, 32)
+    obj, _ = ns["quantize_model"](None, state, h, None, None)
+    assert not any(".attn." in name for name in obj["q"]) and any(".attn." in name for name in obj["keep"])
+    w = state["tok_emb.weight"]
+    assert torch.equal(obj["scale"]["tok_emb.weight"], (w.abs().amax(dim=1) / 127).half())  # the stage's clip, int8
+
+
+def test_hook_budget_fitter(plugin_dir, tmp_path, monkeypatch):
+    runtime = """
+FITTED = []
+
+
+def drop_embedding(obj, total_bytes, h):
+    FITTED.append(total_bytes(obj))
+    obj["quantized"]["tok_emb.weight"].zero_()
+    return obj
+"""
+    plugin_dir.add("dropemb", slot_plugin("golfc_budget_fitter", "dropemb_runtime", "drop_embedding"), runtime)
+    env = {**TINY_MODEL, "MODEL_DIM": "256", "VOCAB_SIZE": "1024", "NUM_HEADS": "4"}
+    ns = load_program(("dropemb",), env=env, plugins_dir=plugin_dir.root)
+    from golfc.testing import cpu_context
+
+    torch.manual_seed(0)
+    h = ns["Hyperparameters"]()
+    model = ns["GPT"](h)
+    with torch.no_grad():
+        model.tok_emb.weight.normal_(0, 1.0)  # incompressible: the fitter's zeros make the difference
+    monkeypatch.setitem(ns, "program_source", lambda: "")
+    ns["__file__"] = __file__
+    ns["ARTIFACT_BUDGET_BYTES"] = 700_000  # over with the embedding (~900 KB), under without it (~650 KB)
+    monkeypatch.chdir(tmp_path)
+    artifact = ns["export_artifact"](model, h, cpu_context(ns, vocab=1024))
+    assert len(ns["FITTED"]) == 1 and ns["FITTED"][0] > 700_000
+    assert (tmp_path / artifact).stat().st_size + os.path.getsize(__file__) <= 700_000

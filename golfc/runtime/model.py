@@ -53,9 +53,12 @@ class CastedLinear(nn.Linear):
         super().__init__(in_features, out_features, bias=False)  # default (Kaiming-uniform) init
         if zero_init:
             nn.init.zeros_(self.weight)
+        # the weight-transform point (slot weight_transform, e.g. QAT's fake quantization); None: the weight as is
+        self.weight_transform = LinearWeightTransform(self) if LinearWeightTransform is not None else None
 
     def forward(self, x):
-        return F.linear(x, self.weight.to(x.dtype))
+        w = self.weight if self.weight_transform is None else self.weight_transform(self.weight)
+        return F.linear(x, w.to(x.dtype))
 
 
 class Rotary(nn.Module):

@@ -62,8 +62,75 @@ def log_settings(h):
     log0("hparams: " + " ".join(f"{k}={v}" for k, v in settings.items()))
 
 
-def export_artifact(model, h, ctx):
-    """Write final_model.pt (reference only) and the scored artifact final_model.<quant>.ptz; log the sizes."""
+# --------------------------------------------------------------------------------------------------
+# Export: calibration data for the quantizer, the quantizer, the compressor, the 16,000,000-byte budget
+# --------------------------------------------------------------------------------------------------
+ARTIFACT_BUDGET_BYTES = 16_000_000  # code + compressed model, decimal bytes (the challenge's cap)
+
+
+def train_calibration_batches(model, h, ctx, count):
+    """The default calibration source: `count` training micro-batches (this rank's x, int64 (b, T)) from a fresh
+    TrainLoader, which reads only h.train_files; validation data is never a calibration input."""
+    loader = TrainLoader(h, ctx)
+    for _ in range(count):
+        yield loader.next_batch(h.train_batch_tokens, h.train_seq_len, ctx.grad_accum_steps)[0]
+
+
+class Calibration:
+    """Calibration data a quantizer may draw on (GPTQ's Hessians): batches(count) yields token batches from the
+    calibration_source slot (None: training batches, above). Nothing is read unless a quantizer asks. It records
+    how long reading and using them took and when the last batch was read, on the training clock: training
+    stopped GPTQ_RESERVE_SECONDS early so that this fits inside MAX_WALLCLOCK_SECONDS."""
+
+    def __init__(self, model, h, ctx, train_ms):
+        self.model, self.h, self.ctx = model, h, ctx
+        self.train_ms, self.t0 = train_ms, time.perf_counter()  # training clock at its stop; export start
+        self.source = "train" if calibration_source is None else calibration_source.__name__
+        self.count, self.last_read_ms, self.done_ms = 0, None, None
+
+    def clock_ms(self):
+        """The training clock now: training time plus the time since export began (the last eval excluded)."""
+        return self.train_ms + 1000.0 * (time.perf_counter() - self.t0)
+
+    def batches(self, count):
+        """Up to `count` token batches, int64 (b, T) on ctx.device."""
+        source = calibration_source if calibration_source is not None else train_calibration_batches
+        for x in source(self.model, self.h, self.ctx, count):
+            self.count += 1
+            self.last_read_ms = self.clock_ms()
+            yield x
+
+    def finished(self):
+        """A quantizer calls this when it no longer needs calibration data (Hessians all collected)."""
+        self.done_ms = self.clock_ms()
+
+    def log(self):
+        if self.count == 0:
+            return
+        cap_ms = 1000.0 * self.h.max_wallclock_seconds
+        done = self.done_ms if self.done_ms is not None else self.last_read_ms
+        log0(f"calibration:{self.source} batches:{self.count} seconds:{(done - self.train_ms) / 1000.0:.2f} "
+             f"last_data_read_ms:{self.last_read_ms:.0f} done_ms:{done:.0f} train_ms:{self.train_ms:.0f}")
+        if cap_ms > 0 and done > cap_ms:
+            log0(f"calibration:WARNING done at {done:.0f}ms, after MAX_WALLCLOCK_SECONDS={self.h.max_wallclock_seconds:g}: "
+                 "raise GPTQ_RESERVE_SECONDS")
+
+
+def serialize_artifact(quant_obj):
+    """The quantizer's object as bytes (torch.save), before compression."""
+    buf = io.BytesIO()
+    torch.save(quant_obj, buf)
+    return buf.getvalue()
+
+
+def over_budget(model_bytes, code_bytes):
+    return model_bytes + code_bytes > ARTIFACT_BUDGET_BYTES
+
+
+def export_artifact(model, h, ctx, train_ms=0.0):
+    """Write final_model.pt (the unquantized weights: kept whatever happens next) and the scored artifact
+    final_model.<quant>.ptz; log the sizes. Over 16,000,000 bytes with the code, a budget_fitter (if any) shrinks it,
+    else the run stops with both numbers (exit 2), the artifact and final_model.pt left on disk."""
     code_bytes = os.path.getsize(__file__)  # the file being run (the shipped wrapper when wrapped)
     state = model.state_dict()
     if ctx.is_master:
@@ -72,22 +139,36 @@ def export_artifact(model, h, ctx):
         log0(f"Serialized model: {model_bytes} bytes")
         log0(f"Code size: {code_bytes} bytes")
         log0(f"Total submission size: {model_bytes + code_bytes} bytes")
-    quant_obj, stats = quantize_state_dict(state, h)  # every rank: a quantizer may use collectives
-    buf = io.BytesIO()
-    torch.save(quant_obj, buf)
-    raw = buf.getvalue()
+    calibration = Calibration(model, h, ctx, train_ms)
+    # every rank: a quantizer may use collectives (GPTQ sums its Hessians over ranks)
+    quant_obj, stats = quantize_model(model, state, h, ctx, calibration)
+    calibration.log()
+    raw = serialize_artifact(quant_obj)
     label = f"{QUANT_LABEL}+{COMPRESS_LABEL}"
     artifact = f"final_model.{QUANT_LABEL}.ptz"
+    total = torch.zeros((), dtype=torch.float64, device=ctx.device)
     if ctx.is_master:
+        blob = compress_bytes(raw)
+        if over_budget(len(blob), code_bytes) and budget_fitter is not None:
+            log0(f"fit_budget: {len(blob) + code_bytes} bytes > {ARTIFACT_BUDGET_BYTES}; fitting")
+            quant_obj = budget_fitter(quant_obj, lambda obj: len(compress_bytes(serialize_artifact(obj))) + code_bytes, h)
+            raw = serialize_artifact(quant_obj)
+            blob = compress_bytes(raw)
         with open(artifact, "wb") as f:
-            f.write(compress_bytes(raw))
+            f.write(blob)
         artifact_bytes = os.path.getsize(artifact)
         ratio = stats["baseline_tensor_bytes"] / max(stats["payload_bytes"], 1)
         log0(f"Serialized model {label}: {artifact_bytes} bytes "
              f"(payload:{stats['payload_bytes']} raw_torch:{len(raw)} payload_ratio:{ratio:.2f}x)")
         log0(f"Total submission size {label}: {artifact_bytes + code_bytes} bytes")
+        total.fill_(artifact_bytes + code_bytes)
     if ctx.distributed:
+        dist.broadcast(total, src=0)  # every rank stops, or none
         dist.barrier()  # the artifact is on disk before any rank reads it back
+    if total.item() > ARTIFACT_BUDGET_BYTES:
+        raise RunInputError(f"{artifact}: {int(total.item()) - code_bytes} model bytes + {code_bytes} code bytes = "
+                            f"{int(total.item())} > {ARTIFACT_BUDGET_BYTES}; final_model.pt keeps the unquantized weights "
+                            "(add fit_budget, or a smaller model or quantizer)")
     return artifact
 
 
@@ -107,6 +188,7 @@ class Run:
         self.base_model, self.model = base_model, model  # model: torch.compile(base_model) on CUDA
         self.optimizers, self.params = [], []
         self.events, self.phase_plan, self.averager = [], [], None  # run_events objects, [(fraction, phase)]
+        self.train_ms = 0.0  # the training clock when train() stopped
 
 
 def setup(h):
@@ -245,7 +327,8 @@ def train(run, val_tokens):
     loader = TrainLoader(h, ctx)
     run.averager = WeightAverager(run.base_model, h) if WeightAverager is not None else None
     pending = list(run.phase_plan)  # [(fraction, phase)] not yet switched on, earliest first
-    max_ms = 1000.0 * h.max_wallclock_seconds if h.max_wallclock_seconds > 0 else None
+    # under a cap, training stops GPTQ_RESERVE_SECONDS early: the export's calibration runs inside the cap
+    max_ms = 1000.0 * (h.max_wallclock_seconds - h.gptq_reserve_seconds) if h.max_wallclock_seconds > 0 else None
     clock_group = host_group(ctx) if max_ms is not None else None
 
     def agreed(ms):
@@ -294,14 +377,30 @@ def train(run, val_tokens):
         run.averager.apply(run.base_model)
     for events in run.events:
         events.before_export(run.base_model, ctx)
+    run.train_ms = train_ms  # the training clock at the stop: export's calibration continues it
+
+
+def read_artifact(artifact):
+    """The quantizer's object from a compressed artifact; a file this program's compressor or torch cannot read is
+    one line (exit 2) naming it. The object's own format version is checked by dequantize_state_dict."""
+    if not os.path.isfile(artifact):
+        raise RunInputError(f"EVAL_ONLY={artifact}: no such artifact file")
+    with open(artifact, "rb") as f:
+        blob = f.read()
+    try:
+        raw = decompress_bytes(blob)
+    except Exception as exc:  # zlib.error, lzma.LZMAError, zstd / brotli errors: no common base class
+        raise RunInputError(f"{artifact}: not a {COMPRESS_LABEL} artifact of this program "
+                            f"({type(exc).__name__}: {exc})") from None
+    try:
+        return torch.load(io.BytesIO(raw), map_location="cpu")
+    except Exception as exc:
+        raise RunInputError(f"{artifact}: decompressed, but not a torch.save object ({type(exc).__name__})") from None
 
 
 def roundtrip_eval(run, val_tokens, artifact):
     """The artifact read back from disk is what gets scored: the final (adapting) evaluation."""
-    if not os.path.isfile(artifact):
-        raise RunInputError(f"EVAL_ONLY={artifact}: no such artifact file")
-    with open(artifact, "rb") as f:
-        quant_obj = torch.load(io.BytesIO(decompress_bytes(f.read())), map_location="cpu")
+    quant_obj = read_artifact(artifact)
     run.base_model.load_state_dict(dequantize_state_dict(quant_obj), strict=True)
     sync_device(run.ctx.device)
     t_eval = time.perf_counter()
@@ -341,7 +440,7 @@ def main():
         prepare_training(run)
         compile_warmup(run)
         train(run, val_tokens)
-        roundtrip_eval(run, val_tokens, export_artifact(run.base_model, h, run.ctx))
+        roundtrip_eval(run, val_tokens, export_artifact(run.base_model, h, run.ctx, train_ms=run.train_ms))
     teardown(run.ctx)
 
 

@@ -17,7 +17,7 @@ def golfc_quantizer() -> Impl:
     return Impl(
         module="golfc_plugins.int8_quant.runtime",
         symbols={
-            "quantize_state_dict": "quantize_state_dict_int8",
+            "quantize_model": "quantize_model_int8",
             "dequantize_state_dict": "dequantize_state_dict_int8",
             "QUANT_LABEL": "INT8_LABEL",
         },

@@ -84,6 +84,11 @@ def quantize_state_dict_int8(state_dict, h=None):
     return obj, stats
 
 
+def quantize_model_int8(model, state, h, ctx, calibration):
+    """The quantizer slot's contract: the state dict alone decides the int8 artifact (no calibration read)."""
+    return quantize_state_dict_int8(state, h)
+
+
 def dequantize_state_dict_int8(obj):
     """Inverse of quantize_state_dict_int8: every tensor back in its original dtype (CPU). An artifact of
     another format (or none) is one line and exit code 2, not a KeyError or silently wrong weights."""

@@ -320,9 +320,10 @@ check_environment(
         'MUON_MOMENTUM_WARMUP_STEPS',
     ),
     floats=(
-        'MAX_WALLCLOCK_SECONDS', 'GRAD_CLIP_NORM', 'ROPE_BASE', 'LOGIT_SOFTCAP', 'QK_GAIN_INIT',
-        'TIED_EMBED_INIT_STD', 'MATRIX_LR', 'MUON_MOMENTUM', 'TIED_EMBED_LR', 'EMBED_LR', 'HEAD_LR',
-        'SCALAR_LR', 'BETA1', 'BETA2', 'ADAM_EPS', 'MUON_MOMENTUM_WARMUP_START', 'INT8_MIN_SCALE',
+        'MAX_WALLCLOCK_SECONDS', 'GPTQ_RESERVE_SECONDS', 'GRAD_CLIP_NORM', 'ROPE_BASE',
+        'LOGIT_SOFTCAP', 'QK_GAIN_INIT', 'TIED_EMBED_INIT_STD', 'MATRIX_LR', 'MUON_MOMENTUM',
+        'TIED_EMBED_LR', 'EMBED_LR', 'HEAD_LR', 'SCALAR_LR', 'BETA1', 'BETA2', 'ADAM_EPS',
+        'MUON_MOMENTUM_WARMUP_START', 'INT8_MIN_SCALE',
     ),
     flags=(
         'TIE_EMBEDDINGS', 'ROPE_BF16_TABLES', 'COMPILE_TUNING',
@@ -351,6 +352,7 @@ class Hyperparameters:
     train_batch_tokens = int(os.environ.get('TRAIN_BATCH_TOKENS', 524288))  # tokens per optimizer step, over all ranks and micro-batches
     train_seq_len = int(os.environ.get('TRAIN_SEQ_LEN', 1024))  # sequence length for training and validation windows
     max_wallclock_seconds = float(os.environ.get('MAX_WALLCLOCK_SECONDS', 600.0))  # training wall-clock cap in seconds (0: none)
+    gptq_reserve_seconds = float(os.environ.get('GPTQ_RESERVE_SECONDS', 0.0))  # under a cap, training stops this much early so that export's calibration (GPTQ) fits inside it
     grad_clip_norm = float(os.environ.get('GRAD_CLIP_NORM', 0.0))  # clip the global gradient norm (0: off)
     num_layers = int(os.environ.get('NUM_LAYERS', 9))  # transformer blocks
     model_dim = int(os.environ.get('MODEL_DIM', 512))  # residual width d
@@ -408,6 +410,7 @@ check_hparam_values(
         'TRAIN_BATCH_TOKENS': (('>=', 1),),
         'TRAIN_SEQ_LEN': (('>=', 1),),
         'MAX_WALLCLOCK_SECONDS': (('>=', 0.0),),
+        'GPTQ_RESERVE_SECONDS': (('>=', 0.0),),
         'GRAD_CLIP_NORM': (('>=', 0.0),),
         'NUM_LAYERS': (('>=', 1),),
         'MODEL_DIM': (('>=', 1),),
@@ -678,9 +681,12 @@ class CastedLinear(nn.Linear):
         super().__init__(in_features, out_features, bias=False)  # default (Kaiming-uniform) init
         if zero_init:
             nn.init.zeros_(self.weight)
+        # the weight-transform point (slot weight_transform, e.g. QAT's fake quantization); None: the weight as is
+        self.weight_transform = LinearWeightTransform(self) if LinearWeightTransform is not None else None
 
     def forward(self, x):
-        return F.linear(x, self.weight.to(x.dtype))
+        w = self.weight if self.weight_transform is None else self.weight_transform(self.weight)
+        return F.linear(x, w.to(x.dtype))
 
 
 class Rotary(nn.Module):
@@ -1274,6 +1280,11 @@ def quantize_state_dict_int8(state_dict, h=None):
     return obj, stats
 
 
+def quantize_model_int8(model, state, h, ctx, calibration):
+    """The quantizer slot's contract: the state dict alone decides the int8 artifact (no calibration read)."""
+    return quantize_state_dict_int8(state, h)
+
+
 def dequantize_state_dict_int8(obj):
     """Inverse of quantize_state_dict_int8: every tensor back in its original dtype (CPU). An artifact of
     another format (or none) is one line and exit code 2, not a KeyError or silently wrong weights."""
@@ -1427,15 +1438,149 @@ apply_schedule = apply_warmdown_schedule  # plugins/warmdown_schedule
 RUN_EVENTS = []  # slot run_events: none
 WeightAverager = None  # slot weight_averaging: none
 train_quant_hook = None  # slot train_quantization: none
-quantize_state_dict = quantize_state_dict_int8  # plugins/int8_quant
+LinearWeightTransform = None  # slot weight_transform: none
+calibration_source = None  # slot calibration_source: none
+quantize_model = quantize_model_int8  # plugins/int8_quant
 dequantize_state_dict = dequantize_state_dict_int8  # plugins/int8_quant
 QUANT_LABEL = INT8_LABEL  # plugins/int8_quant
+QUANT_STAGES = []  # slot quant_stages: none
+budget_fitter = None  # slot budget_fitter: none
 compress_bytes = zlib_compress  # plugins/zlib_compress
 decompress_bytes = zlib_decompress  # plugins/zlib_compress
 COMPRESS_LABEL = ZLIB_LABEL  # plugins/zlib_compress
 TrainLoader = TokenStreamLoader  # plugins/token_stream_loader
 eval_windows = plain_windows  # plugins/plain_eval
 score_validation = score_plain_windows  # plugins/plain_eval
+
+
+# ==================================================================================================
+# core/probe: the verifier's probe mode (GOLFC_PROBE=tokens.npy GOLFC_PROBE_OUT=out.npz). The configured
+# evaluation (score_validation, final=True, this run's batch size and world size) scores given token streams
+# instead of the validation tokens and writes the NLL of every scored position; golfc verify compares them.
+# Off unless GOLFC_PROBE is set: nothing here runs in a training or scoring run.
+# ==================================================================================================
+import json
+
+
+
+
+
+# The probe's settings, read from the environment (a verifier's protocol, not hyperparameters of the run):
+#   GOLFC_PROBE=tokens.npy         int array (N,) or (K, N): K streams of N tokens, each scored on its own
+#   GOLFC_PROBE_OUT=out.npz        where rank 0 writes the results (default probe.npz)
+#   GOLFC_PROBE_ARTIFACT=FILE      score with this artifact's weights (else the seeded initial weights)
+#   GOLFC_PROBE_TRAIN_STEPS=N      first train N steps on training data and export the artifact, then load it
+#   GOLFC_PROBE_ROWS=P,P,...       target positions whose full log-probability rows (V,) are written too
+PROBE_TAP = {"rows": None, "logp": None, "found": None}
+
+
+def probe_distribution(logp):
+    """What a scorer whose scored distribution is not softmax(GPT.logits(...)) (a mixture, a cache) calls with
+    its final log-probabilities (B, T, V), unnormalised if that is what it scores, just before span_scores: the
+    probe's rows are then what was scored. Does nothing outside a probe that asked for rows."""
+    if PROBE_TAP["rows"] is not None:
+        PROBE_TAP["logp"] = logp.detach().float()
+
+
+def probe_tapped_logits(self, hidden):
+    """GPT.logits while a probe records rows: the model's own distribution is the scored one unless the scorer
+    hands another to probe_distribution."""
+    logits = PROBE_TAP["logits_fn"](self, hidden)
+    PROBE_TAP["logp"] = F.log_softmax(logits.detach().float(), dim=-1)
+    return logits
+
+
+def probe_tapped_span_scores(plan, batch, nll, nbytes, device):
+    """span_scores while a probe records rows: the requested positions' rows of the last distribution."""
+    logp, wanted = PROBE_TAP["logp"], PROBE_TAP["rows"]
+    if logp is not None and tuple(logp.shape[:2]) == tuple(nll.shape):
+        for i, (start, first_scored) in enumerate(batch):
+            for p in wanted:
+                if first_scored < p <= start + plan.window:
+                    PROBE_TAP["found"][p] = logp[i, p - start - 1].cpu()
+    return PROBE_TAP["span_scores_fn"](plan, batch, nll, nbytes, device)
+
+
+def probe_load_artifact(run, path):
+    if not os.path.isfile(path):
+        raise RunInputError(f"GOLFC_PROBE_ARTIFACT={path}: no such artifact file")
+    with open(path, "rb") as f:
+        quant_obj = torch.load(io.BytesIO(decompress_bytes(f.read())), map_location="cpu")
+    run.base_model.load_state_dict(dequantize_state_dict(quant_obj), strict=True)
+
+
+def probe_streams(path, vocab_size):
+    if not os.path.isfile(path):
+        raise RunInputError(f"GOLFC_PROBE={path}: no such file, expected a .npy array of token ids")
+    streams = np.load(path)
+    streams = streams[None] if streams.ndim == 1 else streams
+    if streams.ndim != 2 or streams.shape[1] < 2 or streams.dtype.kind not in "iu":
+        raise RunInputError(f"GOLFC_PROBE={path}: {streams.dtype} {streams.shape}, expected integer (N,) or (K, N), N >= 2")
+    if streams.min() < 0 or streams.max() >= vocab_size:
+        raise RunInputError(f"GOLFC_PROBE={path}: token ids outside 0..{vocab_size - 1}")
+    return torch.from_numpy(streams.astype(np.int32))
+
+
+def probe_eval(run):
+    """Score every probe stream with the configured evaluation from the same weights and seed; rank 0 writes
+    nll / rank (K, N) (NaN / -1 where unscored; position p is the target index), scored (K, N) counts, rows
+    (K, R, V) log-probabilities at row_positions (NaN where no row was recorded), the plan of stream 0
+    (window, spans, batch_seqs), settings (JSON) and whether the program claims document isolation."""
+    h, ctx, env = run.h, run.ctx, os.environ
+    streams = probe_streams(env["GOLFC_PROBE"], h.vocab_size)
+    ctx.luts = build_bpb_luts(load_tokenizer(h), h.vocab_size, ctx.device)
+    steps = int(env.get("GOLFC_PROBE_TRAIN_STEPS", "0") or 0)
+    artifact = env.get("GOLFC_PROBE_ARTIFACT", "")
+    if steps > 0:  # briefly trained weights, through the real export: the artifact is what gets probed
+        prepare_training(run)
+        loader = TrainLoader(h, ctx)
+        for step in range(steps):
+            train_step(run, step, 0.0, loader)
+        artifact = export_artifact(run.base_model, h, ctx)
+    if artifact:
+        probe_load_artifact(run, artifact)
+    rows = [int(p) for p in env.get("GOLFC_PROBE_ROWS", "").split(",") if p.strip()]
+    model = run.model
+    if rows:  # rows come from the eager model: a compiled graph cannot be tapped
+        model = run.base_model
+        PROBE_TAP.update(rows=rows, logits_fn=GPT.logits, span_scores_fn=span_scores)
+        GPT.logits, globals()["span_scores"] = probe_tapped_logits, probe_tapped_span_scores
+    saved = {k: v.detach().clone() for k, v in run.base_model.state_dict().items()}
+    K, N = streams.shape
+    nll, rank = np.full((K, N), np.nan, np.float32), np.full((K, N), -1, np.int64)
+    scored, found = np.zeros((K, N), np.int64), np.full((K, len(rows), h.vocab_size), np.nan, np.float32)
+    try:
+        for k in range(K):
+            run.base_model.load_state_dict(saved)
+            seed_everything(h.seed)
+            PROBE_TAP.update(logp=None, found={})
+            scores = score_validation(model, streams[k], h, ctx, True)
+            mine = (scores.positions.cpu().numpy(), scores.nll.float().cpu().numpy(),
+                    {p: r.numpy() for p, r in PROBE_TAP["found"].items()})
+            shares = [None] * ctx.world_size
+            if ctx.distributed:
+                dist.all_gather_object(shares, mine)
+            else:
+                shares = [mine]
+            for r, (positions, values, rows_found) in enumerate(shares):
+                np.add.at(scored[k], positions, 1)
+                nll[k, positions], rank[k, positions] = values, r
+                for i, p in enumerate(rows):
+                    if p in rows_found:
+                        found[k, i] = rows_found[p]
+    finally:
+        if rows:
+            GPT.logits, globals()["span_scores"] = PROBE_TAP["logits_fn"], PROBE_TAP["span_scores_fn"]
+            PROBE_TAP["rows"] = None
+    plan = eval_windows(streams[0], h, ctx)
+    settings = {k: v for k, v in vars(type(h)).items() if not k.startswith("_") and not callable(v)}
+    if ctx.is_master:
+        out = env.get("GOLFC_PROBE_OUT", "") or "probe.npz"
+        np.savez(out, nll=nll, rank=rank, scored=scored, rows=found, row_positions=np.array(rows, np.int64),
+                 window=plan.window, spans=np.array(plan.spans, np.int64).reshape(-1, 2), batch_seqs=plan.batch_seqs,
+                 world_size=ctx.world_size, settings=json.dumps(settings, default=str),
+                 document_isolated=bool(globals().get("DOCUMENT_ISOLATED", False)))
+        log0(f"probe: {K} stream(s) of {N} tokens scored, {len(rows)} row(s) requested -> {out}")
 
 
 # ==================================================================================================
@@ -1502,8 +1647,75 @@ def log_settings(h):
     log0("hparams: " + " ".join(f"{k}={v}" for k, v in settings.items()))
 
 
-def export_artifact(model, h, ctx):
-    """Write final_model.pt (reference only) and the scored artifact final_model.<quant>.ptz; log the sizes."""
+# --------------------------------------------------------------------------------------------------
+# Export: calibration data for the quantizer, the quantizer, the compressor, the 16,000,000-byte budget
+# --------------------------------------------------------------------------------------------------
+ARTIFACT_BUDGET_BYTES = 16_000_000  # code + compressed model, decimal bytes (the challenge's cap)
+
+
+def train_calibration_batches(model, h, ctx, count):
+    """The default calibration source: `count` training micro-batches (this rank's x, int64 (b, T)) from a fresh
+    TrainLoader, which reads only h.train_files; validation data is never a calibration input."""
+    loader = TrainLoader(h, ctx)
+    for _ in range(count):
+        yield loader.next_batch(h.train_batch_tokens, h.train_seq_len, ctx.grad_accum_steps)[0]
+
+
+class Calibration:
+    """Calibration data a quantizer may draw on (GPTQ's Hessians): batches(count) yields token batches from the
+    calibration_source slot (None: training batches, above). Nothing is read unless a quantizer asks. It records
+    how long reading and using them took and when the last batch was read, on the training clock: training
+    stopped GPTQ_RESERVE_SECONDS early so that this fits inside MAX_WALLCLOCK_SECONDS."""
+
+    def __init__(self, model, h, ctx, train_ms):
+        self.model, self.h, self.ctx = model, h, ctx
+        self.train_ms, self.t0 = train_ms, time.perf_counter()  # training clock at its stop; export start
+        self.source = "train" if calibration_source is None else calibration_source.__name__
+        self.count, self.last_read_ms, self.done_ms = 0, None, None
+
+    def clock_ms(self):
+        """The training clock now: training time plus the time since export began (the last eval excluded)."""
+        return self.train_ms + 1000.0 * (time.perf_counter() - self.t0)
+
+    def batches(self, count):
+        """Up to `count` token batches, int64 (b, T) on ctx.device."""
+        source = calibration_source if calibration_source is not None else train_calibration_batches
+        for x in source(self.model, self.h, self.ctx, count):
+            self.count += 1
+            self.last_read_ms = self.clock_ms()
+            yield x
+
+    def finished(self):
+        """A quantizer calls this when it no longer needs calibration data (Hessians all collected)."""
+        self.done_ms = self.clock_ms()
+
+    def log(self):
+        if self.count == 0:
+            return
+        cap_ms = 1000.0 * self.h.max_wallclock_seconds
+        done = self.done_ms if self.done_ms is not None else self.last_read_ms
+        log0(f"calibration:{self.source} batches:{self.count} seconds:{(done - self.train_ms) / 1000.0:.2f} "
+             f"last_data_read_ms:{self.last_read_ms:.0f} done_ms:{done:.0f} train_ms:{self.train_ms:.0f}")
+        if cap_ms > 0 and done > cap_ms:
+            log0(f"calibration:WARNING done at {done:.0f}ms, after MAX_WALLCLOCK_SECONDS={self.h.max_wallclock_seconds:g}: "
+                 "raise GPTQ_RESERVE_SECONDS")
+
+
+def serialize_artifact(quant_obj):
+    """The quantizer's object as bytes (torch.save), before compression."""
+    buf = io.BytesIO()
+    torch.save(quant_obj, buf)
+    return buf.getvalue()
+
+
+def over_budget(model_bytes, code_bytes):
+    return model_bytes + code_bytes > ARTIFACT_BUDGET_BYTES
+
+
+def export_artifact(model, h, ctx, train_ms=0.0):
+    """Write final_model.pt (the unquantized weights: kept whatever happens next) and the scored artifact
+    final_model.<quant>.ptz; log the sizes. Over 16,000,000 bytes with the code, a budget_fitter (if any) shrinks it,
+    else the run stops with both numbers (exit 2), the artifact and final_model.pt left on disk."""
     code_bytes = os.path.getsize(__file__)  # the file being run (the shipped wrapper when wrapped)
     state = model.state_dict()
     if ctx.is_master:
@@ -1512,22 +1724,36 @@ def export_artifact(model, h, ctx):
         log0(f"Serialized model: {model_bytes} bytes")
         log0(f"Code size: {code_bytes} bytes")
         log0(f"Total submission size: {model_bytes + code_bytes} bytes")
-    quant_obj, stats = quantize_state_dict(state, h)  # every rank: a quantizer may use collectives
-    buf = io.BytesIO()
-    torch.save(quant_obj, buf)
-    raw = buf.getvalue()
+    calibration = Calibration(model, h, ctx, train_ms)
+    # every rank: a quantizer may use collectives (GPTQ sums its Hessians over ranks)
+    quant_obj, stats = quantize_model(model, state, h, ctx, calibration)
+    calibration.log()
+    raw = serialize_artifact(quant_obj)
     label = f"{QUANT_LABEL}+{COMPRESS_LABEL}"
     artifact = f"final_model.{QUANT_LABEL}.ptz"
+    total = torch.zeros((), dtype=torch.float64, device=ctx.device)
     if ctx.is_master:
+        blob = compress_bytes(raw)
+        if over_budget(len(blob), code_bytes) and budget_fitter is not None:
+            log0(f"fit_budget: {len(blob) + code_bytes} bytes > {ARTIFACT_BUDGET_BYTES}; fitting")
+            quant_obj = budget_fitter(quant_obj, lambda obj: len(compress_bytes(serialize_artifact(obj))) + code_bytes, h)
+            raw = serialize_artifact(quant_obj)
+            blob = compress_bytes(raw)
         with open(artifact, "wb") as f:
-            f.write(compress_bytes(raw))
+            f.write(blob)
         artifact_bytes = os.path.getsize(artifact)
         ratio = stats["baseline_tensor_bytes"] / max(stats["payload_bytes"], 1)
         log0(f"Serialized model {label}: {artifact_bytes} bytes "
              f"(payload:{stats['payload_bytes']} raw_torch:{len(raw)} payload_ratio:{ratio:.2f}x)")
         log0(f"Total submission size {label}: {artifact_bytes + code_bytes} bytes")
+        total.fill_(artifact_bytes + code_bytes)
     if ctx.distributed:
+        dist.broadcast(total, src=0)  # every rank stops, or none
         dist.barrier()  # the artifact is on disk before any rank reads it back
+    if total.item() > ARTIFACT_BUDGET_BYTES:
+        raise RunInputError(f"{artifact}: {int(total.item()) - code_bytes} model bytes + {code_bytes} code bytes = "
+                            f"{int(total.item())} > {ARTIFACT_BUDGET_BYTES}; final_model.pt keeps the unquantized weights "
+                            "(add fit_budget, or a smaller model or quantizer)")
     return artifact
 
 
@@ -1547,6 +1773,7 @@ class Run:
         self.base_model, self.model = base_model, model  # model: torch.compile(base_model) on CUDA
         self.optimizers, self.params = [], []
         self.events, self.phase_plan, self.averager = [], [], None  # run_events objects, [(fraction, phase)]
+        self.train_ms = 0.0  # the training clock when train() stopped
 
 
 def setup(h):
@@ -1685,7 +1912,8 @@ def train(run, val_tokens):
     loader = TrainLoader(h, ctx)
     run.averager = WeightAverager(run.base_model, h) if WeightAverager is not None else None
     pending = list(run.phase_plan)  # [(fraction, phase)] not yet switched on, earliest first
-    max_ms = 1000.0 * h.max_wallclock_seconds if h.max_wallclock_seconds > 0 else None
+    # under a cap, training stops GPTQ_RESERVE_SECONDS early: the export's calibration runs inside the cap
+    max_ms = 1000.0 * (h.max_wallclock_seconds - h.gptq_reserve_seconds) if h.max_wallclock_seconds > 0 else None
     clock_group = host_group(ctx) if max_ms is not None else None
 
     def agreed(ms):
@@ -1734,14 +1962,30 @@ def train(run, val_tokens):
         run.averager.apply(run.base_model)
     for events in run.events:
         events.before_export(run.base_model, ctx)
+    run.train_ms = train_ms  # the training clock at the stop: export's calibration continues it
+
+
+def read_artifact(artifact):
+    """The quantizer's object from a compressed artifact; a file this program's compressor or torch cannot read is
+    one line (exit 2) naming it. The object's own format version is checked by dequantize_state_dict."""
+    if not os.path.isfile(artifact):
+        raise RunInputError(f"EVAL_ONLY={artifact}: no such artifact file")
+    with open(artifact, "rb") as f:
+        blob = f.read()
+    try:
+        raw = decompress_bytes(blob)
+    except Exception as exc:  # zlib.error, lzma.LZMAError, zstd / brotli errors: no common base class
+        raise RunInputError(f"{artifact}: not a {COMPRESS_LABEL} artifact of this program "
+                            f"({type(exc).__name__}: {exc})") from None
+    try:
+        return torch.load(io.BytesIO(raw), map_location="cpu")
+    except Exception as exc:
+        raise RunInputError(f"{artifact}: decompressed, but not a torch.save object ({type(exc).__name__})") from None
 
 
 def roundtrip_eval(run, val_tokens, artifact):
     """The artifact read back from disk is what gets scored: the final (adapting) evaluation."""
-    if not os.path.isfile(artifact):
-        raise RunInputError(f"EVAL_ONLY={artifact}: no such artifact file")
-    with open(artifact, "rb") as f:
-        quant_obj = torch.load(io.BytesIO(decompress_bytes(f.read())), map_location="cpu")
+    quant_obj = read_artifact(artifact)
     run.base_model.load_state_dict(dequantize_state_dict(quant_obj), strict=True)
     sync_device(run.ctx.device)
     t_eval = time.perf_counter()
@@ -1769,15 +2013,19 @@ def main():
     ctx = setup(h)
     val_tokens = load_validation(h, ctx)
     run = build_model(h, ctx)
-    if h.eval_only:  # score a saved artifact with this program's evaluation, nothing trained
-        for _, name in run.phase_plan:  # the phases a run ends with: every one it declares
+    probing = bool(os.environ.get("GOLFC_PROBE"))  # the verifier's probe mode (core/probe): given streams
+    if probing or h.eval_only:  # scoring what a run ends with: every phase it declares switched on
+        for _, name in run.phase_plan:
             switch_phase(run, name, True)
+    if probing:
+        probe_eval(run)
+    elif h.eval_only:  # score a saved artifact with this program's evaluation, nothing trained
         roundtrip_eval(run, val_tokens, h.eval_only)
     else:
         prepare_training(run)
         compile_warmup(run)
         train(run, val_tokens)
-        roundtrip_eval(run, val_tokens, export_artifact(run.base_model, h, run.ctx))
+        roundtrip_eval(run, val_tokens, export_artifact(run.base_model, h, run.ctx, train_ms=run.train_ms))
     teardown(run.ctx)
 
 

@@ -49,7 +49,7 @@ def test_tags_win_over_name_and_type_rules(plugin_dir):
     assert id(extra.table) in in_muon and id(extra.table) not in in_adam
     assert id(model.stack.blocks[0].attn.c_q.weight) in in_muon  # untagged CastedLinear: Muon, as before
 
-    obj, _ = ns["quantize_state_dict"](model.state_dict(), h)
+    obj, _ = ns["quantize_state_dict_int8"](model.state_dict(), h)
     assert obj["passthrough"]["extras.0.gate"].dtype == torch.float32  # control: exact fp32
     assert obj["passthrough"]["extras.0.attn_scale_like"].dtype == torch.float16
     assert obj["passthrough"]["extras.0.big"].dtype == torch.float16 and "extras.0.big" not in obj["quantized"]
