@@ -229,7 +229,10 @@ UNCHECKED: dict[str, str] = {  # slots check_contract cannot call alone on one C
     "grad_average": "needs several ranks: plugins/flat_allreduce/test_flat_allreduce.py runs two gloo ranks",
     "data_loader": "needs training shards: tests/test_hooks.py and each loader's own tests build a tiny dataset",
     "weight_averaging": "no catalogue plugin yet; tests/test_hooks.py::test_hook_weight_averaging",
-    "train_quantization": "no catalogue plugin yet; tests/test_hooks.py::test_hook_train_quantization",
+    "train_quantization": "switches during a run: plugins/qat/test_qat.py (the compiled forward changes when it turns on)",
+    "calibration_source": "needs training shards: tests/runtime/test_artifact.py and plugins/ar_selfgen/test_ar_selfgen.py",
+    "quant_stages": "read by the low-bit quantizer only: plugins/int6/test_int6.py and each stage plugin's own tests",
+    "budget_fitter": "needs an artifact over 16,000,000 bytes: plugins/fit_budget/test_fit_budget.py",
 }
 
 CHECKS: dict[str, Callable[[dict[str, Any], Any], list[str]]] = {
@@ -248,6 +251,7 @@ CHECKS: dict[str, Callable[[dict[str, Any], Any], list[str]]] = {
     "skip_mixer": _check_model,
     "optimizer": _check_optimizer,
     "muon_transform": _check_optimizer,
+    "weight_transform": _check_model,
     "quantizer": _check_quantizer,
     "compressor": _check_compressor,
     "eval_windows": _check_windows,
@@ -256,9 +260,10 @@ CHECKS: dict[str, Callable[[dict[str, Any], Any], list[str]]] = {
 
 
 def check_contract(slot: str, plugin: str | None = None, env: Mapping[str, str] | None = None,
-                   plugins_dir: Path | None = None) -> list[str]:
+                   plugins_dir: Path | None = None, companions: tuple[str, ...] = ()) -> list[str]:
     """Problems with ``plugin``'s implementation of ``slot`` (None: the default program's), checked on the CPU
-    in a program of that plugin and the defaults under :data:`CHECK_ENV` plus ``env``; empty when it holds."""
+    in a program of that plugin, the ``companions`` it needs (``qat`` acts on a low-bit quantizer) and the
+    defaults under :data:`CHECK_ENV` plus ``env``; empty when it holds."""
     from golfc.slots import SLOTS_BY_NAME
     from golfc.testing import load_program
 
@@ -268,7 +273,7 @@ def check_contract(slot: str, plugin: str | None = None, env: Mapping[str, str] 
         return [f"slot {slot!r}: not checked here ({UNCHECKED.get(slot, 'no check yet')})"]
     import torch
 
-    ns = load_program((plugin,) if plugin else (), env={**CHECK_ENV, **dict(env or {})}, plugins_dir=plugins_dir)
+    ns = load_program(((plugin,) if plugin else ()) + tuple(companions), env={**CHECK_ENV, **dict(env or {})}, plugins_dir=plugins_dir)
     with torch.random.fork_rng():
         torch.manual_seed(0)
         return CHECKS[slot](ns, ns["Hyperparameters"]())

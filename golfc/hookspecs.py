@@ -341,7 +341,8 @@ def golfc_quantizer(recipe: Recipe) -> Impl | None:
 
 @hookspec
 def golfc_quant_stages(recipe: Recipe) -> Impl | None:
-    """Add a stage to the low-bit quantizer (slot ``quant_stages``, many, ordered).
+    """Add a stage to the low-bit quantizer (slot ``quant_stages``, many, ordered; bound as the list
+    ``QUANT_STAGES``).
 
     Run-time contract: an object with any of these methods, which the low-bit quantizer (``int6``, ``int5``,
     ``mixed_quant``; not ``int8_quant``) calls: ``plan(name, t, bits, h) -> bits`` per tensor, in order (16:
@@ -349,7 +350,7 @@ def golfc_quant_stages(recipe: Recipe) -> Impl | None:
     its Hessians); ``clip(name, w, qmax, h)`` -> the per-row clip ``(rows,)`` or None (the first non-None wins;
     default the 99.99984th percentile of ``|w|``); ``round(name, w, scale, qmax, h)`` -> the int values or None
     (default round to nearest); ``finish(obj, state_dict, h)`` once after every tensor (LQER adds low-rank
-    corrections to ``obj``). Examples: ``fp16_keep``, ``gptq_lite``, ``sdclip``, ``gptq``, ``lqer``.
+    corrections to ``obj``). Examples: ``fp16_keep``, ``gptq_lite``, ``sdclip``, ``gptq``, ``lqer``. Default: none.
     """
 
 

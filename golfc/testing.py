@@ -189,12 +189,12 @@ def mixing_model(ns: dict[str, Any], seed: int = 0, std: float = 0.3) -> Any:
 
 
 def check_contract(slot: str, plugin: str | None = None, env: Mapping[str, str] | None = None,
-                   plugins_dir: Path | None = None) -> list[str]:
+                   plugins_dir: Path | None = None, companions: tuple[str, ...] = ()) -> list[str]:
     """Problems with ``plugin``'s implementation of ``slot`` on the CPU (empty: it keeps the contract); see
     :mod:`golfc.contracts` for what each slot's check calls and compares."""
     from golfc.contracts import check_contract as check
 
-    return check(slot, plugin, env, plugins_dir)
+    return check(slot, plugin, env, plugins_dir, companions)
 
 
 # A model big enough that every matrix class is quantized once QUANT_KEEP_FLOAT_NUMEL / INT8_KEEP_FLOAT_MAX_NUMEL are
