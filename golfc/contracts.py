@@ -229,8 +229,8 @@ UNCHECKED: dict[str, str] = {  # slots check_contract cannot call alone on one C
     "grad_average": "needs several ranks: plugins/flat_allreduce/test_flat_allreduce.py runs two gloo ranks",
     "data_loader": "needs training shards: tests/test_hooks.py and each loader's own tests build a tiny dataset",
     "weight_averaging": "no catalogue plugin yet; tests/test_hooks.py::test_hook_weight_averaging",
-    "train_quantization": "switches during a run: plugins/qat/test_qat.py (the compiled forward changes when it turns on)",
-    "calibration_source": "needs training shards: tests/runtime/test_artifact.py and plugins/ar_selfgen/test_ar_selfgen.py",
+    "train_quantization": "switches during a run: plugins/qat/test_qat.py (the compiled forward changes)",
+    "calibration_source": "needs training shards: tests/runtime/test_artifact.py, plugins/ar_selfgen/test_ar_selfgen.py",
     "quant_stages": "read by the low-bit quantizer only: plugins/int6/test_int6.py and each stage plugin's own tests",
     "budget_fitter": "needs an artifact over 16,000,000 bytes: plugins/fit_budget/test_fit_budget.py",
 }
@@ -273,7 +273,8 @@ def check_contract(slot: str, plugin: str | None = None, env: Mapping[str, str] 
         return [f"slot {slot!r}: not checked here ({UNCHECKED.get(slot, 'no check yet')})"]
     import torch
 
-    ns = load_program(((plugin,) if plugin else ()) + tuple(companions), env={**CHECK_ENV, **dict(env or {})}, plugins_dir=plugins_dir)
+    plugins = ((plugin,) if plugin else ()) + tuple(companions)
+    ns = load_program(plugins, env={**CHECK_ENV, **dict(env or {})}, plugins_dir=plugins_dir)
     with torch.random.fork_rng():
         torch.manual_seed(0)
         return CHECKS[slot](ns, ns["Hyperparameters"]())
