@@ -230,7 +230,7 @@ UNCHECKED: dict[str, str] = {  # slots check_contract cannot call alone on one C
     "data_loader": "needs training shards: tests/test_hooks.py and each loader's own tests build a tiny dataset",
     "weight_averaging": "no catalogue plugin yet; tests/test_hooks.py::test_hook_weight_averaging",
     "train_quantization": "switches during a run: plugins/qat/test_qat.py (the compiled forward changes)",
-    "calibration_source": "needs training shards: tests/runtime/test_artifact.py, plugins/ar_selfgen/test_ar_selfgen.py",
+    "calibration_source": "needs training shards: tests/runtime/test_artifact.py and the ar_selfgen tests",
     "quant_stages": "read by the low-bit quantizer only: plugins/int6/test_int6.py and each stage plugin's own tests",
     "budget_fitter": "needs an artifact over 16,000,000 bytes: plugins/fit_budget/test_fit_budget.py",
 }
