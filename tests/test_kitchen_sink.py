@@ -58,7 +58,7 @@ def test_the_kitchen_sink_holds_every_plugin_not_refused_next_to_it():
 
 @pytest.mark.slow
 def test_the_kitchen_sink_trains_exports_and_scores_on_cpu(tmp_path, tiny_dataset):
-    chosen, left_out = kitchen_sink()
+    chosen, _ = kitchen_sink()
     run = run_emitted(chosen, tiny_dataset, tmp_path, env=SINK_ENV)
     assert run.returncode == 0, f"{chosen}: {run.stderr[-3000:]}"
     assert run.final_bpb is not None and run.final_bpb > 0, run.stdout[-2000:]
