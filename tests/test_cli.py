@@ -52,7 +52,7 @@ def test_size_table_on_a_narrow_terminal_keeps_one_line_per_section(tmp_path):
 def test_unknown_plugin_is_one_line_with_suggestion_and_exit_2(tmp_path):
     result = golfc("build", "--plugins", "relu2mlp", "-o", str(tmp_path))
     assert result.returncode == 2
-    assert one_error_line(result) == "error: unknown plugin 'relu2mlp'; did you mean relu2_mlp?"
+    assert one_error_line(result) == "error: unknown plugin 'relu2mlp'; did you mean relu2_mlp, leaky_relu2?"
 
 
 def test_malformed_set_is_one_line(tmp_path):
