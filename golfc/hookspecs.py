@@ -231,7 +231,11 @@ def golfc_data_loader(recipe: Recipe) -> Impl | None:
     Run-time contract: ``TrainLoader(h, ctx)``; ``next_batch(global_tokens, seq_len, grad_accum_steps)``
     returns this rank's ``(x, y)``, int64 ``(global_tokens // (world * accum * seq_len), seq_len)`` on
     ``ctx.device``, y being x shifted by one. It reads only ``h.train_files``; validation data is never
-    a training input. Default: ``token_stream_loader`` (the baseline's sequential stream).
+    a training input. A loader whose ranks take different numbers of tokens (``mixed_seqlen``: per-rank
+    sequence lengths, so x may be ``(n_r, L_r)``) sets ``loss_weight``: this rank's share of the step's
+    tokens times the world size; the core multiplies the rank's mean loss by it before the backward, so that
+    the plain average over ranks is the mean over every token (absent: 1.0, nothing multiplied).
+    Default: ``token_stream_loader`` (the baseline's sequential stream).
     """
 
 

@@ -148,7 +148,7 @@ SLOTS: tuple[Slot, ...] = (
         ONE,
         ("TrainLoader",),
         "class cls(h, ctx); next_batch(global_tokens, seq_len, grad_accum_steps) -> (x, y) int64 (b, seq_len) "
-        "on device",
+        "on device; optional loss_weight (float): this rank's token share x world size, scales its loss",
     ),
     Slot(
         "eval_windows",

@@ -432,6 +432,39 @@ def test_hook_data_loader(probe_run):
     assert calls["next_batch"] == (2 + 4) * 8  # every micro-batch of every step comes from the plugin's loader
 
 
+def test_hook_data_loader_loss_weight():
+    """A loader's loss_weight scales its rank's loss before the backward (mixed_seqlen's token weighting);
+    a loader without one trains exactly as before."""
+    ns = load_program(overrides={"DEVICE": "cpu"}, env={**TINY_MODEL, "TRAIN_SEQ_LEN": "16", "TRAIN_BATCH_TOKENS": "256",
+                                                       "WARMDOWN_ITERS": "0"})
+    h = ns["Hyperparameters"]()
+    ids = torch.randint(0, h.vocab_size, (2, 17), generator=torch.Generator().manual_seed(1))
+
+    class Loader:
+        def __init__(self, weight=None):
+            if weight is not None:
+                self.loss_weight = weight
+
+        def next_batch(self, global_tokens, seq_len, grad_accum_steps):
+            return ids[:, :-1], ids[:, 1:]
+
+    def update(loader):
+        torch.manual_seed(0)
+        model = ns["GPT"](h)
+        before = [p.detach().clone() for p in model.parameters()]
+        run = ns["Run"](h, ns["RunContext"](0, 1, 0, torch.device("cpu"), True, False, 8), model, model)
+        run.optimizers = [torch.optim.SGD([{"params": list(model.parameters()), "base_lr": 1.0}], lr=1.0)]
+        run.params = list(model.parameters())
+        ns["train_step"](run, 0, 0.0, loader, None)
+        return [p.detach() - b for p, b in zip(model.parameters(), before)]
+
+    plain, unit, half = update(Loader()), update(Loader(1.0)), update(Loader(0.5))
+    assert all(torch.equal(a, b) for a, b in zip(plain, unit))
+    assert any(d.abs().sum() > 0 for d in plain)
+    for d_half, d_plain in zip(half, plain):
+        torch.testing.assert_close(d_half, 0.5 * d_plain, atol=1e-7, rtol=1e-5)
+
+
 def test_hook_eval_adapter(probe_run):
     stdout, calls, _ = probe_run
     assert calls["score"] == 2  # the final evaluation and the roundtrip evaluation
