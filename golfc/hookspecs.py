@@ -88,6 +88,20 @@ def golfc_attention_kernel(recipe: Recipe) -> Impl | None:
 
 
 @hookspec
+def golfc_position_encoding(recipe: Recipe) -> Impl | None:
+    """Provide the position encoding of queries and keys (slot ``position_encoding``, exactly one).
+
+    Run-time contract: ``PositionEncoding(head_dim, h, layer)`` returns an ``nn.Module`` (a class or a factory)
+    whose ``forward(x) -> x`` takes and returns ``(B, T, H, D)``; the core applies it to q and to k after their
+    per-head RMS norm, before ``q_gain``. A module that caches tables per length defines
+    ``grow_positions(seq_len)``: the core's ``ensure_positions(model, seq_len)`` calls it outside compiled graphs
+    before an evaluation with longer sequences (building tables inside a compiled graph is not traceable).
+    Default: ``rope`` (the baseline's RoPE). Example: ``ntk_rope`` (NTK-aware base for evaluations longer
+    than TRAIN_SEQ_LEN).
+    """
+
+
+@hookspec
 def golfc_qk_transform(recipe: Recipe) -> Impl | None:
     """Add a transform of queries and keys (slot ``qk_transform``, many, ordered).
 

@@ -76,6 +76,13 @@ SLOTS: tuple[Slot, ...] = (
         "H % Hkv == 0; y (B,H,T,D)",
     ),
     Slot(
+        "position_encoding",
+        ONE,
+        ("PositionEncoding",),
+        "cls(head_dim, h, layer) -> nn.Module; forward(x (B,T,H,D)) -> (B,T,H,D) on per-head-normed q and k; "
+        "optional grow_positions(seq_len), called outside compiled graphs before longer sequences",
+    ),
+    Slot(
         "qk_transform",
         MANY,
         ("QK_TRANSFORMS",),

@@ -98,6 +98,36 @@ def manual_attention(q, k, v, h, layer):
     assert torch.allclose(loss, reference, atol=1e-4)  # the same function as the default SDPA kernel
 
 
+def test_hook_position_encoding(plugin_dir):
+    runtime = """
+import torch
+from torch import nn
+
+POS_SEEN = []
+
+class NoPositions(nn.Module):
+    def __init__(self, head_dim, h, layer):
+        super().__init__()
+        self.layer = layer
+        self.grown = 0
+
+    def grow_positions(self, seq_len):
+        self.grown = max(self.grown, seq_len)
+
+    def forward(self, x):
+        POS_SEEN.append((self.layer, tuple(x.shape)))
+        return x
+"""
+    plugin_dir.add("nopos", slot_plugin("golfc_position_encoding", "nopos_runtime", "NoPositions"), runtime)
+    ns = load_program(("nopos",), env=TINY_MODEL, plugins_dir=plugin_dir.root)
+    forward_loss(ns)
+    assert ns["PositionEncoding"] is ns["NoPositions"]
+    assert ns["POS_SEEN"] == [(0, (2, 16, 4, 8)), (0, (2, 16, 2, 8)), (1, (2, 16, 4, 8)), (1, (2, 16, 2, 8))]  # q, k
+    model = ns["GPT"](ns["Hyperparameters"]())
+    ns["ensure_positions"](model, 99)  # the core grows every position module's tables through grow_positions
+    assert [m.grown for m in model.modules() if isinstance(m, ns["NoPositions"])] == [99, 99]
+
+
 def test_hook_qk_transform(plugin_dir):
     runtime = """
 QK_SEEN = []
