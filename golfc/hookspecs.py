@@ -88,6 +88,20 @@ def golfc_attention_kernel(recipe: Recipe) -> Impl | None:
 
 
 @hookspec
+def golfc_position_encoding(recipe: Recipe) -> Impl | None:
+    """Provide the position encoding of queries and keys (slot ``position_encoding``, exactly one).
+
+    Run-time contract: ``PositionEncoding(head_dim, h, layer)`` returns an ``nn.Module`` (a class or a factory)
+    whose ``forward(x) -> x`` takes and returns ``(B, T, H, D)``; the core applies it to q and to k after their
+    per-head RMS norm, before ``q_gain``. A module that caches tables per length defines
+    ``grow_positions(seq_len)``: the core's ``ensure_positions(model, seq_len)`` calls it outside compiled graphs
+    before an evaluation with longer sequences (building tables inside a compiled graph is not traceable).
+    Default: ``rope`` (the baseline's RoPE). Example: ``ntk_rope`` (NTK-aware base for evaluations longer
+    than TRAIN_SEQ_LEN).
+    """
+
+
+@hookspec
 def golfc_qk_transform(recipe: Recipe) -> Impl | None:
     """Add a transform of queries and keys (slot ``qk_transform``, many, ordered; the list ``QK_TRANSFORMS``).
 
@@ -388,7 +402,11 @@ def golfc_data_loader(recipe: Recipe) -> Impl | None:
     Run-time contract: ``TrainLoader(h, ctx)``; ``next_batch(global_tokens, seq_len, grad_accum_steps)``
     returns this rank's ``(x, y)``, int64 ``(global_tokens // (world * accum * seq_len), seq_len)`` on
     ``ctx.device``, y being x shifted by one. It reads only ``h.train_files``; validation data is never
-    a training input. Default: ``token_stream_loader`` (the baseline's sequential stream).
+    a training input. A loader whose ranks take different numbers of tokens (``mixed_seqlen``: per-rank
+    sequence lengths, so x may be ``(n_r, L_r)``) sets ``loss_weight``: this rank's share of the step's
+    tokens times the world size; the core multiplies the rank's mean loss by it before the backward, so that
+    the plain average over ranks is the mean over every token (absent: 1.0, nothing multiplied).
+    Default: ``token_stream_loader`` (the baseline's sequential stream).
     """
 
 

@@ -36,6 +36,7 @@ ENTRY_POINT_GROUP = "golfc.plugins"
 CORE_PLUGIN = "core"
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "sdpa_attention",
+    "rope",
     "relu2_mlp",
     "unet_blocks",
     "muon",

@@ -95,6 +95,15 @@ SLOTS: tuple[Slot, ...] = (
         "value-side hook",
     ),
     Slot(
+        "position_encoding",
+        ONE,
+        ("PositionEncoding",),
+        "cls(head_dim, h, layer) -> nn.Module; forward(x (B,T,H,D)) -> (B,T,H,D) on per-head-normed q and k; "
+        "optional grow_positions(seq_len), called outside compiled graphs before longer sequences",
+        "position encoding",
+        "rope",
+    ),
+    Slot(
         "qk_transform",
         MANY,
         ("QK_TRANSFORMS",),
@@ -261,7 +270,7 @@ SLOTS: tuple[Slot, ...] = (
         ONE,
         ("TrainLoader",),
         "class cls(h, ctx); next_batch(global_tokens, seq_len, grad_accum_steps) -> (x, y) int64 (b, seq_len) "
-        "on device",
+        "on device; optional loss_weight (float): this rank's token share x world size, scales its loss",
         "train data loader",
         "token_stream_loader",
     ),

@@ -331,3 +331,48 @@ def test_artifact_schemes_trains_once_and_exports_each_scheme(tmp_path, tiny_dat
     assert f"val_bpb:{int8['roundtrip_val_bpb']:.8f}" in train_log
     assert gptq["calibration_seconds"] is not None and gptq["artifact_bytes"] > 0 and gptq["roundtrip_val_bpb"] > 0
     assert "| gptq_int6_zstd |" in tool.table(results)
+
+
+DESIGN_CARD_LOG = """\
+warmup_step:3/3
+step:120/120 val_loss:3.1234 val_bpb:1.8500 train_time:28800ms step_avg:240.00ms
+peak memory allocated: 10302 MiB reserved: 11000 MiB
+Serialized model int8+zlib: 8123456 bytes (payload:1 raw_torch:2 payload_ratio:3.00x)
+final_int8_zlib_roundtrip val_loss:3.2000 val_bpb:1.8954 eval_time:12345ms
+final_int8_zlib_roundtrip_exact val_loss:3.20001234 val_bpb:1.89541234
+"""
+
+
+def test_design_card_reads_a_programs_figures_from_its_console():
+    design_card = load_bench_module("design_card")
+    row = design_card.parse_log(DESIGN_CARD_LOG, design_card.Row(name="baseline"))
+    assert (row.steps, row.ms_step, row.prequant_bpb) == (120, 240.0, 1.85)
+    assert (row.roundtrip_bpb, row.eval_s, row.artifact_bytes, row.peak_mib) == (1.89541234, 12.345, 8123456, 10302)
+    assert "baseline" in design_card.table([row]) and "1.8954" in design_card.table([row])
+
+
+def test_design_card_keeps_every_programs_row_when_one_fails(tmp_path, tiny_dataset):
+    """A program that refuses its settings (ttt with a chunk shorter than a sequence) gets a failed row; the baseline
+    before it and window after it keep their figures, and the JSON holds all three."""
+    env = [f"{k}={v}" for k, v in {**TINY_RUN_ENV, "TTT_CHUNK_TOKENS": "16"}.items()]
+    args = ["--data", str(tiny_dataset.data_path), "--tokenizer", str(tiny_dataset.tokenizer_path), "--vocab",
+            str(tiny_dataset.vocab_size), "--steps", "2", "--programs", "baseline ttt window", "--seq-lens", "",
+            "--work", str(tmp_path / "work"), "--json", str(tmp_path / "dc.json"), "--timeout", "300"]
+    for item in env:
+        args += ["--env", item]
+    proc = subprocess.run([sys.executable, str(BENCH / "design_card.py"), *args], capture_output=True, text=True,
+                          timeout=900, check=False, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = json.loads((tmp_path / "dc.json").read_text())
+    rows = {r["name"]: r for r in doc["programs"]}
+    assert rows["baseline"]["status"] == "ok" and rows["baseline"]["roundtrip_bpb"] > 0
+    assert rows["baseline"]["steps"] == 2 and rows["baseline"]["ms_step"] > 0
+    assert rows["ttt"]["status"] == "failed (exit 2)" and rows["ttt"]["roundtrip_bpb"] is None
+    assert rows["window"]["status"] == "ok" and rows["window"]["roundtrip_bpb"] > 0
+    assert "failed (exit" in proc.stdout
+
+
+def test_design_card_rejects_an_unknown_program_in_one_line(tmp_path, capsys):
+    design_card = load_bench_module("design_card")
+    assert design_card.main(["--data", "d", "--tokenizer", "t", "--vocab", "1", "--programs", "baseline nope"]) == 2
+    assert capsys.readouterr().err.strip().startswith("error: --programs nope: expected names among baseline, window")

@@ -331,7 +331,7 @@ def test_demo_checks_its_options_before_any_work(tmp_path):
         (("--steps", "0"), "error: --steps 0: expected at least 1 training step"),
         (("--nproc", "0"), "error: --nproc 0: expected one of 1, 2, 4, 8 (it must divide 8)"),
         (("--nproc", "3"), "error: --nproc 3: expected one of 1, 2, 4, 8 (it must divide 8)"),
-        (("--plugins", "nope"), "error: unknown plugin 'nope'; `golfc plugins` lists them"),
+        (("--plugins", "qqqzzz"), "error: unknown plugin 'qqqzzz'; `golfc plugins` lists them"),
     ):
         result = golfc("demo", "-o", str(tmp_path / "d6"), *args)
         assert result.returncode == 2 and one_error_line(result) == expected, args

@@ -99,6 +99,36 @@ def manual_attention(q, k, v, h, layer):
     assert torch.allclose(loss, reference, atol=1e-4)  # the same function as the default SDPA kernel
 
 
+def test_hook_position_encoding(plugin_dir):
+    runtime = """
+import torch
+from torch import nn
+
+POS_SEEN = []
+
+class NoPositions(nn.Module):
+    def __init__(self, head_dim, h, layer):
+        super().__init__()
+        self.layer = layer
+        self.grown = 0
+
+    def grow_positions(self, seq_len):
+        self.grown = max(self.grown, seq_len)
+
+    def forward(self, x):
+        POS_SEEN.append((self.layer, tuple(x.shape)))
+        return x
+"""
+    plugin_dir.add("nopos", slot_plugin("golfc_position_encoding", "nopos_runtime", "NoPositions"), runtime)
+    ns = load_program(("nopos",), env=TINY_MODEL, plugins_dir=plugin_dir.root)
+    forward_loss(ns)
+    assert ns["PositionEncoding"] is ns["NoPositions"]
+    assert ns["POS_SEEN"] == [(0, (2, 16, 4, 8)), (0, (2, 16, 2, 8)), (1, (2, 16, 4, 8)), (1, (2, 16, 2, 8))]  # q, k
+    model = ns["GPT"](ns["Hyperparameters"]())
+    ns["ensure_positions"](model, 99)  # the core grows every position module's tables through grow_positions
+    assert [m.grown for m in model.modules() if isinstance(m, ns["NoPositions"])] == [99, 99]
+
+
 def test_hook_qk_transform(plugin_dir):
     runtime = """
 QK_SEEN = []
@@ -552,6 +582,39 @@ def test_hook_compressor(probe_run):
 def test_hook_data_loader(probe_run):
     _, calls, _ = probe_run
     assert calls["next_batch"] == (2 + 4) * 8  # every micro-batch of every step comes from the plugin's loader
+
+
+def test_hook_data_loader_loss_weight():
+    """A loader's loss_weight scales its rank's loss before the backward (mixed_seqlen's token weighting);
+    a loader without one trains exactly as before."""
+    ns = load_program(overrides={"DEVICE": "cpu"}, env={**TINY_MODEL, "TRAIN_SEQ_LEN": "16", "TRAIN_BATCH_TOKENS": "256",
+                                                       "WARMDOWN_ITERS": "0"})
+    h = ns["Hyperparameters"]()
+    ids = torch.randint(0, h.vocab_size, (2, 17), generator=torch.Generator().manual_seed(1))
+
+    class Loader:
+        def __init__(self, weight=None):
+            if weight is not None:
+                self.loss_weight = weight
+
+        def next_batch(self, global_tokens, seq_len, grad_accum_steps):
+            return ids[:, :-1], ids[:, 1:]
+
+    def update(loader):
+        torch.manual_seed(0)
+        model = ns["GPT"](h)
+        before = [p.detach().clone() for p in model.parameters()]
+        run = ns["Run"](h, ns["RunContext"](0, 1, 0, torch.device("cpu"), True, False, 8), model, model)
+        run.optimizers = [torch.optim.SGD([{"params": list(model.parameters()), "base_lr": 1.0}], lr=1.0)]
+        run.params = list(model.parameters())
+        ns["train_step"](run, 0, 0.0, loader, None)
+        return [p.detach() - b for p, b in zip(model.parameters(), before)]
+
+    plain, unit, half = update(Loader()), update(Loader(1.0)), update(Loader(0.5))
+    assert all(torch.equal(a, b) for a, b in zip(plain, unit))
+    assert any(d.abs().sum() > 0 for d in plain)
+    for d_half, d_plain in zip(half, plain):
+        torch.testing.assert_close(d_half, 0.5 * d_plain, atol=1e-7, rtol=1e-5)
 
 
 def test_hook_eval_adapter(probe_run):

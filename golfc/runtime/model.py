@@ -1,7 +1,7 @@
 # ==================================================================================================
-# core/model: the GPT skeleton. Slots filled by plugins: attention_kernel, QKV_PRE_ROPE, VALUE_HOOKS,
-# QK_TRANSFORMS, ATTENTION_POST (in CausalSelfAttention), Block, MLP, layer_schedule, SkipMixer (in BlockStack),
-# EMBEDDING_PRE_NORM, EMBEDDING_EXTRAS (in GPT). Every hook inside a forward gets its ForwardContext.
+# core/model: the GPT skeleton. Slots filled by plugins: PositionEncoding, attention_kernel, QKV_PRE_ROPE,
+# VALUE_HOOKS, QK_TRANSFORMS, ATTENTION_POST (in CausalSelfAttention), Block, MLP, layer_schedule, SkipMixer (in
+# BlockStack), EMBEDDING_PRE_NORM, EMBEDDING_EXTRAS (in GPT). Every hook inside a forward gets its ForwardContext.
 # ==================================================================================================
 from golfc.runtime.prelude import *  # editors and tests only: blanked when emitted
 
@@ -61,43 +61,6 @@ class CastedLinear(nn.Linear):
         return F.linear(x, w.to(x.dtype))
 
 
-class Rotary(nn.Module):
-    """RoPE with the half-split rotation; cos/sin tables cached for max_len positions.
-
-    bf16_tables=True reproduces the tables the reference baseline trains with on a GPU. It casts the whole
-    model to bf16 (buffers included), so its frequencies are bf16, and builds the tables inside its compiled
-    graph, where inductor forms the positions and the products position * frequency and their cos/sin in fp32
-    and rounds only the stored tables to bf16. (Eagerly, the positions and products would round to bf16 too:
-    positions above 256 to even numbers, angles off by up to 2 rad at position 1000. golfc built them that way
-    until 2026-12-04 and trained 0.04 bpb worse at 300 steps; bench/RESULTS.md.) ROPE_BF16_TABLES=0: fp32
-    frequencies and tables.
-    """
-
-    def __init__(self, head_dim, base, max_len, bf16_tables=False):
-        super().__init__()
-        self.head_dim, self.base = head_dim, base
-        self.table_dtype = torch.bfloat16 if bf16_tables else torch.float32
-        self._build(max_len, None)
-
-    def _build(self, seq_len, device):
-        # frequencies base^(-2i/head_dim), i = 0 .. head_dim/2 - 1, rounded to the table dtype
-        inv_freq = 1.0 / (self.base ** (torch.arange(0, self.head_dim, 2, dtype=torch.float32, device=device) / self.head_dim))
-        positions = torch.arange(seq_len, dtype=torch.float32, device=device)
-        freqs = torch.outer(positions, inv_freq.to(self.table_dtype).float())  # (T, D/2), products in fp32
-        cos, sin = freqs.cos().to(self.table_dtype), freqs.sin().to(self.table_dtype)
-        self.register_buffer("cos", cos[None, :, None], persistent=False)  # (1, T, 1, D/2)
-        self.register_buffer("sin", sin[None, :, None], persistent=False)
-
-    def forward(self, x):  # x (B, T, H, D)
-        T = x.size(1)
-        if T > self.cos.size(1):  # longer than any sequence seen so far: grow the tables once
-            self._build(T, self.cos.device)
-        cos, sin = self.cos[:, :T].to(x.dtype), self.sin[:, :T].to(x.dtype)
-        half = x.size(-1) // 2
-        x1, x2 = x[..., :half], x[..., half:]
-        return torch.cat((x1 * cos + x2 * sin, x1 * (-sin) + x2 * cos), dim=-1)
-
-
 class CausalSelfAttention(nn.Module):
     """GQA attention: QK-norm, RoPE, per-head query gain, then the attention_kernel slot."""
 
@@ -114,7 +77,7 @@ class CausalSelfAttention(nn.Module):
         self.c_v = CastedLinear(d, kv_dim)
         self.proj = CastedLinear(d, d, zero_init=True)  # each block starts as the identity
         self.q_gain = nn.Parameter(torch.full((H,), h.qk_gain_init, dtype=torch.float32))
-        self.rotary = Rotary(self.head_dim, h.rope_base, h.train_seq_len, h.rope_bf16_tables)
+        self.rotary = PositionEncoding(self.head_dim, h, layer)  # position_encoding slot (default: rope)
 
     def forward(self, x, fctx=None):  # x (B, T, d); fctx: the forward's ForwardContext (None: no hooks need it)
         B, T, d = x.shape
@@ -219,11 +182,12 @@ class GPT(nn.Module):
 
 
 def ensure_positions(model, seq_len):
-    """Grow every RoPE table of a model to seq_len positions, before a compiled forward sees a longer sequence
-    (an evaluation longer than training): growing them inside a compiled graph is not traceable."""
+    """Grow every position table of a model to seq_len positions (each position_encoding module's
+    grow_positions), before a compiled forward sees a longer sequence (an evaluation longer than training):
+    growing them inside a compiled graph is not traceable."""
     for module in getattr(model, "_orig_mod", model).modules():
-        if isinstance(module, Rotary) and module.cos.size(1) < seq_len:
-            module._build(seq_len, module.cos.device)
+        if hasattr(module, "grow_positions"):
+            module.grow_positions(seq_len)
 
 
 def cast_params_for_training(model, device):

@@ -276,12 +276,13 @@ def train_step(run, step, elapsed_ms, loader, timed=False):
     if train_quant_hook is not None:
         train_quant_hook(base_model, step, lr_mul, h)
     loss_sum = torch.zeros((), device=ctx.device)
+    weight = getattr(loader, "loss_weight", 1.0)  # data_loader slot: this rank's share of the step's tokens x world
     for _ in range(ctx.grad_accum_steps):
         x, y = loader.next_batch(h.train_batch_tokens, h.train_seq_len, ctx.grad_accum_steps)
         with bf16_autocast(ctx.device):
             loss = run.model(x, y)
         loss_sum += loss.detach()
-        (loss / ctx.grad_accum_steps).backward()
+        ((loss * weight if weight != 1.0 else loss) / ctx.grad_accum_steps).backward()
     if ctx.distributed:
         average_gradients(run.params, ctx)  # grad_average slot
     if h.grad_clip_norm > 0:

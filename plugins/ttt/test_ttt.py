@@ -89,3 +89,87 @@ def test_an_emitted_program_with_ttt_trains_scores_and_adapts_on_cpu(tmp_path, t
     run = run_emitted(("sliding_window", "ttt"), tiny_dataset, tmp_path, env=env)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "ttt_chunk_tokens=8192" in run.stdout and run.final_bpb is not None and run.final_bpb > 0
+
+
+# --------------------------------------------------------------------------------------------------
+# TTT_MODE=lora: per-document adapters, score-first per chunk
+# --------------------------------------------------------------------------------------------------
+LORA = {**TINY, "TTT_MODE": "lora", "TTT_LORA_RANK": "2", "TTT_LORA_LR": "0.05", "TTT_LORA_CHUNK": "6",
+        "TTT_LORA_BATCH": "2"}
+
+
+@pytest.fixture(scope="module")
+def lora_ns():
+    return load_program(("sliding_window", "ttt"), env=LORA)
+
+
+def documents_stream(n=160, seed=3):
+    """Random tokens with a BOS (id 1) at a few fixed places: documents of 37, 12, 51 and 60 tokens."""
+    tokens = stream(n, seed)
+    tokens[tokens == 1] = 2
+    tokens[[0, 37, 49, 100]] = 1
+    return tokens
+
+
+def test_documents_start_at_bos_and_own_the_next_bos_as_their_last_target(lora_ns):
+    assert lora_ns["ttt_documents"](documents_stream()) == [(0, 37), (37, 49), (49, 100), (100, 159)]
+    assert lora_ns["ttt_documents"](torch.tensor([5, 6, 1, 7, 8], dtype=torch.int32)) == [(0, 2), (2, 4)]
+
+
+def test_a_rows_context_depends_on_its_start_and_chunk_only(lora_ns):
+    h = lora_ns["Hyperparameters"]()
+    val = torch.arange(200, dtype=torch.int32)
+    x, y, scored, positions = lora_ns["ttt_lora_rows"](val, [(10, 60), (70, 75)], 3, h)  # chunk 3: targets 29..34
+    assert x[0, 0].item() == 10 + 4 * 6 - 16 and positions[0][scored[0]].tolist() == list(range(29, 35))
+    assert torch.equal(y[0][scored[0]], val[29:35].long())
+    assert not scored[1].any()  # the second document has one chunk only
+
+
+def test_lora_ttt_scores_every_target_once_adapts_and_leaves_the_model_as_it_was(lora_ns):
+    h = lora_ns["Hyperparameters"]()
+    model = mixing_model(lora_ns)
+    model.train()
+    flags = [p.requires_grad for p in model.parameters()]
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    val = documents_stream()
+    adapted = lora_ns["score_then_train"](model, val, h, cpu_context(lora_ns), True)
+    assert sorted(adapted.positions.tolist()) == list(range(1, 160))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert model.training and [p.requires_grad for p in model.parameters()] == flags
+    assert not any(m._forward_hooks for m in model.modules())  # the adapters are gone
+    h.ttt_lora_lr = 0.0  # adapters that never move: B stays zero, the model's own scores
+    frozen = lora_ns["score_then_train"](model, val, h, cpu_context(lora_ns), True)
+    by_position = dict(zip(adapted.positions.tolist(), adapted.nll.tolist()))
+    unadapted = dict(zip(frozen.positions.tolist(), frozen.nll.tolist()))
+    first_chunks = [p for s, _ in lora_ns["ttt_documents"](val) for p in range(s + 1, s + 7)]
+    assert all(by_position[p] == unadapted[p] for p in first_chunks)  # scored before any step of their document
+    assert any(by_position[p] != unadapted[p] for p in by_position if p not in first_chunks)  # later chunks adapt
+
+
+def test_lora_ttt_without_steps_equals_the_plain_model_on_each_documents_rows(lora_ns):
+    h = lora_ns["Hyperparameters"]()
+    h.ttt_lora_lr = 0.0
+    model = mixing_model(lora_ns)
+    val = documents_stream()
+    scores = lora_ns["score_then_train"](model, val, h, cpu_context(lora_ns), True)
+    got = dict(zip(scores.positions.tolist(), scores.nll.tolist()))
+    x, y, scored, positions = lora_ns["ttt_lora_rows"](val, [(49, 100)], 2, h)  # document 3, chunk 2
+    with torch.no_grad(), lora_ns["bf16_autocast"](torch.device("cpu")):  # as the evaluation runs
+        nll = model(x, y, reduction="none").float()
+    for p, v in zip(positions[scored].tolist(), nll[scored].tolist()):
+        assert got[p] == pytest.approx(v, abs=1e-6)
+
+
+@pytest.mark.parametrize("j", [5, 30, 37, 38, 50, 56, 99, 101, 130])  # inside documents, chunks, at their edges
+def test_lora_ttt_changing_tokens_at_and_after_j_leaves_every_earlier_score_bit_identical(lora_ns, j):
+    h = lora_ns["Hyperparameters"]()
+    model = mixing_model(lora_ns)
+    assert prefix_violations(lora_ns["score_then_train"], model, documents_stream(), h, cpu_context(lora_ns), j) == []
+
+
+def test_an_unknown_ttt_mode_is_refused_at_build(tmp_path):
+    from golfc.build import build_submission
+    from golfc.errors import HParamError
+
+    with pytest.raises(HParamError, match=r"TTT_MODE.*expected one of sgd, lora"):
+        build_submission(("ttt",), {"TTT_MODE": "phased"}, tmp_path)

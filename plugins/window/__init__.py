@@ -14,6 +14,8 @@ GOLFC_PLUGIN = PluginInfo(
 def golfc_add_hparams(hp: HParams) -> None:
     hp.int("WINDOW_SIZE", 512, "keys each query sees on a window layer: itself and the WINDOW_SIZE - 1 before", ge=1)
     hp.int_list("WINDOW_ATTN_LAYERS", (2, 4, 6, 8), "layers (0-based) with window attention, e.g. 2,4,6", ge=0)
+    hp.str("WINDOW_KERNEL", "auto", "auto (flash-attn window_size if importable, else FlexAttention when compiled on "
+           "CUDA, else masked SDPA), flash, flex or sdpa", choices=("auto", "flash", "flex", "sdpa"))
 
 
 @hookimpl

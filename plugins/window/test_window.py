@@ -75,3 +75,78 @@ def test_a_malformed_layer_list_is_one_line_and_exit_2(tmp_path, tiny_dataset):
     assert run.stderr.strip() == expected
     negative = run_emitted(("window",), tiny_dataset, tmp_path / "neg", env={"WINDOW_ATTN_LAYERS": "1,-2"})
     assert negative.returncode == 2 and "WINDOW_ATTN_LAYERS=1,-2: expected WINDOW_ATTN_LAYERS >= 0" in negative.stderr
+
+
+# FlexAttention on the CPU (torch >= 2.5): forward only (it has no CPU backward), 128 x 128 blocks, so the
+# sequences below span several blocks and the window skips some of them.
+FLEX_T, FLEX_WINDOW = 384, 100
+
+
+def test_the_flex_kernel_matches_the_masked_sdpa_reference_eagerly_and_compiled(ns):
+    torch.manual_seed(0)
+    q, k, v = torch.randn(2, 4, FLEX_T, 16), torch.randn(2, 2, FLEX_T, 16), torch.randn(2, 2, FLEX_T, 16)
+    expected = ns["window_sdpa_attention"](q, k, v, FLEX_WINDOW)
+    torch.testing.assert_close(expected, reference_attention(q, k, v, FLEX_WINDOW), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ns["window_flex_attention"](q, k, v, FLEX_WINDOW), expected, atol=1e-5, rtol=1e-5)
+    compiled = torch.compile(ns["window_flex_attention"], fullgraph=True, dynamic=False)
+    torch.testing.assert_close(compiled(q, k, v, FLEX_WINDOW), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_the_block_mask_skips_blocks_outside_the_window_and_is_built_once_per_shape(ns):
+    ns["WINDOW_BLOCK_MASKS"].clear()
+    first = ns["window_block_mask"](FLEX_T, FLEX_WINDOW, torch.device("cpu"))
+    again = ns["window_block_mask"](FLEX_T, FLEX_WINDOW, torch.device("cpu"))
+    assert len(ns["WINDOW_BLOCK_MASKS"]) == 1 and again.kv_indices is first.kv_indices  # cached, not rebuilt
+    # query block 2 (rows 256..383) sees keys 157..383: blocks 1 and 2 only; block 0 is skipped
+    partial = first.kv_num_blocks[0, 0].tolist()
+    full = first.full_kv_num_blocks[0, 0].tolist()
+    assert [p + f for p, f in zip(partial, full)] == [1, 2, 2]
+    ns["window_block_mask"](2 * 128, FLEX_WINDOW, torch.device("cpu"))
+    assert len(ns["WINDOW_BLOCK_MASKS"]) == 2
+
+
+def test_a_compiled_window_model_builds_its_block_mask_once_and_matches_the_eager_masked_model(tmp_path):
+    """fullgraph=True traces the flex path inside the model; the mask is built once at trace time, not per forward."""
+    env = {**TINY, "TRAIN_SEQ_LEN": str(FLEX_T), "TRAIN_BATCH_TOKENS": str(8 * FLEX_T), "WINDOW_SIZE": str(FLEX_WINDOW),
+           "WINDOW_KERNEL": "flex"}
+    flex_ns = load_program(("window",), env=env)
+    torch.manual_seed(0)
+    model = flex_ns["GPT"](flex_ns["Hyperparameters"]())
+    for block in model.stack.blocks:
+        torch.nn.init.normal_(block.attn.proj.weight, std=0.3)
+    ids = torch.randint(0, 64, (2, FLEX_T))
+    built = []
+    create = flex_ns["create_block_mask"]
+    flex_ns["create_block_mask"] = lambda *a, **kw: built.append(a[3]) or create(*a, **kw)
+    compiled = torch.compile(model, fullgraph=True, dynamic=False)
+    with torch.no_grad():
+        flex_ns["WINDOW_BLOCK_MASKS"].clear()
+        outs = [compiled(ids, ids, reduction="none") for _ in range(3)]
+        h_sdpa = flex_ns["Hyperparameters"]()
+        h_sdpa.window_kernel = "sdpa"
+        for block in model.stack.blocks:
+            block.attn.h = h_sdpa
+        expected = model(ids, ids, reduction="none")
+    assert built == [FLEX_T]
+    for out in outs:
+        torch.testing.assert_close(out, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_auto_picks_masked_sdpa_on_the_cpu_and_flash_only_when_importable(ns):
+    h = ns["Hyperparameters"]()
+    q = torch.zeros(1, 2, 8, 4)
+    assert h.window_kernel == "auto" and ns["window_kernel_name"](q, h) == "sdpa"
+    h.window_kernel = "flex"
+    assert ns["window_kernel_name"](q, h) == "flex"
+
+
+def test_window_kernel_flash_without_flash_attn_is_one_line_and_exit_2(capsys):
+    import importlib.util
+
+    if importlib.util.find_spec("flash_attn_interface") is not None:
+        pytest.skip("flash_attn_interface is importable here")
+    with pytest.raises(SystemExit) as excinfo:
+        load_program(("window",), env={**TINY, "WINDOW_KERNEL": "flash"})
+    assert excinfo.value.code == 2
+    err = capsys.readouterr().err
+    assert "WINDOW_KERNEL=flash: neither flash_attn_interface (FA3) nor flash_attn.cute (FA4)" in err

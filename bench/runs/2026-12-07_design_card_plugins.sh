@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# 2026-12-07, one GPU (issue 13): the design card's plugins at equal steps on the stand-in data — the golfc
+# baseline, each plugin alone (window, xsa, bigram_hash, sliding_window, ttt, slot) and the stacks slot,window and
+# window,xsa,bigram_hash,sliding_window,ttt — then window against full attention at TRAIN_SEQ_LEN 2048, 6144, 8192.
+# Usage: bash bench/runs/2026-12-07_design_card_plugins.sh [STEPS] [SEQ_STEPS] [extra args for bench/design_card.py]
+#   (defaults 120 and 15; e.g. `... 120 15 --programs "baseline window ttt_lora"` for a subset).
+# Carry .devdata (the stand-in data) and .whl (python-minifier); results in $OUT: design_card.json, design_card.txt,
+# each program's console under $OUT/consoles/. One program failing or timing out leaves the others' rows.
+# Budget: ~9 compiles (the inductor cache is shared: the evaluation plugins reuse the baseline's model graph) +
+# 9 x 120 steps at ~0.25 s + evaluations; about 8-10 minutes on an H100/H200; the sequence sweep adds 6 short runs.
+source bench/runs/parity_env.sh
+STEPS=${1:-120}
+SEQ_STEPS=${2:-15}
+shift $(( $# > 2 ? 2 : $# ))
+python3 -c "import flash_attn_interface" 2>/dev/null && echo "flash_attn_interface (FA3): importable" \
+  || echo "flash_attn_interface (FA3): not importable; window uses FlexAttention when compiled"
+python3 bench/design_card.py "${FULL[@]}" --steps "$STEPS" --seq-steps "$SEQ_STEPS" --work /tmp/design_card \
+  --json "$OUT/design_card.json" "$@" > "$OUT/design_card.txt" 2>&1
+status=$?
+tail -40 "$OUT/design_card.txt"
+mkdir -p "$OUT/consoles"
+for f in /tmp/design_card/*/console.txt /tmp/design_card/seq/*/console.txt; do
+  [ -f "$f" ] && cp "$f" "$OUT/consoles/$(basename "$(dirname "$f")").txt"
+done
+exit $status
