@@ -28,18 +28,20 @@ class Case:
     pr: int
     rule: str
     ruling: str  # who ruled, where, in a few words
+    also: tuple[str, ...] = ()  # rules that name the same ruling (train-first TTT is L1 or, before the
+    # artifact is quantized, L3: the reviews call both "TTT on val without score-first")
 
 
 # Illegal PRs with the ruling behind each (docs/rules.md cites the same threads). Kept to PRs whose head
 # ships a record folder with a train_gpt.py; the ruling names the rule.
 CASES: tuple[Case, ...] = (
     Case(672, "L1", "30-epoch TTT on all val, then scored; issue #1082 citing #402/#677 (@0hq, @valerio-oai)"),
-    Case(298, "L1", "LoRA adapter trained on val before the first scored batch; Community Review, #402"),
-    Case(1127, "L1", "single-pass TTT on val before eval; author self-flag citing #402/#677"),
+    Case(298, "L1", "LoRA adapter trained on val before the first scored batch; Community Review, #402", ("L3",)),
+    Case(1127, "L1", "single-pass TTT on val before eval; author self-flag citing #402/#677", ("L3",)),
     Case(713, "L2", "3 epochs per document chunk, score on final epoch; #677 (@valerio-oai)"),
     Case(525, "L2", "batched LoRA TTT scored on the final epoch; #677 (@valerio-oai)"),
     Case(568, "L2", "multi-epoch TTT scored on the last epoch; @valerio-oai on PR #568"),
-    Case(1376, "L3", "pre-quant AdamW TTT on val; closed, #677 meta-comment (@valerio-oai)"),
+    Case(1376, "L3", "pre-quant AdamW TTT on val; closed, #677 meta-comment (@valerio-oai)", ("L1",)),
     Case(1487, "L3", "pre-quant TTT cluster closed as invalid; #677 meta-comment 4229813460"),
     Case(1517, "L3", "pre-quant TTT (18 epochs) on val; same cluster as #1488 (#677)"),
     Case(1482, "L3", "pre-quant TTT 8 epochs on val; closed, same cluster (#677)"),
@@ -122,7 +124,7 @@ def _audit_pr(git_dir: Path, case: Case, folders: list[str]) -> Outcome:
                 if finding.severity > Severity.INFO:
                     found[finding.rule] = max(found.get(finding.rule, finding.severity), finding.severity)
     needed = Severity.WARN if case.rule in WARN_ENOUGH else Severity.FAIL
-    caught = found.get(case.rule, Severity.INFO) >= needed
+    caught = any(found.get(rule, Severity.INFO) >= needed for rule in (case.rule, *case.also))
     labels = tuple(f"{rule} {severity.name}" for rule, severity in sorted(found.items()))
     return Outcome(case, tuple(Path(f).name for f in folders), labels, caught)
 
@@ -154,7 +156,8 @@ def render(outcomes: list[Outcome], source: str) -> str:
         found = ", ".join(o.found) or "—"
         mark = "yes" if o.caught else ("—" if not o.folders else "**no**")
         where = f" ({o.note})" if o.note else ""
-        lines.append(f"| #{o.case.pr} | {o.case.ruling}{where} | {o.case.rule} | {found} | {mark} |")
+        expected = " or ".join((o.case.rule, *o.case.also))
+        lines.append(f"| #{o.case.pr} | {o.case.ruling}{where} | {expected} | {found} | {mark} |")
     return "\n".join(lines) + "\n"
 
 

@@ -344,6 +344,8 @@ def _membership_gate(facts: FunctionFacts, node: ast.AST) -> str | None:
             continue
         if not _filled_here(facts, table):
             continue  # a fixed set (special ids, selected names): not a cache of the tokens seen
+        if not _chooses_a_probability(facts, node):
+            continue  # ``if name in chosen: continue``: bookkeeping, not how a token is scored
         return ast.unparse(test)[:50]
     return None
 
@@ -376,3 +378,11 @@ def _filled_here(facts: FunctionFacts, table: str) -> bool:
             if any(isinstance(t, ast.Subscript) and dotted(t.value) == table for t in targets):
                 return True
     return False
+
+
+def _chooses_a_probability(facts: FunctionFacts, node: ast.If | ast.IfExp) -> bool:
+    """A branch of the test computes a probability or loss (``p = 0.7 * p_model + 0.3 if tgt in c else ...``)."""
+    branches = [node.body, node.orelse] if isinstance(node, ast.IfExp) else [*node.body, *node.orelse]
+    if isinstance(node, ast.If):
+        branches += [t for stmt in node.body + node.orelse if isinstance(stmt, ast.Assign) for t in stmt.targets]
+    return any(_is_distribution(facts, branch) for branch in branches)
