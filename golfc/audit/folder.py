@@ -19,6 +19,7 @@ from golfc.audit.crosscheck import (
     select_primary,
     size_rows,
 )
+from golfc.audit.dataprep import check_prep
 from golfc.audit.findings import INPUT_RULE, Finding, Severity, verdict_of
 from golfc.audit.logs import RunLog, find_logs, parse_log
 from golfc.audit.reading import FileTooLarge, read_text_limited
@@ -172,6 +173,7 @@ def audit_folder(folder: Path, against: tuple[Sample, str] | None = None) -> Fol
     _read_logs(audit)
     audit.primary = select_primary(audit.runs, submission)
     _check_script(audit, folder)
+    audit.findings.extend(check_prep(folder))
     audit.code = count_code(audit.script) if audit.script else None
     audit.sizes = size_rows(audit.runs, audit.code)
     audit.findings.extend(check_sizes(audit.sizes, audit.code))

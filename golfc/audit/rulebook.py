@@ -71,7 +71,10 @@ RULES: tuple[Rule, ...] = (
         "chunk loop. The order is followed per chunk and through helpers: a helper that accumulates the loss "
         "counts as a score when called under no_grad; a helper that trains on what it is handed is judged at "
         "each call, by whether those tokens were scored before (phased / global-SGD TTT on already-scored "
-        "documents passes).",
+        "documents passes). A score first in the iteration does not cover a training window that reaches past "
+        "the scored chunk: the upper ends of the validation slices each side reads (chunks[i + 1], "
+        "val[(i + 1) * C:(i + 2) * C]) are evaluated with the loop variable bound, and training further "
+        "than the score is an L1 FAIL.",
         "README TTT rule (commit fc6332a9c, 2026-03-20); score-first TTT ruled legal by @0hq (issue #402); "
         "train-then-score PRs #152, #398, #672 closed.",
     ),
@@ -130,8 +133,10 @@ RULES: tuple[Rule, ...] = (
         "Target token in an n-gram cache key",
         "A cache keyed by a hash that includes the token being predicted looks the answer up and returns a "
         "number that is not a normalized probability.",
-        "The target token (y, targets, labels, or a name derived from them) flowing into a lookup key, hash "
-        "or index of a count table, or into a ratio computed only for the gold token.",
+        "The target token (y, targets, labels, or a name derived from them) flowing into a hashed lookup key "
+        "of a count table; or a count looked up with the target in its key (a dict keyed (ctx, tgt) exactly "
+        "counts too) divided by a count from another table (full/ctx computed only for the gold token). A "
+        "table row read at the gold token and divided by that row's own sum is a distribution, not this.",
         "@valerio-oai on PR #779 and PR #982: hashed n-gram caches 'look ahead to the target token to mix "
         "probabilities and therefore leak eval tokens'; the #779 family closed in the 2026-03-27 ban.",
     ),
@@ -139,7 +144,9 @@ RULES: tuple[Rule, ...] = (
         "L8",
         "N-gram mixture that is not normalized",
         "A mixture whose denominator is not the sum over the vocabulary does not give a distribution.",
-        "Not checked statically (it needs a normalization probe at run time); reviewers should check sums.",
+        "A table with a column per candidate token (counts.gather(-1, tgt), counts[ctx, tgt] on an array) "
+        "whose gold column is divided by a count from another table (the context count) instead of the sum of "
+        "its row over the candidates. Other normalization errors need a probe at run time (sum p = 1).",
         "PR #972, corrected by #978; Condition 2 of issue #1017.",
     ),
     Rule(
@@ -147,14 +154,19 @@ RULES: tuple[Rule, ...] = (
         "Training data read at evaluation",
         "Evaluation may not read the training set (for example to pre-fill an n-gram table) unless those "
         "bits are paid for inside the 16 MB.",
-        "Not checked statically yet beyond calibration (L19); a sandboxed evaluation would show it.",
+        "A reference to the training shards (a fineweb_train path, a train_files / train_pattern knob) in a "
+        "function named for evaluation (eval, score, ngram, cache, ttt ...) that scores validation tokens and "
+        "trains nothing, or in a helper it calls (FAIL); in any other function after the artifact is loaded "
+        "back, a WARN (GPTQ calibration there is L19). A sandboxed evaluation would show the rest.",
         "README: no training dataset access during evaluation; PR #982 'Fort Knox' closed (@valerio-oai).",
     ),
     Rule(
         "L10",
         "A scalar expert in a context mixer",
         "Mixing in an 'expert' that is a single number (entropy) rather than a distribution breaks normalization.",
-        "Not checked statically; a normalization probe would show it.",
+        "A stack/cat of per-token expert values in code handling validation data where one member is read at "
+        "the target token and another is named as an entropy and is not (torch.stack([model_nll, bigram_nll, "
+        "entropy_nll])). An entropy that sets the mixing weight is legal.",
         "Hedge mixer PR #745 rejected by @valerio-oai (second-hand); Condition 2 of issue #1017.",
     ),
     Rule(
@@ -162,7 +174,9 @@ RULES: tuple[Rule, ...] = (
         "A tilt or gate that reads the realized token",
         "An n-gram tilt is legal only on the prefix; gating it on properties of the token being predicted "
         "(within-word, word-start of x_t) makes the distribution depend on the answer.",
-        "The target token reaching the condition or weight of a gate/tilt applied to the scored logits.",
+        "The target token reaching the condition or weight of a gate/tilt applied to the scored logits; or a "
+        "branch on whether the target is in a cache the function fills as it scores (tgt in recent, "
+        "(ctx, tgt) in cache), except a branch that only updates that cache.",
         "The token-only tilt of PR #1145 was endorsed (second-hand, #1967) and precedent #1514; gated "
         "variants flagged in #1967 (comment 4356836010), #2018, #2118.",
     ),
@@ -208,7 +222,10 @@ RULES: tuple[Rule, ...] = (
         "L16",
         "Train/validation overlap from data preparation",
         "Preparation scripts that put validation documents into the training shards train on the test set.",
-        "Not checked from a folder (it needs the shards).",
+        "A shipped preparation file (*.py other than train_gpt.py, *.sh) that takes fewer than 50,000 "
+        "validation documents (an argparse --val-docs default, a NUM_VAL_DOCS constant, a --val-docs N "
+        "argument): a WARN, since runs on the canonical shards are unaffected; the overlap itself needs the "
+        "shards.",
         "Issue #2127 (the --val-docs=10000 default of prepare_caseops_data.py).",
     ),
     Rule(

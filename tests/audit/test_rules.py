@@ -35,6 +35,13 @@ LEAKY = {
     "network_shell_eval_NET.py": ("NET", 11),  # subprocess curl in eval_val
     "network_helper_eval_NET.py": ("NET", 13),  # urlopen in a helper that eval_val calls
     "smear_no_bos_L18.py": ("L18", 9),
+    "ttt_next_chunk_L1.py": ("L1", 28),  # scores chunk ci, then trains on chunk ci + 1 (an index offset)
+    "ttt_chunk_list_offset_L1.py": ("L1", 27),  # a helper trains on chunks[i + 1] after chunks[i] is scored
+    "ngram_exact_key_L7.py": ("L7", 22),  # dict keyed (ctx, tgt) exactly, over a context count of another dict
+    "ngram_candidates_ctx_denominator_L8.py": ("L8", 27),  # gold column over another table's context count
+    "ngram_train_prefill_eval_L9.py": ("L9", 23),  # eval pre-fills a bigram table from the training shards
+    "mixer_entropy_expert_L10.py": ("L10", 20),  # entropy stacked as a Hedge expert
+    "cache_hit_gate_L11.py": ("L11", 21),  # the mixture switches on `tgt in recent`
 }
 LEGAL = [
     "ttt_score_first_legal.py",  # L1, L2
@@ -54,6 +61,12 @@ LEGAL = [
     "gptq_object_selfgen_legal.py",  # L19: the same GPTQ object fed self-generated tokens
     "network_none_legal.py",  # NET
     "smear_bos_masked_legal.py",  # L18
+    "ttt_chunk_list_legal.py",  # L1: the helper trains on chunks[i] after it is scored
+    "ngram_exact_context_legal.py",  # L7: a dict keyed on the context only, its row normalized by its sum
+    "ngram_candidates_row_sum_legal.py",  # L8: the gold column over the sum of its row
+    "ngram_train_table_in_artifact_legal.py",  # L9: the table is built while training and shipped
+    "mixer_entropy_weight_legal.py",  # L10: the entropy sets the mixing weight
+    "cache_context_gate_legal.py",  # L11: the gate is whether the context is cached
 ]
 
 
@@ -62,7 +75,7 @@ def fails(findings: list[Finding]) -> list[tuple[str, int | None]]:
 
 
 def test_every_leaky_script_has_a_legal_twin() -> None:
-    assert len(LEAKY) == 21 and len(LEGAL) == 17
+    assert len(LEAKY) == 28 and len(LEGAL) == 23
     assert {p.name for p in SCRIPTS.glob("*.py")} >= set(LEAKY) | set(LEGAL)
 
 

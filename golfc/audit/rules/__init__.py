@@ -8,6 +8,7 @@ from golfc.audit.rules import (
     bytecount,
     bytemix,
     calibration,
+    mixer,
     network,
     ngram,
     oracle,
@@ -15,11 +16,14 @@ from golfc.audit.rules import (
     rescoring,
     slot,
     smear,
+    traindata,
     ttt,
 )
 from golfc.audit.rules.common import Context, Hit
 
-RULE_MODULES = (ttt, rescoring, oracle, ngram, slot, calibration, network, smear, bytecount, bytemix, paidprefix)
+RULE_MODULES = (
+    ttt, rescoring, oracle, ngram, slot, calibration, network, smear, bytecount, bytemix, paidprefix, traindata, mixer
+)
 
 __all__ = ["Context", "Hit", "run_rules"]
 

@@ -32,6 +32,7 @@ def check(context: Context) -> list[Hit]:
     for facts in context.flow.all_facts():
         updates = _updated_tables(facts)
         gated_lines: set[int] = set()
+        ratios: list[Hit] = []
         for node in own_nodes(facts.scope):
             key = _lookup_key(node)
             if (
@@ -50,6 +51,40 @@ def check(context: Context) -> list[Hit]:
                         node,
                     )
                 )
+            ratio = _exact_ratio(facts, node)
+            if ratio is not None and ratio[2]:
+                hits.append(
+                    Hit(
+                        "L8",
+                        val_severity(facts),
+                        f"{function_label(facts)} normalizes the gold token's count in `{ratio[0]}`, a table with "
+                        f"a column per candidate token, by `{ratio[1]}` from another table instead of the sum "
+                        "of that row over the vocabulary: the 'normalized' n-gram does not sum to 1 (PR #972)",
+                        node,
+                    )
+                )
+            elif ratio is not None:
+                ratios.append(
+                    Hit(
+                        "L7",
+                        val_severity(facts),
+                        f"{function_label(facts)} divides `{ratio[0]}`, a count looked up with the target token "
+                        f"in its key, by `{ratio[1]}` from another table: a full/context ratio computed only for "
+                        "the gold token is not a distribution over the vocabulary (the #779 shape, exact keys too)",
+                        node,
+                    )
+                )
+            member = _membership_gate(facts, node)
+            if member is not None:
+                hits.append(
+                    Hit(
+                        "L11",
+                        val_severity(facts),
+                        f"{function_label(facts)} branches on `{member}`, whether the realized target token is "
+                        "in a cache: the probability every candidate gets must not depend on which token came",
+                        node,
+                    )
+                )
             gate = _gate(facts, node)
             if gate is not None and getattr(node, "lineno", None) not in gated_lines:
                 gated_lines.add(node.lineno)
@@ -62,6 +97,8 @@ def check(context: Context) -> list[Hit]:
                         node,
                     )
                 )
+        keyed_lines = {getattr(hit.node, "lineno", None) for hit in hits if hit.rule == "L7"}
+        hits += [hit for hit in ratios if hit.node.lineno not in keyed_lines]  # one L7 per hashed lookup
     return hits
 
 
@@ -213,3 +250,139 @@ def _names_a_distribution(name: str) -> bool:
 
 def _is_distribution(facts: FunctionFacts, node: ast.AST, depth: int = 1) -> bool:
     return derives(facts, node, _names_a_distribution, depth=depth)
+
+
+def _lookups(facts: FunctionFacts, node: ast.AST, depth: int = 1) -> list[ast.AST]:
+    """Table reads in ``node`` or, one assignment back, in the local names it reads."""
+    found = [n for n in ast.walk(node) if _lookup_key(n) is not None or _gathered(n) is not None]
+    if depth > 0:
+        for name in names_in(node):
+            for value in facts.definitions.get(name, []):
+                found += _lookups(facts, value, depth - 1)
+    return found
+
+
+def _count_reads(facts: FunctionFacts, node: ast.AST) -> list[ast.AST]:
+    """Table reads that *are* the value (``max(c.get(k, 0), 1)``, or a local assigned one), not reads that
+    only build a key (``ctx_hash = toks[t - 2] * P ^ ...``)."""
+    found: list[ast.AST] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if _lookup_key(current) is not None:
+            found.append(current)
+        elif isinstance(current, ast.Call) and isinstance(current.func, ast.Name) and current.func.id in _WRAPPERS:
+            stack.extend(current.args)
+        elif isinstance(current, ast.BinOp) and isinstance(current.op, (ast.Add, ast.Sub)):
+            stack.extend((current.left, current.right))
+        elif isinstance(current, ast.Name):
+            found += [v for v in facts.definitions.get(current.id, []) if _lookup_key(v) is not None]
+    return found
+
+
+_WRAPPERS = {"max", "min", "float", "int"}
+
+
+def _gathered(node: ast.AST) -> ast.AST | None:
+    """The index of ``counts.gather(dim, idx)``: one column per candidate, read at ``idx``."""
+    if isinstance(node, ast.Call) and call_name(node) == "gather" and isinstance(node.func, ast.Attribute):
+        return node.args[-1] if len(node.args) >= 2 else None
+    return None
+
+
+def _candidate_table(facts: FunctionFacts, node: ast.AST) -> bool:
+    """A read of one column of a per-candidate table (``c.gather(-1, tgt)``, ``c[ctx, tgt]`` on an array),
+    not a dict looked up with a tuple key (``full[(ctx, tgt)]``)."""
+    if _gathered(node) is not None:
+        return True
+    if not (isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Tuple)):
+        return False
+    table = _table_of(node) or ""
+    return not any(
+        isinstance(v, (ast.Dict, ast.DictComp)) or (isinstance(v, ast.Call) and call_name(v) in ("dict", "defaultdict"))
+        for v in facts.definitions.get(table, [])
+    )
+
+
+def _exact_ratio(facts: FunctionFacts, node: ast.AST) -> tuple[str, str, bool] | None:
+    """``full.get((ctx, tgt)) / ctx_counts.get(ctx)``: a target-keyed count over a count of another table.
+
+    Dividing by the same table's row (``t[ctx, tgt] / t[ctx].sum()``) normalizes over the vocabulary and is
+    not this; neither is a byte table or a distribution read at the gold token."""
+    if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div)) or not facts.touches_val:
+        return None
+    numerators = [
+        n
+        for n in _lookups(facts, node.left)
+        if from_target(facts, _lookup_key(n) if _lookup_key(n) is not None else _gathered(n))
+        and not is_bpb_table(_table_node(n))
+        and not _is_distribution(facts, _table_node(n), depth=0)
+        and _table_of(n) is not None
+    ]
+    denominators = [n for n in _count_reads(facts, node.right) if not from_target(facts, _lookup_key(n))]
+    for numerator in numerators:
+        for denominator in denominators:
+            if _table_of(denominator) not in (None, _table_of(numerator)):
+                table = _table_of(numerator) or ""
+                return table, ast.unparse(denominator)[:50], _candidate_table(facts, numerator)
+    return None
+
+
+def _membership_gate(facts: FunctionFacts, node: ast.AST) -> str | None:
+    """``if (ctx, tgt) in cache:`` / ``p if tgt in recent else q`` choosing how the gold token is scored.
+
+    A test whose branch only writes to that cache is an update after scoring, not a gate."""
+    if not isinstance(node, (ast.If, ast.IfExp)) or not facts.touches_val:
+        return None
+    for test in ast.walk(node.test):
+        if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], (ast.In, ast.NotIn))):
+            continue
+        table = dotted(test.comparators[0])
+        if table is None or is_bpb_table(test.comparators[0]) or not from_target(facts, test.left):
+            continue
+        if isinstance(node, ast.If) and _branches_only_write(node, table):
+            continue
+        if not _filled_here(facts, table):
+            continue  # a fixed set (special ids, selected names): not a cache of the tokens seen
+        if not _chooses_a_probability(facts, node):
+            continue  # ``if name in chosen: continue``: bookkeeping, not how a token is scored
+        return ast.unparse(test)[:50]
+    return None
+
+
+def _branches_only_write(node: ast.If, table: str) -> bool:
+    for child in ast.walk(node):
+        targets = child.targets if isinstance(child, ast.Assign) else [getattr(child, "target", None)]
+        if isinstance(child, (ast.Assign, ast.AugAssign)) and any(
+            isinstance(t, ast.Subscript) and dotted(t.value) == table for t in targets
+        ):
+            return True
+    return False
+
+
+FILLING_METHODS = {"add", "append", "update", "setdefault", "extend", "insert", "appendleft"}
+
+
+def _filled_here(facts: FunctionFacts, table: str) -> bool:
+    """The function adds to ``table`` as it goes (``recent.add(tgt)``, ``seen[prev] = row``): a cache."""
+    for node in own_nodes(facts.scope):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in FILLING_METHODS
+            and dotted(node.func.value) == table
+        ):
+            return True
+        if isinstance(node, (ast.Assign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Subscript) and dotted(t.value) == table for t in targets):
+                return True
+    return False
+
+
+def _chooses_a_probability(facts: FunctionFacts, node: ast.If | ast.IfExp) -> bool:
+    """A branch of the test computes a probability or loss (``p = 0.7 * p_model + 0.3 if tgt in c else ...``)."""
+    branches = [node.body, node.orelse] if isinstance(node, ast.IfExp) else [*node.body, *node.orelse]
+    if isinstance(node, ast.If):
+        branches += [t for stmt in node.body + node.orelse if isinstance(stmt, ast.Assign) for t in stmt.targets]
+    return any(_is_distribution(facts, branch) for branch in branches)

@@ -296,6 +296,8 @@ def _scored_positions(context: Context, facts: FunctionFacts) -> list[Hit]:
         _selections(facts, score.node, scored)
     hits = []
     for backward in facts.of_kind(BACKWARD):
+        if backward.via is not None and not is_slot_scope(backward.via, context.program):
+            continue  # a callee that trains the model (pre-quant or score-first TTT): the TTT rules judge it
         reached: dict[int, set[str]] = {}
         _selections(facts, backward.node, reached)
         # Selections in definitions both paths read (``y = windows[:, 1:]``) are shared set-up, not positions.

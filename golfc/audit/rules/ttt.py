@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 
+from golfc.audit.chunks import trains_ahead
 from golfc.audit.dataflow import (
     BACKWARD,
     DEFERRED,
@@ -20,6 +21,8 @@ from golfc.audit.dataflow import (
     Event,
     FunctionFacts,
     Resolution,
+    common_loops,
+    fresh_each_iteration,
     quantizes_after,
 )
 from golfc.audit.findings import Severity
@@ -31,9 +34,10 @@ from golfc.audit.vocabulary import WARMUP_WORDS, has_words, identifiers
 def check(context: Context) -> list[Hit]:
     hits = []
     for facts in context.flow.all_facts():
-        if is_slot_scope(facts.scope, context.program):
-            continue  # eval-time deltas are judged by the SLOT rules
+        slot_scope = is_slot_scope(facts.scope, context.program)
         for backward in facts.of_kind(BACKWARD):
+            if backward.via is None and slot_scope:
+                continue  # eval-time deltas are judged by the SLOT rules
             if backward.via is not None and is_slot_scope(backward.via, context.program):
                 continue
             resolution = context.flow.resolve(facts, backward)
@@ -42,7 +46,30 @@ def check(context: Context) -> list[Hit]:
                 resolution = Resolution(TRAIN_FIRST, backward)
             if resolution.outcome not in (SCORE_FIRST, DEFERRED):
                 hits.append(_classify(context, facts, resolution))
+            elif resolution.outcome == SCORE_FIRST and _trains_ahead(facts, resolution):
+                hits.append(_ahead(context, facts, resolution))
     return hits
+
+
+def _trains_ahead(facts: FunctionFacts, resolution: Resolution) -> bool:
+    """Score-first in order, but the step trains on a chunk past the one just scored (an index offset)."""
+    score = resolution.score
+    if score is None:
+        return False
+    shared = [loop for loop in common_loops(score, resolution.backward) if fresh_each_iteration(facts, loop, score)]
+    return bool(shared) and trains_ahead(facts, resolution.backward, score, shared[-1])
+
+
+def _ahead(context: Context, facts: FunctionFacts, resolution: Resolution) -> Hit:
+    return Hit(
+        "L1",
+        Severity.FAIL,
+        f"{function_label(facts)} scores a chunk at {context.where(resolution.score.node)} and then trains on "
+        f"validation tokens past it{_trail(context, resolution.backward)}: the training window runs into a "
+        "chunk not scored yet (an index offset such as chunks[i + 1]), so those tokens are trained on before "
+        "their scores are committed",
+        resolution.backward.node,
+    )
 
 
 def _has_callers(context: Context, facts: FunctionFacts) -> bool:
@@ -80,7 +107,7 @@ def _classify(context: Context, facts: FunctionFacts, resolution: Resolution) ->
             backward.node,
         )
     quantize = quantizes_after(facts, backward.node) or _quantize_after_callers(context, facts)
-    if quantize is not None and (score is None or quantize.lineno < score.order[0]):
+    if quantize is not None:  # a score in between (a diagnostic eval) does not undo training before the artifact
         return Hit(
             "L3",
             Severity.FAIL,
