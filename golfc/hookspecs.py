@@ -114,9 +114,12 @@ def golfc_qk_transform(recipe: Recipe) -> Impl | None:
 def golfc_attention_post(recipe: Recipe) -> Impl | None:
     """Add a transform of the attention output (slot ``attention_post``, many, ordered; the list ``ATTENTION_POST``).
 
-    Run-time contract: ``fn(y, v, layer, h) -> y`` with y ``(B, T, H, D)`` (kernel output, heads not yet
-    merged) and v ``(B, T, Hkv, D)`` (the values of the same tokens); runs before the output
-    projection. Examples: XSA, output gates. Default: none.
+    Run-time contract: ``cls(h, layer)`` is an ``nn.Module`` made once per attention layer (state-dict
+    names ``...attn.post.N.*``, so per-layer parameters such as gate weights live in the model) with
+    ``forward(y, v, x, fctx) -> y``: y ``(B, T, H, D)`` (kernel output, heads not yet merged), v
+    ``(B, T, Hkv, D)`` (the values of the same tokens), x ``(B, T, d)`` (the attention block's input, i.e.
+    the normed residual stream) and ``fctx`` the forward's context (None when attention is called on its
+    own). Runs in order before the output projection. Examples: XSA, output gates. Default: none.
     """
 
 

@@ -114,7 +114,8 @@ SLOTS: tuple[Slot, ...] = (
         "attention_post",
         MANY,
         ("ATTENTION_POST",),
-        "fn(y, v, layer, h) -> y: after the kernel, before the output projection; y (B,T,H,D), v (B,T,Hkv,D)",
+        "nn.Module class cls(h, layer), one per attention layer (attn.post.N); forward(y, v, x, fctx) -> y: after the "
+        "kernel, before the output projection; y (B,T,H,D), v (B,T,Hkv,D), x (B,T,d) the attention's input",
         "post-attention",
     ),
     Slot("mlp", ONE, ("MLP",), "nn.Module class cls(h, layer); forward(x (B,T,d)) -> (B,T,d)", "MLP", "relu2_mlp"),

@@ -146,19 +146,32 @@ def zero_queries(q, k, layer, h):
 
 def test_hook_attention_post(plugin_dir):
     runtime = """
+import torch
+from torch import nn
+
 POST_SEEN = []
 
-def record_post(y, v, layer, h):
-    POST_SEEN.append((layer, tuple(y.shape), tuple(v.shape)))
-    return y
+class RecordPost(nn.Module):
+    def __init__(self, h, layer):
+        super().__init__()
+        self.layer = layer
+        self.scale = nn.Parameter(torch.ones(h.num_heads))  # a per-layer parameter, in the state dict
+
+    def forward(self, y, v, x, fctx):
+        POST_SEEN.append((self.layer, fctx.layer, tuple(y.shape), tuple(v.shape), tuple(x.shape)))
+        return y * self.scale[:, None]
 """
-    plugin_dir.add("post", slot_plugin("golfc_attention_post", "post_runtime", "record_post"), runtime)
+    plugin_dir.add("post", slot_plugin("golfc_attention_post", "post_runtime", "RecordPost"), runtime)
     ns = load_program(("post",), env=TINY_MODEL, plugins_dir=plugin_dir.root)
     forward_loss(ns)
     assert ns["POST_SEEN"] == [
-        (0, (2, 16, 4, 8), (2, 16, 2, 8)),
-        (1, (2, 16, 4, 8), (2, 16, 2, 8)),
-    ]  # (B,T,H,D), (B,T,Hkv,D)
+        (0, 0, (2, 16, 4, 8), (2, 16, 2, 8), (2, 16, 32)),
+        (1, 1, (2, 16, 4, 8), (2, 16, 2, 8), (2, 16, 32)),
+    ]  # one module per layer; (B,T,H,D), (B,T,Hkv,D), the attention's input (B,T,d), the forward's context
+    model = ns["GPT"](ns["Hyperparameters"]())
+    assert [k for k in model.state_dict() if ".post." in k] == [
+        f"stack.blocks.{i}.attn.post.0.scale" for i in range(2)
+    ]
 
 
 def test_hook_mlp(plugin_dir):
