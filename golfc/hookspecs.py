@@ -78,10 +78,12 @@ def golfc_validate_recipe(recipe: Recipe, hparams: HParams, active: tuple[str, .
 def golfc_attention_kernel(recipe: Recipe) -> Impl | None:
     """Provide the causal attention kernel (slot ``attention_kernel``, exactly one).
 
-    Run-time contract: ``attention_kernel(q, k, v, h, layer) -> y`` with q ``(B, H, T, D)``, k and v
+    Run-time contract: ``attention_kernel(q, k, v, h, layer, fctx=None) -> y`` with q ``(B, H, T, D)``, k and v
     ``(B, Hkv, T, D)``, ``H % Hkv == 0`` (grouped-query attention), y ``(B, H, T, D)``; scale
     ``1/sqrt(D)``; position t attends to positions ``<= t`` only; ``layer`` is the block's index (a kernel
-    may differ per layer: window attention on some, full attention on others). q, k and v arrive as transposed views
+    may differ per layer: window attention on some, full attention on others); ``fctx`` is the forward's
+    context (``fctx.ids`` for document masks, ``fctx.cache`` to build a mask once per forward), None when the
+    kernel is called outside a GPT forward (declare it ``fctx=None``). q, k and v arrive as transposed views
     of ``(B, T, H, D)`` memory; a kernel that returns y in q's memory order (SDPA does) spares the core a
     copy when it merges the heads. Default: ``sdpa_attention``.
     """

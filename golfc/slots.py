@@ -74,7 +74,8 @@ SLOTS: tuple[Slot, ...] = (
         "attention_kernel",
         ONE,
         ("attention_kernel",),
-        "fn(q, k, v, h, layer) -> y: causal attention of block `layer`; q (B,H,T,D), k and v (B,Hkv,T,D) with "
+        "fn(q, k, v, h, layer, fctx=None) -> y: causal attention of block `layer` (fctx: the forward's context, "
+        "None outside a GPT forward); q (B,H,T,D), k and v (B,Hkv,T,D) with "
         "H % Hkv == 0; y (B,H,T,D)",
         "attention kernel",
         "sdpa_attention",

@@ -82,8 +82,8 @@ def test_hook_attention_kernel(plugin_dir):
 import torch
 KERNEL_SHAPES = []
 
-def manual_attention(q, k, v, h, layer):
-    KERNEL_SHAPES.append((tuple(q.shape), tuple(k.shape), layer))
+def manual_attention(q, k, v, h, layer, fctx=None):
+    KERNEL_SHAPES.append((tuple(q.shape), tuple(k.shape), layer, fctx.layer))
     rep = q.size(1) // k.size(1)
     k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
     att = (q @ k.transpose(-1, -2)) / q.size(-1) ** 0.5
@@ -94,8 +94,8 @@ def manual_attention(q, k, v, h, layer):
     ns = load_program(("manual",), env=TINY_MODEL, plugins_dir=plugin_dir.root)
     base = load_program(env=TINY_MODEL)
     loss, reference = forward_loss(ns), forward_loss(base)
-    # (B, H, T, D) and (B, Hkv, T, D), and the layer it serves
-    assert ns["KERNEL_SHAPES"] == [((2, 4, 16, 8), (2, 2, 16, 8), 0), ((2, 4, 16, 8), (2, 2, 16, 8), 1)]
+    # (B, H, T, D) and (B, Hkv, T, D), the layer it serves, and the forward's context (fctx.layer)
+    assert ns["KERNEL_SHAPES"] == [((2, 4, 16, 8), (2, 2, 16, 8), 0, 0), ((2, 4, 16, 8), (2, 2, 16, 8), 1, 1)]
     assert torch.allclose(loss, reference, atol=1e-4)  # the same function as the default SDPA kernel
 
 

@@ -98,7 +98,7 @@ class CausalSelfAttention(nn.Module):
         k = k.transpose(1, 2)  # (B, Hkv, T, D) view
         for fn in QK_TRANSFORMS:
             q, k = fn(q, k, self.layer, self.h)
-        y = attention_kernel(q, k, v.transpose(1, 2), self.h, self.layer).transpose(1, 2)  # (B, T, H, D)
+        y = attention_kernel(q, k, v.transpose(1, 2), self.h, self.layer, fctx).transpose(1, 2)  # (B, T, H, D)
         for post in self.post:
             y = post(y, v, x, fctx)  # y (B, T, H, D), v (B, T, Hkv, D), x (B, T, d) this attention's input
         return self.proj(y.reshape(B, T, d))
