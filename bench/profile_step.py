@@ -54,15 +54,15 @@ def kernel_kind(name: str) -> str:
     return "other"
 
 
-def finish_attention(g: dict, attn, q, k, v):
+def finish_attention(g: dict, attn, q, k, v, x, fctx=None):
     """What the program's CausalSelfAttention does after RoPE and q_gain: the q/k hooks, the kernel, the
-    attention-output hooks and the projection. q (B, H, T, D), k (B, Hkv, T, D), v (B, T, Hkv, D)."""
+    attention-output modules and the projection. q (B, H, T, D), k (B, Hkv, T, D), v (B, T, Hkv, D), x (B, T, d)."""
     B, T = v.shape[:2]
     for fn in g["QK_TRANSFORMS"]:
         q, k = fn(q, k, attn.layer, attn.h)
-    y = g["attention_kernel"](q, k, v.transpose(1, 2), attn.h, attn.layer).transpose(1, 2)  # (B, T, H, D)
-    for fn in g["ATTENTION_POST"]:
-        y = fn(y, v, attn.layer, attn.h)
+    y = g["attention_kernel"](q, k, v.transpose(1, 2), attn.h, attn.layer, fctx).transpose(1, 2)  # (B, T, H, D)
+    for post in attn.post:
+        y = post(y, v, x, fctx)
     return attn.proj(y.reshape(B, T, -1))
 
 
@@ -71,7 +71,7 @@ def patch_fused_qkv(g: dict) -> None:
     cls = g["CausalSelfAttention"]
     rms_norm, F = g["rms_norm"], g["F"]
 
-    def forward(self, x):
+    def forward(self, x, fctx=None):
         B, T, _ = x.shape
         H, Hkv, D = self.num_heads, self.num_kv_heads, self.head_dim
         w = torch.cat((self.c_q.weight, self.c_k.weight, self.c_v.weight)).to(x.dtype)
@@ -79,7 +79,7 @@ def patch_fused_qkv(g: dict) -> None:
         q = self.rotary(rms_norm(q.reshape(B, T, H, D)))  # (B, T, H, D)
         k = self.rotary(rms_norm(k.reshape(B, T, Hkv, D)))
         q = q * self.q_gain.to(q.dtype)[None, None, :, None]
-        return finish_attention(g, self, q.transpose(1, 2), k.transpose(1, 2), v.reshape(B, T, Hkv, D))
+        return finish_attention(g, self, q.transpose(1, 2), k.transpose(1, 2), v.reshape(B, T, Hkv, D), x, fctx)
 
     cls.forward = forward
 
@@ -98,14 +98,14 @@ def patch_attn_bhtd(g: dict) -> None:
         x1, x2 = x[..., :half], x[..., half:]
         return torch.cat((x1 * cos + x2 * sin, x1 * (-sin) + x2 * cos), dim=-1)
 
-    def forward(self, x):
+    def forward(self, x, fctx=None):
         B, T, _ = x.shape
         H, Hkv, D = self.num_heads, self.num_kv_heads, self.head_dim
         q = self.c_q(x).view(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
         k = self.c_k(x).view(B, T, Hkv, D).transpose(1, 2)  # (B, Hkv, T, D)
         q, k = rope_bhtd(self.rotary, rms_norm(q)), rope_bhtd(self.rotary, rms_norm(k))
         q = q * self.q_gain.to(q.dtype)[None, :, None, None]
-        return finish_attention(g, self, q, k, self.c_v(x).view(B, T, Hkv, D))
+        return finish_attention(g, self, q, k, self.c_v(x).view(B, T, Hkv, D), x, fctx)
 
     cls.forward = forward
 

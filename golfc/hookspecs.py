@@ -78,10 +78,12 @@ def golfc_validate_recipe(recipe: Recipe, hparams: HParams, active: tuple[str, .
 def golfc_attention_kernel(recipe: Recipe) -> Impl | None:
     """Provide the causal attention kernel (slot ``attention_kernel``, exactly one).
 
-    Run-time contract: ``attention_kernel(q, k, v, h, layer) -> y`` with q ``(B, H, T, D)``, k and v
+    Run-time contract: ``attention_kernel(q, k, v, h, layer, fctx=None) -> y`` with q ``(B, H, T, D)``, k and v
     ``(B, Hkv, T, D)``, ``H % Hkv == 0`` (grouped-query attention), y ``(B, H, T, D)``; scale
     ``1/sqrt(D)``; position t attends to positions ``<= t`` only; ``layer`` is the block's index (a kernel
-    may differ per layer: window attention on some, full attention on others). q, k and v arrive as transposed views
+    may differ per layer: window attention on some, full attention on others); ``fctx`` is the forward's
+    context (``fctx.ids`` for document masks, ``fctx.cache`` to build a mask once per forward), None when the
+    kernel is called outside a GPT forward (declare it ``fctx=None``). q, k and v arrive as transposed views
     of ``(B, T, H, D)`` memory; a kernel that returns y in q's memory order (SDPA does) spares the core a
     copy when it merges the heads. Default: ``sdpa_attention``.
     """
@@ -114,9 +116,12 @@ def golfc_qk_transform(recipe: Recipe) -> Impl | None:
 def golfc_attention_post(recipe: Recipe) -> Impl | None:
     """Add a transform of the attention output (slot ``attention_post``, many, ordered; the list ``ATTENTION_POST``).
 
-    Run-time contract: ``fn(y, v, layer, h) -> y`` with y ``(B, T, H, D)`` (kernel output, heads not yet
-    merged) and v ``(B, T, Hkv, D)`` (the values of the same tokens); runs before the output
-    projection. Examples: XSA, output gates. Default: none.
+    Run-time contract: ``cls(h, layer)`` is an ``nn.Module`` made once per attention layer (state-dict
+    names ``...attn.post.N.*``, so per-layer parameters such as gate weights live in the model) with
+    ``forward(y, v, x, fctx) -> y``: y ``(B, T, H, D)`` (kernel output, heads not yet merged), v
+    ``(B, T, Hkv, D)`` (the values of the same tokens), x ``(B, T, d)`` (the attention block's input, i.e.
+    the normed residual stream) and ``fctx`` the forward's context (None when attention is called on its
+    own). Runs in order before the output projection. Examples: XSA, output gates. Default: none.
     """
 
 

@@ -74,7 +74,8 @@ SLOTS: tuple[Slot, ...] = (
         "attention_kernel",
         ONE,
         ("attention_kernel",),
-        "fn(q, k, v, h, layer) -> y: causal attention of block `layer`; q (B,H,T,D), k and v (B,Hkv,T,D) with "
+        "fn(q, k, v, h, layer, fctx=None) -> y: causal attention of block `layer` (fctx: the forward's context, "
+        "None outside a GPT forward); q (B,H,T,D), k and v (B,Hkv,T,D) with "
         "H % Hkv == 0; y (B,H,T,D)",
         "attention kernel",
         "sdpa_attention",
@@ -114,7 +115,8 @@ SLOTS: tuple[Slot, ...] = (
         "attention_post",
         MANY,
         ("ATTENTION_POST",),
-        "fn(y, v, layer, h) -> y: after the kernel, before the output projection; y (B,T,H,D), v (B,T,Hkv,D)",
+        "nn.Module class cls(h, layer), one per attention layer (attn.post.N); forward(y, v, x, fctx) -> y: after the "
+        "kernel, before the output projection; y (B,T,H,D), v (B,T,Hkv,D), x (B,T,d) the attention's input",
         "post-attention",
     ),
     Slot("mlp", ONE, ("MLP",), "nn.Module class cls(h, layer); forward(x (B,T,d)) -> (B,T,d)", "MLP", "relu2_mlp"),

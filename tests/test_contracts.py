@@ -90,7 +90,7 @@ def test_check_contract_finds_a_leaky_scorer_and_a_non_causal_kernel(plugin_dir)
     kernel = """
 import torch
 
-def peeking_attention(q, k, v, h, layer):
+def peeking_attention(q, k, v, h, layer, fctx=None):
     rep = q.size(1) // k.size(1)
     k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
     return ((q @ k.transpose(-1, -2)) / q.size(-1) ** 0.5).softmax(-1) @ v  # no causal mask

@@ -114,10 +114,18 @@ def golfc_attention_post():
     return Impl(module="boom_runtime", symbols="boom_post")
 """
 BOOM_RUNTIME = """
-def boom_post(y, v, layer, h):
-    if layer == 1:
-        raise RuntimeError(f"boom in layer {layer}")
-    return y
+from torch import nn
+
+
+class boom_post(nn.Module):
+    def __init__(self, h, layer):
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, y, v, x, fctx):
+        if self.layer == 1:
+            raise RuntimeError(f"boom in layer {self.layer}")
+        return y
 """
 
 
@@ -126,8 +134,8 @@ def test_traceback_inside_a_plugin_section_names_it(tmp_path, tiny_dataset, plug
     build = build_submission(("boom",), {}, tmp_path / "boom", plugins_dir=plugin_dir.root)
     result = run([sys.executable, "train_gpt.py"], build.out_dir, tiny_env(tiny_dataset, ITERATIONS="1", RUN_ID="boom"))
     assert result.returncode != 0
-    assert 'File "<golfc:plugins/boom>", line 4, in boom_post' in result.stderr
-    assert 'raise RuntimeError(f"boom in layer {layer}")' in result.stderr
+    assert 'File "<golfc:plugins/boom>", line 12, in forward' in result.stderr
+    assert 'raise RuntimeError(f"boom in layer {self.layer}")' in result.stderr
     assert 'File "<golfc:core/model>"' in result.stderr
     assert "RuntimeError: boom in layer 1" in result.stderr
 

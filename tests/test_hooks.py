@@ -82,8 +82,8 @@ def test_hook_attention_kernel(plugin_dir):
 import torch
 KERNEL_SHAPES = []
 
-def manual_attention(q, k, v, h, layer):
-    KERNEL_SHAPES.append((tuple(q.shape), tuple(k.shape), layer))
+def manual_attention(q, k, v, h, layer, fctx=None):
+    KERNEL_SHAPES.append((tuple(q.shape), tuple(k.shape), layer, fctx.layer))
     rep = q.size(1) // k.size(1)
     k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
     att = (q @ k.transpose(-1, -2)) / q.size(-1) ** 0.5
@@ -94,8 +94,8 @@ def manual_attention(q, k, v, h, layer):
     ns = load_program(("manual",), env=TINY_MODEL, plugins_dir=plugin_dir.root)
     base = load_program(env=TINY_MODEL)
     loss, reference = forward_loss(ns), forward_loss(base)
-    # (B, H, T, D) and (B, Hkv, T, D), and the layer it serves
-    assert ns["KERNEL_SHAPES"] == [((2, 4, 16, 8), (2, 2, 16, 8), 0), ((2, 4, 16, 8), (2, 2, 16, 8), 1)]
+    # (B, H, T, D) and (B, Hkv, T, D), the layer it serves, and the forward's context (fctx.layer)
+    assert ns["KERNEL_SHAPES"] == [((2, 4, 16, 8), (2, 2, 16, 8), 0, 0), ((2, 4, 16, 8), (2, 2, 16, 8), 1, 1)]
     assert torch.allclose(loss, reference, atol=1e-4)  # the same function as the default SDPA kernel
 
 
@@ -146,19 +146,32 @@ def zero_queries(q, k, layer, h):
 
 def test_hook_attention_post(plugin_dir):
     runtime = """
+import torch
+from torch import nn
+
 POST_SEEN = []
 
-def record_post(y, v, layer, h):
-    POST_SEEN.append((layer, tuple(y.shape), tuple(v.shape)))
-    return y
+class RecordPost(nn.Module):
+    def __init__(self, h, layer):
+        super().__init__()
+        self.layer = layer
+        self.scale = nn.Parameter(torch.ones(h.num_heads))  # a per-layer parameter, in the state dict
+
+    def forward(self, y, v, x, fctx):
+        POST_SEEN.append((self.layer, fctx.layer, tuple(y.shape), tuple(v.shape), tuple(x.shape)))
+        return y * self.scale[:, None]
 """
-    plugin_dir.add("post", slot_plugin("golfc_attention_post", "post_runtime", "record_post"), runtime)
+    plugin_dir.add("post", slot_plugin("golfc_attention_post", "post_runtime", "RecordPost"), runtime)
     ns = load_program(("post",), env=TINY_MODEL, plugins_dir=plugin_dir.root)
     forward_loss(ns)
     assert ns["POST_SEEN"] == [
-        (0, (2, 16, 4, 8), (2, 16, 2, 8)),
-        (1, (2, 16, 4, 8), (2, 16, 2, 8)),
-    ]  # (B,T,H,D), (B,T,Hkv,D)
+        (0, 0, (2, 16, 4, 8), (2, 16, 2, 8), (2, 16, 32)),
+        (1, 1, (2, 16, 4, 8), (2, 16, 2, 8), (2, 16, 32)),
+    ]  # one module per layer; (B,T,H,D), (B,T,Hkv,D), the attention's input (B,T,d), the forward's context
+    model = ns["GPT"](ns["Hyperparameters"]())
+    assert [k for k in model.state_dict() if ".post." in k] == [
+        f"stack.blocks.{i}.attn.post.0.scale" for i in range(2)
+    ]
 
 
 def test_hook_mlp(plugin_dir):

@@ -18,7 +18,7 @@ SDPA_HAS_GQA = tuple(int(p) for p in torch.__version__.split("+")[0].split(".")[
 SDPA_NATIVE_GQA = ("auto", "cudnn", "flash", "math")
 
 
-def sdpa_attention(q, k, v, h, layer=None):
+def sdpa_attention(q, k, v, h, layer=None, fctx=None):
     """q (B, H, T, D), k and v (B, Hkv, T, D) -> y (B, H, T, D); causal, scale 1/sqrt(D); the same on every layer."""
     backend = h.sdpa_backend  # one of its declared choices: the hparams section refuses others at start-up
     gqa = q.size(1) != k.size(1)

@@ -109,7 +109,7 @@ def window_kernel_name(q, h):
 WINDOW_KERNELS = {"flash": window_flash_attention, "flex": window_flex_attention, "sdpa": window_sdpa_attention}
 
 
-def window_or_full_attention(q, k, v, h, layer):
+def window_or_full_attention(q, k, v, h, layer, fctx=None):
     """q (B, H, T, D), k and v (B, Hkv, T, D) -> y (B, H, T, D); windowed on WINDOW_ATTN_LAYERS, full elsewhere."""
     if layer not in h.window_attn_layers or h.window_size >= q.size(2):
         return sdpa_attention(q, k, v, h, layer)

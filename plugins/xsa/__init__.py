@@ -17,4 +17,4 @@ def golfc_add_hparams(hp: HParams) -> None:
 
 @hookimpl
 def golfc_attention_post() -> Impl:
-    return Impl(module="golfc_plugins.xsa.runtime", symbols="exclusive_self_attention")
+    return Impl(module="golfc_plugins.xsa.runtime", symbols="ExclusiveSelfAttention")

@@ -97,19 +97,24 @@ def test_attention_matches_a_hand_written_reference_and_calls_the_hooks(tiny_ove
         calls.append(("qk", layer, tuple(q.shape), tuple(k.shape)))
         return q, k
 
-    def post_hook(y, v, layer, h):
-        calls.append(("post", layer, tuple(y.shape), tuple(v.shape)))
-        return y
+    class PostHook(torch.nn.Module):
+        def __init__(self, h, layer):
+            super().__init__()
+            self.layer = layer
+
+        def forward(self, y, v, x, fctx):
+            calls.append(("post", self.layer, tuple(y.shape), tuple(v.shape), tuple(x.shape), fctx))
+            return y
 
     ns["QK_TRANSFORMS"].append(qk_hook)
-    ns["ATTENTION_POST"].append(post_hook)
+    ns["ATTENTION_POST"].append(PostHook)
     h = ns["Hyperparameters"]()
     torch.manual_seed(0)
     attn = ns["CausalSelfAttention"](h, 3)
     torch.nn.init.normal_(attn.proj.weight, std=0.1)
     x = torch.randn(2, 5, 64)
     y = attn(x)
-    assert calls == [("qk", 3, (2, 4, 5, 16), (2, 2, 5, 16)), ("post", 3, (2, 5, 4, 16), (2, 5, 2, 16))]
+    assert calls == [("qk", 3, (2, 4, 5, 16), (2, 2, 5, 16)), ("post", 3, (2, 5, 4, 16), (2, 5, 2, 16), (2, 5, 64), None)]
 
     def heads(t, n):  # (B, T, n * 16) -> (B, T, n, 16)
         return t.view(2, 5, n, 16)

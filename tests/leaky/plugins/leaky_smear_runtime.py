@@ -21,7 +21,7 @@ class LeakyRememberIds(nn.Module):
         return e
 
 
-def leaky_document_attention(q, k, v, h, layer=None):
+def leaky_document_attention(q, k, v, h, layer=None, fctx=None):
     """Causal attention inside each document: position t sees s <= t of its own document only."""
     ids = LEAKY_DOC_IDS["ids"]
     doc = torch.cumsum((ids == 1).int(), dim=1)  # (B, T) document index within the window
