@@ -239,6 +239,7 @@ CHECKS: dict[str, Callable[[dict[str, Any], Any], list[str]]] = {
     "schedule": _check_lr_schedule,
     "run_events": _check_events,
     "attention_kernel": _check_kernel,
+    "position_encoding": _check_model,
     "qkv_pre_rope": _check_model,
     "value_hook": _check_model,
     "qk_transform": _check_model,

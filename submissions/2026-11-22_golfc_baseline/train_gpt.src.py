@@ -706,6 +706,7 @@ class CausalSelfAttention(nn.Module):
         self.proj = CastedLinear(d, d, zero_init=True)  # each block starts as the identity
         self.q_gain = nn.Parameter(torch.full((H,), h.qk_gain_init, dtype=torch.float32))
         self.rotary = PositionEncoding(self.head_dim, h, layer)  # position_encoding slot (default: rope)
+        self.post = nn.ModuleList([cls(h, layer) for cls in ATTENTION_POST])  # attention_post slot (output gates)
 
     def forward(self, x, fctx=None):  # x (B, T, d); fctx: the forward's ForwardContext (None: no hooks need it)
         B, T, d = x.shape
@@ -725,9 +726,9 @@ class CausalSelfAttention(nn.Module):
         k = k.transpose(1, 2)  # (B, Hkv, T, D) view
         for fn in QK_TRANSFORMS:
             q, k = fn(q, k, self.layer, self.h)
-        y = attention_kernel(q, k, v.transpose(1, 2), self.h, self.layer).transpose(1, 2)  # (B, T, H, D)
-        for fn in ATTENTION_POST:
-            y = fn(y, v, self.layer, self.h)
+        y = attention_kernel(q, k, v.transpose(1, 2), self.h, self.layer, fctx).transpose(1, 2)  # (B, T, H, D)
+        for post in self.post:
+            y = post(y, v, x, fctx)  # y (B, T, H, D), v (B, T, Hkv, D), x (B, T, d) this attention's input
         return self.proj(y.reshape(B, T, d))
 
 
@@ -852,7 +853,7 @@ SDPA_HAS_GQA = tuple(int(p) for p in torch.__version__.split("+")[0].split(".")[
 SDPA_NATIVE_GQA = ("auto", "cudnn", "flash", "math")
 
 
-def sdpa_attention(q, k, v, h, layer=None):
+def sdpa_attention(q, k, v, h, layer=None, fctx=None):
     """q (B, H, T, D), k and v (B, Hkv, T, D) -> y (B, H, T, D); causal, scale 1/sqrt(D); the same on every layer."""
     backend = h.sdpa_backend  # one of its declared choices: the hparams section refuses others at start-up
     gqa = q.size(1) != k.size(1)
