@@ -1,4 +1,4 @@
-"""``golfc verify DIR``: rerun a submission once per seed under torchrun and judge the runs (docs/verify-runs.md).
+"""``golfc verify DIR``: rerun a submission once per seed under torchrun and judge the runs (docs/verify.md).
 
 The work is in :func:`verify_submission` (tests call it); :func:`verify` is the typer command around it.
 """
