@@ -369,7 +369,9 @@ def golfc_quant_stages(recipe: Recipe) -> Impl | None:
     its Hessians); ``clip(name, w, qmax, h)`` -> the per-row clip ``(rows,)`` or None (the first non-None wins;
     default the 99.99984th percentile of ``|w|``); ``round(name, w, scale, qmax, h)`` -> the int values or None
     (default round to nearest); ``finish(obj, state_dict, h)`` once after every tensor (LQER adds low-rank
-    corrections to ``obj``). Examples: ``fp16_keep``, ``gptq_lite``, ``sdclip``, ``gptq``, ``lqer``. Default: none.
+    corrections to ``obj``); ``hessian(name)`` -> the matrix's input Hessian ``(cols, cols)`` or None (a stage
+    that collected them shares them: ``gptq``; ``sdclip``'s Hessian-aware clip reads them through
+    ``lowbit_hessian``). Examples: ``fp16_keep``, ``gptq_lite``, ``sdclip``, ``gptq``, ``lqer``. Default: none.
     """
 
 

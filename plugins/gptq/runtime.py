@@ -83,6 +83,10 @@ class GptqStage:
         calibration.finished()
         log0(f"gptq: hessians of {len(self.hessians)} matrices in {time.perf_counter() - t0:.2f}s")
 
+    def hessian(self, name):
+        """The collected H of a matrix (shared with other stages: sdclip's Hessian-aware clip), or None."""
+        return self.hessians.get(name)
+
     def round(self, name, w, scale, qmax, h):
         H = self.hessians.get(name)
         if H is None or H.size(0) != w.size(1):

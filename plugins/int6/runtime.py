@@ -57,6 +57,11 @@ def lowbit_stage_methods(method):
     return [getattr(stage, method) for stage in QUANT_STAGES if getattr(stage, method, None) is not None]
 
 
+def lowbit_hessian(name):
+    """H (cols, cols) of a matrix's inputs from the first stage that collected Hessians (gptq), or None."""
+    return next((H for H in (fn(name) for fn in lowbit_stage_methods("hessian")) if H is not None), None)
+
+
 def lowbit_quantize_matrix(name, w, bits, h):
     """w (rows, cols) fp32 -> (q int8 (rows, cols), scale fp16 (rows,)): the first stage that gives a clip
     (sdclip, gptq_lite) or a rounding (gptq) decides it, else the percentile clip and round to nearest."""

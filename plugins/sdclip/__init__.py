@@ -8,7 +8,8 @@ from golfc import HParams, Impl, PluginInfo, hookimpl
 
 GOLFC_PLUGIN = PluginInfo(
     summary="row clip = k * std(row) (SDCLIP_*_SIGMAS per class): lower entropy of the values, fewer bytes",
-    evidence="2026-04-05_SP8192_GPTQ-Embeddings_SDClip (PR #1394); MLP clip 12 (PR #1769): -0.001",
+    evidence="2026-04-05_SP8192_GPTQ-Embeddings_SDClip (PR #1394); MLP clip 12 (PR #1769): -0.001; "
+    "Hessian-aware (PR #1412): 1.0856 -> 1.0835",
     conflicts=("gptq_lite",),
 )
 
@@ -19,6 +20,8 @@ def golfc_add_hparams(hp: HParams) -> None:
     hp.float("SDCLIP_MLP_SIGMAS", 0.0, "k for MLP matrices (0: SDCLIP_MATRIX_SIGMAS)", ge=0.0)
     hp.float("SDCLIP_ATTN_SIGMAS", 0.0, "k for attention matrices (0: SDCLIP_MATRIX_SIGMAS)", ge=0.0)
     hp.float("SDCLIP_EMBED_SIGMAS", 20.0, "k for the embedding", gt=0.0)
+    hp.float("HESSIAN_CLIP_LAMBDA", 0.0, "Hessian-aware clip: k*std*(1+lambda*(row importance-1)); "
+             "0: plain SDClip; > 0 needs gptq (PR #1412 used 0.175)", ge=0.0)
 
 
 @hookimpl
