@@ -1,0 +1,74 @@
+"""bench/flash_attn_shim: the FA3 stand-in that lets record scripts run without FlashAttention-3 computes FA3's
+attention (causal, sliding window, GQA, packed variable-length sequences) and its gradients."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+SHIM = Path(__file__).resolve().parent.parent / "bench" / "flash_attn_shim" / "flash_attn_interface.py"
+
+
+@pytest.fixture(scope="module")
+def fa():
+    """The shim imported once per process under its own name (its custom ops register once, as in a record)."""
+    if "flash_attn_interface" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("flash_attn_interface", SHIM)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+    assert Path(sys.modules["flash_attn_interface"].__file__) == SHIM
+    return sys.modules["flash_attn_interface"]
+
+
+def naive(q, k, v, causal=True, left=-1):
+    """q (T, H, D), k and v (T, Hkv, D): attention written out, each query head reading its key group."""
+    T, H, D = q.shape
+    k, v = (t.repeat_interleave(H // t.size(1), dim=1) for t in (k, v))
+    scores = torch.einsum("qhd,khd->hqk", q, k) / math.sqrt(D)
+    i, j = torch.arange(T)[:, None], torch.arange(T)[None, :]
+    keep = (j <= i) if causal else torch.ones(T, T, dtype=torch.bool)
+    if left >= 0:
+        keep = keep & (j >= i - left)
+    scores = scores.masked_fill(~keep, float("-inf"))
+    return torch.einsum("hqk,khd->qhd", scores.softmax(-1), v)
+
+
+def test_dense_attention_is_causal_gqa_and_windowed_like_fa3(fa):
+    torch.manual_seed(0)
+    q, k, v = torch.randn(2, 12, 4, 8), torch.randn(2, 12, 2, 8), torch.randn(2, 12, 2, 8)
+    out = fa.flash_attn_func(q, k, v, causal=True)
+    assert out.shape == (2, 12, 4, 8)
+    for b in range(2):
+        torch.testing.assert_close(out[b], naive(q[b], k[b], v[b]), rtol=1e-5, atol=1e-5)
+    windowed = fa.flash_attn_func(q, k, v, causal=True, window_size=(3, 0))
+    torch.testing.assert_close(windowed[1], naive(q[1], k[1], v[1], left=3), rtol=1e-5, atol=1e-5)
+
+
+def test_varlen_attends_within_each_sequence_and_its_gradients_match(fa):
+    torch.manual_seed(1)
+    lengths = [5, 1, 9, 3]
+    cu = torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()], dtype=torch.int32)
+    q, k, v = (torch.randn(sum(lengths), h, 8, dtype=torch.float64, requires_grad=True) for h in (4, 2, 2))
+    out = fa.flash_attn_varlen_func(q, k, v, cu, cu, max(lengths), max(lengths), causal=True)
+    expected = torch.cat([naive(q[a:b], k[a:b], v[a:b]) for a, b in zip(cu.tolist(), cu.tolist()[1:])])
+    torch.testing.assert_close(out, expected)
+    grad = torch.randn_like(out)
+    got = torch.autograd.grad(out, (q, k, v), grad)
+    want = torch.autograd.grad(expected, (q, k, v), grad)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w)
+
+
+def test_varlen_traces_whole_under_torch_compile(fa):
+    torch.manual_seed(2)
+    cu = torch.tensor([0, 4, 10], dtype=torch.int32)
+    q, k, v = torch.randn(10, 2, 8), torch.randn(10, 2, 8), torch.randn(10, 2, 8)
+    fn = torch.compile(lambda q, k, v: fa.flash_attn_varlen_func(q, k, v, cu, cu, 6, 6, causal=True) * 2,
+                       backend="aot_eager", fullgraph=True)
+    torch.testing.assert_close(fn(q, k, v), 2 * fa.flash_attn_varlen_func(q, k, v, cu, cu, 6, 6, causal=True))
