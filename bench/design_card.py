@@ -42,6 +42,7 @@ PROGRAMS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
     "ttt_lora": (("ttt",), {"TTT_MODE": "lora"}),  # not in the default list: an eager per-document evaluation
 }
 DEFAULT_PROGRAMS = tuple(name for name in PROGRAMS if name != "ttt_lora")
+PLUGINS_DIR = Path(__file__).resolve().parent.parent / "plugins"
 
 VAL_LINE = re.compile(r"^step:(\d+)/(\d+) val_loss:([\d.]+) val_bpb:([\d.]+) train_time:([\d.]+)ms step_avg:([\d.]+)ms")
 TRAIN_LINE = re.compile(r"^step:(\d+)/(\d+) train_loss:([-\d.]+) train_time:([\d.]+)ms step_avg:([\d.]+)ms")
@@ -138,7 +139,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--vocab", type=int, required=True)
     ap.add_argument("--steps", type=int, default=120, help="equal steps per program (no wall-clock cap)")
     ap.add_argument("--programs", default=" ".join(DEFAULT_PROGRAMS),
-                    help=f"space-separated names of: {' | '.join(PROGRAMS)}")
+                    help=f"space-separated names of: {' | '.join(PROGRAMS)}; any other name is a comma-separated "
+                    "plugin list built as it is (e.g. `leaky_relu2` or `ema,swa`: each plugin's cost)")
     ap.add_argument("--seq-lens", default="2048,6144,8192", help="window vs full attention at these TRAIN_SEQ_LEN "
                     "(empty: skip)")
     ap.add_argument("--seq-steps", type=int, default=15)
@@ -148,9 +150,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     args.programs = args.programs.split()
-    unknown = [p for p in args.programs if p not in PROGRAMS]
+    known = {d.name for d in PLUGINS_DIR.iterdir() if (d / "__init__.py").is_file()}
+    unknown = [p for p in args.programs if p not in PROGRAMS and not set(p.split(",")) <= known]
     if unknown:
-        raise BenchError(f"--programs {' '.join(unknown)}: expected names among {', '.join(PROGRAMS)}")
+        raise BenchError(f"--programs {' '.join(unknown)}: expected names among {', '.join(PROGRAMS)} or "
+                         "comma-separated plugin names")
     if args.steps < 1 or args.seq_steps < 1:
         raise BenchError(f"--steps {args.steps} / --seq-steps {args.seq_steps}: expected >= 1")
     try:
@@ -181,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             Path(args.json).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
 
     for name in args.programs:
-        plugins, env = PROGRAMS[name]
+        plugins, env = PROGRAMS.get(name) or (tuple(name.split(",")), {})
         row = Row(name=name, plugins=list(plugins))
         rows.append(row)
         run_program(row, plugins, {**base_env, **env, "ITERATIONS": str(args.steps), "RUN_ID": "bench"}, work,

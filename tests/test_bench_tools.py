@@ -353,10 +353,11 @@ def test_design_card_reads_a_programs_figures_from_its_console():
 
 def test_design_card_keeps_every_programs_row_when_one_fails(tmp_path, tiny_dataset):
     """A program that refuses its settings (ttt with a chunk shorter than a sequence) gets a failed row; the baseline
-    before it and window after it keep their figures, and the JSON holds all three."""
+    before it and an ad-hoc plugin list after it (window,leaky_relu2) keep their figures, and the JSON holds all
+    three."""
     env = [f"{k}={v}" for k, v in {**TINY_RUN_ENV, "TTT_CHUNK_TOKENS": "16"}.items()]
     args = ["--data", str(tiny_dataset.data_path), "--tokenizer", str(tiny_dataset.tokenizer_path), "--vocab",
-            str(tiny_dataset.vocab_size), "--steps", "2", "--programs", "baseline ttt window", "--seq-lens", "",
+            str(tiny_dataset.vocab_size), "--steps", "2", "--programs", "baseline ttt window,leaky_relu2", "--seq-lens", "",
             "--work", str(tmp_path / "work"), "--json", str(tmp_path / "dc.json"), "--timeout", "300"]
     for item in env:
         args += ["--env", item]
@@ -368,7 +369,8 @@ def test_design_card_keeps_every_programs_row_when_one_fails(tmp_path, tiny_data
     assert rows["baseline"]["status"] == "ok" and rows["baseline"]["roundtrip_bpb"] > 0
     assert rows["baseline"]["steps"] == 2 and rows["baseline"]["ms_step"] > 0
     assert rows["ttt"]["status"] == "failed (exit 2)" and rows["ttt"]["roundtrip_bpb"] is None
-    assert rows["window"]["status"] == "ok" and rows["window"]["roundtrip_bpb"] > 0
+    assert rows["window,leaky_relu2"]["status"] == "ok" and rows["window,leaky_relu2"]["roundtrip_bpb"] > 0
+    assert rows["window,leaky_relu2"]["plugins"] == ["window", "leaky_relu2"]
     assert "failed (exit" in proc.stdout
 
 
