@@ -225,6 +225,33 @@ def _check_events(ns: dict[str, Any], h: Any) -> list[str]:
     return problems
 
 
+def _check_loss(ns: dict[str, Any], h: Any) -> list[str]:
+    """The loss slot: the cross-entropy of GPT.logits, mean and per token, with the same gradient."""
+    import torch
+    import torch.nn.functional as F
+
+    model = _model(ns)
+    ids = torch.randint(0, h.vocab_size, (B, T), generator=torch.Generator().manual_seed(0))
+    targets = torch.roll(ids, -1, dims=1)
+    problems = []
+    for reduction in ("mean", "none"):
+        hidden = model.hidden(ids).detach().requires_grad_()
+        ref_hidden = hidden.detach().clone().requires_grad_()
+        got = ns["loss_from_hidden"](model, hidden, targets, reduction)
+        ref = F.cross_entropy(model.logits(ref_hidden).float().flatten(0, 1), targets.flatten(), reduction=reduction)
+        ref = ref.view_as(targets) if reduction == "none" else ref
+        shape = _shape(f"loss_from_hidden ({reduction})", got, tuple(ref.shape), torch.float32)
+        if shape or not _same(got, ref):
+            problems += shape or [f"loss_from_hidden ({reduction}): sum {got.sum().item()!r}, expected "
+                                  f"{ref.sum().item()!r}"]
+            continue
+        got.sum().backward()
+        ref.sum().backward()
+        if not _same(hidden.grad, ref_hidden.grad):
+            problems.append(f"loss_from_hidden ({reduction}): its gradient differs from the cross-entropy's")
+    return problems + _check_model(ns, h)
+
+
 UNCHECKED: dict[str, str] = {  # slots check_contract cannot call alone on one CPU process, and where they are tested
     "grad_average": "needs several ranks: plugins/flat_allreduce/test_flat_allreduce.py runs two gloo ranks",
     "data_loader": "needs training shards: tests/test_hooks.py and each loader's own tests build a tiny dataset",
@@ -253,6 +280,7 @@ CHECKS: dict[str, Callable[[dict[str, Any], Any], list[str]]] = {
     "optimizer": _check_optimizer,
     "muon_transform": _check_optimizer,
     "weight_transform": _check_model,
+    "loss": _check_loss,
     "quantizer": _check_quantizer,
     "compressor": _check_compressor,
     "eval_windows": _check_windows,

@@ -222,6 +222,21 @@ def golfc_value_hook(recipe: Recipe) -> Impl | None:
     """
 
 
+@hookspec
+def golfc_loss(recipe: Recipe) -> Impl | None:
+    """Provide the loss computed from the last hidden state (slot ``loss``, at most one).
+
+    Run-time contract: ``loss_from_hidden(model, hidden, targets, reduction) -> loss`` with hidden ``(B, T, d)``
+    (``GPT.hidden``, before the final norm), targets ``(B, T)`` int64 and ``reduction`` "mean" (the training loss,
+    an fp32 scalar) or "none" (per-token NLL ``(B, T)`` fp32, what every evaluation scores). It must compute the
+    cross-entropy of ``model.logits(hidden)`` (final norm, head, softcap); ``model.head(hidden)`` gives the
+    logits before the softcap and ``model.logit_softcap`` the cap, for a kernel that fuses the softcap into the
+    loss. ``GPT.forward`` calls it in place of its own ``F.cross_entropy``; it runs inside the compiled graph.
+    Example: ``fused_ce`` (a Triton softcapped cross-entropy on CUDA training steps). Default: none (the core's
+    ``F.cross_entropy(model.logits(hidden).float(), targets)``).
+    """
+
+
 # ==================================================================================================
 # Optimisation
 # ==================================================================================================

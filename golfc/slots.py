@@ -161,6 +161,14 @@ SLOTS: tuple[Slot, ...] = (
         "unet_blocks",
     ),
     Slot(
+        "loss",
+        AT_MOST_ONE,
+        ("loss_from_hidden",),
+        "fn(model, hidden (B,T,d), targets (B,T), reduction) -> mean loss fp32 ('mean') or NLL (B,T) fp32 ('none'): "
+        "the cross-entropy of model.logits(hidden); model.head(hidden) gives the logits before the softcap",
+        "loss from the hidden state",
+    ),
+    Slot(
         "optimizer",
         ONE,
         ("build_optimizers",),

@@ -410,6 +410,42 @@ class ValueEmbedding(nn.Module):
     assert not torch.equal(before, model(ids, ids))  # the values (through fctx.ids) change the output
 
 
+def test_hook_loss(plugin_dir):
+    """GPT.forward hands the hidden state to the loss slot for both reductions; model.head gives the logits before
+    the softcap (a fused kernel applies it); the baseline (no loss plugin) keeps its own cross-entropy."""
+    runtime = """
+import torch
+import torch.nn.functional as F
+
+LOSS_SEEN = []
+
+def label_smoothed_loss(model, hidden, targets, reduction):
+    LOSS_SEEN.append((tuple(hidden.shape), reduction))
+    z = model.head(hidden)
+    logits = model.logit_softcap * torch.tanh(z / model.logit_softcap)
+    loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), reduction=reduction, label_smoothing=0.1)
+    return loss.view_as(targets) if reduction == "none" else loss
+"""
+    plugin_dir.add("smooth", slot_plugin("golfc_loss", "smooth_runtime", "label_smoothed_loss"), runtime)
+    ns = load_program(("smooth",), env=TINY_MODEL, plugins_dir=plugin_dir.root)
+    base = load_program(env=TINY_MODEL)
+    assert base["loss_from_hidden"] is None and ns["loss_from_hidden"] is ns["label_smoothed_loss"]
+    torch.manual_seed(0)
+    model = ns["GPT"](ns["Hyperparameters"]())
+    reference = base["GPT"](base["Hyperparameters"]())
+    reference.load_state_dict(model.state_dict())
+    ids = torch.randint(0, 64, (2, 16))
+    targets = torch.roll(ids, -1, dims=1)
+    hidden = model.hidden(ids)
+    torch.testing.assert_close(model.logits(hidden), 30.0 * torch.tanh(model.head(hidden) / 30.0))
+    smoothed, per_token = model(ids, targets), model(ids, targets, reduction="none")
+    assert ns["LOSS_SEEN"] == [((2, 16, 32), "mean"), ((2, 16, 32), "none")]
+    assert per_token.shape == (2, 16) and torch.allclose(per_token.mean(), smoothed)
+    plain = reference(ids, targets)
+    expected = torch.nn.functional.cross_entropy(reference.logits(hidden).float().flatten(0, 1), targets.flatten())
+    assert torch.equal(plain, expected) and not torch.allclose(smoothed, plain)  # the plugin's loss is the one used
+
+
 # ---------------------------------------------------------------------------------------------- training and artifact
 PROBE_BUILD = """
 from golfc import Impl, hookimpl

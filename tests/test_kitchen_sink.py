@@ -50,7 +50,8 @@ def test_the_kitchen_sink_holds_every_plugin_not_refused_next_to_it():
     catalog = {n for n in discover() if n not in DEFAULT_PLUGINS}
     assert set(chosen) | set(left_out) == catalog
     # one of each conflicting pair (name order picks ema over swa, fused_mlp over leaky_relu2, slot over ttt)
-    assert {"fused_mlp", "smear_gate", "coprime_loader", "warmdown_frac", "ema", "xsa"} <= set(chosen)
+    assert {"fused_mlp", "fused_ce", "smear_gate", "coprime_loader", "warmdown_frac", "ema", "xsa"} <= set(chosen)
+    assert ("window" in chosen) != ("varlen" in chosen)  # one attention kernel: name order picks window
     for name, reason in left_out.items():  # each one is refused for a reason that names a chosen plugin
         assert any(c in reason for c in chosen), (name, reason)
     resolve(Recipe(plugins=chosen))  # and the chosen set builds as a whole

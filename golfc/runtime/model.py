@@ -1,7 +1,8 @@
 # ==================================================================================================
 # core/model: the GPT skeleton. Slots filled by plugins: PositionEncoding, attention_kernel, QKV_PRE_ROPE,
 # VALUE_HOOKS, QK_TRANSFORMS, ATTENTION_POST (in CausalSelfAttention), Block, MLP, layer_schedule, SkipMixer (in
-# BlockStack), EMBEDDING_PRE_NORM, EMBEDDING_EXTRAS (in GPT). Every hook inside a forward gets its ForwardContext.
+# BlockStack), EMBEDDING_PRE_NORM, EMBEDDING_EXTRAS, loss_from_hidden (in GPT). Every hook inside a forward gets
+# its ForwardContext.
 # ==================================================================================================
 from golfc.runtime.prelude import *  # editors and tests only: blanked when emitted
 
@@ -169,14 +170,19 @@ class GPT(nn.Module):
         fctx = ForwardContext(ids, x, self.phases, self.value_hooks)
         return self.stack(x, x, fctx)  # x0 = x: the blocks mix the embedding back in
 
-    def logits(self, hidden):
-        """hidden (B, T, d) -> softcapped logits (B, T, V): final norm, (tied) head, c * tanh(z / c)."""
+    def head(self, hidden):
+        """hidden (B, T, d) -> logits before the softcap (B, T, V): final norm, (tied) head."""
         x = rms_norm(hidden)
-        logits = F.linear(x, self.tok_emb.weight) if self.lm_head is None else self.lm_head(x)  # (B, T, V)
-        return self.logit_softcap * torch.tanh(logits / self.logit_softcap)
+        return F.linear(x, self.tok_emb.weight) if self.lm_head is None else self.lm_head(x)
+
+    def logits(self, hidden):
+        """hidden (B, T, d) -> softcapped logits (B, T, V): c * tanh(head(hidden) / c)."""
+        return self.logit_softcap * torch.tanh(self.head(hidden) / self.logit_softcap)
 
     def forward(self, ids, targets, reduction="mean"):
         """ids, targets (B, T) int64 -> mean loss, or per-token NLL (B, T) fp32 with reduction="none"."""
+        if loss_from_hidden is not None:  # loss slot (a fused softcapped cross-entropy): the same loss
+            return loss_from_hidden(self, self.hidden(ids), targets, reduction)
         logits = self.logits(self.hidden(ids))
         loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), reduction=reduction)
         return loss.view_as(targets) if reduction == "none" else loss
