@@ -27,6 +27,9 @@ import pluggy
 from golfc import PROJECT
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from golfc.engine import Binding
     from golfc.hparams import HParams
     from golfc.recipe import Recipe
     from golfc.slots import Impl
@@ -58,16 +61,21 @@ def golfc_add_hparams(hp: HParams) -> None:
 
 
 @hookspec
-def golfc_validate_recipe(recipe: Recipe, hparams: HParams, active: tuple[str, ...]) -> None:
+def golfc_validate_recipe(
+    recipe: Recipe, hparams: HParams, active: tuple[str, ...], bindings: Mapping[str, list[Binding]]
+) -> None:
     """Reject combinations that cannot work, by raising :class:`golfc.errors.RecipeError`.
 
-    Called once per build after every plugin declared its hyperparameters and ``--set`` values were
-    applied. Use it for requirements between plugins ("sliding eval needs EVAL_STRIDE < TRAIN_SEQ_LEN",
-    "SLOT needs the plain data loader"). Slot conflicts are detected by golfc itself.
+    Called once per build after every plugin declared its hyperparameters, ``--set`` values were
+    applied and every slot was filled. Use it for requirements between plugins ("sliding eval needs
+    EVAL_STRIDE < TRAIN_SEQ_LEN", "SLOT needs the plain data loader", "ROPE_DIMS needs a position encoding
+    that honours it"). Slot conflicts are detected by golfc itself.
 
     :param recipe: what was asked for.
     :param hparams: declarations with their pinned defaults.
     :param active: every active plugin name, defaults included, in section order.
+    :param bindings: slot name -> the plugins filling it (``golfc.engine.Binding``: ``.plugin``, ``.impl``), in
+        order; e.g. ``bindings["position_encoding"][0].plugin``.
     """
 
 

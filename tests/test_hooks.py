@@ -74,6 +74,21 @@ def golfc_validate_recipe(recipe, hparams, active):
     with pytest.raises(RecipeError, match="wide needs MLP_MULT <= 4"):
         resolve(Recipe(plugins=("wide",), overrides={"MLP_MULT": "8"}), plugins_dir=plugin_dir.root)
     resolve(Recipe(plugins=("wide",), overrides={"MLP_MULT": "3"}), plugins_dir=plugin_dir.root)
+    # the slots are filled by then: a validator sees who fills each (bindings) and may refuse a filler
+    build = """
+from golfc import hookimpl
+from golfc.errors import RecipeError
+
+@hookimpl
+def golfc_validate_recipe(bindings):
+    filler = bindings["position_encoding"][0].plugin
+    if filler != "rope":
+        raise RecipeError(f"needs_rope: position_encoding is filled by {filler}")
+"""
+    plugin_dir.add("needs_rope", build)
+    resolve(Recipe(plugins=("needs_rope",)), plugins_dir=plugin_dir.root)
+    with pytest.raises(RecipeError, match="needs_rope: position_encoding is filled by ntk_rope"):
+        resolve(Recipe(plugins=("needs_rope", "ntk_rope")), plugins_dir=plugin_dir.root)
 
 
 # ---------------------------------------------------------------------------------------------- model
