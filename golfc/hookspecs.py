@@ -183,6 +183,18 @@ def golfc_block(recipe: Recipe) -> Impl | None:
 
 
 @hookspec
+def golfc_block_norm(recipe: Recipe) -> Impl | None:
+    """Provide the norm of a block's attention and MLP inputs (slot ``block_norm``, exactly one).
+
+    Run-time contract: ``block_norm(x, layer, h, fctx) -> y``, x and y ``(B, T, d)``: what a block feeds its
+    attention and its MLP (pre-norm), ``layer`` the block's index (``stack.blocks[layer]``, the same block
+    every time it runs under depth recurrence), ``fctx`` the forward's context. Every block plugin calls it
+    instead of ``rms_norm`` (tests/test_hooks.py checks each one in the catalogue). Example: LN scale
+    (``rms_norm(x) / sqrt(layer + 1)``). Default: ``unet_blocks`` (``rms_norm(x)``).
+    """
+
+
+@hookspec
 def golfc_layer_schedule(recipe: Recipe) -> Impl | None:
     """Provide the order the blocks run in (slot ``layer_schedule``, exactly one).
 
