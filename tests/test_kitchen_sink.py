@@ -70,5 +70,6 @@ def test_the_kitchen_sink_trains_exports_and_scores_on_cpu(tmp_path, tiny_datase
     assert run.returncode == 0, f"{chosen}: {run.stderr[-3000:]}"
     assert run.final_bpb is not None and run.final_bpb > 0, run.stdout[-2000:]
     source = (tmp_path / "train_gpt.src.py").read_text()
-    for name in chosen:
-        assert f"<golfc:plugins/{name}>" in source or f"plugins/{name}:" in source, name
+    for name in chosen:  # its section, its wiring, or (a knob-only plugin: partial_rope) its hyperparameters
+        assert any(mark in source for mark in (f"<golfc:plugins/{name}>", f"plugins/{name}:",
+                                                f"# -- plugins/{name}\n")), name
