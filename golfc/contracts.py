@@ -275,6 +275,7 @@ CHECKS: dict[str, Callable[[dict[str, Any], Any], list[str]]] = {
     "embedding_pre_norm": lambda ns, h: _check_embedding(ns, h, "EMBEDDING_PRE_NORM"),
     "embedding_extras": lambda ns, h: _check_embedding(ns, h, "EMBEDDING_EXTRAS"),
     "block": _check_model,
+    "block_norm": _check_model,
     "layer_schedule": _check_schedule,
     "skip_mixer": _check_model,
     "optimizer": _check_optimizer,

@@ -152,7 +152,7 @@ def resolve(recipe: Recipe, plugins_dir: Path | None = None) -> Resolution:
     validators = _impls_by_plugin(pm, "golfc_validate_recipe")
     for plugin in active:
         if plugin in validators:
-            available = {"recipe": recipe, "hparams": hparams, "active": active}
+            available = {"recipe": recipe, "hparams": hparams, "active": active, "bindings": resolution.bindings}
             _call_impl(validators[plugin], "golfc_validate_recipe", available)
     return resolution
 

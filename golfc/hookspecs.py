@@ -27,6 +27,9 @@ import pluggy
 from golfc import PROJECT
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from golfc.engine import Binding
     from golfc.hparams import HParams
     from golfc.recipe import Recipe
     from golfc.slots import Impl
@@ -58,16 +61,21 @@ def golfc_add_hparams(hp: HParams) -> None:
 
 
 @hookspec
-def golfc_validate_recipe(recipe: Recipe, hparams: HParams, active: tuple[str, ...]) -> None:
+def golfc_validate_recipe(
+    recipe: Recipe, hparams: HParams, active: tuple[str, ...], bindings: Mapping[str, list[Binding]]
+) -> None:
     """Reject combinations that cannot work, by raising :class:`golfc.errors.RecipeError`.
 
-    Called once per build after every plugin declared its hyperparameters and ``--set`` values were
-    applied. Use it for requirements between plugins ("sliding eval needs EVAL_STRIDE < TRAIN_SEQ_LEN",
-    "SLOT needs the plain data loader"). Slot conflicts are detected by golfc itself.
+    Called once per build after every plugin declared its hyperparameters, ``--set`` values were
+    applied and every slot was filled. Use it for requirements between plugins ("sliding eval needs
+    EVAL_STRIDE < TRAIN_SEQ_LEN", "SLOT needs the plain data loader", "ROPE_DIMS needs a position encoding
+    that honours it"). Slot conflicts are detected by golfc itself.
 
     :param recipe: what was asked for.
     :param hparams: declarations with their pinned defaults.
     :param active: every active plugin name, defaults included, in section order.
+    :param bindings: slot name -> the plugins filling it (``golfc.engine.Binding``: ``.plugin``, ``.impl``), in
+        order; e.g. ``bindings["position_encoding"][0].plugin``.
     """
 
 
@@ -171,6 +179,18 @@ def golfc_block(recipe: Recipe) -> Impl | None:
     ``stack.blocks.N``) and calls ``forward(x, x0, fctx) -> x``, all ``(B, T, d)``, x0 the normed embedding and
     fctx the forward's ``ForwardContext`` (ids, x0, phases, layer, depth, a per-forward cache), which the block
     hands to ``self.attn(x, fctx)``. Default: ``unet_blocks`` (residual mixing with x0, per-channel scales).
+    """
+
+
+@hookspec
+def golfc_block_norm(recipe: Recipe) -> Impl | None:
+    """Provide the norm of a block's attention and MLP inputs (slot ``block_norm``, exactly one).
+
+    Run-time contract: ``block_norm(x, layer, h, fctx) -> y``, x and y ``(B, T, d)``: what a block feeds its
+    attention and its MLP (pre-norm), ``layer`` the block's index (``stack.blocks[layer]``, the same block
+    every time it runs under depth recurrence), ``fctx`` the forward's context. Every block plugin calls it
+    instead of ``rms_norm`` (tests/test_hooks.py checks each one in the catalogue). Example: LN scale
+    (``rms_norm(x) / sqrt(layer + 1)``). Default: ``unet_blocks`` (``rms_norm(x)``).
     """
 
 

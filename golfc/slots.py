@@ -144,6 +144,15 @@ SLOTS: tuple[Slot, ...] = (
         "unet_blocks",
     ),
     Slot(
+        "block_norm",
+        ONE,
+        ("block_norm",),
+        "fn(x (B,T,d), layer, h, fctx) -> (B,T,d): the norm of a block's attention and MLP inputs (pre-norm); every "
+        "block plugin calls it",
+        "block input norm",
+        "unet_blocks",
+    ),
+    Slot(
         "layer_schedule",
         ONE,
         ("layer_schedule",),

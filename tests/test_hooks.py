@@ -74,6 +74,21 @@ def golfc_validate_recipe(recipe, hparams, active):
     with pytest.raises(RecipeError, match="wide needs MLP_MULT <= 4"):
         resolve(Recipe(plugins=("wide",), overrides={"MLP_MULT": "8"}), plugins_dir=plugin_dir.root)
     resolve(Recipe(plugins=("wide",), overrides={"MLP_MULT": "3"}), plugins_dir=plugin_dir.root)
+    # the slots are filled by then: a validator sees who fills each (bindings) and may refuse a filler
+    build = """
+from golfc import hookimpl
+from golfc.errors import RecipeError
+
+@hookimpl
+def golfc_validate_recipe(bindings):
+    filler = bindings["position_encoding"][0].plugin
+    if filler != "rope":
+        raise RecipeError(f"needs_rope: position_encoding is filled by {filler}")
+"""
+    plugin_dir.add("needs_rope", build)
+    resolve(Recipe(plugins=("needs_rope",)), plugins_dir=plugin_dir.root)
+    with pytest.raises(RecipeError, match="needs_rope: position_encoding is filled by ntk_rope"):
+        resolve(Recipe(plugins=("needs_rope", "ntk_rope")), plugins_dir=plugin_dir.root)
 
 
 # ---------------------------------------------------------------------------------------------- model
@@ -293,6 +308,35 @@ class PlainBlock(nn.Module):
     assert not any("resid_mix" in name for name in names)
     assert torch.isfinite(forward_loss(ns))
     assert ns["BLOCK_SEEN"] == [(0, 0, 0, True, (2, 16)), (1, 1, 1, True, (2, 16))]
+
+
+def test_hook_block_norm(plugin_dir):
+    runtime = """
+NORM_SEEN = []
+
+def halved_norm(x, layer, h, fctx):
+    NORM_SEEN.append((layer, fctx.layer, tuple(x.shape)))
+    return rms_norm(x) * 0.5
+"""
+    plugin_dir.add("half", slot_plugin("golfc_block_norm", "half_runtime", "halved_norm"), runtime)
+    ns = load_program(("half",), env=TINY_MODEL, plugins_dir=plugin_dir.root)
+    assert torch.isfinite(forward_loss(ns))
+    assert ns["block_norm"] is ns["halved_norm"]
+    # each block's attention input, then its MLP input
+    assert ns["NORM_SEEN"] == [(0, 0, (2, 16, 32))] * 2 + [(1, 1, (2, 16, 32))] * 2
+    # every block plugin of the catalogue feeds its attention and MLP through block_norm (none calls rms_norm
+    # itself, which would drop ln_scale silently)
+    from golfc.engine import describe_plugin
+    from golfc.plugins import DEFAULT_PLUGINS, discover
+
+    blocks = [name for name, entry in discover(None).items() if "block" in describe_plugin(name, entry)["slots"]]
+    assert "unet_blocks" in blocks
+    for name in blocks:
+        plugins = ("half",) if name in DEFAULT_PLUGINS else (name, "half")  # naming a default: it would claim the slot
+        ns = load_program(plugins, env=TINY_MODEL, plugins_dir=plugin_dir.root)
+        assert torch.isfinite(forward_loss(ns))
+        per_layer = [sum(1 for seen in ns["NORM_SEEN"] if seen[0] == layer) for layer in range(2)]
+        assert min(per_layer) >= 2, f"block plugin {name} calls block_norm {per_layer} times per layer"
 
 
 def test_hook_layer_schedule(plugin_dir):

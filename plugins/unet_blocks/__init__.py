@@ -18,6 +18,11 @@ def golfc_block() -> Impl:
 
 
 @hookimpl
+def golfc_block_norm() -> Impl:
+    return Impl(module=RUNTIME, symbols="unet_block_norm")
+
+
+@hookimpl
 def golfc_layer_schedule() -> Impl:
     return Impl(module=RUNTIME, symbols="unet_layer_schedule")
 

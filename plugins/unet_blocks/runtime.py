@@ -7,11 +7,13 @@ from golfc.runtime.prelude import *  # editors and tests only: blanked when emit
 
 
 class UNetBlock(nn.Module):
-    """Pre-norm attention and MLP, each scaled per channel, after mixing the stream with the embedding x0."""
+    """Pre-norm attention and MLP (block_norm slot: rms_norm by default), each scaled per channel, after mixing the
+    stream with the embedding x0."""
 
     def __init__(self, h, layer):
         super().__init__()
         d = h.model_dim
+        self.h, self.layer = h, layer
         self.attn = CausalSelfAttention(h, layer)
         self.mlp = MLP(h, layer)
         self.attn_scale = nn.Parameter(torch.ones(d, dtype=torch.float32))
@@ -21,8 +23,13 @@ class UNetBlock(nn.Module):
     def forward(self, x, x0, fctx):  # (B, T, d) each
         mix = self.resid_mix.to(x.dtype)
         x = mix[0] * x + mix[1] * x0  # learned blend of the stream with the embedding
-        x = x + self.attn_scale.to(x.dtype) * self.attn(rms_norm(x), fctx)
-        return x + self.mlp_scale.to(x.dtype) * self.mlp(rms_norm(x))
+        x = x + self.attn_scale.to(x.dtype) * self.attn(block_norm(x, self.layer, self.h, fctx), fctx)
+        return x + self.mlp_scale.to(x.dtype) * self.mlp(block_norm(x, self.layer, self.h, fctx))
+
+
+def unet_block_norm(x, layer, h, fctx):
+    """The block_norm slot's default: the baseline's pre-norm, RMSNorm without a learned weight."""
+    return rms_norm(x)
 
 
 def unet_layer_schedule(h, phases):

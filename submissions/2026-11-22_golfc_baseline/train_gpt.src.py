@@ -876,13 +876,30 @@ def sdpa_attention(q, k, v, h, layer=None, fctx=None):
 
 # ==================================================================================================
 # plugins/rope: the baseline's rotary position encoding (half-split rotation of each head's q and k),
-# with cos/sin tables cached for TRAIN_SEQ_LEN positions and grown once for longer evaluations
+# with cos/sin tables cached for TRAIN_SEQ_LEN positions and grown once for longer evaluations.
+# Partial RoPE (plugins/partial_rope, ROPE_DIMS): only the first ROPE_DIMS dims of a head are rotated; every
+# rope form (rope, ntk_rope, yarn_rope) derives from Rotary and honours it.
 # ==================================================================================================
 
 
 
+def rope_dims_of(h, head_dim):
+    """The dims of each head that RoPE rotates: ROPE_DIMS when plugins/partial_rope is built in (0: all of them),
+    else the whole head."""
+    dims = getattr(h, "rope_dims", 0)
+    return dims if dims > 0 else head_dim
+
+
+def rope_rotate_half(x, cos, sin):
+    """Half-split rotation of x (..., R): pairs (x[i], x[i + R/2]) turned by the angles of cos/sin (..., R/2)."""
+    half = x.size(-1) // 2
+    x1, x2 = x[..., :half], x[..., half:]
+    return torch.cat((x1 * cos + x2 * sin, x1 * (-sin) + x2 * cos), dim=-1)
+
+
 class Rotary(nn.Module):
-    """RoPE with the half-split rotation; cos/sin tables cached for max_len positions.
+    """RoPE with the half-split rotation on the first rope_dims dims of a head (all by default); cos/sin tables
+    cached for max_len positions.
 
     bf16_tables=True reproduces the tables the reference baseline trains with on a GPU. It casts the whole
     model to bf16 (buffers included), so its frequencies are bf16, and builds the tables inside its compiled
@@ -893,29 +910,44 @@ class Rotary(nn.Module):
     frequencies and tables.
     """
 
-    def __init__(self, head_dim, base, max_len, bf16_tables=False):
+    def __init__(self, head_dim, base, max_len, bf16_tables=False, rope_dims=None):
         super().__init__()
         self.head_dim, self.base = head_dim, base
+        self.rope_dims = head_dim if rope_dims is None else rope_dims
+        if self.rope_dims % 2 or not 2 <= self.rope_dims <= head_dim:
+            raise RunInputError(f"ROPE_DIMS={self.rope_dims}: expected an even number from 2 to the head dimension "
+                                f"{head_dim} (MODEL_DIM / NUM_HEADS), or 0 for all")
         self.table_dtype = torch.bfloat16 if bf16_tables else torch.float32
         self._build(max_len, None)
 
-    def _build(self, seq_len, device):
-        # frequencies base^(-2i/head_dim), i = 0 .. head_dim/2 - 1, rounded to the table dtype
-        inv_freq = 1.0 / (self.base ** (torch.arange(0, self.head_dim, 2, dtype=torch.float32, device=device) / self.head_dim))
+    def frequencies(self, base, device):
+        """(rope_dims/2,) fp32: base^(-2i/rope_dims), i = 0 .. rope_dims/2 - 1 (the subclasses rescale them)."""
+        return 1.0 / (base ** (torch.arange(0, self.rope_dims, 2, dtype=torch.float32, device=device) / self.rope_dims))
+
+    def tables(self, inv_freq, seq_len, device):
+        """cos and sin (1, seq_len, 1, rope_dims/2) in the table dtype; frequencies rounded to it first."""
         positions = torch.arange(seq_len, dtype=torch.float32, device=device)
-        freqs = torch.outer(positions, inv_freq.to(self.table_dtype).float())  # (T, D/2), products in fp32
-        cos, sin = freqs.cos().to(self.table_dtype), freqs.sin().to(self.table_dtype)
-        self.register_buffer("cos", cos[None, :, None], persistent=False)  # (1, T, 1, D/2)
-        self.register_buffer("sin", sin[None, :, None], persistent=False)
+        freqs = torch.outer(positions, inv_freq.to(self.table_dtype).float())  # (T, R/2), products in fp32
+        return freqs.cos().to(self.table_dtype)[None, :, None], freqs.sin().to(self.table_dtype)[None, :, None]
+
+    def _build(self, seq_len, device):
+        cos, sin = self.tables(self.frequencies(self.base, device), seq_len, device)
+        self.register_buffer("cos", cos, persistent=False)  # (1, T, 1, R/2)
+        self.register_buffer("sin", sin, persistent=False)
+
+    def rotate(self, x, cos, sin):
+        """x (B, T, H, D) with tables for its T positions: the first rope_dims dims rotated, the rest as they are."""
+        cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+        if self.rope_dims == x.size(-1):
+            return rope_rotate_half(x, cos, sin)
+        rd = self.rope_dims  # partial RoPE: the other D - rd dims carry no position signal
+        return torch.cat((rope_rotate_half(x[..., :rd], cos, sin), x[..., rd:]), dim=-1)
 
     def forward(self, x):  # x (B, T, H, D)
         T = x.size(1)
         if T > self.cos.size(1):  # longer than any sequence seen so far: grow the tables once
             self._build(T, self.cos.device)
-        cos, sin = self.cos[:, :T].to(x.dtype), self.sin[:, :T].to(x.dtype)
-        half = x.size(-1) // 2
-        x1, x2 = x[..., :half], x[..., half:]
-        return torch.cat((x1 * cos + x2 * sin, x1 * (-sin) + x2 * cos), dim=-1)
+        return self.rotate(x, self.cos[:, :T], self.sin[:, :T])
 
     def grow_positions(self, seq_len):
         """Tables for seq_len positions, built outside a compiled graph (core ensure_positions)."""
@@ -925,7 +957,7 @@ class Rotary(nn.Module):
 
 def rope_position_encoding(head_dim, h, layer):
     """The position_encoding slot's default: the baseline's RoPE, base ROPE_BASE, tables for TRAIN_SEQ_LEN."""
-    return Rotary(head_dim, h.rope_base, h.train_seq_len, h.rope_bf16_tables)
+    return Rotary(head_dim, h.rope_base, h.train_seq_len, h.rope_bf16_tables, rope_dims_of(h, head_dim))
 
 
 # ==================================================================================================
@@ -957,11 +989,13 @@ class ReluSquaredMLP(nn.Module):
 
 
 class UNetBlock(nn.Module):
-    """Pre-norm attention and MLP, each scaled per channel, after mixing the stream with the embedding x0."""
+    """Pre-norm attention and MLP (block_norm slot: rms_norm by default), each scaled per channel, after mixing the
+    stream with the embedding x0."""
 
     def __init__(self, h, layer):
         super().__init__()
         d = h.model_dim
+        self.h, self.layer = h, layer
         self.attn = CausalSelfAttention(h, layer)
         self.mlp = MLP(h, layer)
         self.attn_scale = nn.Parameter(torch.ones(d, dtype=torch.float32))
@@ -971,8 +1005,13 @@ class UNetBlock(nn.Module):
     def forward(self, x, x0, fctx):  # (B, T, d) each
         mix = self.resid_mix.to(x.dtype)
         x = mix[0] * x + mix[1] * x0  # learned blend of the stream with the embedding
-        x = x + self.attn_scale.to(x.dtype) * self.attn(rms_norm(x), fctx)
-        return x + self.mlp_scale.to(x.dtype) * self.mlp(rms_norm(x))
+        x = x + self.attn_scale.to(x.dtype) * self.attn(block_norm(x, self.layer, self.h, fctx), fctx)
+        return x + self.mlp_scale.to(x.dtype) * self.mlp(block_norm(x, self.layer, self.h, fctx))
+
+
+def unet_block_norm(x, layer, h, fctx):
+    """The block_norm slot's default: the baseline's pre-norm, RMSNorm without a learned weight."""
+    return rms_norm(x)
 
 
 def unet_layer_schedule(h, phases):
@@ -1455,6 +1494,7 @@ MLP = ReluSquaredMLP  # plugins/relu2_mlp
 EMBEDDING_PRE_NORM = []  # slot embedding_pre_norm: none
 EMBEDDING_EXTRAS = []  # slot embedding_extras: none
 Block = UNetBlock  # plugins/unet_blocks
+block_norm = unet_block_norm  # plugins/unet_blocks
 layer_schedule = unet_layer_schedule  # plugins/unet_blocks
 SkipMixer = UNetSkips  # plugins/unet_blocks
 loss_from_hidden = None  # slot loss: none
