@@ -2,9 +2,10 @@
 # plugins/unet_gated_skips: U-Net skips with a learned sigmoid gate per decoder position and channel
 # (PR #1089): x = lerp(w_i * skip, x, sigmoid(g_i)) = w_i * skip + sigmoid(g_i) * (x - w_i * skip)
 # ==================================================================================================
+from golfc_plugins.unet_blocks.runtime import UNetSkips  # editors and tests only: blanked when emitted
+
 from golfc.runtime.model import mark_control_tensors
 from golfc.runtime.prelude import *  # editors and tests only: blanked when emitted
-from golfc_plugins.unet_blocks.runtime import UNetSkips  # editors and tests only: blanked when emitted
 
 mark_control_tensors("skip_gates")  # fp32 in training and in the artifact, trained by the scalar Adam group
 

@@ -85,8 +85,8 @@ def test_parameters_tags_and_optimizers(ns):
     names = [n for n, _ in model.named_parameters() if n.startswith("value_hooks")]
     assert sorted(names) == ["value_hooks.0.proj.weight", "value_hooks.0.table.weight",
                              "value_hooks.0.ve_layer_scales", "value_hooks.0.ve_scale"]
-    assert ns["is_control_tensor"]("value_hooks.0.ve_scale") and ns["is_control_tensor"]("value_hooks.0.ve_layer_scales")
-    adam, muon = ns["build_optimizers"](model, ns["Hyperparameters"](), cpu_context(ns))
+    assert all(ns["is_control_tensor"](f"value_hooks.0.{n}") for n in ("ve_scale", "ve_layer_scales"))
+    _adam, muon = ns["build_optimizers"](model, ns["Hyperparameters"](), cpu_context(ns))
     in_muon = {id(p) for g in muon.param_groups for p in g["params"]}
     assert id(model.value_hooks[0].proj.weight) in in_muon and id(model.value_hooks[0].table.weight) not in in_muon
 
