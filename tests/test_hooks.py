@@ -306,14 +306,14 @@ def recurrent_schedule(h, phases):
     model = ns["GPT"](ns["Hyperparameters"]())
     calls = []
     for i, block in enumerate(model.stack.blocks):
-        block.register_forward_pre_hook(lambda m, args, i=i: calls.append((i, args[2].depth)))
+        block.register_forward_pre_hook(lambda m, args, i=i: calls.append((i, args[2].depth, args[2].schedule)))
     ids = torch.randint(0, 64, (2, 16))
     model(ids, ids)
-    assert calls == [(1, 0), (0, 1)]  # the schedule's order, each block told its position
+    assert calls == [(1, 0, (1, 0)), (0, 1, (1, 0))]  # the schedule's order, each block told its position
     calls.clear()
     model.phases = ("recur",)  # a run phase switched on: the next forward runs the other schedule
     model(ids, ids)
-    assert calls == [(0, 0), (1, 1), (0, 2), (1, 3)]
+    assert [c[:2] for c in calls] == [(0, 0), (1, 1), (0, 2), (1, 3)] and calls[0][2] == (0, 1, 0, 1)
 
 
 def test_hook_skip_mixer(plugin_dir):
