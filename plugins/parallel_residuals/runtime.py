@@ -42,6 +42,10 @@ class ParallelResidualBlock(UNetBlock):
             self.parallel_resid_lambdas = nn.Parameter(torch.full((2,), 1.1, dtype=torch.float32))
             self.parallel_post_lambdas = nn.Parameter(torch.ones(2, 2, dtype=torch.float32))
 
+    def norm(self, x, fctx):
+        """The pre-norm of the parallel forms' attention and MLP inputs (x (B, T, d)): the baseline's rms_norm."""
+        return rms_norm(x)
+
     def merge(self, lane0, lane1):
         return lane0 if self.final_lane == "attn" else lane1 if self.final_lane == "mlp" else 0.5 * (lane0 + lane1)
 
@@ -55,8 +59,8 @@ class ParallelResidualBlock(UNetBlock):
             return x
         lane0, lane1 = x, lanes if lanes is not None else fctx.cache.get("parallel_last_out", x)
         mix = self.resid_mix.to(x.dtype)
-        attn = self.attn_scale.to(x.dtype) * self.attn(rms_norm(mix[0] * lane0 + mix[1] * x0), fctx)
-        mlp = self.mlp_scale.to(x.dtype) * self.mlp(rms_norm(lane1))
+        attn = self.attn_scale.to(x.dtype) * self.attn(self.norm(mix[0] * lane0 + mix[1] * x0, fctx), fctx)
+        mlp = self.mlp_scale.to(x.dtype) * self.mlp(self.norm(lane1, fctx))
         r, p = self.parallel_resid_lambdas.to(x.dtype), self.parallel_post_lambdas.to(x.dtype)
         lane0 = r[0] * lane0 + p[0, 0] * attn + p[1, 0] * mlp
         lane1 = r[1] * lane1 + p[0, 1] * attn + p[1, 1] * mlp
@@ -70,5 +74,5 @@ class ParallelResidualBlock(UNetBlock):
         """x_in = resid_mix blend of x and x0; x_in + attn_scale * attn(n(x_in)) + mlp_scale * mlp(n(x_in))."""
         mix = self.resid_mix.to(x.dtype)
         x = mix[0] * x + mix[1] * x0
-        n = rms_norm(x)
+        n = self.norm(x, fctx)
         return x + self.attn_scale.to(x.dtype) * self.attn(n, fctx) + self.mlp_scale.to(x.dtype) * self.mlp(n)
