@@ -5,8 +5,8 @@ from __future__ import annotations
 from golfc import HParams, Impl, PluginInfo, hookimpl
 
 GOLFC_PLUGIN = PluginInfo(
-    summary="v += ve_layer_scale[l] * ve_scale * proj(table[ids]) on VE_LAYERS: one shared (vocab, VE_DIM) table, "
-    "projection zero-init (the identity at init)",
+    summary="v += s_l * ve_scale * proj(table(ids)) on each layer l of VE_LAYERS: one shared (vocab, VE_DIM) "
+    "table, projection zero-init (the identity at init)",
     evidence="PR #374; 2026-03-22_11L_EMA_GPTQ-lite (PR #414) through 2026-04-03 (VE_DIM=128 VE_LAYERS=9,10); "
     "not isolated; removed in 2026-04-05",
 )
