@@ -52,17 +52,20 @@ def _model(ns: dict[str, Any]) -> Any:
     return mixing_model(ns)
 
 
-def _check_model(ns: dict[str, Any], h: Any) -> list[str]:
-    """Model slots: the whole GPT keeps its shapes and stays causal with the plugin in it."""
+def _check_model(ns: dict[str, Any], h: Any, phases: tuple[str, ...] = ()) -> list[str]:
+    """Model slots: the whole GPT keeps its shapes and stays causal with the plugin in it (and the run phases
+    ``phases`` switched on)."""
     import torch
 
     model = _model(ns)
+    model.phases = phases
     ids = torch.randint(0, h.vocab_size, (B, T), generator=torch.Generator().manual_seed(0))
+    on = f" (phases {list(phases)})" if phases else ""
     with torch.no_grad():
         hidden = model.hidden(ids)
-        problems = _shape("GPT.hidden", hidden, (B, T, h.model_dim))
-        problems += _shape("GPT.logits", model.logits(hidden), (B, T, h.vocab_size))
-        problems += _causal("GPT.hidden", model.hidden, ids, h.vocab_size)
+        problems = _shape(f"GPT.hidden{on}", hidden, (B, T, h.model_dim))
+        problems += _shape(f"GPT.logits{on}", model.logits(hidden), (B, T, h.vocab_size))
+        problems += _causal(f"GPT.hidden{on}", model.hidden, ids, h.vocab_size)
     return problems
 
 
@@ -102,10 +105,18 @@ def _check_embedding(ns: dict[str, Any], h: Any, name: str) -> list[str]:
 
 
 def _check_schedule(ns: dict[str, Any], h: Any) -> list[str]:
-    order = ns["layer_schedule"](h, ())
-    bad = [i for i in order if not isinstance(i, int) or not 0 <= i < h.num_layers]
-    return ([f"layer_schedule: {list(order)} has entries outside 0 .. {h.num_layers - 1}: {bad}"] if bad or not order
-            else []) + _check_model(ns, h)
+    """Every schedule the run can take (no phase, each declared run phase, all of them): layer indices, and the
+    whole model with those phases on."""
+    names = sorted({name for cls in ns["RUN_EVENTS"] for name in dict(cls.phases)})
+    problems: list[str] = []
+    for phases in dict.fromkeys([(), *((name,) for name in names), tuple(names)]):
+        order = ns["layer_schedule"](h, phases)
+        bad = [i for i in order if not isinstance(i, int) or not 0 <= i < h.num_layers]
+        if bad or not order:
+            problems.append(f"layer_schedule(phases {list(phases)}): {list(order)} has entries outside "
+                            f"0 .. {h.num_layers - 1}: {bad}")
+        problems += _check_model(ns, h, phases)
+    return problems
 
 
 def _check_optimizer(ns: dict[str, Any], h: Any) -> list[str]:

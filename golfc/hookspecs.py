@@ -213,8 +213,11 @@ def golfc_skip_mixer(recipe: Recipe) -> Impl | None:
     Run-time contract: ``SkipMixer(h, stack)`` is made once by the ``BlockStack`` after its blocks and registers
     its parameters on ``stack`` (state-dict names ``stack.<name>``); for the block at schedule position ``depth``
     the stack calls ``x = mixer.before(stack, x, depth, fctx)``, the block, then ``x = mixer.after(stack, x,
-    depth, fctx)``; keep per-forward state (saved activations) in ``fctx.cache``. Examples: U-Net skips, gated
-    skips. Default: ``unet_blocks`` (the first L//2 positions push, later ones add ``skip_weights[i] * pop()``).
+    depth, fctx)``; keep per-forward state (saved activations) in ``fctx.cache``; ``fctx.schedule`` is the layer
+    schedule this forward runs (its length changes when depth recurrence switches on), and the schedules a run can
+    take are those of the run phases the ``RUN_EVENTS`` classes declare (``unet_schedules(h)`` in unet_blocks).
+    Examples: U-Net skips, gated skips (``unet_gated_skips``). Default: ``unet_blocks`` (the first half of the
+    schedule's positions push, later ones add ``skip_weights[i] * pop()``).
     """
 
 

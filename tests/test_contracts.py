@@ -73,6 +73,9 @@ PLUGIN_ENV = {
     "window": {"WINDOW_SIZE": "5", "WINDOW_ATTN_LAYERS": "1,3"},
     "xsa": {"XSA_LAST_N": "2"},
     "bigram_hash": {"BIGRAM_VOCAB_SIZE": "97", "BIGRAM_DIM": "8"},
+    "value_embed": {"VE_DIM": "4", "VE_LAYERS": "1,3"},
+    "depth_recurrence": {"NUM_LOOPS": "1", "LOOP_START": "1", "LOOP_END": "2"},
+    "parallel_residuals": {"PARALLEL_START_LAYER": "2"},
 }
 # Plugins that only work beside another (a quant stage or QAT acts on a low-bit quantizer).
 COMPANIONS = {"qat": ("int6",)}

@@ -117,6 +117,7 @@ class ForwardContext:
         self.value_hooks = value_hooks  # GPT.value_hooks: the value_hook slot's modules
         self.layer = None  # index of the block running now (stack.blocks[layer])
         self.depth = None  # position of that block in the layer schedule (differs from layer under recurrence)
+        self.schedule = None  # the layer schedule this forward runs (a tuple of layer indices, set by BlockStack)
         self.cache = {}  # this forward's own cache: a mask built at the first layer and read by the rest
 
 
@@ -132,7 +133,8 @@ class BlockStack(nn.Module):
         self.mixer = SkipMixer(h, self)
 
     def forward(self, x, x0, fctx):  # (B, T, d) each
-        for depth, layer in enumerate(layer_schedule(self.h, fctx.phases)):
+        fctx.schedule = layer_schedule(self.h, fctx.phases)
+        for depth, layer in enumerate(fctx.schedule):
             fctx.layer, fctx.depth = layer, depth
             x = self.mixer.before(self, x, depth, fctx)
             x = self.blocks[layer](x, x0, fctx)

@@ -95,7 +95,7 @@ class RunEvents:
     before it scores a saved artifact (the phases a training run ends with).
     """
 
-    phases = {}  # a plugin class declares its own; never changed at run time
+    phases = {}  # declared by the class (skip mixers read it to size their weights); never changed at run time
 
     def __init__(self, model, h, ctx):
         self.model, self.h, self.ctx = model, h, ctx

@@ -37,21 +37,33 @@ def unet_layer_schedule(h, phases):
     return tuple(range(h.num_layers))
 
 
+def unet_schedules(h):
+    """Every layer schedule a run can take: no phase, then the run_events' declared phases (RunEvents.phases of
+    each class) switched on one by one in the order of their fractions, as the compile warmup and the timed loop
+    switch them. A skip mixer sizes its weights by the longest (depth recurrence lengthens the schedule)."""
+    plan = sorted((float(f), name) for cls in RUN_EVENTS for name, f in dict(cls.phases).items())
+    return [layer_schedule(h, tuple(sorted(name for _, name in plan[:i]))) for i in range(len(plan) + 1)]
+
+
 class UNetSkips:
-    """The first L//2 blocks of the schedule push their outputs; each later one first adds skip_weights[i] * pop()
-    (the stack owns skip_weights: state-dict name stack.skip_weights)."""
+    """The first half of the schedule's positions (len(fctx.schedule) // 2: the encoder) push their outputs; each
+    later position i first adds skip_weights[i - half] * pop() while weights and saved outputs last (the stack
+    owns skip_weights: state-dict name stack.skip_weights, one row per skip of the longest schedule)."""
 
     def __init__(self, h, stack):
-        self.num_encoder = h.num_layers // 2
-        stack.skip_weights = nn.Parameter(torch.ones(min(self.num_encoder, h.num_layers - self.num_encoder), h.model_dim))
+        self.num_skip = max(min(len(s) // 2, len(s) - len(s) // 2) for s in unet_schedules(h))
+        stack.skip_weights = nn.Parameter(torch.ones(self.num_skip, h.model_dim))
 
     def before(self, stack, x, depth, fctx):  # x (B, T, d), before the block at position `depth`
-        skips = fctx.cache.setdefault("unet_skips", [])
-        if depth >= self.num_encoder and skips:
-            x = x + stack.skip_weights[depth - self.num_encoder].to(x.dtype) * skips.pop()
+        skips, i = fctx.cache.setdefault("unet_skips", []), depth - len(fctx.schedule) // 2
+        if 0 <= i < self.num_skip and skips:
+            x = self.mix(stack, x, i, skips.pop())
         return x
 
+    def mix(self, stack, x, i, skip):  # decoder position i: x + skip_weights[i] * skip
+        return x + stack.skip_weights[i].to(x.dtype) * skip
+
     def after(self, stack, x, depth, fctx):  # x (B, T, d), the block's output
-        if depth < self.num_encoder:
+        if depth < len(fctx.schedule) // 2:
             fctx.cache.setdefault("unet_skips", []).append(x)
         return x

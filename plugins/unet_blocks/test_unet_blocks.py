@@ -16,7 +16,7 @@ def test_init_and_skip_wiring():
     torch.manual_seed(0)
     stack = ns["BlockStack"](h)
     assert type(stack.blocks[0]).__name__ == "UNetBlock" and type(stack.mixer).__name__ == "UNetSkips"
-    assert len(stack.blocks) == 5 and stack.mixer.num_encoder == 2 and stack.skip_weights.shape == (2, 16)
+    assert len(stack.blocks) == 5 and stack.mixer.num_skip == 2 and stack.skip_weights.shape == (2, 16)
     assert next(n for n, _ in stack.named_parameters()) == "skip_weights"  # the stack's own, as before the split
     block = stack.blocks[0]
     assert torch.equal(block.resid_mix, torch.stack((torch.ones(16), torch.zeros(16))))

@@ -107,7 +107,7 @@ class RunEvents:
     before it scores a saved artifact (the phases a training run ends with).
     """
 
-    phases = {}  # a plugin class declares its own; never changed at run time
+    phases = {}  # declared by the class (skip mixers read it to size their weights); never changed at run time
 
     def __init__(self, model, h, ctx):
         self.model, self.h, self.ctx = model, h, ctx
@@ -745,6 +745,7 @@ class ForwardContext:
         self.value_hooks = value_hooks  # GPT.value_hooks: the value_hook slot's modules
         self.layer = None  # index of the block running now (stack.blocks[layer])
         self.depth = None  # position of that block in the layer schedule (differs from layer under recurrence)
+        self.schedule = None  # the layer schedule this forward runs (a tuple of layer indices, set by BlockStack)
         self.cache = {}  # this forward's own cache: a mask built at the first layer and read by the rest
 
 
@@ -760,7 +761,8 @@ class BlockStack(nn.Module):
         self.mixer = SkipMixer(h, self)
 
     def forward(self, x, x0, fctx):  # (B, T, d) each
-        for depth, layer in enumerate(layer_schedule(self.h, fctx.phases)):
+        fctx.schedule = layer_schedule(self.h, fctx.phases)
+        for depth, layer in enumerate(fctx.schedule):
             fctx.layer, fctx.depth = layer, depth
             x = self.mixer.before(self, x, depth, fctx)
             x = self.blocks[layer](x, x0, fctx)
@@ -1019,22 +1021,34 @@ def unet_layer_schedule(h, phases):
     return tuple(range(h.num_layers))
 
 
+def unet_schedules(h):
+    """Every layer schedule a run can take: no phase, then the run_events' declared phases (RunEvents.phases of
+    each class) switched on one by one in the order of their fractions, as the compile warmup and the timed loop
+    switch them. A skip mixer sizes its weights by the longest (depth recurrence lengthens the schedule)."""
+    plan = sorted((float(f), name) for cls in RUN_EVENTS for name, f in dict(cls.phases).items())
+    return [layer_schedule(h, tuple(sorted(name for _, name in plan[:i]))) for i in range(len(plan) + 1)]
+
+
 class UNetSkips:
-    """The first L//2 blocks of the schedule push their outputs; each later one first adds skip_weights[i] * pop()
-    (the stack owns skip_weights: state-dict name stack.skip_weights)."""
+    """The first half of the schedule's positions (len(fctx.schedule) // 2: the encoder) push their outputs; each
+    later position i first adds skip_weights[i - half] * pop() while weights and saved outputs last (the stack
+    owns skip_weights: state-dict name stack.skip_weights, one row per skip of the longest schedule)."""
 
     def __init__(self, h, stack):
-        self.num_encoder = h.num_layers // 2
-        stack.skip_weights = nn.Parameter(torch.ones(min(self.num_encoder, h.num_layers - self.num_encoder), h.model_dim))
+        self.num_skip = max(min(len(s) // 2, len(s) - len(s) // 2) for s in unet_schedules(h))
+        stack.skip_weights = nn.Parameter(torch.ones(self.num_skip, h.model_dim))
 
     def before(self, stack, x, depth, fctx):  # x (B, T, d), before the block at position `depth`
-        skips = fctx.cache.setdefault("unet_skips", [])
-        if depth >= self.num_encoder and skips:
-            x = x + stack.skip_weights[depth - self.num_encoder].to(x.dtype) * skips.pop()
+        skips, i = fctx.cache.setdefault("unet_skips", []), depth - len(fctx.schedule) // 2
+        if 0 <= i < self.num_skip and skips:
+            x = self.mix(stack, x, i, skips.pop())
         return x
 
+    def mix(self, stack, x, i, skip):  # decoder position i: x + skip_weights[i] * skip
+        return x + stack.skip_weights[i].to(x.dtype) * skip
+
     def after(self, stack, x, depth, fctx):  # x (B, T, d), the block's output
-        if depth < self.num_encoder:
+        if depth < len(fctx.schedule) // 2:
             fctx.cache.setdefault("unet_skips", []).append(x)
         return x
 
