@@ -43,7 +43,8 @@ class ParallelMuon:
         for handle, out, owned in self.pending:
             handle.wait()
             out /= opt.world_size  # SUM, then divide: gloo has no AVG
-            torch._foreach_copy_([p.grad for _, p in owned], [out[t].view_as(p.grad) for t, p in owned])
+            if owned:
+                torch._foreach_copy_([p.grad for _, p in owned], [out[t].view_as(p.grad) for t, p in owned])
         self.pending = []
 
     def exchange(self, params, updates, group, opt):
