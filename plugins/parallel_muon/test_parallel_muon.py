@@ -86,7 +86,7 @@ def test_clipping_is_refused_with_several_ranks():
     ns = load_program(("parallel_muon",), env={**ENV, "GRAD_CLIP_NORM": "0.3"})
     ctx = ns["RunContext"](0, 2, 0, torch.device("cpu"), True, True, 4)
     params = [torch.nn.Parameter(torch.zeros(8, 8))]
-    with pytest.raises(ns["RunInputError"], match="parallel_muon: GRAD_CLIP_NORM=0.3"):
+    with pytest.raises(ns["RunInputError"], match=r"parallel_muon: GRAD_CLIP_NORM=0\.3"):
         ns["Muon"](params, lr=0.1, momentum=0.9, backend_steps=5, ctx=ctx, h=ns["Hyperparameters"]())
     ctx.distributed, ctx.world_size = False, 1  # one rank: nothing is reduce-scattered, clipping is fine
     ns["Muon"](params, lr=0.1, momentum=0.9, backend_steps=5, ctx=ctx, h=ns["Hyperparameters"]())
