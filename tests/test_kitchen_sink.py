@@ -20,7 +20,7 @@ SINK_ENV = {
     "TTT_CHUNK_TOKENS": "32768", "TTT_EPOCHS": "1", "TTT_BATCH_SEQS": "8", "SLOT_STEPS": "1",
     "MLP_MULT": "3", "EMA_DECAY": "0.9", "SWA_EVERY": "1", "SWA_START_FRAC": "0.9", "WARMDOWN_FRAC": "0.5",
     "MIN_LR": "0.1", "LOADER_MIX_START": "2", "LOADER_MIX_END": "4", "SMEAR_GATE_WINDOW": "8",
-    "VAL_LOSS_EVERY": "2",
+    "VAL_LOSS_EVERY": "2", "WD_TAPER_FINAL_MULT": "0.5",
 }
 
 
@@ -51,6 +51,7 @@ def test_the_kitchen_sink_holds_every_plugin_not_refused_next_to_it():
     assert set(chosen) | set(left_out) == catalog
     # one of each conflicting pair (name order picks ema over swa, fused_mlp over leaky_relu2, slot over ttt)
     assert {"fused_mlp", "smear_gate", "coprime_loader", "warmdown_frac", "ema", "xsa"} <= set(chosen)
+    assert {"normuon", "muon_eq_r", "polar_ns", "weight_decay", "parallel_muon"} <= set(chosen)  # one Muon, composed
     for name, reason in left_out.items():  # each one is refused for a reason that names a chosen plugin
         assert any(c in reason for c in chosen), (name, reason)
     resolve(Recipe(plugins=chosen))  # and the chosen set builds as a whole
