@@ -120,6 +120,13 @@ def _claims(pm: pluggy.PluginManager, slot: Slot, active: tuple[str, ...], recip
 def choose_bindings(slot: Slot, claims: list[Binding], requested: tuple[str, ...]) -> list[Binding]:
     """Apply the slot's cardinality: defaults yield to requested plugins; two requested claimants conflict."""
     if slot.cardinality is Cardinality.MANY:
+        owners: dict[str, str] = {}
+        for b in claims:
+            for stage in b.impl.exclusive:
+                if stage in owners:
+                    raise SlotConflictError(f"plugins {owners[stage]} and {b.plugin} both claim {stage!r} of slot "
+                                            f"{slot.name!r}, which one plugin may")
+                owners[stage] = b.plugin
         return sorted(claims, key=lambda b: (b.impl.order, b.plugin))
     chosen = [b for b in claims if b.plugin in requested or b.plugin not in DEFAULT_PLUGINS]
     if not chosen:

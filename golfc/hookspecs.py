@@ -281,17 +281,26 @@ def golfc_muon_transform(recipe: Recipe) -> Impl | None:
     """Add a transform of Muon's update (slot ``muon_transform``, many, ordered; the list ``MUON_TRANSFORMS``,
     which the ``muon`` optimizer applies).
 
-    Run-time contract: an object (an instance, not a class) with any of these methods: ``setup(opt)`` once
-    when the optimizer is built; ``before_update(params, group, opt)`` once per step and param group with all
-    of the group's matrices, on every rank (e.g. decoupled weight decay ``p *= 1 - lr * wd``); then, per
-    stack of same-shape matrices in the wide orientation (``rows <= cols``), ``before_orthogonalise(G,
-    params, transposed, group, opt) -> G`` on the Nesterov momentum stack ``(n, r, c)`` (e.g. MuonEq-R row
-    equalisation), ``orthogonalise(G, steps) -> X`` in place of the Newton-Schulz iteration (the last transform
-    that has one wins; e.g. Polar Express coefficients) and ``after_orthogonalise(X, params, transposed, group,
-    opt) -> X`` on the orthogonalised bf16 stack before the shape scale (e.g. NorMuon). ``params`` are the
-    stack's parameters, ``transposed[i]`` says whether matrix i was transposed into the stack; keep state in
-    ``opt.state[p]`` (saved and restored with the optimizer). With several ranks each rank sees only its own
-    share of the stacks. Default: none.
+    Run-time contract: an object (an instance, not a class) with any of these methods, called in this stage
+    order: ``setup(opt)`` once when the optimizer is built (``opt.h``: the hyperparameters; ``opt.adam``: the
+    Adam optimizer built beside it, its groups named ``"embed"``, ``"head"``, ``"scalar"`` by ``group["name"]``);
+    then every step, per param group, ``before_update(params, group, opt)`` once with all of the group's
+    matrices, on every rank (e.g. decoupled weight decay ``p *= 1 - lr * wd``; or waiting for gradients
+    still being reduced); then, per stack of same-shape matrices in the wide orientation (``rows <= cols``),
+    ``before_orthogonalise(G, params, transposed, group, opt) -> G`` on the Nesterov momentum stack
+    ``(n, r, c)`` (e.g. MuonEq-R row equalisation), ``orthogonalise(G, steps) -> X`` in place of the
+    Newton-Schulz iteration (e.g. Polar Express coefficients; compiled with it when COMPILE is on) and
+    ``after_orthogonalise(X, params, transposed, group, opt) -> X`` on the orthogonalised bf16 stack before
+    the shape scale (e.g. NorMuon); last, with several ranks only, ``exchange(params, updates, group, opt)``
+    instead of the default all-reduce: ``updates`` maps this rank's parameter indices to bf16 updates and
+    every rank must leave every matrix ``p -= group["lr"] * update`` (e.g. Parallel Muon's all-gathers).
+    ``params`` are the stack's parameters, ``transposed[i]`` says whether matrix i was transposed into the
+    stack (its rows, the output neurons, are then the stack's columns); keep state in ``opt.state[p]``
+    (saved and restored with the optimizer). With several ranks each rank sees only its own share of the
+    stacks. Within a stage, transforms run in list order (``Impl.order``, then plugin name).
+    ``orthogonalise`` and ``exchange`` are exclusive: a plugin that defines one declares it in
+    ``Impl(exclusive=(...))``, and two plugins claiming the same stage are refused at build (two objects
+    defining it, at run time). Default: none.
     """
 
 
@@ -301,8 +310,11 @@ def golfc_grad_average(recipe: Recipe) -> Impl | None:
 
     Run-time contract: ``average_gradients(params, ctx) -> None``, called only when the run has several
     ranks, after the backward of every micro-batch of a step and before clipping and the optimizers; every
-    ``p.grad`` that is not None must then hold the mean over ranks, identical on every rank.
-    Default: ``flat_allreduce`` (one flat all-reduce per dtype).
+    ``p.grad`` that is not None must then hold the mean over ranks, identical on every rank. One exception:
+    an implementation paired with its optimizer may leave some gradients in flight for the optimizer to finish
+    (``parallel_muon`` reduce-scatters Muon's matrices and its Muon transform waits for them); it must then
+    refuse ``GRAD_CLIP_NORM`` > 0, which reads every gradient first. Default: ``flat_allreduce`` (one flat
+    all-reduce per dtype).
     """
 
 

@@ -50,6 +50,7 @@ class Impl:
     symbols: Mapping[str, str] | str
     order: int = 0  # MANY slots only: lower runs first
     requires: tuple[str, ...] = field(default=())  # further run-time modules this one needs
+    exclusive: tuple[str, ...] = field(default=())  # MANY slots only: stages this one claims alone (at build)
 
     def bindings(self, slot: Slot) -> dict[str, str]:
         """The wiring global -> symbol map for ``slot``; raises ValueError when it does not fit."""
@@ -190,9 +191,10 @@ SLOTS: tuple[Slot, ...] = (
         "muon_transform",
         MANY,
         ("MUON_TRANSFORMS",),
-        "object with any of setup(opt), before_orthogonalise(G, params, transposed, group, opt) -> G, "
-        "orthogonalise(G, steps) -> X, after_orthogonalise(X, params, transposed, group, opt) -> X (stacks (n, r, c)), "
-        "before_update(params, group, opt)",
+        "object with any of, in stage order: setup(opt), before_update(params, group, opt), "
+        "before_orthogonalise(G, params, transposed, group, opt) -> G, orthogonalise(G, steps) -> X (exclusive), "
+        "after_orthogonalise(X, params, transposed, group, opt) -> X (stacks (n, r, c)), "
+        "exchange(params, updates, group, opt) (several ranks; exclusive)",
         "Muon update transform",
     ),
     Slot(

@@ -728,6 +728,7 @@ class FreezeAndDecay:
 
     def setup(self, opt):
         self.calls.append("setup")
+        self.seen = (opt.h.muon_backend_steps, [g["name"] for g in opt.adam.param_groups])  # knobs, Adam beside it
 
     def before_update(self, params, group, opt):
         self.calls.append(("before_update", len(params)))
@@ -759,6 +760,7 @@ FREEZE_AND_DECAY = FreezeAndDecay()
     forward_loss_of(model).backward()
     muon.step()
     calls = ns["FREEZE_AND_DECAY"].calls
+    assert ns["FREEZE_AND_DECAY"].seen == (h.muon_backend_steps, ["embed", "scalar"])
     assert calls[0] == "setup" and calls[1] == ("before_update", len(matrices))
     stacks = [c for c in calls if c[0] == "before"]
     assert sum(c[2] for c in stacks) == len(matrices) and all(c[1][1] <= c[1][2] for c in stacks)  # wide stacks

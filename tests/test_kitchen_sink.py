@@ -21,7 +21,7 @@ SINK_ENV = {
     "MLP_MULT": "3", "EMA_DECAY": "0.9", "SWA_EVERY": "1", "SWA_START_FRAC": "0.9", "WARMDOWN_FRAC": "0.5",
     "MIN_LR": "0.1", "LOADER_MIX_START": "2", "LOADER_MIX_END": "4", "SMEAR_GATE_WINDOW": "8",
     "VAL_LOSS_EVERY": "2", "ROPE_DIMS": "8", "VE_DIM": "8", "VE_LAYERS": "1,2", "PARALLEL_START_LAYER": "2",
-    "NUM_LOOPS": "1", "LOOP_START": "1", "LOOP_END": "1",
+    "NUM_LOOPS": "1", "LOOP_START": "1", "LOOP_END": "1", "WD_TAPER_FINAL_MULT": "0.5",
 }
 # Plugins whose program needs a module a CPU machine does not have: they stop at start-up without it (their own
 # tests run them with a stand-in), so the sink leaves them out, saying why.
@@ -61,6 +61,7 @@ def test_the_kitchen_sink_holds_every_plugin_not_refused_next_to_it():
     assert ("window" in chosen) != ("varlen" in chosen)  # one attention kernel: name order picks window
     assert {"partial_rope", "ln_scale"} <= set(chosen)  # yarn_rope: refused next to ntk_rope (one slot)
     assert {"value_embed", "unet_gated_skips", "parallel_residuals", "depth_recurrence"} <= set(chosen)
+    assert {"normuon", "muon_eq_r", "polar_ns", "weight_decay", "parallel_muon"} <= set(chosen)  # one Muon, composed
     for name, reason in left_out.items():  # each one is refused for a reason that names a chosen plugin
         assert name in NEEDS_GPU_MODULE or any(c in reason for c in chosen), (name, reason)
     resolve(Recipe(plugins=chosen))  # and the chosen set builds as a whole

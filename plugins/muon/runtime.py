@@ -32,14 +32,21 @@ class Muon(torch.optim.Optimizer):
     already be averaged).
     """
 
-    def __init__(self, params, lr, momentum, backend_steps, ctx, compile_ns=False):
+    def __init__(self, params, lr, momentum, backend_steps, ctx, compile_ns=False, h=None, adam=None):
         super().__init__(params, {"lr": lr, "momentum": momentum, "backend_steps": backend_steps})
         self.rank, self.world_size, self.distributed = ctx.rank, ctx.world_size, ctx.distributed
-        self.newton_schulz = torch.compile(muon_newton_schulz) if compile_ns else muon_newton_schulz
+        self.h, self.adam = h, adam  # for the transforms' setup: their knobs, the Adam optimizer built beside it
         self._scales = {}  # shapes of a stack's matrices -> their max(1, rows/cols)^0.5, (n, 1, 1) fp32
         self.transforms = list(MUON_TRANSFORMS)  # muon_transform slot: stages of the update, in order
         for t in self._stage("setup"):
             t(self)
+        for stage in ("orthogonalise", "exchange"):  # exclusive stages: one transform at most
+            if len(self._stage(stage)) > 1:
+                owners = [type(t).__name__ for t in self.transforms if hasattr(t, stage)]
+                raise RunInputError(f"Muon transforms {' and '.join(owners)} both define {stage}(), which one may")
+        orthogonalise = (self._stage("orthogonalise") or [muon_newton_schulz])[0]  # a transform's own, else NS5
+        self.newton_schulz = torch.compile(orthogonalise) if compile_ns else orthogonalise
+        self.exchange = (self._stage("exchange") or [self._all_reduce_updates])[0]
 
     def _stage(self, name):
         """The transforms' methods for one stage (setup, before_update, before_orthogonalise, orthogonalise,
@@ -58,14 +65,20 @@ class Muon(torch.optim.Optimizer):
             updates = self._orthogonalised_updates(group, params, stacks)  # index -> bf16 update
             mine = list(updates)
             if self.distributed:
-                flat = torch.zeros(sum(p.numel() for p in params), device=params[0].device, dtype=torch.bfloat16)
-                views = [v.view_as(p) for v, p in zip(flat.split([p.numel() for p in params]), params)]
-                if mine:
-                    torch._foreach_copy_([views[i] for i in mine], [updates[i] for i in mine])
-                dist.all_reduce(flat)  # each slice is nonzero on exactly one rank
-                torch._foreach_add_(params, views, alpha=-group["lr"])  # bf16 update, added in fp32
+                self.exchange(params, updates, group, self)  # every rank applies every rank's updates
             elif mine:
                 torch._foreach_add_([params[i] for i in mine], [updates[i] for i in mine], alpha=-group["lr"])
+
+    @staticmethod
+    def _all_reduce_updates(params, updates, group, opt):
+        """The default exchange: one all-reduce of a flat bf16 buffer where each rank filled its own slices."""
+        mine = list(updates)
+        flat = torch.zeros(sum(p.numel() for p in params), device=params[0].device, dtype=torch.bfloat16)
+        views = [v.view_as(p) for v, p in zip(flat.split([p.numel() for p in params]), params)]
+        if mine:
+            torch._foreach_copy_([views[i] for i in mine], [updates[i] for i in mine])
+        dist.all_reduce(flat)  # each slice is nonzero on exactly one rank
+        torch._foreach_add_(params, views, alpha=-group["lr"])  # bf16 update, added in fp32
 
     def _my_stacks(self, params):
         """This rank's share of every shape group (same (min dim, max dim), in parameter order) as lists of
@@ -102,8 +115,7 @@ class Muon(torch.optim.Optimizer):
             G = torch.stack([nesterov[i].mT if t else nesterov[i] for i, t in zip(stack, transposed)])  # (n, r, c)
             for t in self._stage("before_orthogonalise"):
                 G = t(G, [params[i] for i in stack], transposed, group, self)
-            orthogonalise = (self._stage("orthogonalise") or [self.newton_schulz])[-1]  # a transform's own, else NS5
-            X = orthogonalise(G, group["backend_steps"])  # (n, r, c) bf16
+            X = self.newton_schulz(G, group["backend_steps"])  # (n, r, c) bf16: NS5 or a transform's orthogonalise
             for t in self._stage("after_orthogonalise"):
                 X = t(X, [params[i] for i in stack], transposed, group, self)
             X = (X * self._scale(params, stack)).bfloat16()  # the product in fp32, rounded once, as x * a float
@@ -138,16 +150,16 @@ def build_muon_adam_optimizers(model, h, ctx):
     scalar_params = [p for p in model.parameters() if id(p) not in claimed]  # vectors, control tensors, skips
 
     embed_lr = h.tied_embed_lr if head is None else h.embed_lr
-    adam_groups = [{"params": embed_params, "lr": embed_lr, "base_lr": embed_lr}]
+    adam_groups = [{"params": embed_params, "lr": embed_lr, "base_lr": embed_lr, "name": "embed"}]
     if head_params:
-        adam_groups.append({"params": head_params, "lr": h.head_lr, "base_lr": h.head_lr})
+        adam_groups.append({"params": head_params, "lr": h.head_lr, "base_lr": h.head_lr, "name": "head"})
     if scalar_params:
-        adam_groups.append({"params": scalar_params, "lr": h.scalar_lr, "base_lr": h.scalar_lr})
+        adam_groups.append({"params": scalar_params, "lr": h.scalar_lr, "base_lr": h.scalar_lr, "name": "scalar"})
     adam = torch.optim.Adam(
         adam_groups, betas=(h.beta1, h.beta2), eps=h.adam_eps, weight_decay=0.0, fused=ctx.device.type == "cuda"
     )
     muon = Muon(matrix_params, lr=h.matrix_lr, momentum=h.muon_momentum, backend_steps=h.muon_backend_steps,
-                ctx=ctx, compile_ns=compile_enabled(h, ctx.device))
+                ctx=ctx, compile_ns=compile_enabled(h, ctx.device), h=h, adam=adam)
     for g in muon.param_groups:
         g["base_lr"] = h.matrix_lr
         g["base_momentum"] = h.muon_momentum  # the schedule warms momentum up towards this
