@@ -15,6 +15,6 @@ python3 bench/parity.py --build .devdata/build_before --reference $REF "${FULL[@
 tail -12 $OUT/parity_${STEPS}_before.txt
 if [ -n "${2:-}" ]; then
   # the tests get what is left of a 600 s device call (less 15 s to bring $OUT back)
-  timeout $(( 585 - SECONDS )) python3 -m pytest tests/gpu -k "$2" -o addopts="--import-mode=importlib" -q -p no:cacheprovider \
+  timeout $(( 585 - SECONDS )) python3 -m pytest tests/gpu -k "$2" -o addopts="--import-mode=importlib" -v -p no:cacheprovider \
     > $OUT/gpu_tests.txt 2>&1; tail -25 $OUT/gpu_tests.txt
 fi
