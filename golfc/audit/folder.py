@@ -253,7 +253,11 @@ def _check_script(audit: FolderAudit, folder: Path) -> None:
     audit.findings.extend(audit.script.problems)
     audit.findings.extend(_symlink_notes(folder, path))
     result = check_units(
-        audit.script.units, _readme_env(audit, folder), _log_hyperparameters(audit.runs), data_files(folder, path)
+        audit.script.units,
+        _readme_env(audit, folder),
+        _log_hyperparameters(audit.runs),
+        data_files(folder, path),
+        "".join(run.printed for run in audit.runs),
     )
     audit.findings.extend(result.findings)
     audit.config_notes = [

@@ -98,6 +98,7 @@ class RunLog:
     lines: dict[str, int] = field(default_factory=dict)  # field name -> line of the log it was read from
     scores: list[Score] = field(default_factory=list)  # every final-model score line, in log order
     claimed: bool = False  # the score is the one submission.json claims for this seed (crosscheck.select_primary)
+    printed: str = field(default="", repr=False)  # the run's own output lines (no copied source), each after "\n"
 
     def use_score(self, score: Score) -> None:
         """Make ``score`` (one of ``scores``) the run's score: the one its submission claims, say."""
@@ -238,6 +239,7 @@ def parse_log(path: Path) -> RunLog:
     lines = [all_lines[i] for i in kept]
     numbers = [i + 1 for i in kept]
     run = RunLog(path=path, skipped_source_lines=skipped)
+    run.printed = "".join("\n" + line.strip() for line in lines)
     _parse_hyperparameters(lines, numbers, run)
     serialized_seen = False
     eval_sum_ms = 0.0

@@ -26,13 +26,14 @@ def check_units(
     readme_env: Mapping[str, str] | None = None,
     log_values: Mapping[str, object] | None = None,
     shipped_files: tuple[ShippedFile, ...] = (),
+    logged: str = "",
 ) -> StaticResult:
     """Parse, configure, solve reachability and dataflow, then run every rule.
 
     Code nested too deeply for the (recursive) analysis is not judged: one FAIL says it was left unchecked.
     """
     try:
-        return _analyse(units, readme_env, log_values, shipped_files)
+        return _analyse(units, readme_env, log_values, shipped_files, logged)
     except (RecursionError, MemoryError) as exc:
         reason = "nested too deeply" if isinstance(exc, RecursionError) else "too large"
         finding = Finding(
@@ -50,10 +51,11 @@ def _analyse(
     readme_env: Mapping[str, str] | None,
     log_values: Mapping[str, object] | None,
     shipped_files: tuple[ShippedFile, ...] = (),
+    logged: str = "",
 ) -> StaticResult:
     program = Program.parse(units)
     config = build_config(program.trees, readme_env or {}, log_values or {})
-    liveness = Liveness(program, config)
+    liveness = Liveness(program, config, logged)
     knobs = {var.name for var in config.variables() if not _names_val_files(var.name, var.value)}
     flow = Dataflow(program, knobs)
     findings = run_rules(Context(program, liveness, config, flow, shipped_files))

@@ -1,0 +1,184 @@
+"""Recall classes of issue 17 fixed in the dataflow and ordering analysis (second session), each with a legal twin.
+
+Minimal programs written for these tests with the structure of the leaky PRs (never their code): the two-pass
+rescore whose scorer is a helper called twice (#846), the full rescore over a cache filled from all of val
+(#870, #881), and a multi-epoch TTT whose switch is off by default but whose logs show it ran (#713, #525)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from golfc.audit.findings import Severity
+from golfc.audit.folder import audit_folder
+from golfc.audit.static import check_source
+
+
+def found(source: str) -> list[tuple[str, Severity]]:
+    return [(f.rule, f.severity) for f in check_source(source).findings]
+
+
+def fails(source: str) -> set[str]:
+    return {f.rule for f in check_source(source).findings if f.severity == Severity.FAIL}
+
+
+# -- L5: a scoring helper called twice over the same tokens, the second pass replacing chunk scores -------------
+HELPER_TWICE = """
+import math, torch
+
+def score_chunks(model, val_tokens, spans, table, grow=True):
+    out = []
+    with torch.inference_mode():
+        for lo, hi in spans:
+            x = val_tokens[lo:hi]
+            p = torch.softmax(model(x[:-1]), -1).gather(-1, x[1:, None]).squeeze(-1)
+            p = 0.9 * p + 0.1 * table.prob(x)
+            chunk_loss = 0.0
+            chunk_loss += float(-p.log().sum())
+            out.append((chunk_loss, float(hi - lo)))
+            if grow:
+                table.add(x)
+    return out
+
+def eval_cached(model, val_tokens, table, redo=4):
+    spans = [(i, i + 256) for i in range(0, val_tokens.numel() - 256, 256)]
+    first = score_chunks(model, val_tokens, spans, table)
+    total = sum(r[0] for r in first)
+    count = sum(r[1] for r in first)
+    COMBINE
+    return total / count / math.log(2.0)
+
+print(eval_cached(None, torch.load("fineweb_val_000000.bin"), None))
+"""
+
+RESCORE = """second = score_chunks(model, val_tokens, spans[:redo], table, grow=False)
+    for i in range(redo):
+        total = total - first[i][0] + second[i][0]"""
+
+SIDE_BY_SIDE = """second = score_chunks(model, val_tokens, spans[:redo], table, grow=False)
+    print("cold chunks again", sum(r[0] for r in second) / sum(r[1] for r in second))"""
+
+
+def test_a_second_call_of_the_scorer_that_replaces_chunk_scores_is_l5() -> None:
+    assert "L5" in fails(HELPER_TWICE.replace("COMBINE", RESCORE))
+
+
+def test_a_second_scoring_only_logged_beside_the_first_is_not_l5() -> None:
+    assert "L5" not in fails(HELPER_TWICE.replace("COMBINE", SIDE_BY_SIDE))
+
+
+# -- L5: per-token probabilities stored, a cache filled from every validation token, then a blend -----------------
+FULL_CACHE = """
+import numpy as np, torch
+
+class Counts:
+    def __init__(self, buckets=1 << 16):
+        self.ctx = np.zeros(buckets, dtype=np.int64)
+        self.pair = np.zeros(buckets, dtype=np.int64)
+    def _keys(self, toks, lo, hi):
+        h = toks[lo - 1:hi - 1] * 1000003
+        return h % len(self.ctx), (h ^ toks[lo:hi]) % len(self.ctx)
+    def fill(self, toks, lo=1, hi=None):
+        c, p = self._keys(toks, lo, len(toks) if hi is None else hi)
+        np.add.at(self.ctx, c, 1)
+        np.add.at(self.pair, p, 1)
+    def prob(self, toks, lo, hi):
+        c, p = self._keys(toks, lo, hi)
+        return self.pair[p] / np.maximum(self.ctx[c], 1)
+
+def neural_pass(model, val_tokens):
+    probs = []
+    with torch.no_grad():
+        for lo in range(0, val_tokens.numel() - 1024, 1024):
+            x = val_tokens[lo:lo + 1025]
+            probs.append(torch.softmax(model(x[:-1]), -1).gather(-1, x[1:, None]).squeeze(-1))
+    return torch.cat(probs).numpy()
+
+def blend(model_p, table, toks):
+    p = 0.8 * model_p + 0.2 * table.prob(toks, 1, len(model_p) + 1)
+    nll = -np.log(p)
+    return nll.sum() / len(nll)
+
+def eval_blend(model, val_tokens):
+    model_p = neural_pass(model, val_tokens)
+    toks = val_tokens.numpy()
+    table = Counts()
+    BUILD
+    return loss
+
+print(eval_blend(None, torch.load("fineweb_val_000000.bin")))
+"""
+
+WHOLE = """table.fill(toks)
+    loss = blend(model_p, table, toks)"""
+
+CAUSAL = """total = 0.0
+    for lo in range(1, len(model_p) + 1, 1024):
+        hi = min(lo + 1024, len(model_p) + 1)
+        p = 0.8 * model_p[lo - 1:hi - 1] + 0.2 * table.prob(toks, lo, hi)
+        total += float(-np.log(p).sum())
+        table.fill(toks, lo, hi)
+    loss = total / len(model_p)"""
+
+
+def test_a_cache_filled_from_all_of_val_before_the_blend_is_l5() -> None:
+    findings = check_source(FULL_CACHE.replace("BUILD", WHOLE)).findings
+    l5 = [f for f in findings if f.rule == "L5" and f.severity == Severity.FAIL]
+    assert l5 and "table.fill(toks)" in l5[0].message
+
+
+def test_a_cache_filled_chunk_by_chunk_after_scoring_is_not_l5() -> None:
+    assert "L5" not in fails(FULL_CACHE.replace("BUILD", CAUSAL))
+
+
+# -- liveness from the logs: a TTT branch off by default that the run's output shows ran -------------------------
+MULTI_EPOCH = """
+import os, torch
+
+def lora_ttt(model, lora, opt, val_tokens, epochs=3, chunk=256):
+    nll_sum = torch.zeros((), dtype=torch.float64)
+    print(f"lora_ttt_multi: epochs={epochs} chunk={chunk}")
+    for epoch in range(epochs):
+        for ci in range(0, val_tokens.numel() - chunk, chunk):
+            x = val_tokens[ci:ci + chunk + 1]
+            loss = model(x[:-1], x[1:], lora)
+            if epoch == epochs - 1:
+                with torch.no_grad():
+                    nll_sum += loss.detach().double() * chunk
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return nll_sum
+
+def main():
+    use_ttt = bool(int(os.environ.get("TTT_ENABLED", "0")))
+    val_tokens = torch.load("fineweb_val_000000.bin")
+    if use_ttt:
+        print(lora_ttt(None, None, None, val_tokens))
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def _folder(tmp_path: Path, log: str) -> Path:
+    (tmp_path / "train_gpt.py").write_text(MULTI_EPOCH, encoding="utf-8")
+    (tmp_path / "train_seed1.log").write_text(log, encoding="utf-8")
+    return tmp_path
+
+
+def test_a_branch_off_by_default_that_the_log_shows_ran_is_judged(tmp_path: Path) -> None:
+    log = "seed:1\nlora_ttt_multi: epochs=3 chunk=256\nfinal val_loss:1.9 val_bpb:1.1\n"
+    rules = {(f.rule, f.severity) for f in audit_folder(_folder(tmp_path, log)).findings}
+    assert ("L2", Severity.FAIL) in rules
+
+
+def test_a_branch_off_by_default_without_log_evidence_stays_a_note(tmp_path: Path) -> None:
+    log = "seed:1\nfinal val_loss:1.9 val_bpb:1.1\n"
+    findings = audit_folder(_folder(tmp_path, log)).findings
+    assert [f.severity for f in findings if f.rule == "L2"] == [Severity.INFO]
+
+
+def test_log_lines_copied_from_the_source_are_no_evidence(tmp_path: Path) -> None:
+    log = '    print(f"lora_ttt_multi: epochs={epochs} chunk={chunk}")\nfinal val_loss:1.9 val_bpb:1.1\n'
+    findings = audit_folder(_folder(tmp_path, log)).findings
+    assert all(f.severity < Severity.FAIL for f in findings if f.rule == "L2")
