@@ -10,6 +10,7 @@ from golfc.audit.dataflow import Dataflow
 from golfc.audit.findings import INPUT_RULE, Finding, Severity
 from golfc.audit.program import Liveness, Program
 from golfc.audit.rules import Context, run_rules
+from golfc.audit.rules.calibration import train_calibrations
 from golfc.audit.rules.paidprefix import ShippedFile
 from golfc.audit.unwrap import SourceUnit
 from golfc.audit.vocabulary import VAL_WORDS, is_val_path, words
@@ -19,6 +20,8 @@ from golfc.audit.vocabulary import VAL_WORDS, is_val_path, words
 class StaticResult:
     findings: list[Finding]
     config: EffectiveConfig
+    # live GPTQ/Hessian calibrations fed from the training shards: (callee, file, line), for the logs' clock
+    train_calibrations: tuple[tuple[str, str | None, int | None], ...] = ()
 
 
 def check_units(
@@ -58,8 +61,10 @@ def _analyse(
     liveness = Liveness(program, config, logged)
     knobs = {var.name for var in config.variables() if not _names_val_files(var.name, var.value)}
     flow = Dataflow(program, knobs)
-    findings = run_rules(Context(program, liveness, config, flow, shipped_files))
-    return StaticResult(findings, config)
+    context = Context(program, liveness, config, flow, shipped_files)
+    findings = run_rules(context)
+    calibrations = tuple((name, *program.location(node)) for name, node in train_calibrations(context))
+    return StaticResult(findings, config, calibrations)
 
 
 def _names_val_files(name: str, value: object) -> bool:

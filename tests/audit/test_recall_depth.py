@@ -182,3 +182,105 @@ def test_log_lines_copied_from_the_source_are_no_evidence(tmp_path: Path) -> Non
     log = '    print(f"lora_ttt_multi: epochs={epochs} chunk={chunk}")\nfinal val_loss:1.9 val_bpb:1.1\n'
     findings = audit_folder(_folder(tmp_path, log)).findings
     assert all(f.severity < Severity.FAIL for f in findings if f.rule == "L2")
+
+
+# -- L3: a whole-val diagnostic evaluation, then training on val, then the artifact is quantized (#1487) ----------
+DIAGNOSTIC_THEN_ADAPT = """
+import torch
+
+def evaluate(model, val_tokens):
+    with torch.no_grad():
+        nll_sum = 0.0
+        for i in range(0, val_tokens.numel() - 1024, 1024):
+            nll_sum += float(model(val_tokens[i:i + 1024], val_tokens[i + 1:i + 1025]))
+    return nll_sum
+
+def adapt(model, val_tokens, epochs=4):
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    for _ in range(epochs):
+        for i in range(0, val_tokens.numel() - 1024, 1024):
+            opt.zero_grad()
+            model(val_tokens[i:i + 1024], val_tokens[i + 1:i + 1025]).backward()
+            opt.step()
+
+def quantize_and_save(model):
+    torch.save({k: v.half() for k, v in model.state_dict().items()}, "final_model.pt")
+
+def run(model):
+    val_tokens = torch.load("fineweb_val_000000.bin")
+    print(evaluate(model, val_tokens))
+    AFTER
+
+run(None)
+"""
+
+
+def test_training_on_val_after_a_diagnostic_eval_and_before_quantizing_is_l3() -> None:
+    source = DIAGNOSTIC_THEN_ADAPT.replace("AFTER", "adapt(model, val_tokens)\n    quantize_and_save(model)")
+    assert "L3" in fails(source)
+
+
+def test_a_diagnostic_eval_then_quantizing_without_training_on_val_is_clean() -> None:
+    source = DIAGNOSTIC_THEN_ADAPT.replace("AFTER", "quantize_and_save(model)")
+    assert not fails(source) & {"L1", "L2", "L3"}
+
+
+# -- L19: GPTQ calibrated on the training shards after a training loop that ran to the wall-clock cap ------------
+CALIBRATE_AFTER_LOOP = """
+import os, time, torch
+
+TRAIN_FILES = os.environ.get("TRAIN_FILES", "./data/fineweb_train_*.bin")
+MAX_WALLCLOCK_SECONDS = float(os.environ.get("MAX_WALLCLOCK_SECONDS", "600"))
+
+class Loader:
+    def __init__(self, pattern):
+        self.pattern = pattern
+    def next_batch(self):
+        return torch.zeros(8, 1024, dtype=torch.long)
+
+def collect_hessians(model, loader, batches=64):
+    hessians = {}
+    for _ in range(batches):
+        x = loader.next_batch()
+        hessians["x"] = x.float().T @ x.float()
+    return hessians
+
+def main(model, opt):
+    loader = Loader(TRAIN_FILES)
+    start = time.perf_counter()
+    step = 0
+    while time.perf_counter() - start < MAX_WALLCLOCK_SECONDS:
+        model(loader.next_batch()).backward()
+        opt.step()
+        step += 1
+    print(f"stopping_early: wallclock_cap train_time:{1000 * (time.perf_counter() - start):.0f}ms step:{step}")
+    calib_loader = Loader(TRAIN_FILES)
+    hessians = collect_hessians(model, calib_loader)
+    torch.save(hessians, "final_model.pt")
+
+if __name__ == "__main__":
+    main(None, None)
+"""
+
+
+def _calibration_folder(tmp_path: Path, train_ms: int) -> Path:
+    (tmp_path / "train_gpt.py").write_text(CALIBRATE_AFTER_LOOP, encoding="utf-8")
+    log = (
+        "seed:1\n"
+        f"step:7000/9000 val_loss:1.9 val_bpb:1.13 train_time:{train_ms}ms step_avg:85.0ms\n"
+        f"stopping_early: wallclock_cap train_time:{train_ms}ms step:7000/9000\n"
+        "final_int6_roundtrip val_loss:1.91 val_bpb:1.131\n"
+    )
+    (tmp_path / "train_seed1.log").write_text(log, encoding="utf-8")
+    return tmp_path
+
+
+def test_calibrating_on_train_data_after_a_loop_that_used_the_whole_600_s_is_l19(tmp_path: Path) -> None:
+    findings = audit_folder(_calibration_folder(tmp_path, 600_050)).findings
+    l19 = [f for f in findings if f.rule == "L19" and f.severity == Severity.FAIL]
+    assert l19 and "collect_hessians" in l19[0].message and l19[0].line is not None
+
+
+def test_calibrating_inside_a_reserved_budget_is_not_l19(tmp_path: Path) -> None:
+    findings = audit_folder(_calibration_folder(tmp_path, 588_000)).findings
+    assert not [f for f in findings if f.rule == "L19" and f.severity == Severity.FAIL]
