@@ -109,8 +109,11 @@ class RunLog:
     @property
     def other_scores(self) -> list[Score]:
         """Score lines other than the one the run is scored by."""
-        return [s for s in self.scores if (s.label, s.val_bpb, s.val_loss) != (self.score_label, self.val_bpb,
-                                                                                 self.val_loss)]
+        return [
+            s
+            for s in self.scores
+            if (s.label, s.val_bpb, s.val_loss) != (self.score_label, self.val_bpb, self.val_loss)
+        ]
 
     def line_of(self, name: str) -> int | None:
         return self.lines.get(name)
