@@ -284,3 +284,124 @@ def test_calibrating_on_train_data_after_a_loop_that_used_the_whole_600_s_is_l19
 def test_calibrating_inside_a_reserved_budget_is_not_l19(tmp_path: Path) -> None:
     findings = audit_folder(_calibration_folder(tmp_path, 588_000)).findings
     assert not [f for f in findings if f.rule == "L19" and f.severity == Severity.FAIL]
+
+
+# -- L7: the target named by its index, tokens[pos] beside a context of tokens[pos - k] (#797, #776) ------------
+POSITIONAL = """
+import numpy as np, torch
+
+PRIMES = np.array([36313, 27191, 51647, 81929], dtype=np.uint64)
+
+def hash_keys(tokens, pos, order, mask):
+    h = np.zeros(pos.size, dtype=np.uint64)
+    for k in range(order - 1):
+        h ^= tokens[pos - (order - 1 - k)].astype(np.uint64) * PRIMES[k]
+    ctx_key = (h & mask).astype(np.int64)
+    SECOND
+    return ctx_key, second_key
+
+def eval_cached(model_p, val_tokens, order=4, buckets=1 << 20):
+    toks = val_tokens.numpy()
+    ctx_counts = np.zeros(buckets, dtype=np.int64)
+    pair_counts = np.zeros(buckets * 1024 if TWO_D else buckets, dtype=np.int64)
+    nll = 0.0
+    mask = np.uint64(buckets - 1)
+    for lo in range(order, len(toks) - 256, 256):
+        pos = np.arange(lo, lo + 256)
+        ck, sk = hash_keys(toks, pos, order, mask)
+        c = ctx_counts[ck].astype(np.float64)
+        f = LOOKUP
+        p = 0.9 * model_p[pos] + 0.1 * f / np.maximum(c, 1.0)
+        nll += float(-np.log(p).sum())
+        np.add.at(ctx_counts, ck, 1)
+        np.add.at(pair_counts, sk, 1)
+    return nll
+
+print(eval_cached(np.ones(10), torch.load("fineweb_val_000000.bin")))
+"""
+
+TARGET_KEY = "second_key = ((h ^ (tokens[pos].astype(np.uint64) * PRIMES[0])) & mask).astype(np.int64)"
+ROW_KEY = "second_key = ctx_key * 1024 + tokens[pos].astype(np.int64)"
+
+
+def test_a_helper_hashing_the_token_at_the_predicted_position_into_the_full_key_is_l7() -> None:
+    source = POSITIONAL.replace("SECOND", TARGET_KEY).replace("TWO_D", "False").replace("LOOKUP", "pair_counts[sk]")
+    assert "L7" in fails(source)
+
+
+def test_the_same_helper_storing_a_row_per_context_read_at_the_gold_column_is_not_l7() -> None:
+    source = POSITIONAL.replace("SECOND", ROW_KEY).replace("TWO_D", "True")
+    source = source.replace("LOOKUP", "pair_counts.reshape(-1, 1024)[ck, toks[pos]]")
+    assert "L7" not in fails(source)
+
+
+# -- L9: a table filled from the training shards and used when scoring validation tokens (#925, #982) ------------
+TRAIN_TABLE = """
+import glob, numpy as np, torch
+
+TRAIN_FILES = "./data/fineweb_train_*.bin"
+
+class Counts:
+    def __init__(self, buckets=1 << 16):
+        self.ctx = np.zeros(buckets, dtype=np.int64)
+        self.rows = np.zeros((buckets, 1024), dtype=np.int64)
+    def update(self, toks):
+        keys = (toks[:-1] * 1000003) % len(self.ctx)
+        np.add.at(self.ctx, keys, 1)
+        np.add.at(self.rows, (keys, toks[1:]), 1)
+    def prob(self, toks):
+        keys = (toks[:-1] * 1000003) % len(self.ctx)
+        return self.rows[keys, toks[1:]] / np.maximum(self.ctx[keys], 1)
+    def serialize(self):
+        return self.rows.tobytes()
+    @classmethod
+    def deserialize(cls, blob):
+        table = cls()
+        table.rows = np.frombuffer(blob, dtype=np.int64).reshape(-1, 1024)
+        return table
+
+def eval_mixed(model, val_tokens, table):
+    nll = 0.0
+    with torch.no_grad():
+        for lo in range(0, val_tokens.numel() - 1024, 1024):
+            x = val_tokens[lo:lo + 1025]
+            p = 0.9 * torch.softmax(model(x[:-1]), -1).gather(-1, x[1:, None]).squeeze(-1).numpy()
+            p = p + 0.1 * table.prob(x.numpy())
+            nll += float(-np.log(p).sum())
+    return nll
+
+def main(model):
+    table = Counts()
+    for shard in sorted(glob.glob(TRAIN_FILES)):
+        chunk = np.fromfile(shard, dtype=np.uint16).astype(np.int64)
+        table.update(chunk)
+    val_tokens = torch.load("fineweb_val_000000.bin")
+    AFTER
+
+if __name__ == "__main__":
+    main(None)
+"""
+
+UNPAID = "print(eval_mixed(model, val_tokens, table))"
+PAID = """torch.save({"model": model.state_dict(), "table": table.serialize()}, "final_model.pt")
+    loaded = Counts.deserialize(torch.load("final_model.pt")["table"])
+    print(eval_mixed(model, val_tokens, loaded))"""
+
+
+def test_a_training_table_handed_to_the_scorer_without_being_saved_is_l9() -> None:
+    assert "L9" in fails(TRAIN_TABLE.replace("AFTER", UNPAID))
+
+
+def test_a_normalized_training_table_shipped_in_the_artifact_is_not_l9() -> None:
+    assert "L9" not in fails(TRAIN_TABLE.replace("AFTER", PAID))
+
+
+def test_a_shipped_training_table_looked_up_with_the_target_in_its_key_is_l9() -> None:
+    leaky = TRAIN_TABLE.replace(
+        "return self.rows[keys, toks[1:]] / np.maximum(self.ctx[keys], 1)",
+        "return self.ctx[(keys ^ toks[1:] * 7919) % len(self.ctx)] / np.maximum(self.ctx[keys], 1)",
+    ).replace("def prob(self, toks):", "def prob(self, toks, y=None):")
+    leaky = leaky.replace("toks[1:] * 7919", "y * 7919").replace(
+        "table.prob(x.numpy())", "table.prob(x.numpy(), x[1:].numpy())"
+    )
+    assert "L9" in fails(leaky.replace("AFTER", PAID))
