@@ -405,3 +405,35 @@ def test_a_shipped_training_table_looked_up_with_the_target_in_its_key_is_l9() -
         "table.prob(x.numpy())", "table.prob(x.numpy(), x[1:].numpy())"
     )
     assert "L9" in fails(leaky.replace("AFTER", PAID))
+
+
+# -- L6: a per-token score overwritten with a candidate's loss when that is lower (#659) --------------------------
+REPLACE_IF_LOWER = """
+import math, torch
+
+def eval_mixed(model, cache, val_tokens):
+    total = 0.0
+    best_bpb = 9.0
+    with torch.no_grad():
+        for lo in range(0, val_tokens.numel() - 1024, 1024):
+            x, y = val_tokens[lo:lo + 1024], val_tokens[lo + 1:lo + 1025]
+            nll = torch.nn.functional.cross_entropy(model(x), y, reduction="none")
+            for t in range(nll.numel()):
+                cand_nll = -math.log(0.5 * math.exp(-nll[t].item()) + 0.5 * cache.prob(x[: t + 1], y[t]))
+                BODY
+            total += nll.sum().item()
+            if total < best_bpb:
+                best_bpb = total
+    return total
+
+print(eval_mixed(None, None, torch.load("fineweb_val_000000.bin")))
+"""
+
+
+def test_overwriting_a_token_score_with_a_lower_candidate_loss_is_l6() -> None:
+    source = REPLACE_IF_LOWER.replace("BODY", "if cand_nll < nll[t].item():\n                    nll[t] = cand_nll")
+    assert "L6" in fails(source)
+
+
+def test_a_mixture_always_used_and_a_best_so_far_are_not_l6() -> None:
+    assert "L6" not in fails(REPLACE_IF_LOWER.replace("BODY", "nll[t] = cand_nll"))
