@@ -98,7 +98,8 @@ class RunLog:
     lines: dict[str, int] = field(default_factory=dict)  # field name -> line of the log it was read from
     scores: list[Score] = field(default_factory=list)  # every final-model score line, in log order
     claimed: bool = False  # the score is the one submission.json claims for this seed (crosscheck.select_primary)
-    printed: str = field(default="", repr=False, compare=False)  # the run's own output lines (no copied source), each after "\n"
+    # the run's own output lines (no source copied into the log), each after "\n": evidence of which code ran
+    printed: str = field(default="", repr=False, compare=False)
 
     def use_score(self, score: Score) -> None:
         """Make ``score`` (one of ``scores``) the run's score: the one its submission claims, say."""
