@@ -437,3 +437,58 @@ def test_overwriting_a_token_score_with_a_lower_candidate_loss_is_l6() -> None:
 
 def test_a_mixture_always_used_and_a_best_so_far_are_not_l6() -> None:
     assert "L6" not in fails(REPLACE_IF_LOWER.replace("BODY", "nll[t] = cand_nll"))
+
+
+# -- L12: the delta fitted under a mask written over the scored slice; L5: one of two exclusive branches runs ------
+MASKED_SLOT = """
+import torch
+
+def eval_val_sliding(model, val_tokens, steps=8, stride=64, seq=1024):
+    loss_sum = torch.zeros((), dtype=torch.float64)
+    starts = list(range(0, val_tokens.numel() - seq, stride))
+    if steps > 0:
+        for bi in range(0, len(starts), 16):
+            ws = starts[bi:bi + 16]
+            x = torch.stack([val_tokens[w:w + seq] for w in ws])
+            y = torch.stack([val_tokens[w + 1:w + seq + 1] for w in ws])
+            with torch.no_grad():
+                hidden = model.hidden(x)
+            mask = torch.zeros(len(ws), seq)
+            for i, w in enumerate(ws):
+                s = 0 if w == 0 else seq - stride
+                mask[i, MASKED] = 1.0
+            delta = torch.zeros(len(ws), 1, hidden.size(-1), requires_grad=True)
+            opt = torch.optim.AdamW([delta], lr=1e-2)
+            for _ in range(steps):
+                nll = torch.nn.functional.cross_entropy(model.head(hidden + delta).transpose(1, 2), y, reduction="none")
+                opt.zero_grad()
+                ((nll * mask).sum() / mask.sum()).backward()
+                opt.step()
+            with torch.no_grad():
+                nll = torch.nn.functional.cross_entropy(model.head(hidden + delta).transpose(1, 2), y, reduction="none")
+            for i, w in enumerate(ws):
+                s = 0 if w == 0 else seq - stride
+                loss_sum += nll[i, s:seq].sum()
+    else:
+        with torch.inference_mode():
+            for bi in range(0, len(starts), 16):
+                ws = starts[bi:bi + 16]
+                x = torch.stack([val_tokens[w:w + seq] for w in ws])
+                y = torch.stack([val_tokens[w + 1:w + seq + 1] for w in ws])
+                nll = torch.nn.functional.cross_entropy(model(x).transpose(1, 2), y, reduction="none")
+                for i, w in enumerate(ws):
+                    s = 0 if w == 0 else seq - stride
+                    loss_sum += nll[i, s:seq].sum()
+    return loss_sum
+
+print(eval_val_sliding(None, torch.load("fineweb_val_000000.bin")))
+"""
+
+
+def test_a_delta_fitted_under_a_mask_of_the_scored_slice_is_l12_and_exclusive_branches_are_not_l5() -> None:
+    rules = fails(MASKED_SLOT.replace("MASKED", "s:seq"))
+    assert "L12" in rules and "L5" not in rules
+
+
+def test_a_delta_fitted_under_a_mask_of_the_context_slice_is_not_l12() -> None:
+    assert "L12" not in fails(MASKED_SLOT.replace("MASKED", ":s"))

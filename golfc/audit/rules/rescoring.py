@@ -25,7 +25,9 @@ def check(context: Context) -> list[Hit]:
                 passes.setdefault(id(event.loops[0]), []).append(event)
         groups = list(passes.values())
         for index, later in enumerate(groups[1:], start=1):
-            earlier = [e for group in groups[:index] for e in group]
+            earlier = [
+                e for group in groups[:index] for e in group if not _exclusive(context, e.loops[0], later[0].loops[0])
+            ]
             if not any(overlaps(a, b) for a in earlier for b in later):
                 continue
             shared = {e.accumulator for e in earlier} & {e.accumulator for e in later} - {None}
@@ -48,6 +50,21 @@ def check(context: Context) -> list[Hit]:
         if not any(hit.rule == "L5" and hit.severity == Severity.FAIL for hit in hits):
             hits += _combined_passes(context, facts) or _whole_val_tables(context, facts)
     return hits
+
+
+def _exclusive(context: Context, first: ast.AST, second: ast.AST) -> bool:
+    """The two loops sit in different branches of one ``if`` (``if slot_steps > 0: … else: …``): one runs."""
+    first_chain = [first, *context.program.ancestors(first)]
+    second_chain = [second, *context.program.ancestors(second)]
+    for branch in first_chain:
+        if isinstance(branch, ast.If) and any(branch is other for other in second_chain):
+            in_body = [any(n is s for n in _nodes(branch.body)) for s in (first, second)]
+            return in_body[0] != in_body[1]
+    return False
+
+
+def _nodes(body: list[ast.stmt]) -> list[ast.AST]:
+    return [node for statement in body for node in ast.walk(statement)]
 
 
 FILLING_METHODS = {"append", "extend", "update", "add", "setdefault", "__setitem__"}
