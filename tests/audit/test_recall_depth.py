@@ -492,3 +492,29 @@ def test_a_delta_fitted_under_a_mask_of_the_scored_slice_is_l12_and_exclusive_br
 
 def test_a_delta_fitted_under_a_mask_of_the_context_slice_is_not_l12() -> None:
     assert "L12" not in fails(MASKED_SLOT.replace("MASKED", ":s"))
+
+
+# -- L18: a previous-token mix written inline in a forward, with document-isolated attention (#1797) ------------
+INLINE_SMEAR = """
+import torch
+from flash_attn import flash_attn_varlen_func
+
+class Net(torch.nn.Module):
+    def forward(self, input_ids, cu_seqlens):
+        x = self.tok_emb(input_ids)
+        g = torch.sigmoid(self.gate(x[:, 1:, :12]))
+        MASK
+        x = torch.cat([x[:, :1], x[:, 1:] + g * x[:, :-1]], dim=1)
+        return flash_attn_varlen_func(x, x, x, cu_seqlens, cu_seqlens)
+
+net = Net()
+print(net(torch.zeros(1, 8, dtype=torch.long), torch.tensor([0, 8])))
+"""
+
+
+def test_an_inline_previous_token_mix_without_a_bos_mask_under_varlen_attention_is_l18() -> None:
+    assert "L18" in fails(INLINE_SMEAR.replace("MASK", "pass"))
+
+
+def test_an_inline_previous_token_mix_masked_at_bos_is_not_l18() -> None:
+    assert "L18" not in fails(INLINE_SMEAR.replace("MASK", "g = g * (input_ids[:, 1:] != BOS_ID).unsqueeze(-1)"))
