@@ -512,9 +512,11 @@ print(net(torch.zeros(1, 8, dtype=torch.long), torch.tensor([0, 8])))
 """
 
 
-def test_an_inline_previous_token_mix_without_a_bos_mask_under_varlen_attention_is_l18() -> None:
-    assert "L18" in fails(INLINE_SMEAR.replace("MASK", "pass"))
+def test_an_inline_previous_token_mix_without_a_bos_mask_under_varlen_attention_is_an_l18_warn() -> None:
+    # a WARN, not a FAIL: a merged record on main (2026-04-16 SmearGate + score-first TTT) has this shape
+    assert ("L18", Severity.WARN) in found(INLINE_SMEAR.replace("MASK", "pass"))
+    assert "L18" not in fails(INLINE_SMEAR.replace("MASK", "pass"))
 
 
 def test_an_inline_previous_token_mix_masked_at_bos_is_not_l18() -> None:
-    assert "L18" not in fails(INLINE_SMEAR.replace("MASK", "g = g * (input_ids[:, 1:] != BOS_ID).unsqueeze(-1)"))
+    assert "L18" not in dict(found(INLINE_SMEAR.replace("MASK", "g = g * (input_ids[:, 1:] != BOS_ID).unsqueeze(-1)")))
