@@ -165,6 +165,9 @@ MISS_NOTES: dict[int, str] = {
     "tokens?), not a dataflow fact",
     1289: "Scylla byte tables: the byte count of byte-fallback ids (base_bytes 3) comes from the tokenizer files, "
     "which the audit does not load",
+    1797: "the pre-fix smear is inline in the forward (x[:, 1:] + g * x[:, :-1]) under varlen attention; that is an "
+    "L18 WARN because a record merged on main (2026-04-16_SmearGate_AttentionOutputGate_ScoreFirstTTT) has the "
+    "same shape; a FAIL needs the organizers to rule on that record too",
     168: "the paid prefix is a validation-token blob in the folder; the mirror lacks that blob, so only the code is "
     "audited here (the L21 check needs the file)",
 }
