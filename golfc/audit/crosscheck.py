@@ -321,6 +321,39 @@ def _clock_findings(run: RunLog, non_record: bool = False) -> list[Finding]:
     return findings
 
 
+CAP_REACHED_S = TIME_CAP_S - 1.0  # a train time this close to 600 s left no time for anything after it
+
+
+def check_calibration_clock(
+    runs: list[RunLog], calibrations: tuple[tuple[str, str | None, int | None], ...]
+) -> list[Finding]:
+    """L19: the training loop ran to the 600 s wall-clock cap (no time reserved) and the script then calibrates
+    GPTQ on the training shards, so training data is read after the training clock (#593, #569; the 2026-03-27
+    ruling). One finding, at the calibration, naming the run that shows it; runs of another clock are skipped."""
+    if not calibrations:
+        return []
+    capped = [
+        run
+        for run in runs
+        if run.train_time_s is not None and run.train_time_s >= CAP_REACHED_S and other_clock_reason(run) is None
+    ]
+    if not capped:
+        return []
+    run = capped[0]
+    name, file, line = calibrations[0]
+    return [
+        Finding(
+            "L19",
+            Severity.FAIL,
+            f"`{name}` calibrates GPTQ on the training shards after a training loop that ran to the wall-clock cap "
+            f"({log_name(run)}: train time {run.train_time_s:.1f} s, nothing reserved): training data is read after "
+            "the 600 s training clock; reserve the calibration's time inside it (the 2026-03-27 ruling, #593/#569)",
+            file,
+            line,
+        )
+    ]
+
+
 RECORD_GPUS = 8
 
 

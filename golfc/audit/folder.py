@@ -12,6 +12,7 @@ from golfc.audit.codesize import CodeCount, count_code
 from golfc.audit.config import UNKNOWN, readme_environment
 from golfc.audit.crosscheck import (
     SizeRow,
+    check_calibration_clock,
     check_runs,
     check_sizes,
     check_submission,
@@ -46,6 +47,7 @@ class FolderAudit:
     unusable: str | None = None  # why the folder cannot be audited as a submission (exit code 2)
     unusable_finding: Finding | None = None  # the one line that says so
     config_notes: list[str] = field(default_factory=list)
+    train_calibrations: tuple[tuple[str, str | None, int | None], ...] = ()  # see StaticResult
 
     @property
     def verdict(self) -> str:
@@ -178,6 +180,7 @@ def audit_folder(folder: Path, against: tuple[Sample, str] | None = None) -> Fol
     audit.sizes = size_rows(audit.runs, audit.code)
     audit.findings.extend(check_sizes(audit.sizes, audit.code))
     audit.findings.extend(check_runs(audit.runs, audit.primary, submission is not None and submission.non_record))
+    audit.findings.extend(check_calibration_clock(audit.primary or audit.runs, audit.train_calibrations))
     if submission is not None:
         audit.findings.extend(check_submission(submission, audit.runs, audit.primary, audit.code))
     audit.stats = summarize(audit.sample())
@@ -253,9 +256,14 @@ def _check_script(audit: FolderAudit, folder: Path) -> None:
     audit.findings.extend(audit.script.problems)
     audit.findings.extend(_symlink_notes(folder, path))
     result = check_units(
-        audit.script.units, _readme_env(audit, folder), _log_hyperparameters(audit.runs), data_files(folder, path)
+        audit.script.units,
+        _readme_env(audit, folder),
+        _log_hyperparameters(audit.runs),
+        data_files(folder, path),
+        "".join(run.printed for run in audit.runs),
     )
     audit.findings.extend(result.findings)
+    audit.train_calibrations = result.train_calibrations
     audit.config_notes = [
         var.describe() for var in result.config.variables() if var.source in ("README", "log") and var.env is not None
     ]

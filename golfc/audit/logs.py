@@ -98,6 +98,8 @@ class RunLog:
     lines: dict[str, int] = field(default_factory=dict)  # field name -> line of the log it was read from
     scores: list[Score] = field(default_factory=list)  # every final-model score line, in log order
     claimed: bool = False  # the score is the one submission.json claims for this seed (crosscheck.select_primary)
+    # the run's own output lines (no source copied into the log), each after "\n": evidence of which code ran
+    printed: str = field(default="", repr=False, compare=False)
 
     def use_score(self, score: Score) -> None:
         """Make ``score`` (one of ``scores``) the run's score: the one its submission claims, say."""
@@ -108,8 +110,11 @@ class RunLog:
     @property
     def other_scores(self) -> list[Score]:
         """Score lines other than the one the run is scored by."""
-        return [s for s in self.scores if (s.label, s.val_bpb, s.val_loss) != (self.score_label, self.val_bpb,
-                                                                                 self.val_loss)]
+        return [
+            s
+            for s in self.scores
+            if (s.label, s.val_bpb, s.val_loss) != (self.score_label, self.val_bpb, self.val_loss)
+        ]
 
     def line_of(self, name: str) -> int | None:
         return self.lines.get(name)
@@ -238,6 +243,7 @@ def parse_log(path: Path) -> RunLog:
     lines = [all_lines[i] for i in kept]
     numbers = [i + 1 for i in kept]
     run = RunLog(path=path, skipped_source_lines=skipped)
+    run.printed = "".join("\n" + line.strip() for line in lines)
     _parse_hyperparameters(lines, numbers, run)
     serialized_seen = False
     eval_sum_ms = 0.0

@@ -116,9 +116,12 @@ class Program:
 class Liveness:
     """Which statements and functions the effective configuration can reach, and why the others cannot."""
 
-    def __init__(self, program: Program, config: EffectiveConfig) -> None:
+    def __init__(self, program: Program, config: EffectiveConfig, logged: str = "") -> None:
         self.program = program
         self.config = config
+        # what the submission's logs printed: a branch whose own unique log line is in them ran, whatever the
+        # defaults say (a run launched with TTT_ENABLED=1 that the README does not spell out)
+        self.evidence = LogEvidence(program, logged)
         self.evaluator = Evaluator({}, config)
         self.dead_statements: dict[int, str] = {}
         self.live_functions: set[int] = set()
@@ -198,6 +201,8 @@ class Liveness:
         if truth is None:
             truth = self.evaluator.truth(self._through_local(statement))
         reason = self._condition_reason(statement.test)
+        if truth is not None and self.evidence.ran(statement.body if truth is False else statement.orelse):
+            truth = None  # the logs show the branch the configuration calls off ran
         if truth is False:
             self._mark_dead(statement.body, f"behind `{ast.unparse(statement.test)}`, off{reason}")
             return [statement.orelse]
@@ -329,3 +334,62 @@ def _assigned(node: ast.AST) -> list[ast.expr]:
 
 def _names(target: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+
+
+PRINT_PREFIX_CHARS = 10  # a log line's literal opening this long, printed by one call only, identifies that call
+
+
+class LogEvidence:
+    """Which code the logs prove ran: a print/log call whose literal opening (``f"lora_ttt_batched: short=..."``
+    → ``lora_ttt_batched: short=``) is printed by no other call of the program and opens a line of a log
+    (``logged``: the runs' output lines, each after a newline, without source copied into the log)."""
+
+    def __init__(self, program: Program, logged: str) -> None:
+        self.program = program
+        self.logged = logged
+        self.unique: set[str] = set()
+        if logged:
+            counts: dict[str, int] = {}
+            for node in program.all_nodes():
+                prefix = _printed_prefix(node)
+                if prefix is not None:
+                    counts[prefix] = counts.get(prefix, 0) + 1
+            self.unique = {prefix for prefix, count in counts.items() if count == 1}
+
+    def ran(self, body: list[ast.stmt]) -> bool:
+        """A unique log line of ``body``, or of a function it calls (one level), is in the logs."""
+        if not self.unique or not body:
+            return False
+        called: set[str] = set()
+        for statement in body:
+            for node in ast.walk(statement):
+                if self._seen(node):
+                    return True
+                if isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)):
+                    called.add(node.func.id if isinstance(node.func, ast.Name) else node.func.attr)
+        for name in called:
+            for function in self.program.functions.get(name, []):
+                if any(self._seen(node) for node in ast.walk(function)):
+                    return True
+        return False
+
+    def _seen(self, node: ast.AST) -> bool:
+        prefix = _printed_prefix(node)
+        return prefix is not None and prefix in self.unique and "\n" + prefix in self.logged
+
+
+def _printed_prefix(node: ast.AST) -> str | None:
+    """``log0(f"ttt_final val_loss:{x}")`` → ``ttt_final val_loss:``; None when not a print/log call or when the
+    opening literal is too short to identify it."""
+    if not (isinstance(node, ast.Call) and node.args and isinstance(node.func, (ast.Name, ast.Attribute))):
+        return None
+    name = (node.func.id if isinstance(node.func, ast.Name) else node.func.attr).lower()
+    if name != "print" and "log" not in name:
+        return None
+    first = node.args[0]
+    if isinstance(first, ast.JoinedStr) and first.values and isinstance(first.values[0], ast.Constant):
+        first = first.values[0]
+    if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
+        return None
+    text = first.value.strip()
+    return text if len(text) >= PRINT_PREFIX_CHARS else None

@@ -85,7 +85,8 @@ RULES: tuple[Rule, ...] = (
         "model has already learned.",
         "In one loop, a score of chunk c accumulated after an optimizer step that used chunk c, or an outer "
         "loop that repeats score-then-train over the same data (an epoch loop). A chunk index claimed from a "
-        "work queue (idx = claim(); batches[idx]) counts as fresh data each iteration.",
+        "work queue (idx = claim(); batches[idx]) counts as fresh data each iteration. Code behind a switch that "
+        "is off by default is judged when a log line only that code prints opens a line of the run's logs.",
         "@valerio-oai on PR #568 (multi-epoch TTT is training on eval data), issue #677; the legal "
         "score-then-train pattern with an is_last_chunk guard (PR #1413).",
     ),
@@ -95,7 +96,8 @@ RULES: tuple[Rule, ...] = (
         "Fine-tuning on validation tokens before the artifact is quantized and saved bakes validation data "
         "into the weights that are then scored.",
         "Validation tokens reaching backward() before a quantize/serialize/GPTQ call in the same function or "
-        "its caller, with no score of them first.",
+        "its caller, with no score of them first, or after only a whole-validation diagnostic evaluation (one "
+        "that shares no chunk loop with the training step).",
         "PR #1376 closed by @valerio-oai (2026-04-10) and the cluster #1485-#1489, #1517, #1539 (issue #677, "
         "meta-comment 4229813460); 'pre-quant/future-validation leakage' exclusions in PR #1902.",
     ),
@@ -117,7 +119,10 @@ RULES: tuple[Rule, ...] = (
         "positions with it uses the future to score the past.",
         "Two sibling loops in one function scoring the same validation data: FAIL when the second pass adds "
         "into the first pass's accumulator, reads a container the first pass filled (a cache over all of "
-        "validation), or is named as a rescoring; WARN otherwise.",
+        "validation), or is named as a rescoring; WARN otherwise (loops in the two branches of one if are one "
+        "pass). FAIL too when one function calls a scorer twice over the same tokens and combines both results "
+        "arithmetically into the score it returns, or fills a table from the whole validation array (a method "
+        "storing into its object's tables, outside any chunk loop) and computes the score it returns with it.",
         "2026-03-27 ban wave: two-pass rescoring disallowed, 30+ PRs closed (@valerio-oai, issue #677; "
         "PRs #846, #853, #870, #881, #888, #959).",
     ),
@@ -125,7 +130,8 @@ RULES: tuple[Rule, ...] = (
         "L6",
         "Oracle choice by loss",
         "Taking, per token, the lower loss of several models or passes picks using the answer.",
-        "min/argmin/torch.where over candidate losses computed against the target token.",
+        "min/argmin/torch.where over candidate losses computed against the target token, or a per-token score "
+        "overwritten with a candidate's loss when that loss is lower (if new < old: scored[t] = new).",
         "PRs #573 (min over 3 trajectories) and #659 (model vs 5-gram) rejected; Conditions 2 and 4 of issue #1017.",
     ),
     Rule(
@@ -136,7 +142,9 @@ RULES: tuple[Rule, ...] = (
         "The target token (y, targets, labels, or a name derived from them) flowing into a hashed lookup key "
         "of a count table; or a count looked up with the target in its key (a dict keyed (ctx, tgt) exactly "
         "counts too) divided by a count from another table (full/ctx computed only for the gold token). A "
-        "table row read at the gold token and divided by that row's own sum is a distribution, not this.",
+        "table row read at the gold token and divided by that row's own sum is a distribution, not this. The "
+        "target may be named by its index: tokens[pos] hashed with a context of tokens[pos - k] (inline or in "
+        "the key a hashing helper returns), read beside a context-only hashed lookup of another table.",
         "@valerio-oai on PR #779 and PR #982: hashed n-gram caches 'look ahead to the target token to mix "
         "probabilities and therefore leak eval tokens'; the #779 family closed in the 2026-03-27 ban.",
     ),
@@ -157,7 +165,10 @@ RULES: tuple[Rule, ...] = (
         "A reference to the training shards (a fineweb_train path, a train_files / train_pattern knob) in a "
         "function named for evaluation (eval, score, ngram, cache, ttt ...) that scores validation tokens and "
         "trains nothing, or in a helper it calls (FAIL); in any other function after the artifact is loaded "
-        "back, a WARN (GPTQ calibration there is L19). A sandboxed evaluation would show the rest.",
+        "back, a WARN (GPTQ calibration there is L19). FAIL too when an object filled by a program method from "
+        "training batches is handed to a scorer of validation tokens without being saved into the artifact, or "
+        "is loaded back from the artifact while its class looks up with the target in the key (not normalized). "
+        "A sandboxed evaluation would show the rest.",
         "README: no training dataset access during evaluation; PR #982 'Fort Knox' closed (@valerio-oai).",
     ),
     Rule(
@@ -184,7 +195,8 @@ RULES: tuple[Rule, ...] = (
         "L12",
         "SLOT on the scored positions",
         "Optimizing an eval-time delta or logit bias on the same positions that are then scored fits the answers.",
-        "An eval-time tensor trained by an optimizer whose loss covers the positions later scored.",
+        "An eval-time tensor trained by an optimizer whose loss covers the positions later scored (the same "
+        "slice, or a mask built by writing 1 into the scored slice).",
         "No organizer ruling; PR #1240's flip test proved the dependence (100% of tested pairs) and no SLOT "
         "submission reached the leaderboard. Issue #1336 remained open.",
     ),
@@ -244,7 +256,8 @@ RULES: tuple[Rule, ...] = (
         "Cross-document smear at BOS",
         "With document-masked attention, a one-token mixer (SmearGate) that ignores BOS carries the previous "
         "document's last token into the next document's first prediction.",
-        "A previous-token mix in a model that uses document boundaries (cu_seqlens) with no BOS mask.",
+        "A previous-token mix (a SmearGate/bigram class or function, or inline x[:, 1:] + g * x[:, :-1]) in a "
+        "model that uses document boundaries (cu_seqlens) with no BOS mask.",
         "@cocohearts on PR #1797 (comment 4322526174), fixed in #1851/#1855/#1868; disputed in #1988.",
     ),
     Rule(
@@ -255,7 +268,9 @@ RULES: tuple[Rule, ...] = (
         "FAIL when the calibration batches are validation tokens (traced through loaders, knobs such as "
         "val_files and helpers: a model that was validated during training is not validation data); WARN when "
         "calibration runs after the "
-        "artifact is loaded back (evaluation time) or when the log shows the Hessians ending after 600 s.",
+        "artifact is loaded back (evaluation time) or when the log shows the Hessians ending after 600 s. FAIL "
+        "when calibration fed from the training shards follows a training loop whose log shows it ran to the "
+        "600 s cap (train time >= 599 s, nothing reserved).",
         "GPTQ calibration at eval time or on val banned (issue #677: #535, #544, #569, #593, …); "
         "AR self-generated calibration legal (PR #1019, second-hand); the #1868 rerun with an 8 s reserve.",
     ),

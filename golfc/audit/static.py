@@ -10,6 +10,7 @@ from golfc.audit.dataflow import Dataflow
 from golfc.audit.findings import INPUT_RULE, Finding, Severity
 from golfc.audit.program import Liveness, Program
 from golfc.audit.rules import Context, run_rules
+from golfc.audit.rules.calibration import train_calibrations
 from golfc.audit.rules.paidprefix import ShippedFile
 from golfc.audit.unwrap import SourceUnit
 from golfc.audit.vocabulary import VAL_WORDS, is_val_path, words
@@ -19,6 +20,8 @@ from golfc.audit.vocabulary import VAL_WORDS, is_val_path, words
 class StaticResult:
     findings: list[Finding]
     config: EffectiveConfig
+    # live GPTQ/Hessian calibrations fed from the training shards: (callee, file, line), for the logs' clock
+    train_calibrations: tuple[tuple[str, str | None, int | None], ...] = ()
 
 
 def check_units(
@@ -26,13 +29,14 @@ def check_units(
     readme_env: Mapping[str, str] | None = None,
     log_values: Mapping[str, object] | None = None,
     shipped_files: tuple[ShippedFile, ...] = (),
+    logged: str = "",
 ) -> StaticResult:
     """Parse, configure, solve reachability and dataflow, then run every rule.
 
     Code nested too deeply for the (recursive) analysis is not judged: one FAIL says it was left unchecked.
     """
     try:
-        return _analyse(units, readme_env, log_values, shipped_files)
+        return _analyse(units, readme_env, log_values, shipped_files, logged)
     except (RecursionError, MemoryError) as exc:
         reason = "nested too deeply" if isinstance(exc, RecursionError) else "too large"
         finding = Finding(
@@ -50,14 +54,17 @@ def _analyse(
     readme_env: Mapping[str, str] | None,
     log_values: Mapping[str, object] | None,
     shipped_files: tuple[ShippedFile, ...] = (),
+    logged: str = "",
 ) -> StaticResult:
     program = Program.parse(units)
     config = build_config(program.trees, readme_env or {}, log_values or {})
-    liveness = Liveness(program, config)
+    liveness = Liveness(program, config, logged)
     knobs = {var.name for var in config.variables() if not _names_val_files(var.name, var.value)}
     flow = Dataflow(program, knobs)
-    findings = run_rules(Context(program, liveness, config, flow, shipped_files))
-    return StaticResult(findings, config)
+    context = Context(program, liveness, config, flow, shipped_files)
+    findings = run_rules(context)
+    calibrations = tuple((name, *program.location(node)) for name, node in train_calibrations(context))
+    return StaticResult(findings, config, calibrations)
 
 
 def _names_val_files(name: str, value: object) -> bool:

@@ -81,7 +81,7 @@ def test_recall_audits_the_folder_a_pr_adds_and_names_the_rule(challenge: Path) 
     assert not missing.caught and missing.note == "PR head not in this clone"
     table = render([leak, legal, missing], "a test repository")
     row = next(line for line in table.splitlines() if line.startswith("| #7 |"))
-    assert "1 of 2 flagged" in table and "L7 FAIL" in row and row.endswith("| yes |")
+    assert "1 of 2 caught (50%)" in table and "L7 FAIL" in row and row.endswith("| yes |")
 
 
 def test_recall_command_on_something_not_a_git_directory_is_one_line_and_exit_2(tmp_path: Path, capsys) -> None:

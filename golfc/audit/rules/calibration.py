@@ -11,7 +11,7 @@ import ast
 from golfc.audit.dataflow import CALIBRATION, FunctionFacts, own_nodes
 from golfc.audit.findings import Severity
 from golfc.audit.rules.common import Context, Hit, function_label
-from golfc.audit.vocabulary import CALIBRATION_WORDS, call_name, has_words, is_val_string
+from golfc.audit.vocabulary import CALIBRATION_WORDS, call_name, has_words, is_val_string, words
 
 ARTIFACT_LOADS = {
     "load",
@@ -75,3 +75,21 @@ def _artifact_loaded_before(facts: FunctionFacts, node: ast.AST) -> ast.Call | N
         ):
             return candidate
     return None
+
+
+TRAIN_DATA_WORDS = ({"train", "files"}, {"train", "pattern"}, {"train", "shards"}, {"train", "loader"})
+
+
+def train_calibrations(context: Context) -> list[tuple[str, ast.AST]]:
+    """Live calibration calls fed from the training shards (``collect_hessians(model, loader)`` after
+    ``loader = TokenLoader(args.train_files)``): whether they run inside the training clock is for the logs to
+    say (:func:`golfc.audit.crosscheck.check_calibration_clock`)."""
+    found = []
+    for facts in context.flow.all_facts():
+        for event in facts.of_kind(CALIBRATION):
+            if event.val_data or not context.liveness.is_live(event.node):
+                continue
+            if any(any(group <= words(root.split(".")[-1]) for group in TRAIN_DATA_WORDS) for root in event.roots):
+                name = call_name(event.node) if isinstance(event.node, ast.Call) else "calibration"
+                found.append((name or "calibration", event.node))
+    return sorted(found, key=lambda item: not has_words(item[0], CALIBRATION_WORDS))  # named calibrators first

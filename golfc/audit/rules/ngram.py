@@ -29,17 +29,19 @@ HASH_CONSTANT = 1000
 def check(context: Context) -> list[Hit]:
     hits = []
     hashers = _hash_functions(context)
+    keyed_returns = _positional_key_returns(context)
     for facts in context.flow.all_facts():
         updates = _updated_tables(facts)
         gated_lines: set[int] = set()
         ratios: list[Hit] = []
+        positional = _positional_keys(facts, keyed_returns, hashers)
         for node in own_nodes(facts.scope):
             key = _lookup_key(node)
             if (
                 key is not None
                 and _table_of(node) not in updates
                 and not is_bpb_table(_table_node(node))
-                and _keyed(facts, key, hashers)
+                and (_keyed(facts, key, hashers) or _positional_lookup(facts, node, key, positional, hashers))
             ):
                 hits.append(
                     Hit(
@@ -386,3 +388,112 @@ def _chooses_a_probability(facts: FunctionFacts, node: ast.If | ast.IfExp) -> bo
     if isinstance(node, ast.If):
         branches += [t for stmt in node.body + node.orelse if isinstance(stmt, ast.Assign) for t in stmt.targets]
     return any(_is_distribution(facts, branch) for branch in branches)
+
+
+# -- the target named by its position: ``tokens[pos]`` beside a context of ``tokens[pos - k]`` (#797, #776) --------
+POSITIONAL_DEPTH = 4
+
+
+def _shifted_pairs(scope: ast.AST) -> set[tuple[str, str]]:
+    """``(array, index)`` pairs read both as ``array[index - k]`` (the context) in ``scope``."""
+    pairs: set[tuple[str, str]] = set()
+    for node in own_nodes(scope):
+        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.BinOp) and isinstance(node.slice.op, ast.Sub):
+            array, index = dotted(node.value), dotted(node.slice.left)
+            if array is not None and index is not None:
+                pairs.add((array, index))
+    return pairs
+
+
+def _at_position(node: ast.AST, pairs: set[tuple[str, str]]) -> bool:
+    """``node`` reads ``array[index]`` for a pair whose ``array[index - k]`` is the context: the token at the
+    predicted position itself, i.e. the target."""
+    return any(
+        isinstance(child, ast.Subscript) and (dotted(child.value), dotted(child.slice)) in pairs
+        for child in ast.walk(node)
+    )
+
+
+def _holds_position(facts: FunctionFacts, node: ast.AST, pairs: set[tuple[str, str]], names: set[str]) -> bool:
+    if _at_position(node, pairs) or any(name in names for name in names_in(node)):
+        return True
+    return derives(
+        facts,
+        node,
+        lambda name: name in names or any(_at_position(v, pairs) for v in facts.definitions.get(name, [])),
+        POSITIONAL_DEPTH,
+    )
+
+
+def _positional_key_returns(context: Context) -> dict[str, set[int]]:
+    """Hashing helpers whose returned key (by position in a returned tuple) mixes the token at the position
+    with the tokens before it: ``return ctx_idx, (h ^ tokens[pos] * P) & mask`` → ``{name: {1}}``."""
+    found: dict[str, set[int]] = {}
+    for facts in context.flow.all_facts():
+        pairs = _shifted_pairs(facts.scope)
+        if not pairs or facts.name == "<module>":
+            continue
+        for node in own_nodes(facts.scope):
+            if not isinstance(node, ast.Return) or node.value is None:
+                continue
+            elements = node.value.elts if isinstance(node.value, ast.Tuple) else [node.value]
+            for index, element in enumerate(elements):
+                if _holds_position(facts, element, pairs, set()) and _hashed(facts, element):
+                    found.setdefault(facts.name, set()).add(index)
+    return found
+
+
+def _hashed(facts: FunctionFacts, node: ast.AST) -> bool:
+    return _is_hashy(node) or any(_is_hashy(v) for name in names_in(node) for v in facts.definitions.get(name, []))
+
+
+def _positional_keys(
+    facts: FunctionFacts, keyed_returns: dict[str, set[int]], hashers: frozenset[str]
+) -> tuple[set[tuple[str, str]], set[str]]:
+    """The function's shifted pairs, and the names bound to target-keyed results of hashing helpers."""
+    names: set[str] = set()
+    for node in own_nodes(facts.scope):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            indices = keyed_returns.get(call_name(node.value) or "", set())
+            for target in node.targets:
+                elements = target.elts if isinstance(target, ast.Tuple) else [target]
+                for index, element in enumerate(elements):
+                    if (index in indices or (len(elements) == 1 and indices)) and isinstance(element, ast.Name):
+                        names.add(element.id)
+    return _shifted_pairs(facts.scope), names
+
+
+def _positional_lookup(
+    facts: FunctionFacts,
+    node: ast.AST,
+    key: ast.AST,
+    positional: tuple[set[tuple[str, str]], set[str]],
+    hashers: frozenset[str],
+) -> bool:
+    """A hashed key holding the token at the predicted position, read beside a context-only hashed lookup of
+    another table in the same function: the #779 full/context pair with the target named by its index."""
+    pairs, names = positional
+    if not (pairs or names) or isinstance(key, ast.Tuple):
+        return False
+    if not _holds_position(facts, key, pairs, names):
+        return False
+    if not (any(name in names for name in names_in(key)) or _hashed(facts, key) or _is_hashy(key, hashers)):
+        return False
+    table = _table_text(node)
+    for other in own_nodes(facts.scope):
+        other_key = _lookup_key(other)
+        if (
+            other_key is not None
+            and other is not node
+            and _table_text(other) != table
+            and not isinstance(other_key, ast.Tuple)
+            and _hashed(facts, other_key)
+            and not _holds_position(facts, other_key, pairs, names)
+        ):
+            return True
+    return False
+
+
+def _table_text(node: ast.AST) -> str:
+    """``ngram_ctx[n]`` for ``ngram_ctx[n][ck]``: the table a lookup reads, as written."""
+    return ast.unparse(_table_node(node))

@@ -22,6 +22,8 @@ def check(context: Context) -> list[Hit]:
                 candidates = _candidate_losses(facts, node)
             elif isinstance(node, ast.IfExp) and _picks_lower(facts, node.test, [node.body, node.orelse]):
                 candidates = "a conditional expression picking the lower loss", facts.touches_val
+            elif isinstance(node, ast.If) and _replaces_with_lower(facts, node) is not None:
+                candidates = f"the lower loss by `{_replaces_with_lower(facts, node)}`", facts.touches_val
             else:
                 candidates = None
             if candidates is not None:
@@ -72,6 +74,30 @@ def _picks_lower(facts: FunctionFacts, test: ast.AST, choices: list[ast.expr]) -
         and all(_lossy(facts, side) and from_target(facts, side) for side in (test.left, test.comparators[0]))
         and all(_lossy(facts, choice) for choice in choices)
     )
+
+
+def _replaces_with_lower(facts: FunctionFacts, node: ast.If) -> str | None:
+    """``if new_nll < old_nll: scored[t] = new_nll``: a per-token score overwritten with a candidate's loss when
+    that loss is lower on the realized token, a min() written as a statement (#659)."""
+    test = node.test
+    if not (
+        isinstance(test, ast.Compare)
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], (ast.Lt, ast.LtE, ast.Gt, ast.GtE))
+    ):
+        return None
+    sides = (test.left, test.comparators[0])
+    if not all(_lossy(facts, side) for side in sides) or not any(from_target(facts, side) for side in sides):
+        return None
+    lower = sides[0] if isinstance(test.ops[0], (ast.Lt, ast.LtE)) else sides[1]
+    for statement in node.body:
+        if (
+            isinstance(statement, ast.Assign)
+            and ast.dump(statement.value) == ast.dump(lower)
+            and any(isinstance(t, ast.Subscript) for t in statement.targets)  # one token's entry, not a best-so-far
+        ):
+            return f"{ast.unparse(statement)[:60]}"
+    return None
 
 
 def _stacked(node: ast.AST) -> bool:

@@ -350,10 +350,26 @@ def _selections(facts: FunctionFacts, node: ast.AST, found: dict[int, set[str]],
     if id(expression) in found:
         return
     items = {ast.unparse(sub.slice) for sub in ast.walk(expression) if isinstance(sub, ast.Subscript)}
-    items |= {name for name in names_in(expression) if has_words(name, {"mask"})}
+    masks = {name for name in names_in(expression) if has_words(name, {"mask"})}
+    items |= masks
+    items |= _written_positions(facts, masks)
     found[id(expression)] = items
     if depth == 0:
         return
     for name in names_in(expression):
         for value in facts.definitions.get(name, []):
             _selections(facts, value, found, depth - 1)
+
+
+def _written_positions(facts: FunctionFacts, masks: set[str]) -> set[str]:
+    """``mask[i, s:wlen] = 1.0``: the positions a mask built by item assignment selects (its written slices), so
+    that a mask over the scored slice is seen to select the scored positions (#1229)."""
+    if not masks:
+        return set()
+    return {
+        ast.unparse(target.slice)
+        for node in own_nodes(facts.scope)
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) and target.value.id in masks
+    }

@@ -16,7 +16,7 @@ import ast
 from golfc.audit.dataflow import CALIBRATION, SCORE, FunctionFacts, own_nodes
 from golfc.audit.findings import Severity
 from golfc.audit.rules.calibration import ARTIFACT_LOADS
-from golfc.audit.rules.common import Context, Hit, function_label
+from golfc.audit.rules.common import Context, Hit, derives, function_label
 from golfc.audit.vocabulary import call_name, dotted, words
 
 EVAL_WORDS = {"eval", "evaluate", "evaluation", "score", "scoring", "ngram", "cache", "mixer", "ttt", "sliding"}
@@ -44,7 +44,163 @@ def check(context: Context) -> list[Hit]:
             flagged.add(id(reference))
             where = f" after the artifact is loaded back at {context.where(loaded)}"
             hits.append(_hit(context, facts, reference, where, Severity.WARN))
+    return hits + _training_tables(context)
+
+
+# -- tables filled from training batches and read when scoring validation tokens ---------------------------------
+TRAIN_DATA_GROUPS = (*TRAIN_KNOB_WORDS, {"train", "loader"})
+SAVING_WORDS = {"save", "serialize", "dump", "write", "compress", "pack", "export"}
+LOADING_METHODS = {"deserialize", "load", "from_bytes", "from_state", "loads", "frombuffer"}
+DERIVE_DEPTH = 6
+
+
+def _is_train_data(name: str) -> bool:
+    return any(group <= words(name.split(".")[-1]) for group in TRAIN_DATA_GROUPS) or "fineweb_train" in name
+
+
+def _train_fed(facts: FunctionFacts, node: ast.AST) -> bool:
+    if any(is_train_source(child) for child in ast.walk(node)):
+        return True
+    return derives(facts, node, _is_train_data, DERIVE_DEPTH)
+
+
+def _training_tables(context: Context) -> list[Hit]:
+    """A table object filled from training batches (``table.update(chunk)``, the chunk read from the training
+    shards) and handed to a scorer of validation tokens. Legal only when the table is paid for inside the
+    artifact and is a normalized distribution (README; @valerio-oai on PR #982): FAIL when the object handed to
+    the scorer is the in-memory one and never saved into the artifact (#925's frozen oracle), or when it is
+    loaded back from the artifact but its class looks probabilities up with the target in the key (#982)."""
+    hits: list[Hit] = []
+    for facts in context.flow.all_facts():
+        filled = _filled_tables(context, facts)
+        if not filled:
+            continue
+        classes = {cls: (name, node) for name, (cls, node) in filled.items() if cls is not None}
+        for score in facts.of_kind(SCORE):
+            if not isinstance(score.node, ast.Call):
+                continue
+            arguments = [*score.node.args, *(k.value for k in score.node.keywords)]
+            for argument in arguments:
+                for name, (_cls, fill) in filled.items():
+                    if derives(facts, argument, lambda n, table=name: n == table, DERIVE_DEPTH) and not _saved(
+                        facts, name
+                    ):
+                        hits.append(
+                            Hit(
+                                "L9",
+                                Severity.FAIL,
+                                f"{function_label(facts)} fills `{name}` from the training shards "
+                                f"(`{ast.unparse(fill)[:50]}` at {context.where(fill)}) and hands it to the scorer "
+                                f"of validation tokens at {context.where(score.node)} without saving it in the "
+                                "artifact: a training-data table at evaluation must be paid for inside the 16 MB "
+                                "(README; PR #982, #925)",
+                                score.node,
+                                anchors=(fill,),
+                            )
+                        )
+                loaded = _loaded_instance_of(facts, argument, set(classes))
+                if loaded is not None and _target_keyed_class(context, loaded):
+                    name, fill = classes[loaded]
+                    hits.append(
+                        Hit(
+                            "L9",
+                            Severity.FAIL,
+                            f"{function_label(facts)} scores validation tokens at {context.where(score.node)} with "
+                            f"a `{loaded}` loaded from the artifact, a table filled from the training shards "
+                            f"(`{ast.unparse(fill)[:50]}` at {context.where(fill)}) whose lookups put the target "
+                            "token in the key: a training-set n-gram table is legal only inside the 16 MB and "
+                            "normalized over the vocabulary (@valerio-oai on PR #982 'Fort Knox')",
+                            score.node,
+                            anchors=(fill,),
+                        )
+                    )
     return hits
+
+
+FILLING_WORDS = {"update", "add", "fill", "prefill", "build", "ingest", "insert", "observe", "count", "batch"}
+
+
+def _filled_tables(context: Context, facts: FunctionFacts) -> dict[str, tuple[str | None, ast.Call]]:
+    """``name → (class it is an instance of, the filling call)`` for ``name.method(x)``, a method of the program,
+    with ``x`` read from the training shards (loaders themselves excluded); an updating method is preferred."""
+    filled: dict[str, tuple[str | None, ast.Call]] = {}
+    calls = sorted(
+        (n for n in own_nodes(facts.scope) if isinstance(n, ast.Call)),
+        key=lambda n: (not words(call_name(n) or "") & FILLING_WORDS, n.lineno),
+    )
+    for node in calls:
+        if not (
+            isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+            and node.args
+            and node.func.attr in context.program.functions
+        ):
+            continue
+        name = node.func.value.id
+        if (
+            name in filled
+            or name not in facts.definitions  # a module (``torch.from_numpy``) or a parameter
+            or _is_train_data(name)
+            or words(name) & {"loader", "stream", "opt", "optimizer"}
+        ):
+            continue
+        if any(_train_fed(facts, argument) for argument in node.args):
+            filled[name] = (_class_of(facts, name), node)
+    return filled
+
+
+def _class_of(facts: FunctionFacts, name: str) -> str | None:
+    for value in facts.definitions.get(name, []):
+        for child in ast.walk(value):
+            if isinstance(child, ast.Call) and isinstance(child.func, ast.Name) and child.func.id[:1].isupper():
+                return child.func.id
+    return None
+
+
+def _loaded_instance_of(facts: FunctionFacts, argument: ast.AST, classes: set[str]) -> str | None:
+    """``Table.deserialize(blob)`` (or an alias of one): an instance of one of ``classes`` read back."""
+    pending, seen = [argument], set()
+    for _ in range(DERIVE_DEPTH):
+        nexts = []
+        for node in pending:
+            for child in ast.walk(node):
+                if (
+                    isinstance(child, ast.Call)
+                    and isinstance(child.func, ast.Attribute)
+                    and isinstance(child.func.value, ast.Name)
+                    and child.func.value.id in classes
+                    and child.func.attr in LOADING_METHODS
+                ):
+                    return child.func.value.id
+                if isinstance(child, ast.Name) and child.id not in seen:
+                    seen.add(child.id)
+                    nexts += facts.definitions.get(child.id, [])
+        pending = nexts
+    return None
+
+
+def _saved(facts: FunctionFacts, name: str) -> bool:
+    """``name`` (or what a method of it returns) goes into a value that a save/serialize call writes."""
+    holders = {name}
+    for node in own_nodes(facts.scope):
+        if isinstance(node, ast.Assign) and any(isinstance(c, ast.Name) and c.id == name for c in ast.walk(node.value)):
+            holders |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    for node in own_nodes(facts.scope):
+        if isinstance(node, ast.Call) and words(call_name(node) or "") & SAVING_WORDS:
+            if any(isinstance(c, ast.Name) and c.id in holders for a in node.args for c in ast.walk(a)):
+                return True
+    return False
+
+
+def _target_keyed_class(context: Context, cls: str) -> bool:
+    """A method of class ``cls`` is flagged by L7 (a lookup with the target in its key)."""
+    from golfc.audit.rules import ngram  # a rule module of the same package; imported here to keep rules flat
+
+    return any(
+        hit.rule == "L7"
+        and any(isinstance(a, ast.ClassDef) and a.name == cls for a in context.program.ancestors(hit.node))
+        for hit in ngram.check(context)
+    )
 
 
 def _evaluates(facts: FunctionFacts) -> bool:

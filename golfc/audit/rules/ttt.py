@@ -48,7 +48,18 @@ def check(context: Context) -> list[Hit]:
                 hits.append(_classify(context, facts, resolution))
             elif resolution.outcome == SCORE_FIRST and _trains_ahead(facts, resolution):
                 hits.append(_ahead(context, facts, resolution))
+            elif resolution.outcome == SCORE_FIRST and _trains_before_artifact(context, facts, resolution):
+                hits.append(_classify(context, facts, Resolution(TRAIN_FIRST, backward)))
     return hits
+
+
+def _trains_before_artifact(context: Context, facts: FunctionFacts, resolution: Resolution) -> bool:
+    """The score before the step is a whole evaluation, not the chunk's own score (they share no loop), and
+    the artifact is quantized/serialized after the step: a diagnostic eval followed by pre-quant TTT (#1487)."""
+    score = resolution.score
+    if score is None or common_loops(score, resolution.backward) or _in_warmup(facts, resolution.backward):
+        return False
+    return (quantizes_after(facts, resolution.backward.node) or _quantize_after_callers(context, facts)) is not None
 
 
 def _trains_ahead(facts: FunctionFacts, resolution: Resolution) -> bool:
