@@ -182,15 +182,6 @@ class GPT(nn.Module):
         return loss.view_as(targets) if reduction == "none" else loss
 
 
-def ensure_positions(model, seq_len):
-    """Grow every position table of a model to seq_len positions (each position_encoding module's
-    grow_positions), before a compiled forward sees a longer sequence (an evaluation longer than training):
-    growing them inside a compiled graph is not traceable."""
-    for module in getattr(model, "_orig_mod", model).modules():
-        if hasattr(module, "grow_positions"):
-            module.grow_positions(seq_len)
-
-
 def cast_params_for_training(model, device):
     """On CUDA, as the reference does: round every parameter to bf16 (it casts the whole model to bf16), then
     store CastedLinear weights and vectors / control tensors in fp32 again (their values stay bf16 numbers
