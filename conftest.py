@@ -32,14 +32,32 @@ def plugin_dir(tmp_path: Path):
         sys.path.remove(str(root))
 
 
+# Validation tokens the tests' dataset keeps (16,384 targets: 4 forward passes of a tiny run's evaluation). The
+# corpus's validation split holds 183,168; an emitted tiny run evaluates twice (last step, roundtrip), and over
+# the whole split those two evaluations were about 85% of the run's time.
+TINY_VAL_TOKENS = 16_385
+
+
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory):
-    """Challenge-format shards and a 384-piece tokenizer built from golfc's shipped tiny corpus."""
+    """Challenge-format shards and a 384-piece tokenizer built from golfc's shipped tiny corpus, the validation
+    split cut to its first TINY_VAL_TOKENS tokens (the train shards and the tokenizer as built)."""
+    import dataclasses
+
     import golfc.data
-    from golfc.data.build import build_dataset
+    from golfc.data.build import SplitStats, build_dataset
+    from golfc.data.shards import read_shard, write_shard
 
     corpus = Path(golfc.data.__file__).parent / "corpus" / "tiny-docs.jsonl.xz"
-    return build_dataset(corpus, 384, tmp_path_factory.mktemp("tiny_data"))
+    built = build_dataset(corpus, 384, tmp_path_factory.mktemp("tiny_data"))
+    first, *rest = built.val.shards
+    tokens = read_shard(first)[:TINY_VAL_TOKENS]
+    write_shard(first, tokens)
+    for shard in rest:
+        shard.unlink()
+    docs = int((tokens == 1).sum())  # documents begun (BOS = 1); the last one is cut
+    val = SplitStats(docs=docs, tokens=int(tokens.size), text_bytes=-1, shards=(first,))  # -1: not counted
+    return dataclasses.replace(built, val=val)
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from golfc.testing import run_emitted
 SINK_ENV = {
     "NUM_LAYERS": "3", "WINDOW_SIZE": "16", "WINDOW_ATTN_LAYERS": "1", "XSA_LAST_N": "2",
     "BIGRAM_VOCAB_SIZE": "128", "BIGRAM_DIM": "16", "EVAL_STRIDE": "32", "EVAL_BATCH_SEQS": "8",
-    "TTT_CHUNK_TOKENS": "32768", "TTT_EPOCHS": "1", "TTT_BATCH_SEQS": "8", "SLOT_STEPS": "1",
+    "TTT_CHUNK_TOKENS": "4096", "TTT_EPOCHS": "1", "TTT_BATCH_SEQS": "8", "SLOT_STEPS": "1",
     "MLP_MULT": "3", "EMA_DECAY": "0.9", "SWA_EVERY": "1", "SWA_START_FRAC": "0.9", "WARMDOWN_FRAC": "0.5",
     "MIN_LR": "0.1", "LOADER_MIX_START": "2", "LOADER_MIX_END": "4", "SMEAR_GATE_WINDOW": "8",
     "VAL_LOSS_EVERY": "2",
