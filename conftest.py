@@ -32,17 +32,21 @@ def plugin_dir(tmp_path: Path):
         sys.path.remove(str(root))
 
 
-# Validation tokens the tests' dataset keeps (16,384 targets: 4 forward passes of a tiny run's evaluation). The
-# corpus's validation split holds 183,168; an emitted tiny run evaluates twice (last step, roundtrip), and over
-# the whole split those two evaluations were about 85% of the run's time.
-TINY_VAL_TOKENS = 16_385
+# Tokens the tests' dataset keeps of each validation document (BOS included): the corpus's 34 validation documents
+# hold 183,168 tokens, cut they hold 16,320 (4 forward passes of a tiny run's evaluation), and every document stays
+# (the verifier's documents check builds its probe stream from pieces of many documents). An emitted tiny run
+# evaluates twice (last step, roundtrip); over the whole split those two evaluations were about 85% of its time.
+TINY_VAL_DOC_TOKENS = 480
 
 
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory):
-    """Challenge-format shards and a 384-piece tokenizer built from golfc's shipped tiny corpus, the validation
-    split cut to its first TINY_VAL_TOKENS tokens (the train shards and the tokenizer as built)."""
+    """Challenge-format shards and a 384-piece tokenizer built from golfc's shipped tiny corpus, each validation
+    document cut to its first TINY_VAL_DOC_TOKENS tokens (the train shards and the tokenizer as built)."""
     import dataclasses
+    import itertools
+
+    import numpy as np
 
     import golfc.data
     from golfc.data.build import SplitStats, build_dataset
@@ -51,12 +55,13 @@ def tiny_dataset(tmp_path_factory):
     corpus = Path(golfc.data.__file__).parent / "corpus" / "tiny-docs.jsonl.xz"
     built = build_dataset(corpus, 384, tmp_path_factory.mktemp("tiny_data"))
     first, *rest = built.val.shards
-    tokens = read_shard(first)[:TINY_VAL_TOKENS]
+    tokens = np.concatenate([read_shard(shard) for shard in built.val.shards])
+    starts = [*np.nonzero(tokens == 1)[0].tolist(), tokens.size]  # each document is [BOS=1] + its tokens
+    tokens = np.concatenate([tokens[a : min(b, a + TINY_VAL_DOC_TOKENS)] for a, b in itertools.pairwise(starts)])
     write_shard(first, tokens)
     for shard in rest:
         shard.unlink()
-    docs = int((tokens == 1).sum())  # documents begun (BOS = 1); the last one is cut
-    val = SplitStats(docs=docs, tokens=int(tokens.size), text_bytes=-1, shards=(first,))  # -1: not counted
+    val = SplitStats(docs=built.val.docs, tokens=int(tokens.size), text_bytes=-1, shards=(first,))  # -1: not counted
     return dataclasses.replace(built, val=val)
 
 
