@@ -32,14 +32,37 @@ def plugin_dir(tmp_path: Path):
         sys.path.remove(str(root))
 
 
+# Tokens the tests' dataset keeps of each validation document (BOS included): the corpus's 34 validation documents
+# hold 183,168 tokens, cut they hold 16,320 (4 forward passes of a tiny run's evaluation), and every document stays
+# (the verifier's documents check builds its probe stream from pieces of many documents). An emitted tiny run
+# evaluates twice (last step, roundtrip); over the whole split those two evaluations were about 85% of its time.
+TINY_VAL_DOC_TOKENS = 480
+
+
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory):
-    """Challenge-format shards and a 384-piece tokenizer built from golfc's shipped tiny corpus."""
+    """Challenge-format shards and a 384-piece tokenizer built from golfc's shipped tiny corpus, each validation
+    document cut to its first TINY_VAL_DOC_TOKENS tokens (the train shards and the tokenizer as built)."""
+    import dataclasses
+    import itertools
+
+    import numpy as np
+
     import golfc.data
-    from golfc.data.build import build_dataset
+    from golfc.data.build import SplitStats, build_dataset
+    from golfc.data.shards import read_shard, write_shard
 
     corpus = Path(golfc.data.__file__).parent / "corpus" / "tiny-docs.jsonl.xz"
-    return build_dataset(corpus, 384, tmp_path_factory.mktemp("tiny_data"))
+    built = build_dataset(corpus, 384, tmp_path_factory.mktemp("tiny_data"))
+    first, *rest = built.val.shards
+    tokens = np.concatenate([read_shard(shard) for shard in built.val.shards])
+    starts = [*np.nonzero(tokens == 1)[0].tolist(), tokens.size]  # each document is [BOS=1] + its tokens
+    tokens = np.concatenate([tokens[a : min(b, a + TINY_VAL_DOC_TOKENS)] for a, b in itertools.pairwise(starts)])
+    write_shard(first, tokens)
+    for shard in rest:
+        shard.unlink()
+    val = SplitStats(docs=built.val.docs, tokens=int(tokens.size), text_bytes=-1, shards=(first,))  # -1: not counted
+    return dataclasses.replace(built, val=val)
 
 
 @pytest.fixture(scope="session")

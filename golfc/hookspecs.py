@@ -104,8 +104,9 @@ def golfc_position_encoding(recipe: Recipe) -> Impl | None:
     Run-time contract: ``PositionEncoding(head_dim, h, layer)`` returns an ``nn.Module`` (a class or a factory)
     whose ``forward(x) -> x`` takes and returns ``(B, T, H, D)``; the core applies it to q and to k after their
     per-head RMS norm, before ``q_gain``. A module that caches tables per length defines
-    ``grow_positions(seq_len)``: the core's ``ensure_positions(model, seq_len)`` calls it outside compiled graphs
-    before an evaluation with longer sequences (building tables inside a compiled graph is not traceable).
+    ``grow_positions(seq_len)``: the scorers' ``ensure_positions(model, seq_len)`` (plugins/plain_eval) calls it
+    outside compiled graphs before an evaluation with longer sequences (building tables inside a compiled graph
+    is not traceable).
     Default: ``rope`` (the baseline's RoPE). Example: ``ntk_rope`` (NTK-aware base for evaluations longer
     than TRAIN_SEQ_LEN).
     """
@@ -476,8 +477,9 @@ def golfc_eval_windows(recipe: Recipe) -> Impl | None:
     ``first_scored + 1 .. start + window``; over all spans each target is scored exactly once), windows per
     forward on each rank, and whether the last batch is padded to that size. The scorer (``eval_adapter``)
     splits the spans across ranks with ``rank_share`` and batches them with ``window_batches``; any scorer
-    works with any plan. Default: ``plain_eval`` (non-overlapping ``TRAIN_SEQ_LEN`` windows). Example:
-    ``sliding_window``.
+    works with any plan. Default: ``plain_eval`` (non-overlapping ``TRAIN_SEQ_LEN`` windows); its
+    ``sliding_windows(num_targets, window, stride)`` plans overlapping spans for a plugin whose Impl requires
+    ``golfc_plugins.plain_eval.runtime``. Example: ``sliding_window``.
     """
 
 

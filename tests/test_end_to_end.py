@@ -153,7 +153,7 @@ def single_process_run(baseline_build, tiny_dataset):
     return result
 
 
-@pytest.mark.parametrize("ranks", [2, 4, 8])
+@pytest.mark.parametrize("ranks", [2, 8])  # 4 micro-batches a rank, and none accumulated (4 ranks: between)
 def test_cpu_ranks_match_one_process_at_step_one(baseline_build, tiny_dataset, single_process_run, ranks):
     """grad_accum_steps = 8 // WORLD_SIZE keeps the global batch, so step 1 trains on the same tokens.
 

@@ -140,7 +140,7 @@ class NoPositions(nn.Module):
     assert ns["PositionEncoding"] is ns["NoPositions"]
     assert ns["POS_SEEN"] == [(0, (2, 16, 4, 8)), (0, (2, 16, 2, 8)), (1, (2, 16, 4, 8)), (1, (2, 16, 2, 8))]  # q, k
     model = ns["GPT"](ns["Hyperparameters"]())
-    ns["ensure_positions"](model, 99)  # the core grows every position module's tables through grow_positions
+    ns["ensure_positions"](model, 99)  # plain_eval's helper: every position module grows
     assert [m.grown for m in model.modules() if isinstance(m, ns["NoPositions"])] == [99, 99]
 
 

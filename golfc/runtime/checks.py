@@ -7,7 +7,13 @@
 import sys
 
 RANGE_OPS = {">=": lambda v, lim: v >= lim, ">": lambda v, lim: v > lim, "<=": lambda v, lim: v <= lim}
-RULE_KINDS = ("multiple", "even_quotient", "at_least")
+# rule kind -> (whether it holds for the left value and the divisor factor * right, the rule in words);
+# a zero divisor fails "multiple" and "even_quotient"
+RULE_KINDS = {
+    "multiple": (lambda left, divisor: divisor != 0 and left % divisor == 0, "{left} to be a multiple of {right}"),
+    "even_quotient": (lambda left, divisor: divisor != 0 and (left // divisor) % 2 == 0, "{left} / {right} to be even"),
+    "at_least": (lambda left, divisor: left >= divisor, "{left} >= {right}"),
+}
 
 
 def range_problem(name, value, bounds):
@@ -21,38 +27,16 @@ def range_problem(name, value, bounds):
     return f"{name}={shown}: expected {wanted}{' for each element' if isinstance(value, tuple) else ''}"
 
 
-def _scaled(factor, name):
-    return name if factor == 1 else f"{factor} * {name}"
-
-
-def rule_holds(kind, left, right, factor):
-    """Whether the values ``left`` and ``right`` satisfy the rule; a zero divisor fails it."""
-    divisor = factor * right
-    if kind == "multiple":
-        return divisor != 0 and left % divisor == 0
-    if kind == "even_quotient":
-        return divisor != 0 and (left // divisor) % 2 == 0
-    return left >= divisor  # at_least
-
-
-def rule_text(kind, left_name, right_name, factor):
-    """The rule in words: ``MODEL_DIM to be a multiple of NUM_HEADS``."""
-    scaled = _scaled(factor, right_name)
-    if kind == "multiple":
-        return f"{left_name} to be a multiple of {scaled}"
-    if kind == "even_quotient":
-        return f"{left_name} / {scaled} to be even"
-    return f"{left_name} >= {scaled}"
-
-
 def rule_problem(rule, values):
     """``None`` when the rule holds for ``values`` ({NAME: value}), else one line naming both values."""
     kind, left_name, right_name, factor, note = rule
-    if rule_holds(kind, values[left_name], values[right_name], factor):
+    holds, words = RULE_KINDS[kind]
+    if holds(values[left_name], factor * values[right_name]):
         return None
     why = f" ({note})" if note else ""
     shown = f"{left_name}={values[left_name]!r}, {right_name}={values[right_name]!r}"
-    return f"{shown}: expected {rule_text(kind, left_name, right_name, factor)}{why}"
+    right = right_name if factor == 1 else f"{factor} * {right_name}"
+    return f"{shown}: expected {words.format(left=left_name, right=right)}{why}"
 
 
 def hparam_problems(values, ranges, rules):

@@ -25,9 +25,8 @@ def read_shard_header(path):
     expected = SHARD_HEADER_BYTES + 2 * num_tokens
     actual = os.path.getsize(path)
     if num_tokens < 0 or actual != expected:
-        raise RunInputError(
-            f"{path}: {actual} bytes, expected {expected} ({SHARD_HEADER_BYTES}-byte header + 2 * {num_tokens} tokens)"
-        )
+        raise RunInputError(f"{path}: {actual} bytes, expected {expected} "
+                            f"({SHARD_HEADER_BYTES}-byte header + 2 * {num_tokens} tokens)")
     return num_tokens
 
 
@@ -126,20 +125,6 @@ class EvalWindows:
 
     def __init__(self, window, spans, batch_seqs, pad):
         self.window, self.spans, self.batch_seqs, self.pad = window, spans, batch_seqs, pad
-
-
-def sliding_windows(num_targets, window, stride):
-    """[(start, first_scored)] over targets 1 .. num_targets: the first window scores all its targets, each
-    later one starts stride tokens on and scores what its predecessor did not reach. The last window ends
-    exactly at the stream's end and scores only what is left, so no target is scored twice (the duplicate
-    tail fixed in the records on 2026-04-01). stride == window gives the plain non-overlapping windows."""
-    window = min(window, num_targets)
-    spans, end = [(0, 0)], window
-    while end < num_targets:
-        start = min(end + stride, num_targets) - window
-        spans.append((start, end))
-        end = start + window
-    return spans
 
 
 def rank_share(items, ctx):

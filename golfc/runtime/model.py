@@ -7,16 +7,11 @@
 from golfc.runtime.prelude import *  # editors and tests only: blanked when emitted
 
 # Small "control" tensors: kept in fp32 during training and in the artifact, optimised by Adam. A plugin adds
-# the names of its own with mark_control_tensors(...) at the top of its section.
+# the names of its own with CONTROL_TENSOR_NAME_PATTERNS.extend(...) at the top of its section.
 CONTROL_TENSOR_NAME_PATTERNS = ["attn_scale", "mlp_scale", "resid_mix", "q_gain", "skip_weight"]
 
 
 PARAM_TAGS = {}  # state-dict name -> tags of the GPT built last (for code that sees a state dict, not the model)
-
-
-def mark_control_tensors(*patterns):
-    """Treat parameters whose state-dict name contains any of `patterns` as control tensors."""
-    CONTROL_TENSOR_NAME_PATTERNS.extend(p for p in patterns if p not in CONTROL_TENSOR_NAME_PATTERNS)
 
 
 def tag_param(p, control=None, group=None, quant=None):
@@ -188,15 +183,6 @@ class GPT(nn.Module):
         logits = self.logits(self.hidden(ids))
         loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), reduction=reduction)
         return loss.view_as(targets) if reduction == "none" else loss
-
-
-def ensure_positions(model, seq_len):
-    """Grow every position table of a model to seq_len positions (each position_encoding module's
-    grow_positions), before a compiled forward sees a longer sequence (an evaluation longer than training):
-    growing them inside a compiled graph is not traceable."""
-    for module in getattr(model, "_orig_mod", model).modules():
-        if hasattr(module, "grow_positions"):
-            module.grow_positions(seq_len)
 
 
 def cast_params_for_training(model, device):

@@ -177,15 +177,8 @@ def init_distributed(h):
         else:
             dist.init_process_group(backend="gloo")
         dist.barrier()
-    return RunContext(
-        rank=rank,
-        world_size=world_size,
-        local_rank=local_rank,
-        device=device,
-        is_master=rank == 0,
-        distributed=distributed,
-        grad_accum_steps=8 // world_size,  # the global batch is always 8 micro-batches
-    )
+    return RunContext(rank=rank, world_size=world_size, local_rank=local_rank, device=device, is_master=rank == 0,
+                      distributed=distributed, grad_accum_steps=8 // world_size)  # the global batch: 8 micro-batches
 
 
 def host_group(ctx):
@@ -202,7 +195,10 @@ def host_group(ctx):
 
 
 def max_over_ranks(value, group):
-    """The largest of every rank's `value` (a float), on every rank: one fp64 all-reduce on the host."""
+    """The largest of every rank's `value` (a float), on every rank: one fp64 all-reduce on the host; with no
+    group (one process, or no wall-clock cap: host_group is not asked), `value` itself."""
+    if group is None:
+        return value
     t = torch.tensor([value], dtype=torch.float64)
     dist.all_reduce(t, op=dist.ReduceOp.MAX, group=group)
     return t.item()

@@ -46,14 +46,6 @@ def probe_tapped_span_scores(plan, batch, nll, nbytes, device):
     return PROBE_TAP["span_scores_fn"](plan, batch, nll, nbytes, device)
 
 
-def probe_load_artifact(run, path):
-    if not os.path.isfile(path):
-        raise RunInputError(f"GOLFC_PROBE_ARTIFACT={path}: no such artifact file")
-    with open(path, "rb") as f:
-        quant_obj = torch.load(io.BytesIO(decompress_bytes(f.read())), map_location="cpu")
-    run.base_model.load_state_dict(dequantize_state_dict(quant_obj), strict=True)
-
-
 def probe_streams(path, vocab_size):
     if not os.path.isfile(path):
         raise RunInputError(f"GOLFC_PROBE={path}: no such file, expected a .npy array of token ids")
@@ -83,7 +75,8 @@ def probe_eval(run):
             train_step(run, step, 0.0, loader)
         artifact = export_artifact(run.base_model, h, ctx)
     if artifact:
-        probe_load_artifact(run, artifact)
+        quant_obj = read_artifact(artifact, "GOLFC_PROBE_ARTIFACT")
+        run.base_model.load_state_dict(dequantize_state_dict(quant_obj), strict=True)
     rows = [int(p) for p in env.get("GOLFC_PROBE_ROWS", "").split(",") if p.strip()]
     model = run.model
     if rows:  # rows come from the eager model: a compiled graph cannot be tapped
@@ -102,11 +95,9 @@ def probe_eval(run):
             scores = score_validation(model, streams[k], h, ctx, True)
             mine = (scores.positions.cpu().numpy(), scores.nll.float().cpu().numpy(),
                     {p: r.numpy() for p, r in PROBE_TAP["found"].items()})
-            shares = [None] * ctx.world_size
+            shares = [mine] * ctx.world_size  # every rank's share once gathered
             if ctx.distributed:
                 dist.all_gather_object(shares, mine)
-            else:
-                shares = [mine]
             for r, (positions, values, rows_found) in enumerate(shares):
                 np.add.at(scored[k], positions, 1)
                 nll[k, positions], rank[k, positions] = values, r

@@ -123,10 +123,6 @@ def serialize_artifact(quant_obj):
     return buf.getvalue()
 
 
-def over_budget(model_bytes, code_bytes):
-    return model_bytes + code_bytes > ARTIFACT_BUDGET_BYTES
-
-
 def export_artifact(model, h, ctx, train_ms=0.0):
     """Write final_model.pt (the unquantized weights: kept whatever happens next) and the scored artifact
     final_model.<quant>.ptz; log the sizes. Over 16,000,000 bytes with the code, a budget_fitter (if any) shrinks it,
@@ -149,7 +145,7 @@ def export_artifact(model, h, ctx, train_ms=0.0):
     total = torch.zeros((), dtype=torch.float64, device=ctx.device)
     if ctx.is_master:
         blob = compress_bytes(raw)
-        if over_budget(len(blob), code_bytes) and budget_fitter is not None:
+        if len(blob) + code_bytes > ARTIFACT_BUDGET_BYTES and budget_fitter is not None:
             log0(f"fit_budget: {len(blob) + code_bytes} bytes > {ARTIFACT_BUDGET_BYTES}; fitting")
             quant_obj = budget_fitter(quant_obj, lambda obj: len(compress_bytes(serialize_artifact(obj))) + code_bytes, h)
             raw = serialize_artifact(quant_obj)
@@ -330,13 +326,9 @@ def train(run, val_tokens):
     pending = list(run.phase_plan)  # [(fraction, phase)] not yet switched on, earliest first
     # under a cap, training stops GPTQ_RESERVE_SECONDS early: the export's calibration runs inside the cap
     max_ms = 1000.0 * (h.max_wallclock_seconds - h.gptq_reserve_seconds) if h.max_wallclock_seconds > 0 else None
+    # the training clock as every rank reads it (clock_ms): under a cap, the slowest rank's, so that all ranks stop
+    # after the same step and set the same warmdown LR (their weights stay equal to the bit); uncapped, its own
     clock_group = host_group(ctx) if max_ms is not None else None
-
-    def agreed(ms):
-        """The training clock as every rank reads it: under a cap, the slowest rank's, so that all ranks stop
-        after the same step and set the same warmdown LR (their weights stay equal to the bit)."""
-        return max_over_ranks(ms, clock_group) if clock_group is not None else ms
-
     train_ms, clock_ms, stop_after, step = 0.0, 0.0, None, 0
     for events in run.events:
         events.train_start(run)
@@ -350,7 +342,7 @@ def train(run, val_tokens):
             val_loss, val_bpb = evaluate(model, val_tokens, h, ctx)
             log0(f"step:{step}/{h.iterations} val_loss:{val_loss:.4f} val_bpb:{val_bpb:.4f} "
                  f"train_time:{train_ms:.0f}ms step_avg:{train_ms / max(step, 1):.2f}ms")
-            clock_ms = agreed(train_ms)
+            clock_ms = max_over_ranks(train_ms, clock_group)
             sync_device(ctx.device)
             t0 = time.perf_counter()
         if last_step:
@@ -365,7 +357,7 @@ def train(run, val_tokens):
         step += 1
         # No device sync here: the host runs at most a step ahead, and a sync per step would leave the GPU
         # idle while the next step is launched. Only logging (.item()) syncs.
-        clock_ms = agreed(train_ms + 1000.0 * (time.perf_counter() - t0))
+        clock_ms = max_over_ranks(train_ms + 1000.0 * (time.perf_counter() - t0), clock_group)
         if h.train_log_every > 0 and (step <= 10 or step % h.train_log_every == 0 or stop_after is not None):
             log0(f"step:{step}/{h.iterations} train_loss:{train_loss.item():.4f} "
                  f"train_time:{clock_ms:.0f}ms step_avg:{clock_ms / step:.2f}ms")
@@ -381,11 +373,12 @@ def train(run, val_tokens):
     run.train_ms = train_ms  # the training clock at the stop: export's calibration continues it
 
 
-def read_artifact(artifact):
-    """The quantizer's object from a compressed artifact; a file this program's compressor or torch cannot read is
-    one line (exit 2) naming it. The object's own format version is checked by dequantize_state_dict."""
+def read_artifact(artifact, setting="EVAL_ONLY"):
+    """The quantizer's object from a compressed artifact; a missing file (named by the `setting` that gave it) or
+    one this program's compressor or torch cannot read is one line (exit 2). The object's own format version is
+    checked by dequantize_state_dict."""
     if not os.path.isfile(artifact):
-        raise RunInputError(f"EVAL_ONLY={artifact}: no such artifact file")
+        raise RunInputError(f"{setting}={artifact}: no such artifact file")
     with open(artifact, "rb") as f:
         blob = f.read()
     try:

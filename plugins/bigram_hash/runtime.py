@@ -2,10 +2,10 @@
 # plugins/bigram_hash: hashed (previous, current) token embedding, added to tok_emb(ids) before the
 # embedding norm (PR #162)
 # ==================================================================================================
-from golfc.runtime.model import CastedLinear, mark_control_tensors
+from golfc.runtime.model import CONTROL_TENSOR_NAME_PATTERNS, CastedLinear
 from golfc.runtime.prelude import *  # editors and tests only: blanked when emitted
 
-mark_control_tensors("bigram_scale")  # fp32 in training and in the artifact
+CONTROL_TENSOR_NAME_PATTERNS.extend(["bigram_scale"])  # fp32 in training and in the artifact
 
 
 def bigram_bucket(ids, buckets):

@@ -6,7 +6,7 @@
 # kept in int8 containers (the compressor absorbs the unused high bits). Small tensors stay float (control
 # tensors fp32, the rest fp16). QUANT_STAGES (fp16_keep, gptq_lite, sdclip, gptq, lqer) act at named points.
 # ==================================================================================================
-from golfc.runtime.model import CONTROL_TENSOR_NAME_PATTERNS
+from golfc.runtime.model import is_control_tensor
 from golfc.runtime.prelude import *  # editors and tests only: blanked when emitted
 
 INT6_LABEL = "int6"
@@ -81,7 +81,7 @@ def lowbit_as_matrix(t):
 
 def lowbit_plan(name, t, h):
     """Bits for one float tensor (16: kept in fp16, 32: control tensor kept exact)."""
-    if any(s in name for s in CONTROL_TENSOR_NAME_PATTERNS):
+    if is_control_tensor(name):  # a control tag, else the name patterns
         return 32
     bits = lowbit_bits(name, h) if t.numel() > h.quant_keep_float_numel else 16
     for fn in lowbit_stage_methods("plan"):

@@ -7,10 +7,11 @@
 # ==================================================================================================
 from golfc_plugins.unet_blocks.runtime import UNetBlock  # editors and tests only: blanked when emitted
 
-from golfc.runtime.model import mark_control_tensors, rms_norm
+from golfc.runtime.model import CONTROL_TENSOR_NAME_PATTERNS
 from golfc.runtime.prelude import *  # editors and tests only: blanked when emitted
 
-mark_control_tensors("parallel_resid_lambdas", "parallel_post_lambdas")  # fp32, scalar Adam, exact in the artifact
+# fp32, scalar Adam, exact in the artifact
+CONTROL_TENSOR_NAME_PATTERNS.extend(["parallel_resid_lambdas", "parallel_post_lambdas"])
 
 
 def parallel_form(h, layer):

@@ -1,18 +1,24 @@
 # ==================================================================================================
 # plugins/plain_eval: the default evaluation windows (non-overlapping TRAIN_SEQ_LEN windows, the
-# reference's) and the default scorer (every window of the plan scored once, no adaptation)
+# reference's) and the default scorer (every window of the plan scored once, no adaptation), with the
+# helpers other window plans and scorers reuse (sliding_windows, ensure_positions): those plugins require it
 # ==================================================================================================
-from golfc.runtime.data import (
-    EvalWindows,
-    collect_scores,
-    rank_share,
-    sliding_windows,
-    span_scores,
-    target_bytes,
-    window_batches,
-)
-from golfc.runtime.model import ensure_positions
+from golfc.runtime.data import EvalWindows, collect_scores, rank_share, span_scores, target_bytes, window_batches
 from golfc.runtime.prelude import *  # editors and tests only: blanked when emitted
+
+
+def sliding_windows(num_targets, window, stride):
+    """[(start, first_scored)] over targets 1 .. num_targets: the first window scores all its targets, each
+    later one starts stride tokens on and scores what its predecessor did not reach. The last window ends
+    exactly at the stream's end and scores only what is left, so no target is scored twice (the duplicate
+    tail fixed in the records on 2026-04-01). stride == window gives the plain non-overlapping windows."""
+    window = min(window, num_targets)
+    spans, end = [(0, 0)], window
+    while end < num_targets:
+        start = min(end + stride, num_targets) - window
+        spans.append((start, end))
+        end = start + window
+    return spans
 
 
 def plain_windows(val_tokens, h, ctx):
@@ -29,6 +35,15 @@ def plain_windows(val_tokens, h, ctx):
         )
     spans = sliding_windows(val_tokens.numel() - 1, seq_len, seq_len)
     return EvalWindows(min(seq_len, val_tokens.numel() - 1), spans, batch_seqs, pad=False)
+
+
+def ensure_positions(model, seq_len):
+    """Grow every position table of a model to seq_len positions (each position_encoding module's
+    grow_positions), before a compiled forward sees a longer sequence (an evaluation longer than training):
+    growing them inside a compiled graph is not traceable."""
+    for module in getattr(model, "_orig_mod", model).modules():
+        if hasattr(module, "grow_positions"):
+            module.grow_positions(seq_len)
 
 
 def score_plain_windows(model, val_tokens, h, ctx, final=False):

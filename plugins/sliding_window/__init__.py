@@ -20,4 +20,5 @@ def golfc_add_hparams(hp: HParams) -> None:
 
 @hookimpl
 def golfc_eval_windows() -> Impl:
-    return Impl(module="golfc_plugins.sliding_window.runtime", symbols="sliding_eval_windows")
+    return Impl(module="golfc_plugins.sliding_window.runtime", symbols="sliding_eval_windows",
+                requires=("golfc_plugins.plain_eval.runtime",))  # its sliding_windows

@@ -3,7 +3,9 @@
 # window scores all its targets, every later one only its last EVAL_STRIDE, so each target is scored
 # exactly once with at least EVAL_SEQ_LEN - EVAL_STRIDE tokens of context (PR #50). Any scorer uses them.
 # ==================================================================================================
-from golfc.runtime.data import EvalWindows, sliding_windows
+from golfc_plugins.plain_eval.runtime import sliding_windows  # editors and tests only: blanked when emitted
+
+from golfc.runtime.data import EvalWindows
 from golfc.runtime.prelude import *  # editors and tests only: blanked when emitted
 
 

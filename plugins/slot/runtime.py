@@ -3,10 +3,12 @@
 # its own delta (1, d) on the last hidden state, fitted for SLOT_STEPS AdamW steps on the window's context
 # targets only (scored by earlier windows), and then scores the window's new targets with it
 # ==================================================================================================
-from golfc_plugins.plain_eval.runtime import score_plain_windows  # editors and tests only: blanked when emitted
+from golfc_plugins.plain_eval.runtime import (  # editors and tests only: blanked when emitted
+    ensure_positions,
+    score_plain_windows,
+)
 
 from golfc.runtime.data import collect_scores, rank_share, span_scores, target_bytes, window_batches
-from golfc.runtime.model import ensure_positions
 from golfc.runtime.prelude import *  # editors and tests only: blanked when emitted
 
 

@@ -2,10 +2,10 @@
 # plugins/smear_gate: SmearGate v2 on the embedding before its norm (PR #1667), BOS-masked (PR #1851):
 # e_t += lambda * sigmoid(W e_t[:window]) * e_{t-1} * (ids_t != BOS)
 # ==================================================================================================
-from golfc.runtime.model import mark_control_tensors
+from golfc.runtime.model import CONTROL_TENSOR_NAME_PATTERNS
 from golfc.runtime.prelude import *  # editors and tests only: blanked when emitted
 
-mark_control_tensors("smear_gate_w", "smear_lambda")  # fp32 in training and in the artifact
+CONTROL_TENSOR_NAME_PATTERNS.extend(["smear_gate_w", "smear_lambda"])  # fp32 in training and in the artifact
 SMEAR_BOS_ID = 1  # the shards' document start (core/data: each document is [BOS=1] + tokens)
 
 

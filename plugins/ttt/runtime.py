@@ -4,10 +4,12 @@
 # under no_grad, their scores committed, and only then (unless k is the last chunk) every weight takes
 # TTT_EPOCHS passes of SGD over chunk k's tokens
 # ==================================================================================================
-from golfc_plugins.plain_eval.runtime import score_plain_windows  # editors and tests only: blanked when emitted
+from golfc_plugins.plain_eval.runtime import (  # editors and tests only: blanked when emitted
+    ensure_positions,
+    score_plain_windows,
+)
 
 from golfc.runtime.data import collect_scores, rank_share, span_scores, target_bytes, window_batches
-from golfc.runtime.model import ensure_positions
 from golfc.runtime.prelude import *  # editors and tests only: blanked when emitted
 
 

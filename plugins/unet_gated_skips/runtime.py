@@ -4,10 +4,11 @@
 # ==================================================================================================
 from golfc_plugins.unet_blocks.runtime import UNetSkips  # editors and tests only: blanked when emitted
 
-from golfc.runtime.model import mark_control_tensors
+from golfc.runtime.model import CONTROL_TENSOR_NAME_PATTERNS
 from golfc.runtime.prelude import *  # editors and tests only: blanked when emitted
 
-mark_control_tensors("skip_gates")  # fp32 in training and in the artifact, trained by the scalar Adam group
+# fp32 in training and in the artifact, trained by the scalar Adam group
+CONTROL_TENSOR_NAME_PATTERNS.extend(["skip_gates"])
 
 
 class GatedUNetSkips(UNetSkips):

@@ -2,10 +2,10 @@
 # plugins/value_embed: value embeddings (PR #374, 2026-03-22 record): a token table shared by every layer,
 # projected to the value width and added to v on VE_LAYERS:  v_l += ve_layer_scales[l] * ve_scale * proj(table[ids])
 # ==================================================================================================
-from golfc.runtime.model import CastedLinear, mark_control_tensors
+from golfc.runtime.model import CONTROL_TENSOR_NAME_PATTERNS, CastedLinear
 from golfc.runtime.prelude import *  # editors and tests only: blanked when emitted
 
-mark_control_tensors("ve_scale", "ve_layer_scales")  # fp32 in training and in the artifact
+CONTROL_TENSOR_NAME_PATTERNS.extend(["ve_scale", "ve_layer_scales"])  # fp32 in training and in the artifact
 
 
 def value_embed_layers(h):

@@ -189,15 +189,8 @@ def init_distributed(h):
         else:
             dist.init_process_group(backend="gloo")
         dist.barrier()
-    return RunContext(
-        rank=rank,
-        world_size=world_size,
-        local_rank=local_rank,
-        device=device,
-        is_master=rank == 0,
-        distributed=distributed,
-        grad_accum_steps=8 // world_size,  # the global batch is always 8 micro-batches
-    )
+    return RunContext(rank=rank, world_size=world_size, local_rank=local_rank, device=device, is_master=rank == 0,
+                      distributed=distributed, grad_accum_steps=8 // world_size)  # the global batch: 8 micro-batches
 
 
 def host_group(ctx):
@@ -214,7 +207,10 @@ def host_group(ctx):
 
 
 def max_over_ranks(value, group):
-    """The largest of every rank's `value` (a float), on every rank: one fp64 all-reduce on the host."""
+    """The largest of every rank's `value` (a float), on every rank: one fp64 all-reduce on the host; with no
+    group (one process, or no wall-clock cap: host_group is not asked), `value` itself."""
+    if group is None:
+        return value
     t = torch.tensor([value], dtype=torch.float64)
     dist.all_reduce(t, op=dist.ReduceOp.MAX, group=group)
     return t.item()
@@ -239,7 +235,13 @@ def bf16_autocast(device):
 import sys
 
 RANGE_OPS = {">=": lambda v, lim: v >= lim, ">": lambda v, lim: v > lim, "<=": lambda v, lim: v <= lim}
-RULE_KINDS = ("multiple", "even_quotient", "at_least")
+# rule kind -> (whether it holds for the left value and the divisor factor * right, the rule in words);
+# a zero divisor fails "multiple" and "even_quotient"
+RULE_KINDS = {
+    "multiple": (lambda left, divisor: divisor != 0 and left % divisor == 0, "{left} to be a multiple of {right}"),
+    "even_quotient": (lambda left, divisor: divisor != 0 and (left // divisor) % 2 == 0, "{left} / {right} to be even"),
+    "at_least": (lambda left, divisor: left >= divisor, "{left} >= {right}"),
+}
 
 
 def range_problem(name, value, bounds):
@@ -253,38 +255,16 @@ def range_problem(name, value, bounds):
     return f"{name}={shown}: expected {wanted}{' for each element' if isinstance(value, tuple) else ''}"
 
 
-def _scaled(factor, name):
-    return name if factor == 1 else f"{factor} * {name}"
-
-
-def rule_holds(kind, left, right, factor):
-    """Whether the values ``left`` and ``right`` satisfy the rule; a zero divisor fails it."""
-    divisor = factor * right
-    if kind == "multiple":
-        return divisor != 0 and left % divisor == 0
-    if kind == "even_quotient":
-        return divisor != 0 and (left // divisor) % 2 == 0
-    return left >= divisor  # at_least
-
-
-def rule_text(kind, left_name, right_name, factor):
-    """The rule in words: ``MODEL_DIM to be a multiple of NUM_HEADS``."""
-    scaled = _scaled(factor, right_name)
-    if kind == "multiple":
-        return f"{left_name} to be a multiple of {scaled}"
-    if kind == "even_quotient":
-        return f"{left_name} / {scaled} to be even"
-    return f"{left_name} >= {scaled}"
-
-
 def rule_problem(rule, values):
     """``None`` when the rule holds for ``values`` ({NAME: value}), else one line naming both values."""
     kind, left_name, right_name, factor, note = rule
-    if rule_holds(kind, values[left_name], values[right_name], factor):
+    holds, words = RULE_KINDS[kind]
+    if holds(values[left_name], factor * values[right_name]):
         return None
     why = f" ({note})" if note else ""
     shown = f"{left_name}={values[left_name]!r}, {right_name}={values[right_name]!r}"
-    return f"{shown}: expected {rule_text(kind, left_name, right_name, factor)}{why}"
+    right = right_name if factor == 1 else f"{factor} * {right_name}"
+    return f"{shown}: expected {words.format(left=left_name, right=right)}{why}"
 
 
 def hparam_problems(values, ranges, rules):
@@ -473,9 +453,8 @@ def read_shard_header(path):
     expected = SHARD_HEADER_BYTES + 2 * num_tokens
     actual = os.path.getsize(path)
     if num_tokens < 0 or actual != expected:
-        raise RunInputError(
-            f"{path}: {actual} bytes, expected {expected} ({SHARD_HEADER_BYTES}-byte header + 2 * {num_tokens} tokens)"
-        )
+        raise RunInputError(f"{path}: {actual} bytes, expected {expected} "
+                            f"({SHARD_HEADER_BYTES}-byte header + 2 * {num_tokens} tokens)")
     return num_tokens
 
 
@@ -576,20 +555,6 @@ class EvalWindows:
         self.window, self.spans, self.batch_seqs, self.pad = window, spans, batch_seqs, pad
 
 
-def sliding_windows(num_targets, window, stride):
-    """[(start, first_scored)] over targets 1 .. num_targets: the first window scores all its targets, each
-    later one starts stride tokens on and scores what its predecessor did not reach. The last window ends
-    exactly at the stream's end and scores only what is left, so no target is scored twice (the duplicate
-    tail fixed in the records on 2026-04-01). stride == window gives the plain non-overlapping windows."""
-    window = min(window, num_targets)
-    spans, end = [(0, 0)], window
-    while end < num_targets:
-        start = min(end + stride, num_targets) - window
-        spans.append((start, end))
-        end = start + window
-    return spans
-
-
 def rank_share(items, ctx):
     """This rank's contiguous share of a sequence (the ranks in order cover it exactly once)."""
     return items[len(items) * ctx.rank // ctx.world_size : len(items) * (ctx.rank + 1) // ctx.world_size]
@@ -635,16 +600,11 @@ def collect_scores(parts, device):
 
 
 # Small "control" tensors: kept in fp32 during training and in the artifact, optimised by Adam. A plugin adds
-# the names of its own with mark_control_tensors(...) at the top of its section.
+# the names of its own with CONTROL_TENSOR_NAME_PATTERNS.extend(...) at the top of its section.
 CONTROL_TENSOR_NAME_PATTERNS = ["attn_scale", "mlp_scale", "resid_mix", "q_gain", "skip_weight"]
 
 
 PARAM_TAGS = {}  # state-dict name -> tags of the GPT built last (for code that sees a state dict, not the model)
-
-
-def mark_control_tensors(*patterns):
-    """Treat parameters whose state-dict name contains any of `patterns` as control tensors."""
-    CONTROL_TENSOR_NAME_PATTERNS.extend(p for p in patterns if p not in CONTROL_TENSOR_NAME_PATTERNS)
 
 
 def tag_param(p, control=None, group=None, quant=None):
@@ -816,15 +776,6 @@ class GPT(nn.Module):
         logits = self.logits(self.hidden(ids))
         loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), reduction=reduction)
         return loss.view_as(targets) if reduction == "none" else loss
-
-
-def ensure_positions(model, seq_len):
-    """Grow every position table of a model to seq_len positions (each position_encoding module's
-    grow_positions), before a compiled forward sees a longer sequence (an evaluation longer than training):
-    growing them inside a compiled graph is not traceable."""
-    for module in getattr(model, "_orig_mod", model).modules():
-        if hasattr(module, "grow_positions"):
-            module.grow_positions(seq_len)
 
 
 def cast_params_for_training(model, device):
@@ -1460,19 +1411,25 @@ class TokenStreamLoader:
 
 # ==================================================================================================
 # plugins/plain_eval: the default evaluation windows (non-overlapping TRAIN_SEQ_LEN windows, the
-# reference's) and the default scorer (every window of the plan scored once, no adaptation)
+# reference's) and the default scorer (every window of the plan scored once, no adaptation), with the
+# helpers other window plans and scorers reuse (sliding_windows, ensure_positions): those plugins require it
 # ==================================================================================================
 
 
 
 
-
-
-
-
-
-
-
+def sliding_windows(num_targets, window, stride):
+    """[(start, first_scored)] over targets 1 .. num_targets: the first window scores all its targets, each
+    later one starts stride tokens on and scores what its predecessor did not reach. The last window ends
+    exactly at the stream's end and scores only what is left, so no target is scored twice (the duplicate
+    tail fixed in the records on 2026-04-01). stride == window gives the plain non-overlapping windows."""
+    window = min(window, num_targets)
+    spans, end = [(0, 0)], window
+    while end < num_targets:
+        start = min(end + stride, num_targets) - window
+        spans.append((start, end))
+        end = start + window
+    return spans
 
 
 def plain_windows(val_tokens, h, ctx):
@@ -1489,6 +1446,15 @@ def plain_windows(val_tokens, h, ctx):
         )
     spans = sliding_windows(val_tokens.numel() - 1, seq_len, seq_len)
     return EvalWindows(min(seq_len, val_tokens.numel() - 1), spans, batch_seqs, pad=False)
+
+
+def ensure_positions(model, seq_len):
+    """Grow every position table of a model to seq_len positions (each position_encoding module's
+    grow_positions), before a compiled forward sees a longer sequence (an evaluation longer than training):
+    growing them inside a compiled graph is not traceable."""
+    for module in getattr(model, "_orig_mod", model).modules():
+        if hasattr(module, "grow_positions"):
+            module.grow_positions(seq_len)
 
 
 def score_plain_windows(model, val_tokens, h, ctx, final=False):
@@ -1594,14 +1560,6 @@ def probe_tapped_span_scores(plan, batch, nll, nbytes, device):
     return PROBE_TAP["span_scores_fn"](plan, batch, nll, nbytes, device)
 
 
-def probe_load_artifact(run, path):
-    if not os.path.isfile(path):
-        raise RunInputError(f"GOLFC_PROBE_ARTIFACT={path}: no such artifact file")
-    with open(path, "rb") as f:
-        quant_obj = torch.load(io.BytesIO(decompress_bytes(f.read())), map_location="cpu")
-    run.base_model.load_state_dict(dequantize_state_dict(quant_obj), strict=True)
-
-
 def probe_streams(path, vocab_size):
     if not os.path.isfile(path):
         raise RunInputError(f"GOLFC_PROBE={path}: no such file, expected a .npy array of token ids")
@@ -1631,7 +1589,8 @@ def probe_eval(run):
             train_step(run, step, 0.0, loader)
         artifact = export_artifact(run.base_model, h, ctx)
     if artifact:
-        probe_load_artifact(run, artifact)
+        quant_obj = read_artifact(artifact, "GOLFC_PROBE_ARTIFACT")
+        run.base_model.load_state_dict(dequantize_state_dict(quant_obj), strict=True)
     rows = [int(p) for p in env.get("GOLFC_PROBE_ROWS", "").split(",") if p.strip()]
     model = run.model
     if rows:  # rows come from the eager model: a compiled graph cannot be tapped
@@ -1650,11 +1609,9 @@ def probe_eval(run):
             scores = score_validation(model, streams[k], h, ctx, True)
             mine = (scores.positions.cpu().numpy(), scores.nll.float().cpu().numpy(),
                     {p: r.numpy() for p, r in PROBE_TAP["found"].items()})
-            shares = [None] * ctx.world_size
+            shares = [mine] * ctx.world_size  # every rank's share once gathered
             if ctx.distributed:
                 dist.all_gather_object(shares, mine)
-            else:
-                shares = [mine]
             for r, (positions, values, rows_found) in enumerate(shares):
                 np.add.at(scored[k], positions, 1)
                 nll[k, positions], rank[k, positions] = values, r
@@ -1801,10 +1758,6 @@ def serialize_artifact(quant_obj):
     return buf.getvalue()
 
 
-def over_budget(model_bytes, code_bytes):
-    return model_bytes + code_bytes > ARTIFACT_BUDGET_BYTES
-
-
 def export_artifact(model, h, ctx, train_ms=0.0):
     """Write final_model.pt (the unquantized weights: kept whatever happens next) and the scored artifact
     final_model.<quant>.ptz; log the sizes. Over 16,000,000 bytes with the code, a budget_fitter (if any) shrinks it,
@@ -1827,7 +1780,7 @@ def export_artifact(model, h, ctx, train_ms=0.0):
     total = torch.zeros((), dtype=torch.float64, device=ctx.device)
     if ctx.is_master:
         blob = compress_bytes(raw)
-        if over_budget(len(blob), code_bytes) and budget_fitter is not None:
+        if len(blob) + code_bytes > ARTIFACT_BUDGET_BYTES and budget_fitter is not None:
             log0(f"fit_budget: {len(blob) + code_bytes} bytes > {ARTIFACT_BUDGET_BYTES}; fitting")
             quant_obj = budget_fitter(quant_obj, lambda obj: len(compress_bytes(serialize_artifact(obj))) + code_bytes, h)
             raw = serialize_artifact(quant_obj)
@@ -2008,13 +1961,9 @@ def train(run, val_tokens):
     pending = list(run.phase_plan)  # [(fraction, phase)] not yet switched on, earliest first
     # under a cap, training stops GPTQ_RESERVE_SECONDS early: the export's calibration runs inside the cap
     max_ms = 1000.0 * (h.max_wallclock_seconds - h.gptq_reserve_seconds) if h.max_wallclock_seconds > 0 else None
+    # the training clock as every rank reads it (clock_ms): under a cap, the slowest rank's, so that all ranks stop
+    # after the same step and set the same warmdown LR (their weights stay equal to the bit); uncapped, its own
     clock_group = host_group(ctx) if max_ms is not None else None
-
-    def agreed(ms):
-        """The training clock as every rank reads it: under a cap, the slowest rank's, so that all ranks stop
-        after the same step and set the same warmdown LR (their weights stay equal to the bit)."""
-        return max_over_ranks(ms, clock_group) if clock_group is not None else ms
-
     train_ms, clock_ms, stop_after, step = 0.0, 0.0, None, 0
     for events in run.events:
         events.train_start(run)
@@ -2028,7 +1977,7 @@ def train(run, val_tokens):
             val_loss, val_bpb = evaluate(model, val_tokens, h, ctx)
             log0(f"step:{step}/{h.iterations} val_loss:{val_loss:.4f} val_bpb:{val_bpb:.4f} "
                  f"train_time:{train_ms:.0f}ms step_avg:{train_ms / max(step, 1):.2f}ms")
-            clock_ms = agreed(train_ms)
+            clock_ms = max_over_ranks(train_ms, clock_group)
             sync_device(ctx.device)
             t0 = time.perf_counter()
         if last_step:
@@ -2043,7 +1992,7 @@ def train(run, val_tokens):
         step += 1
         # No device sync here: the host runs at most a step ahead, and a sync per step would leave the GPU
         # idle while the next step is launched. Only logging (.item()) syncs.
-        clock_ms = agreed(train_ms + 1000.0 * (time.perf_counter() - t0))
+        clock_ms = max_over_ranks(train_ms + 1000.0 * (time.perf_counter() - t0), clock_group)
         if h.train_log_every > 0 and (step <= 10 or step % h.train_log_every == 0 or stop_after is not None):
             log0(f"step:{step}/{h.iterations} train_loss:{train_loss.item():.4f} "
                  f"train_time:{clock_ms:.0f}ms step_avg:{clock_ms / step:.2f}ms")
@@ -2059,11 +2008,12 @@ def train(run, val_tokens):
     run.train_ms = train_ms  # the training clock at the stop: export's calibration continues it
 
 
-def read_artifact(artifact):
-    """The quantizer's object from a compressed artifact; a file this program's compressor or torch cannot read is
-    one line (exit 2) naming it. The object's own format version is checked by dequantize_state_dict."""
+def read_artifact(artifact, setting="EVAL_ONLY"):
+    """The quantizer's object from a compressed artifact; a missing file (named by the `setting` that gave it) or
+    one this program's compressor or torch cannot read is one line (exit 2). The object's own format version is
+    checked by dequantize_state_dict."""
     if not os.path.isfile(artifact):
-        raise RunInputError(f"EVAL_ONLY={artifact}: no such artifact file")
+        raise RunInputError(f"{setting}={artifact}: no such artifact file")
     with open(artifact, "rb") as f:
         blob = f.read()
     try:

@@ -33,7 +33,7 @@ ENV = {"VOCAB_SIZE": "64", "NUM_LAYERS": "2", "MODEL_DIM": "32", "NUM_HEADS": "2
 def test_tags_win_over_name_and_type_rules(plugin_dir):
     plugin_dir.add("tagger", slot_plugin("golfc_embedding_extras", "tagger_runtime", "Tagged"), TAGGER)
     ns = load_program(("tagger",), env=ENV, plugins_dir=plugin_dir.root)
-    ns["mark_control_tensors"]("attn_scale_like")
+    ns["CONTROL_TENSOR_NAME_PATTERNS"].append("attn_scale_like")
     h = ns["Hyperparameters"]()
     model = ns["GPT"](h)
     extra = model.extras[0]

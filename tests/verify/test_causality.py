@@ -118,55 +118,56 @@ def test_a_bad_probe_stream_is_a_one_line_error(tmp_path, tiny_dataset):
 LEAKS = [
     pytest.param(("leaky_ttt_train_first",), "causality", id="L1-ttt-train-then-score"),
     pytest.param(("leaky_ttt_last_epoch",), "causality", id="L2-ttt-last-epoch", marks=pytest.mark.slow),
-    pytest.param(("sliding_window", "leaky_slot_shared_delta"), "causality", id="L13-shared-delta",
-                 marks=pytest.mark.slow),
     pytest.param(("sliding_window", "leaky_slot_scored"), "causality", id="L12-slot-on-scored",
                  marks=pytest.mark.slow),
-    pytest.param(("leaky_ngram_target",), "target", id="L7-ngram-keyed-on-target"),
-    pytest.param(("leaky_mixture_unnormalized",), "normalization", id="L8-unnormalized-mixture",
-                 marks=pytest.mark.slow),
     pytest.param(("leaky_smear_no_bos",), "documents", id="L18-smear-across-bos", marks=pytest.mark.slow),
-]
+]  # L13 (shared delta), L7 (n-gram keyed on the target), L8 (unnormalised mixture): the two tests below
 
 
-@pytest.mark.parametrize(("plugins", "failing"), LEAKS)
-def test_each_leaky_fixture_fails_the_check_of_its_rule(tmp_path, tiny_dataset, plugins, failing):
-    results = check(tmp_path, tiny_dataset, plugins, [failing], plugins_dir=LEAKY, **INIT)
-    (result,) = results
+def assert_fails_its_rule(result, failing):
     assert (result.name, result.rule, result.verdict) == (failing, RULES[failing], "FAIL"), result.evidence
     assert ("position" in result.evidence and "->" in result.evidence) or "sums to" in result.evidence
 
 
-@pytest.mark.slow
-def test_the_shared_delta_slot_also_fails_batch_invariance(tmp_path, tiny_dataset):
-    (result,) = check(tmp_path, tiny_dataset, ("sliding_window", "leaky_slot_shared_delta"), ["batch"],
-                      plugins_dir=LEAKY, **INIT)
-    assert (result.rule, result.verdict) == ("L13", "FAIL") and "batch 4 -> 1 windows" in result.evidence
+@pytest.mark.parametrize(("plugins", "failing"), LEAKS)
+def test_each_leaky_fixture_fails_the_check_of_its_rule(tmp_path, tiny_dataset, plugins, failing):
+    (result,) = check(tmp_path, tiny_dataset, plugins, [failing], plugins_dir=LEAKY, **INIT)
+    assert_fails_its_rule(result, failing)
 
 
 @pytest.mark.slow
-def test_the_n_gram_fixtures_pass_the_c2_check_they_do_not_break(tmp_path, tiny_dataset):
-    """Each C2 fixture breaks one of the two C2 checks: the evidence is specific, not a blanket failure."""
-    keyed = verdicts(check(tmp_path / "a", tiny_dataset, ("leaky_ngram_target",), ["normalization", "target"],
-                           plugins_dir=LEAKY, **INIT))
-    unnormalized = verdicts(check(tmp_path / "b", tiny_dataset, ("leaky_mixture_unnormalized",),
-                                  ["normalization", "target"], plugins_dir=LEAKY, **INIT))
-    assert keyed == {"normalization": "PASS", "target": "FAIL"}
-    assert unnormalized == {"normalization": "FAIL", "target": "PASS"}
+def test_the_shared_delta_slot_fails_causality_and_batch_invariance(tmp_path, tiny_dataset):
+    """L13, both checks from one probe of the build: the delta fitted on a whole batch leaks future targets
+    into earlier positions (causality), and the scores change with the number of windows per batch."""
+    causality, batch = check(tmp_path, tiny_dataset, ("sliding_window", "leaky_slot_shared_delta"),
+                             ["causality", "batch"], plugins_dir=LEAKY, **INIT)
+    assert_fails_its_rule(causality, "causality")
+    assert (batch.rule, batch.verdict) == ("L13", "FAIL") and "batch 4 -> 1 windows" in batch.evidence
+
+
+def test_each_c2_fixture_fails_its_own_check_and_passes_the_other(tmp_path, tiny_dataset):
+    """L7 (n-gram keyed on the target) fails the target check and L8 (unnormalised mixture) the normalisation
+    check, each with specific evidence, and each passes the other C2 check: not a blanket failure."""
+    keyed = check(tmp_path / "a", tiny_dataset, ("leaky_ngram_target",), ["normalization", "target"],
+                  plugins_dir=LEAKY, **INIT)
+    unnormalized = check(tmp_path / "b", tiny_dataset, ("leaky_mixture_unnormalized",), ["normalization", "target"],
+                         plugins_dir=LEAKY, **INIT)
+    assert verdicts(keyed) == {"normalization": "PASS", "target": "FAIL"}
+    assert verdicts(unnormalized) == {"normalization": "FAIL", "target": "PASS"}
+    assert_fails_its_rule(keyed[1], "target")
+    assert_fails_its_rule(unnormalized[0], "normalization")
 
 
 # --------------------------------------------------------------------------------------------------
 # golfc's own evaluation plugins pass
 # --------------------------------------------------------------------------------------------------
-def test_the_baseline_passes_causality_and_both_c2_checks(tmp_path, tiny_dataset):
-    results = check(tmp_path, tiny_dataset, (), ["causality", "normalization", "target"])
-    assert verdicts(results) == {"causality": "PASS", "normalization": "PASS", "target": "PASS"}, results
-    assert "bit-identical" in results[0].evidence
+EVAL_PLUGINS = [pytest.param((), id="baseline")] + [  # the baseline: in the quick subset
+    pytest.param(p, id="+".join(p), marks=pytest.mark.slow)
+    for p in [("sliding_window",), ("ttt",), ("sliding_window", "slot"), ("sliding_window", "ttt")]
+]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("plugins", [(), ("sliding_window",), ("ttt",), ("sliding_window", "slot"),
-                                     ("sliding_window", "ttt")], ids=lambda p: "+".join(p) or "baseline")
+@pytest.mark.parametrize("plugins", EVAL_PLUGINS)
 def test_golfcs_evaluation_plugins_pass_every_applicable_check(tmp_path, tiny_dataset, plugins):
     results = check(tmp_path, tiny_dataset, plugins, list(CHECKS))
     got = verdicts(results)
@@ -176,6 +177,8 @@ def test_golfcs_evaluation_plugins_pass_every_applicable_check(tmp_path, tiny_da
                    "documents": "SKIP"}, [r.evidence for r in results]
     if "ttt" in plugins:
         assert "first TTT chunk" in next(r for r in results if r.name == "batch").evidence
+    if not plugins:
+        assert "bit-identical" in results[0].evidence
 
 
 @pytest.mark.slow
