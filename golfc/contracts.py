@@ -236,6 +236,43 @@ def _check_events(ns: dict[str, Any], h: Any) -> list[str]:
     return problems
 
 
+def _check_averaging(ns: dict[str, Any], h: Any, steps: int = 60) -> list[str]:
+    """weight_averaging: apply(model) leaves names, shapes and dtypes as they were; an average of identical
+    weights is those weights; an average of changing weights lies, element by element, between the smallest and
+    the largest value the model held (the initial weights and every updated one: a convex combination)."""
+    import torch
+
+    problems = []
+    for moving in (False, True):
+        model = _model(ns)
+        first = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        low, high = dict(first), dict(first)
+        averager = ns["WeightAverager"](model, h)
+        for step in range(1, steps + 1):
+            if moving:
+                with torch.no_grad():
+                    for p in model.parameters():
+                        p.add_(torch.randn_like(p) * 0.01)
+                for k, v in model.state_dict().items():
+                    if v.is_floating_point():
+                        low[k], high[k] = torch.minimum(low[k], v), torch.maximum(high[k], v)
+            averager.update(model, step, max(0.0, 1.0 - step / steps))  # the lr multiplier warms down to 0
+        averager.apply(model)
+        after = model.state_dict()
+        if set(after) != set(first):
+            return [f"apply changed the state-dict names: {sorted(set(after) ^ set(first))[:3]}"]
+        for k, v in after.items():
+            if v.shape != first[k].shape or v.dtype != first[k].dtype:
+                problems.append(f"{k}: {tuple(first[k].shape)} {first[k].dtype} -> {tuple(v.shape)} {v.dtype}")
+            elif not moving and v.is_floating_point() and not torch.allclose(v, first[k], rtol=1e-5, atol=1e-6):
+                problems.append(f"{k}: the average of unchanged weights is not those weights")
+            elif moving and v.is_floating_point():
+                slack = 1e-5 * (1 + high[k].abs())
+                if bool(((v < low[k] - slack) | (v > high[k] + slack)).any()):
+                    problems.append(f"{k}: the average leaves the range of the weights it averaged")
+    return problems[:5]
+
+
 def _check_loss(ns: dict[str, Any], h: Any) -> list[str]:
     """The loss slot: the cross-entropy of GPT.logits, mean and per token, with the same gradient."""
     import torch
@@ -266,7 +303,6 @@ def _check_loss(ns: dict[str, Any], h: Any) -> list[str]:
 UNCHECKED: dict[str, str] = {  # slots check_contract cannot call alone on one CPU process, and where they are tested
     "grad_average": "needs several ranks: plugins/flat_allreduce/test_flat_allreduce.py runs two gloo ranks",
     "data_loader": "needs training shards: tests/test_hooks.py and each loader's own tests build a tiny dataset",
-    "weight_averaging": "no catalogue plugin yet; tests/test_hooks.py::test_hook_weight_averaging",
     "train_quantization": "switches during a run: plugins/qat/test_qat.py (the compiled forward changes)",
     "calibration_source": "needs training shards: tests/runtime/test_artifact.py and the ar_selfgen tests",
     "quant_stages": "read by the low-bit quantizer only: plugins/int6/test_int6.py and each stage plugin's own tests",
@@ -274,6 +310,7 @@ UNCHECKED: dict[str, str] = {  # slots check_contract cannot call alone on one C
 }
 
 CHECKS: dict[str, Callable[[dict[str, Any], Any], list[str]]] = {
+    "weight_averaging": _check_averaging,
     "schedule": _check_lr_schedule,
     "run_events": _check_events,
     "attention_kernel": _check_kernel,

@@ -142,3 +142,27 @@ def test_architecture_maps_each_of_the_44_tricks_to_its_hooks():
     named = {word for _, hooks in rows for word in re.findall(r"[a-z_]+", hooks)}
     slots_used = {slot.name for slot in SLOTS} & named
     assert slots_used >= {"eval_windows", "value_hook", "layer_schedule", "skip_mixer", "muon_transform", "run_events"}
+
+
+def test_check_contract_finds_an_averager_that_extrapolates(plugin_dir):
+    """weight_averaging: an 'average' that overshoots past the last weights (2 * last - first) is no convex
+    combination: the check names the tensors, where ema and swa pass (test above)."""
+    from golfc.testing import slot_plugin
+
+    averager = """
+import torch
+
+class Extrapolate:
+    def __init__(self, model, h):
+        self.first = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def update(self, model, step, lr_mul):
+        pass
+
+    def apply(self, model):
+        state = model.state_dict()
+        model.load_state_dict({k: 2 * v - self.first[k] if v.is_floating_point() else v for k, v in state.items()})
+"""
+    plugin_dir.add("overshoot", slot_plugin("golfc_weight_averaging", "overshoot_runtime", "Extrapolate"), averager)
+    problems = check_contract("weight_averaging", "overshoot", plugins_dir=plugin_dir.root)
+    assert problems and all("leaves the range" in p for p in problems), problems
