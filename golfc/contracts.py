@@ -161,6 +161,64 @@ def _check_quantizer(ns: dict[str, Any], h: Any) -> list[str]:
     return problems + ([] if isinstance(ns["QUANT_LABEL"], str) else ["QUANT_LABEL is not a str"])
 
 
+class _RandomCalibration:
+    """A calibration source of random token batches (the contract check has no training shards)."""
+
+    def __init__(self, vocab: int):
+        self.vocab, self.done = vocab, False
+
+    def batches(self, count: int) -> Any:
+        import torch
+
+        generator = torch.Generator().manual_seed(1)
+        for _ in range(count):
+            yield torch.randint(0, self.vocab, (B, T), generator=generator)
+
+    def finished(self) -> None:
+        self.done = True
+
+
+def _check_quant_stages(ns: dict[str, Any], h: Any) -> list[str]:
+    """quant_stages, on the low-bit quantizer they act in: plan gives bits the engine stores (2-8, 16 or 32); clip
+    gives None or a finite positive (rows,) clip; round gives None or int8 values of w's shape in [-qmax, qmax];
+    the whole model then round-trips with the stages active (names, shapes, dtypes) within a relative error of
+    0.5 per quantized matrix (garbage scales or values fail it)."""
+    import torch
+
+    model, problems = _model(ns), []
+    h.quant_keep_float_numel = 0  # the tiny model's matrices are quantized, not kept in fp16 for their size
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    ctx = ns["RunContext"](0, 1, 0, torch.device("cpu"), True, False, 8)
+    name = next(k for k, v in state.items() if v.ndim == 2 and ".attn." in k)
+    w, qmax = state[name].float(), ns["lowbit_qmax"](6)
+    obj, _ = ns["quantize_model"](model, state, h, ctx, _RandomCalibration(h.vocab_size))  # stages prepare here
+    for stage in ns["QUANT_STAGES"]:
+        label = type(stage).__name__
+        if hasattr(stage, "plan") and stage.plan(name, w, 6, h) not in (*range(2, 9), 16, 32):
+            problems.append(f"{label}.plan({name}) gave {stage.plan(name, w, 6, h)!r} bits")
+        clip = stage.clip(name, w, qmax, h) if hasattr(stage, "clip") else None
+        good_clip = clip is None or (clip.shape == (w.size(0),) and bool((torch.isfinite(clip) & (clip > 0)).all()))
+        if not good_clip:
+            problems.append(f"{label}.clip({name}): expected finite positive ({w.size(0)},), got {tuple(clip.shape)}")
+        scale = ns["lowbit_scale"](clip if clip is not None else w.abs().amax(dim=1), qmax)
+        q = stage.round(name, w, scale, qmax, h) if hasattr(stage, "round") else None
+        if q is not None and (q.dtype != torch.int8 or q.shape != w.shape or int(q.abs().max()) > qmax):
+            problems.append(f"{label}.round({name}): expected int8 {tuple(w.shape)} in [-{qmax}, {qmax}]")
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    back = ns["dequantize_state_dict"](torch.load(io.BytesIO(buf.getvalue()), map_location="cpu"))
+    if set(back) != set(state):
+        return [*problems, "the round trip changed the state-dict names"]
+    for k, v in state.items():
+        if back[k].shape != v.shape or back[k].dtype != v.dtype:
+            problems.append(f"{k}: {tuple(back[k].shape)} {back[k].dtype} came back for {tuple(v.shape)} {v.dtype}")
+        elif k in obj.get("q", {}):
+            error = (back[k].float() - v.float()).norm() / v.float().norm().clamp(min=1e-12)
+            if error > 0.5:
+                problems.append(f"{k}: relative round-trip error {float(error):.3f} (> 0.5)")
+    return problems[:6]
+
+
 def _check_compressor(ns: dict[str, Any], h: Any) -> list[str]:
     raw = bytes(range(256)) * 64 + b"golfc" * 1000
     back = ns["decompress_bytes"](ns["compress_bytes"](raw))
@@ -305,12 +363,12 @@ UNCHECKED: dict[str, str] = {  # slots check_contract cannot call alone on one C
     "data_loader": "needs training shards: tests/test_hooks.py and each loader's own tests build a tiny dataset",
     "train_quantization": "switches during a run: plugins/qat/test_qat.py (the compiled forward changes)",
     "calibration_source": "needs training shards: tests/runtime/test_artifact.py and the ar_selfgen tests",
-    "quant_stages": "read by the low-bit quantizer only: plugins/int6/test_int6.py and each stage plugin's own tests",
     "budget_fitter": "needs an artifact over 16,000,000 bytes: plugins/fit_budget/test_fit_budget.py",
 }
 
 CHECKS: dict[str, Callable[[dict[str, Any], Any], list[str]]] = {
     "weight_averaging": _check_averaging,
+    "quant_stages": _check_quant_stages,
     "schedule": _check_lr_schedule,
     "run_events": _check_events,
     "attention_kernel": _check_kernel,

@@ -78,7 +78,8 @@ PLUGIN_ENV = {
     "parallel_residuals": {"PARALLEL_START_LAYER": "2"},
 }
 # Plugins that only work beside another (a quant stage or QAT acts on a low-bit quantizer).
-COMPANIONS = {"qat": ("int6",)}
+COMPANIONS = {"qat": ("int6",), **{stage: ("int6",) for stage in ("fp16_keep", "fp16_embed", "sdclip", "gptq_lite",
+                                                                    "gptq", "lqer")}}
 CHECKED = [pair for pair in CATALOGUE if pair[1] in CHECKS]
 
 
@@ -166,3 +167,23 @@ class Extrapolate:
     plugin_dir.add("overshoot", slot_plugin("golfc_weight_averaging", "overshoot_runtime", "Extrapolate"), averager)
     problems = check_contract("weight_averaging", "overshoot", plugins_dir=plugin_dir.root)
     assert problems and all("leaves the range" in p for p in problems), problems
+
+
+def test_check_contract_finds_a_quant_stage_that_rounds_out_of_range(plugin_dir):
+    """quant_stages: a rounding stage that doubles the values leaves [-qmax, qmax] and breaks the round trip."""
+    from golfc.testing import slot_plugin
+
+    stage = """
+import torch
+
+class Doubler:
+    def round(self, name, w, scale, qmax, h):
+        return (2 * torch.round(w / scale.float()[:, None])).clamp(-127, 127).to(torch.int8)
+
+DOUBLER = Doubler()
+"""
+    build = slot_plugin("golfc_quant_stages", "doubler_runtime", "DOUBLER")
+    plugin_dir.add("doubler", build, stage)
+    problems = check_contract("quant_stages", "doubler", plugins_dir=plugin_dir.root, companions=("int6",))
+    assert any("Doubler.round" in p and "in [-31, 31]" in p for p in problems), problems
+    assert any("relative round-trip error" in p for p in problems), problems
