@@ -219,6 +219,49 @@ def _check_quant_stages(ns: dict[str, Any], h: Any) -> list[str]:
     return problems[:6]
 
 
+def _check_loader(ns: dict[str, Any], h: Any, steps: int = 6) -> list[str]:
+    """data_loader, on two synthetic training shards (token ids below vocab - 1) and a validation shard of the
+    id vocab - 1 only: each rank's (x, y) are int64 with y = x shifted by one, the step's tokens add up to
+    global_tokens over the ranks (the shape (global // (world * accum * seq_len), seq_len) unless the loader
+    weights its ranks), and no validation token is ever a training input."""
+    import tempfile
+
+    import numpy as np
+
+    from golfc.data.shards import write_shard
+    from golfc.testing import cpu_context
+
+    problems, sentinel, seq_len, accum, world = [], h.vocab_size - 1, T, 2, 2
+    global_tokens = world * accum * seq_len * 3
+    with tempfile.TemporaryDirectory() as tmp:
+        rng = np.random.default_rng(0)
+        for i in range(2):
+            write_shard(Path(tmp) / f"fineweb_train_{i:06d}.bin", rng.integers(0, sentinel, 5_000 + 977 * i))
+        write_shard(Path(tmp) / "fineweb_val_000000.bin", np.full(4_000, sentinel))
+        h.train_files, h.val_files = f"{tmp}/fineweb_train_*.bin", f"{tmp}/fineweb_val_*.bin"
+        loaders = [ns["TrainLoader"](h, cpu_context(ns, rank, world, h.vocab_size)) for rank in range(world)]
+        for step in range(steps):
+            tokens = 0.0
+            for rank, loader in enumerate(loaders):
+                x, y = loader.next_batch(global_tokens, seq_len, accum)
+                where = f"step {step} rank {rank}"
+                if x.dtype.is_floating_point or str(x.dtype) != "torch.int64" or x.shape != y.shape:
+                    problems.append(f"{where}: x {x.dtype} {tuple(x.shape)}, y {tuple(y.shape)}: expected int64 pairs")
+                    continue
+                if not bool((y[:, :-1] == x[:, 1:]).all()):
+                    problems.append(f"{where}: y is not x shifted by one")
+                if bool((x == sentinel).any() or (y == sentinel).any()):
+                    problems.append(f"{where}: a validation token reached the training batch")
+                weighted = getattr(loader, "loss_weight", None) is not None
+                expected = (global_tokens // (world * accum * seq_len), seq_len)
+                if not weighted and tuple(x.shape) != expected:
+                    problems.append(f"{where}: x {tuple(x.shape)}, expected {expected}")
+                tokens += x.numel()
+            if abs(tokens - global_tokens / accum) > 0.5:
+                problems.append(f"step {step}: the ranks took {tokens:.0f} tokens, expected {global_tokens // accum}")
+    return problems[:6]
+
+
 def _check_compressor(ns: dict[str, Any], h: Any) -> list[str]:
     raw = bytes(range(256)) * 64 + b"golfc" * 1000
     back = ns["decompress_bytes"](ns["compress_bytes"](raw))
@@ -360,7 +403,6 @@ def _check_loss(ns: dict[str, Any], h: Any) -> list[str]:
 
 UNCHECKED: dict[str, str] = {  # slots check_contract cannot call alone on one CPU process, and where they are tested
     "grad_average": "needs several ranks: plugins/flat_allreduce/test_flat_allreduce.py runs two gloo ranks",
-    "data_loader": "needs training shards: tests/test_hooks.py and each loader's own tests build a tiny dataset",
     "train_quantization": "switches during a run: plugins/qat/test_qat.py (the compiled forward changes)",
     "calibration_source": "needs training shards: tests/runtime/test_artifact.py and the ar_selfgen tests",
     "budget_fitter": "needs an artifact over 16,000,000 bytes: plugins/fit_budget/test_fit_budget.py",
@@ -369,6 +411,7 @@ UNCHECKED: dict[str, str] = {  # slots check_contract cannot call alone on one C
 CHECKS: dict[str, Callable[[dict[str, Any], Any], list[str]]] = {
     "weight_averaging": _check_averaging,
     "quant_stages": _check_quant_stages,
+    "data_loader": _check_loader,
     "schedule": _check_lr_schedule,
     "run_events": _check_events,
     "attention_kernel": _check_kernel,

@@ -187,3 +187,28 @@ DOUBLER = Doubler()
     problems = check_contract("quant_stages", "doubler", plugins_dir=plugin_dir.root, companions=("int6",))
     assert any("Doubler.round" in p and "in [-31, 31]" in p for p in problems), problems
     assert any("relative round-trip error" in p for p in problems), problems
+
+
+def test_check_contract_finds_a_loader_that_reads_validation_data(plugin_dir):
+    """data_loader: a loader that trains on the validation shard (L3/L21's shape) fails the check."""
+    from golfc.testing import slot_plugin
+
+    loader = """
+import glob
+
+import numpy as np
+import torch
+
+class ValLoader:
+    def __init__(self, h, ctx):
+        path = sorted(glob.glob(h.val_files))[0]
+        self.tokens = torch.from_numpy(np.fromfile(path, dtype=np.uint16)[512:].astype(np.int64))
+
+    def next_batch(self, global_tokens, seq_len, grad_accum_steps):
+        rows = global_tokens // (2 * grad_accum_steps * seq_len)
+        chunk = self.tokens[: rows * seq_len + 1]
+        return chunk[:-1].view(rows, seq_len), chunk[1:].view(rows, seq_len)
+"""
+    plugin_dir.add("valreader", slot_plugin("golfc_data_loader", "valreader_runtime", "ValLoader"), loader)
+    problems = check_contract("data_loader", "valreader", plugins_dir=plugin_dir.root)
+    assert problems and all("a validation token reached the training batch" in p for p in problems), problems
