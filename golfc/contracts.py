@@ -219,6 +219,43 @@ def _check_quant_stages(ns: dict[str, Any], h: Any) -> list[str]:
     return problems[:6]
 
 
+def _synthetic_shards(h: Any, folder: Path) -> None:
+    """Two training shards of random ids below vocab - 1 and a validation shard of the id vocab - 1 only (a
+    sentinel: any of it in a training-side batch is validation data read), set as h's train and val files."""
+    import numpy as np
+
+    from golfc.data.shards import write_shard
+
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        write_shard(folder / f"fineweb_train_{i:06d}.bin", rng.integers(0, h.vocab_size - 1, 5_000 + 977 * i))
+    write_shard(folder / "fineweb_val_000000.bin", np.full(4_000, h.vocab_size - 1))
+    h.train_files, h.val_files = f"{folder}/fineweb_train_*.bin", f"{folder}/fineweb_val_*.bin"
+
+
+def _check_calibration(ns: dict[str, Any], h: Any, count: int = 3) -> list[str]:
+    """calibration_source, with synthetic shards present: at most `count` batches, each int64 (b, T) of token ids
+    in [0, vocab), none holding the validation shard's id."""
+    import tempfile
+
+    from golfc.testing import cpu_context
+
+    problems = []
+    with tempfile.TemporaryDirectory() as tmp:
+        _synthetic_shards(h, Path(tmp))
+        batches = list(ns["calibration_source"](_model(ns), h, cpu_context(ns, vocab=h.vocab_size), count))
+    if not 0 < len(batches) <= count:
+        problems.append(f"{len(batches)} batches for count={count}")
+    for i, x in enumerate(batches):
+        if str(x.dtype) != "torch.int64" or x.ndim != 2:
+            problems.append(f"batch {i}: {x.dtype} {tuple(x.shape)}, expected int64 (b, T)")
+        elif bool((x < 0).any() or (x >= h.vocab_size).any()):
+            problems.append(f"batch {i}: ids outside [0, {h.vocab_size})")
+        elif bool((x == h.vocab_size - 1).any()) and bool((x == h.vocab_size - 1).float().mean() > 0.5):
+            problems.append(f"batch {i}: mostly the validation shard's id: validation data read for calibration")
+    return problems[:6]
+
+
 def _check_loader(ns: dict[str, Any], h: Any, steps: int = 6) -> list[str]:
     """data_loader, on two synthetic training shards (token ids below vocab - 1) and a validation shard of the
     id vocab - 1 only: each rank's (x, y) are int64 with y = x shifted by one, the step's tokens add up to
@@ -226,19 +263,12 @@ def _check_loader(ns: dict[str, Any], h: Any, steps: int = 6) -> list[str]:
     weights its ranks), and no validation token is ever a training input."""
     import tempfile
 
-    import numpy as np
-
-    from golfc.data.shards import write_shard
     from golfc.testing import cpu_context
 
     problems, sentinel, seq_len, accum, world = [], h.vocab_size - 1, T, 2, 2
     global_tokens = world * accum * seq_len * 3
     with tempfile.TemporaryDirectory() as tmp:
-        rng = np.random.default_rng(0)
-        for i in range(2):
-            write_shard(Path(tmp) / f"fineweb_train_{i:06d}.bin", rng.integers(0, sentinel, 5_000 + 977 * i))
-        write_shard(Path(tmp) / "fineweb_val_000000.bin", np.full(4_000, sentinel))
-        h.train_files, h.val_files = f"{tmp}/fineweb_train_*.bin", f"{tmp}/fineweb_val_*.bin"
+        _synthetic_shards(h, Path(tmp))
         loaders = [ns["TrainLoader"](h, cpu_context(ns, rank, world, h.vocab_size)) for rank in range(world)]
         for step in range(steps):
             tokens = 0.0
@@ -404,7 +434,6 @@ def _check_loss(ns: dict[str, Any], h: Any) -> list[str]:
 UNCHECKED: dict[str, str] = {  # slots check_contract cannot call alone on one CPU process, and where they are tested
     "grad_average": "needs several ranks: plugins/flat_allreduce/test_flat_allreduce.py runs two gloo ranks",
     "train_quantization": "switches during a run: plugins/qat/test_qat.py (the compiled forward changes)",
-    "calibration_source": "needs training shards: tests/runtime/test_artifact.py and the ar_selfgen tests",
     "budget_fitter": "needs an artifact over 16,000,000 bytes: plugins/fit_budget/test_fit_budget.py",
 }
 
@@ -412,6 +441,7 @@ CHECKS: dict[str, Callable[[dict[str, Any], Any], list[str]]] = {
     "weight_averaging": _check_averaging,
     "quant_stages": _check_quant_stages,
     "data_loader": _check_loader,
+    "calibration_source": _check_calibration,
     "schedule": _check_lr_schedule,
     "run_events": _check_events,
     "attention_kernel": _check_kernel,

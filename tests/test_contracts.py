@@ -212,3 +212,23 @@ class ValLoader:
     plugin_dir.add("valreader", slot_plugin("golfc_data_loader", "valreader_runtime", "ValLoader"), loader)
     problems = check_contract("data_loader", "valreader", plugins_dir=plugin_dir.root)
     assert problems and all("a validation token reached the training batch" in p for p in problems), problems
+
+
+def test_check_contract_finds_a_calibration_source_that_reads_validation_data(plugin_dir):
+    """calibration_source: GPTQ calibrated on validation tokens (L19's shape) fails the check."""
+    from golfc.testing import slot_plugin
+
+    source = """
+import glob
+
+import numpy as np
+import torch
+
+def val_calibration(model, h, ctx, count):
+    tokens = np.fromfile(sorted(glob.glob(h.val_files))[0], dtype=np.uint16)[512:].astype(np.int64)
+    for i in range(count):
+        yield torch.from_numpy(tokens[i * 32 : (i + 1) * 32]).view(2, 16)
+"""
+    plugin_dir.add("valcal", slot_plugin("golfc_calibration_source", "valcal_runtime", "val_calibration"), source)
+    problems = check_contract("calibration_source", "valcal", plugins_dir=plugin_dir.root)
+    assert problems and all("validation data read for calibration" in p for p in problems), problems
