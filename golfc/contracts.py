@@ -251,7 +251,7 @@ def _check_calibration(ns: dict[str, Any], h: Any, count: int = 3) -> list[str]:
             problems.append(f"batch {i}: {x.dtype} {tuple(x.shape)}, expected int64 (b, T)")
         elif bool((x < 0).any() or (x >= h.vocab_size).any()):
             problems.append(f"batch {i}: ids outside [0, {h.vocab_size})")
-        elif bool((x == h.vocab_size - 1).any()) and bool((x == h.vocab_size - 1).float().mean() > 0.5):
+        elif bool((x == h.vocab_size - 1).float().mean() > 0.5):  # a sampler may draw the id now and then
             problems.append(f"batch {i}: mostly the validation shard's id: validation data read for calibration")
     return problems[:6]
 
@@ -275,7 +275,7 @@ def _check_loader(ns: dict[str, Any], h: Any, steps: int = 6) -> list[str]:
             for rank, loader in enumerate(loaders):
                 x, y = loader.next_batch(global_tokens, seq_len, accum)
                 where = f"step {step} rank {rank}"
-                if x.dtype.is_floating_point or str(x.dtype) != "torch.int64" or x.shape != y.shape:
+                if str(x.dtype) != "torch.int64" or x.shape != y.shape:
                     problems.append(f"{where}: x {x.dtype} {tuple(x.shape)}, y {tuple(y.shape)}: expected int64 pairs")
                     continue
                 if not bool((y[:, :-1] == x[:, 1:]).all()):
