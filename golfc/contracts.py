@@ -151,14 +151,22 @@ def _check_quantizer(ns: dict[str, Any], h: Any) -> list[str]:
     obj, stats = ns["quantize_model"](model, state, h, ctx, ns["Calibration"](model, h, ctx, 0.0))
     problems = [f"quantize_model stats lack {k}" for k in ("param_count", "payload_bytes", "baseline_tensor_bytes")
                 if k not in stats]
+    _, trip = _round_trip(ns, obj, state)
+    return problems + trip + ([] if isinstance(ns["QUANT_LABEL"], str) else ["QUANT_LABEL is not a str"])
+
+
+def _round_trip(ns: dict[str, Any], obj: Any, state: dict[str, Any]) -> tuple[dict[str, Any] | None, list[str]]:
+    """(the dequantized state dict, problems): quantize_model's object through torch.save / torch.load and
+    dequantize_state_dict; the names, shapes and dtypes must come back as `state` has them (None: other names)."""
+    import torch
+
     buf = io.BytesIO()
     torch.save(obj, buf)
     back = ns["dequantize_state_dict"](torch.load(io.BytesIO(buf.getvalue()), map_location="cpu"))
     if set(back) != set(state):
-        return [*problems, "dequantize_state_dict(quantize_model(model, sd, ...)) has other keys than sd"]
-    problems += [f"{k}: {tuple(back[k].shape)} {back[k].dtype} came back for {tuple(v.shape)} {v.dtype}"
-                 for k, v in state.items() if back[k].shape != v.shape or back[k].dtype != v.dtype]
-    return problems + ([] if isinstance(ns["QUANT_LABEL"], str) else ["QUANT_LABEL is not a str"])
+        return None, ["dequantize_state_dict(quantize_model(model, sd, ...)) has other keys than sd"]
+    return back, [f"{k}: {tuple(back[k].shape)} {back[k].dtype} came back for {tuple(v.shape)} {v.dtype}"
+                  for k, v in state.items() if back[k].shape != v.shape or back[k].dtype != v.dtype]
 
 
 class _RandomCalibration:
@@ -194,8 +202,9 @@ def _check_quant_stages(ns: dict[str, Any], h: Any) -> list[str]:
     obj, _ = ns["quantize_model"](model, state, h, ctx, _RandomCalibration(h.vocab_size))  # stages prepare here
     for stage in ns["QUANT_STAGES"]:
         label = type(stage).__name__
-        if hasattr(stage, "plan") and stage.plan(name, w, 6, h) not in (*range(2, 9), 16, 32):
-            problems.append(f"{label}.plan({name}) gave {stage.plan(name, w, 6, h)!r} bits")
+        bits = stage.plan(name, w, 6, h) if hasattr(stage, "plan") else 6
+        if bits not in (*range(2, 9), 16, 32):
+            problems.append(f"{label}.plan({name}) gave {bits!r} bits")
         clip = stage.clip(name, w, qmax, h) if hasattr(stage, "clip") else None
         good_clip = clip is None or (clip.shape == (w.size(0),) and bool((torch.isfinite(clip) & (clip > 0)).all()))
         if not good_clip:
@@ -204,18 +213,13 @@ def _check_quant_stages(ns: dict[str, Any], h: Any) -> list[str]:
         q = stage.round(name, w, scale, qmax, h) if hasattr(stage, "round") else None
         if q is not None and (q.dtype != torch.int8 or q.shape != w.shape or int(q.abs().max()) > qmax):
             problems.append(f"{label}.round({name}): expected int8 {tuple(w.shape)} in [-{qmax}, {qmax}]")
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    back = ns["dequantize_state_dict"](torch.load(io.BytesIO(buf.getvalue()), map_location="cpu"))
-    if set(back) != set(state):
-        return [*problems, "the round trip changed the state-dict names"]
-    for k, v in state.items():
-        if back[k].shape != v.shape or back[k].dtype != v.dtype:
-            problems.append(f"{k}: {tuple(back[k].shape)} {back[k].dtype} came back for {tuple(v.shape)} {v.dtype}")
-        elif k in obj.get("q", {}):
-            error = (back[k].float() - v.float()).norm() / v.float().norm().clamp(min=1e-12)
-            if error > 0.5:
-                problems.append(f"{k}: relative round-trip error {float(error):.3f} (> 0.5)")
+    back, trip = _round_trip(ns, obj, state)
+    if trip:
+        return [*problems, *trip][:6]
+    for k in obj.get("q", {}):
+        error = (back[k].float() - state[k].float()).norm() / state[k].float().norm().clamp(min=1e-12)
+        if error > 0.5:
+            problems.append(f"{k}: relative round-trip error {float(error):.3f} (> 0.5)")
     return problems[:6]
 
 
@@ -224,12 +228,12 @@ def _synthetic_shards(h: Any, folder: Path) -> None:
     sentinel: any of it in a training-side batch is validation data read), set as h's train and val files."""
     import numpy as np
 
-    from golfc.data.shards import write_shard
+    from golfc.data.shards import shard_name, write_shard
 
     rng = np.random.default_rng(0)
     for i in range(2):
-        write_shard(folder / f"fineweb_train_{i:06d}.bin", rng.integers(0, h.vocab_size - 1, 5_000 + 977 * i))
-    write_shard(folder / "fineweb_val_000000.bin", np.full(4_000, h.vocab_size - 1))
+        write_shard(folder / shard_name("train", i), rng.integers(0, h.vocab_size - 1, 5_000 + 977 * i))
+    write_shard(folder / shard_name("val", 0), np.full(4_000, h.vocab_size - 1))
     h.train_files, h.val_files = f"{folder}/fineweb_train_*.bin", f"{folder}/fineweb_val_*.bin"
 
 
