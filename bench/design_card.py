@@ -40,15 +40,8 @@ PROGRAMS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
     "slot,window": (("slot", "window"), {}),
     ",".join(STACK5): (STACK5, {}),
     "ttt_lora": (("ttt",), {"TTT_MODE": "lora"}),  # not in the default list: an eager per-document evaluation
-    # issue 15's position and attention plugins (not in the default list: bench/runs/2026-12-07_pos_attn_plugins.sh)
-    "partial_rope": (("partial_rope",), {}),
-    "yarn_rope": (("yarn_rope",), {}),
-    "ln_scale": (("ln_scale",), {}),
-    "partial_rope,ln_scale": (("partial_rope", "ln_scale"), {}),
-    "flash_attn": (("flash_attn",), {}),
 }
-NOT_DEFAULT = ("ttt_lora", "partial_rope", "yarn_rope", "ln_scale", "partial_rope,ln_scale", "flash_attn")
-DEFAULT_PROGRAMS = tuple(name for name in PROGRAMS if name not in NOT_DEFAULT)
+DEFAULT_PROGRAMS = tuple(name for name in PROGRAMS if name != "ttt_lora")
 PLUGINS_DIR = Path(__file__).resolve().parent.parent / "plugins"
 
 VAL_LINE = re.compile(r"^step:(\d+)/(\d+) val_loss:([\d.]+) val_bpb:([\d.]+) train_time:([\d.]+)ms step_avg:([\d.]+)ms")

@@ -72,3 +72,19 @@ def test_varlen_traces_whole_under_torch_compile(fa):
     fn = torch.compile(lambda q, k, v: fa.flash_attn_varlen_func(q, k, v, cu, cu, 6, 6, causal=True) * 2,
                        backend="aot_eager", fullgraph=True)
     torch.testing.assert_close(fn(q, k, v), 2 * fa.flash_attn_varlen_func(q, k, v, cu, cu, 6, 6, causal=True))
+
+
+def test_varlen_queries_shorter_than_their_keys_see_the_keys_up_to_their_end_aligned_position(fa):
+    """FA3 aligns a sequence's queries to the end of its keys (a decode-style chunk): query i of tq sees keys
+    j <= i + tk - tq."""
+    torch.manual_seed(3)
+    cu_q, cu_k = torch.tensor([0, 2, 5], dtype=torch.int32), torch.tensor([0, 6, 9], dtype=torch.int32)
+    q, k, v = torch.randn(5, 2, 4, dtype=torch.float64), torch.randn(9, 2, 4, dtype=torch.float64), torch.randn(
+        9, 2, 4, dtype=torch.float64)
+    out = fa.flash_attn_varlen_func(q, k, v, cu_q, cu_k, 3, 6, causal=True)
+    for (a, b), (c, d) in zip([(0, 2), (2, 5)], [(0, 6), (6, 9)]):
+        tq, tk = b - a, d - c
+        scores = torch.einsum("qhd,khd->hqk", q[a:b], k[c:d]) / 2.0
+        allowed = torch.arange(tk)[None, :] <= torch.arange(tq)[:, None] + (tk - tq)
+        expected = torch.einsum("hqk,khd->qhd", scores.masked_fill(~allowed, float("-inf")).softmax(-1), v[c:d])
+        torch.testing.assert_close(out[a:b], expected)

@@ -12,11 +12,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPES = sorted(ROOT.joinpath("submissions").glob("*_recipe"))
-# a tiny CPU shape; the layer lists of the recipes scaled down to three layers
+# a tiny CPU shape: each name replaces the value the recipe pins (names it does not pin are left out), plus the
+# quantizer's calibration and size knobs; the layer lists scaled down to three layers
 TINY_SHAPE = {"NUM_LAYERS": "3", "TRAIN_SEQ_LEN": "512", "TRAIN_BATCH_TOKENS": "4096", "EVAL_STRIDE": "256",
               "VE_LAYERS": "1,2", "VE_DIM": "8", "BIGRAM_VOCAB_SIZE": "64", "BIGRAM_DIM": "8", "LOOP_START": "1",
-              "LOOP_END": "1", "PARALLEL_START_LAYER": "2", "TTT_LORA_CHUNK": "512", "TTT_LORA_BATCH": "8",
-              "TTT_LORA_RANK": "2", "GPTQ_CALIB_BATCHES": "2", "QUANT_KEEP_FLOAT_NUMEL": "1024",
+              "LOOP_END": "1", "PARALLEL_START_LAYER": "2", "TTT_LORA_CHUNK": "512", "TTT_LORA_RANK": "2",
+              "GPTQ_CALIB_BATCHES": "2", "QUANT_KEEP_FLOAT_NUMEL": "1024",
               "MUON_MOMENTUM_WARMUP_STEPS": "2", "WARMDOWN_ITERS": "2", "ENABLE_LOOPING_AT": "0.5"}
 
 
@@ -51,6 +52,6 @@ def test_the_recipe_trains_exports_and_scores_at_a_tiny_size(folder, tmp_path, t
     lock = json.loads((folder / "golfc.lock").read_text())
     env = {k: v for k, v in TINY_SHAPE.items() if k in lock["overrides"] or k.startswith(("QUANT_", "GPTQ_"))}
     run = run_emitted(tuple(lock["plugins"]), tiny_dataset, tmp_path, overrides=lock["overrides"],
-                      env={**env, "VOCAB_SIZE": str(tiny_dataset.vocab_size), "TTT_LORA_CHUNK": "512"}, timeout=1500)
+                      env={**env, "VOCAB_SIZE": str(tiny_dataset.vocab_size)}, timeout=1500)
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.final_bpb is not None and 0 < run.final_bpb < 20

@@ -23,10 +23,10 @@ from torch import Tensor
 __all__ = ["flash_attn_func", "flash_attn_varlen_func"]
 
 
-def _window_mask(tq: int, tk: int, causal: bool, left: int, right: int, device: torch.device) -> Tensor | None:
-    """(tq, tk) bool, True = attend; None when plain causal or full attention needs no mask (queries aligned to the
-    end of the keys, as FA3 aligns them)."""
-    if left < 0 and right < 0:
+def _keep(tq: int, tk: int, causal: bool, left: int, right: int, device: torch.device) -> Tensor | None:
+    """(tq, tk) bool, True = attend, with queries aligned to the end of the keys as FA3 aligns them; None when
+    every query sees every key (not causal, no window)."""
+    if not causal and left < 0 and right < 0:
         return None
     i = torch.arange(tq, device=device)[:, None] + (tk - tq)
     j = torch.arange(tk, device=device)[None, :]
@@ -40,11 +40,10 @@ def _window_mask(tq: int, tk: int, causal: bool, left: int, right: int, device: 
 
 def _attend(q: Tensor, k: Tensor, v: Tensor, causal: bool, left: int, right: int, scale: float | None) -> Tensor:
     """q (B, H, Tq, D), k and v (B, Hkv, Tk, D) -> (B, H, Tq, D)."""
-    mask = _window_mask(q.size(2), k.size(2), causal, left, right, q.device)
     gqa = q.size(1) != k.size(1)
-    if mask is None:
-        return F.scaled_dot_product_attention(q, k, v, is_causal=causal and q.size(2) == k.size(2), scale=scale,
-                                              enable_gqa=gqa)
+    if left < 0 and right < 0 and (not causal or q.size(2) == k.size(2)):  # SDPA's own causal path, no mask
+        return F.scaled_dot_product_attention(q, k, v, is_causal=causal, scale=scale, enable_gqa=gqa)
+    mask = _keep(q.size(2), k.size(2), causal, left, right, q.device)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale, enable_gqa=gqa)
 
 
@@ -87,9 +86,7 @@ def _attend_backward(grad: Tensor, q: Tensor, k: Tensor, v: Tensor, causal: bool
     qf, kf, vf, g = (t.to(wide).transpose(0, 1) for t in (q, k, v, grad))  # (heads, T or S, D)
     kf, vf = kf.repeat_interleave(H // Hkv, 0), vf.repeat_interleave(H // Hkv, 0)
     scores = qf @ kf.transpose(1, 2) * scale  # (H, T, S)
-    mask = _window_mask(q.size(0), k.size(0), causal, left, right, q.device)
-    if mask is None and causal:
-        mask = _window_mask(q.size(0), k.size(0), True, 1 << 30, -1, q.device)
+    mask = _keep(q.size(0), k.size(0), causal, left, right, q.device)
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
     p = scores.softmax(-1)
