@@ -13,9 +13,11 @@ import re
 import subprocess
 import sys
 import textwrap
+import types
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import count
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,9 @@ def environment(env: Mapping[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+_PROGRAM_NUMBERS = count()  # load_program's module names: golfc_program_0, golfc_program_1, ...
+
+
 def load_program(
     plugins: tuple[str, ...] = (),
     overrides: dict[str, str] | None = None,
@@ -65,7 +70,12 @@ def load_program(
     """Assemble a recipe and exec its sections into a namespace; returns the namespace."""
     recipe = Recipe(plugins=tuple(plugins), overrides=dict(overrides or {}))
     _, sections, _, _, _ = build_program(recipe, plugins_dir)
-    namespace: dict[str, Any] = {"__name__": "golfc_program", "__builtins__": __builtins__}
+    # a real module per program: torch.compile imports a traced function's module by its __name__ (FlexAttention's
+    # mask functions), so the namespace must be findable in sys.modules; one name per load keeps programs apart
+    module = types.ModuleType(f"golfc_program_{next(_PROGRAM_NUMBERS)}")
+    sys.modules[module.__name__] = module
+    namespace: dict[str, Any] = module.__dict__
+    namespace["__builtins__"] = __builtins__
     with environment(env or {}):
         for section in sections:
             linecache.cache[section.filename] = (

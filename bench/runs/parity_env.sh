@@ -8,8 +8,8 @@ mkdir -p /tmp/golfc_path && ln -sfn "$PWD/plugins" /tmp/golfc_path/golfc_plugins
 export PYTHONPATH="$PWD:/tmp/golfc_path:/tmp/site"
 export TORCHINDUCTOR_CACHE_DIR=/tmp/inductor_cache
 REF=.devdata/reference/train_gpt.py
-FULL=(--data .devdata/data/datasets/fineweb10B_sp1024 --tokenizer .devdata/data/tokenizers/fineweb_1024_bpe.model --vocab 1024)
-TINY=(--data .devdata/tiny/datasets/fineweb10B_sp384 --tokenizer .devdata/tiny/tokenizers/fineweb_384_bpe.model --vocab 384)
+FULL=(--data "$PWD/.devdata/data/datasets/fineweb10B_sp1024" --tokenizer "$PWD/.devdata/data/tokenizers/fineweb_1024_bpe.model" --vocab 1024)
+TINY=(--data "$PWD/.devdata/tiny/datasets/fineweb10B_sp384" --tokenizer "$PWD/.devdata/tiny/tokenizers/fineweb_384_bpe.model" --vocab 384)
 # the reduced shape of tests/gpu/test_reference_parity.py
 REDUCED=(--steps 20 --log-every 1 --env NUM_LAYERS=2 --env MODEL_DIM=128 --env NUM_HEADS=2 --env NUM_KV_HEADS=1
          --env TRAIN_SEQ_LEN=1024 --env TRAIN_BATCH_TOKENS=65536 --env VAL_BATCH_SIZE=65536 --env WARMDOWN_ITERS=0

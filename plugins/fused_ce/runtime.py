@@ -32,11 +32,12 @@ if FUSED_CE_HAS_TRITON:
 
     @triton.jit
     def fused_ce_softcap(x, softcap):
-        """c * tanh(x / c) in fp32 from exp(-2|u|) (no overflow for any x; CUDA and the interpreter alike)."""
-        u = x / softcap
+        """c * tanh(x / c) in fp32 from exp(-2|u|) (no overflow for any x; CUDA and the interpreter alike). fp32
+        whatever type c arrives in: under torch.compile, inductor passes a Python float as fp64."""
+        u = (x / softcap).to(tl.float32)
         e = tl.exp(-2.0 * tl.abs(u))
         t = (1.0 - e) / (1.0 + e)
-        return softcap * tl.where(u < 0, -t, t)
+        return (softcap * tl.where(u < 0, -t, t)).to(tl.float32)
 
     @triton.jit
     def fused_ce_forward_kernel(x_ptr, t_ptr, loss_ptr, lse_ptr, stride_x, V, softcap, BLOCK_V: tl.constexpr):
