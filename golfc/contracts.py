@@ -323,6 +323,34 @@ def _check_windows(ns: dict[str, Any], h: Any) -> list[str]:
             f"expected {len(expected)}, each once"]
 
 
+def _ledger_problems(scores: Any, final: bool) -> list[str]:
+    """The score ledger's own rules: both columns present, int64, one per position; an update behind a score was
+    computed only from earlier targets (seen < position); a scorer that stepped an optimizer declares what from."""
+    import torch
+
+    what = f"score_validation(final={final})"
+    n = scores.positions.numel()
+    missing = [name for name in ("updates", "seen") if getattr(scores, name, None) is None]
+    if missing:
+        return [f"{what}: no ledger column {', '.join(missing)} (build its Scores with collect_scores)"]
+    problems = _shape(f"{what}.updates", scores.updates, (n,), torch.int64)
+    problems += _shape(f"{what}.seen", scores.seen, (n,), torch.int64)
+    if problems or n == 0:
+        return problems
+    late = (scores.seen >= scores.positions).nonzero().flatten()
+    if late.numel():
+        i = int(late[0])
+        problems.append(f"{what}: position {int(scores.positions[i])} was scored after an update computed from "
+                        f"position {int(scores.seen[i])} (score-first needs seen < position)")
+    stepped = int(scores.updates.max()) > 0
+    if stepped and not final:
+        problems.append(f"{what}: optimizer steps in an evaluation that must not adapt")
+    elif stepped and not bool((scores.seen >= 0).any()):
+        problems.append(f"{what}: the scorer took optimizer steps but declared no position they learned from "
+                        "(pass seen= to span_scores or ledger_part)")
+    return problems
+
+
 def _check_scorer(ns: dict[str, Any], h: Any) -> list[str]:
     import torch
 
@@ -332,10 +360,11 @@ def _check_scorer(ns: dict[str, Any], h: Any) -> list[str]:
     state = {k: v.clone() for k, v in model.state_dict().items()}
     problems = []
     for final in (False, True):
-        scores = ns["score_validation"](model, val, h, ctx, final)
+        scores = ns["ledger_scores"](model, val, h, ctx, final)  # score_validation, its optimizer steps counted
         if sorted(scores.positions.tolist()) != list(range(1, val.numel())):
             problems.append(f"score_validation(final={final}): not every target scored exactly once")
         problems += _shape(f"score_validation(final={final}).nll", scores.nll, (val.numel() - 1,), torch.float32)
+        problems += _ledger_problems(scores, final)
         if any(not torch.equal(v, state[k]) for k, v in model.state_dict().items()):
             problems.append(f"score_validation(final={final}) left the model's weights changed")
             model.load_state_dict(state)

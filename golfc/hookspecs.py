@@ -383,14 +383,14 @@ def golfc_weight_transform(recipe: Recipe) -> Impl | None:
 
 @hookspec
 def golfc_calibration_source(recipe: Recipe) -> Impl | None:
-    """Provide the calibration data a quantizer may read (slot ``calibration_source``, at most one).
+    """Provide the calibration data a quantizer may read (slot ``calibration_source``, exactly one).
 
     Run-time contract: ``calibration_source(model, h, ctx, count)`` yields up to ``count`` token batches, int64
     ``(b, T)`` on ``ctx.device``; it never reads validation data. The quantizer receives a ``Calibration``
     (core/train) whose ``batches(count)`` draws from it and records the training clock of the last read
-    (training stops ``GPTQ_RESERVE_SECONDS`` early so that calibration fits inside the cap). Default: none, in
-    which case the core draws training micro-batches from a fresh ``TrainLoader``. Example: ``ar_selfgen``
-    (tokens the model samples itself).
+    (training stops ``GPTQ_RESERVE_SECONDS`` early so that calibration fits inside the cap); its log line names
+    the source (the function's name less ``_batches``). Default: ``train_calibration`` (training micro-batches
+    from a fresh ``TrainLoader``). Example: ``ar_selfgen`` (tokens the model samples itself).
     """
 
 
@@ -495,7 +495,13 @@ def golfc_eval_adapter(recipe: Recipe) -> Impl | None:
     position (future-token perturbation). ``final`` is True only for the evaluation of the scored
     artifact (the roundtrip); periodic and pre-export evaluations pass False and must not adapt. An adapter
     that adapts the model (TTT, SLOT) must score a token before any update that used it, and leave the
-    model's weights as it found them. ``model`` may be the compiled module (its ``_orig_mod`` is the GPT,
+    model's weights as it found them. ``Scores`` also carries the score ledger (core/data): ``updates``, the
+    optimizer steps the evaluation had taken when the position was scored (counted by the core's
+    ``ledger_scores`` for any ``torch.optim`` optimizer), and ``seen``, the last target position any update
+    behind the score learned from (-1: none), declared by the scorer through ``span_scores(..., seen)`` or
+    ``ledger_part``; ``collect_scores`` builds ``Scores`` from those parts. Score-first holds where
+    ``seen < position``; the final evaluation logs the totals (``score_ledger ... violations:V``) for
+    ``golfc verify``, and ``check_contract`` checks them per position. ``model`` may be the compiled module (its ``_orig_mod`` is the GPT,
     whose ``hidden(ids)`` and ``logits(hidden)`` make up ``forward``). The verifier's probe (core/probe,
     docs/verify.md) reads the distribution a scorer scored from the last ``GPT.logits`` before each
     ``span_scores``; a scorer that scores another distribution (a mixture, a cache) hands its final

@@ -45,6 +45,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "int8_quant",
     "zlib_compress",
     "token_stream_loader",
+    "train_calibration",
     "plain_eval",
 )
 HOOK_PREFIX = "golfc_"

@@ -246,11 +246,12 @@ SLOTS: tuple[Slot, ...] = (
     ),
     Slot(
         "calibration_source",
-        AT_MOST_ONE,
+        ONE,
         ("calibration_source",),
         "fn(model, h, ctx, count) -> iterator of up to count token batches x int64 (b, T) on device; never "
-        "validation data (None: training batches from a fresh TrainLoader)",
+        "validation data",
         "calibration source",
+        "train_calibration",
     ),
     Slot(
         "quantizer",
@@ -308,8 +309,9 @@ SLOTS: tuple[Slot, ...] = (
         "eval_adapter",
         ONE,
         ("score_validation",),
-        "fn(model, val_tokens, h, ctx, final) -> Scores(positions (N,) int64, nll (N,) fp32, nbytes (N,) int) "
-        "for this rank; only a final=True evaluation may adapt the model",
+        "fn(model, val_tokens, h, ctx, final) -> Scores(positions (N,) int64, nll (N,) fp32, nbytes (N,) int, "
+        "updates (N,) int64, seen (N,) int64) for this rank, built from ledger parts (span_scores / ledger_part); "
+        "only a final=True evaluation may adapt the model, and then only from earlier targets (seen < position)",
         "eval adapter (scorer)",
         "plain_eval",
     ),

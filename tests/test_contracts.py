@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from golfc import hookspecs
-from golfc.contracts import CHECKS, UNCHECKED
+from golfc.contracts import CHECK_ENV, CHECKS, UNCHECKED
 from golfc.engine import resolve
 from golfc.plugins import DEFAULT_PLUGINS
 from golfc.recipe import Recipe
@@ -131,7 +131,44 @@ def train_then_score(model, val_tokens, h, ctx, final):
         "symbols='train_then_score')", "symbols='train_then_score', requires=('golfc_plugins.plain_eval.runtime',))")
     plugin_dir.add("leak", build, scorer)
     problems = check_contract("eval_adapter", "leak", plugins_dir=plugin_dir.root)
-    assert problems and all("(< j=" in p for p in problems), problems
+    # the probe sees earlier scores change; the ledger sees optimizer steps the scorer did not account for
+    assert any("(< j=" in p for p in problems), problems
+    assert any("took optimizer steps but declared no position" in p for p in problems), problems
+    assert all("(< j=" in p or "declared no position" in p for p in problems), problems
+
+
+def test_the_score_ledger_finds_a_scorer_that_declares_training_on_what_it_then_scores(plugin_dir):
+    """A scorer whose ledger says it scored chunk k after training on chunk k (seen >= position) breaks
+    score-first: the contract check names the first such position; the plain scorer's ledger is clean."""
+    from golfc.testing import slot_plugin
+
+    scorer = """
+import torch
+
+def train_chunk_then_score_it(model, val_tokens, h, ctx, final):
+    plan = eval_windows(val_tokens, h, ctx)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    parts = []
+    for x, y, batch in window_batches(plan, plan.spans, val_tokens, ctx.device):
+        if final:  # trains on this batch's targets first, and says so
+            model(x, y).backward()
+            optimizer.step()
+            optimizer.zero_grad()
+        with torch.no_grad():
+            nll = model(x, y, reduction="none").float()
+        seen = [start + plan.window for start, _ in batch] if final else -1
+        parts.extend(span_scores(plan, batch, nll, target_bytes(x, y, ctx.luts), ctx.device, seen))
+    model.load_state_dict(state)
+    return collect_scores(parts, ctx.device)
+"""
+    plugin_dir.add("declared", slot_plugin("golfc_eval_adapter", "declared_runtime", "train_chunk_then_score_it"),
+                   scorer)
+    problems = check_contract("eval_adapter", "declared", plugins_dir=plugin_dir.root)
+    window = int(CHECK_ENV["TRAIN_SEQ_LEN"])  # plain windows: the first batch's last target
+    assert any(f"score_validation(final=True): position 1 was scored after an update computed from position {window} "
+               in p for p in problems), problems
+    assert not any("final=False" in p for p in problems), problems
 
 
 def test_architecture_maps_each_of_the_44_tricks_to_its_hooks():

@@ -48,10 +48,8 @@ def shard_files(pattern):
 
 
 def check_shards(pattern):
-    """Every shard of a glob checked by its header and size (no token reads): the total token count.
-
-    A corrupt last shard fails at start-up, not hours into training when the stream reaches it.
-    """
+    """Every shard of a glob checked by its header and size (no token reads): the total token count. A corrupt last
+    shard fails at start-up, not hours into training when the stream reaches it."""
     total = sum(read_shard_header(f) for f in shard_files(pattern))
     if total == 0:
         raise RunInputError(f"{pattern}: every shard is empty, expected tokens")
@@ -144,20 +142,43 @@ def window_batches(plan, spans, val_tokens, device):
         yield tokens[:, :-1], tokens[:, 1:], batch
 
 
-def span_scores(plan, batch, nll, nbytes, device):
-    """(positions, nll, nbytes) of each real row of a batch: the columns from its first scored target on."""
+# The score ledger: ledger_scores counts the optimizer steps (any torch optimizer) a scorer takes while it scores.
+SCORE_LEDGER = {"updates": 0}
+
+
+def ledger_part(positions, nll, nbytes, seen=-1):
+    """A scored piece with its ledger: per position `updates`, the optimizer steps taken before it was scored (when),
+    and `seen`, the last target any update behind its score learned from (-1: none; declared by the scorer, a scalar
+    or one per position). Score-first holds where seen < position."""
+    seen = torch.as_tensor(seen, device=positions.device).expand_as(positions)
+    return positions, nll, nbytes, torch.full_like(positions, SCORE_LEDGER["updates"]), seen
+
+
+def span_scores(plan, batch, nll, nbytes, device, seen=-1):
+    """Ledger parts of each real row of a batch: the columns from its first scored target on. seen: -1, or the last
+    position the updates behind the scores learned from (an int, or one per row: SLOT's per-window deltas)."""
     out = []
     for i, (start, first_scored) in enumerate(batch):
         keep = first_scored - start  # columns before this are context, scored by an earlier window
         positions = torch.arange(first_scored + 1, start + plan.window + 1, device=device)
-        out.append((positions, nll[i, keep:], nbytes[i, keep:]))
+        out.append(ledger_part(positions, nll[i, keep:], nbytes[i, keep:], seen if isinstance(seen, int) else seen[i]))
     return out
 
 
+def ledger_scores(model, val_tokens, h, ctx, final):
+    """score_validation (the eval_adapter slot) with the optimizer steps it takes counted into the ledger."""
+    from torch.optim.optimizer import register_optimizer_step_post_hook  # sees every torch optimizer step
+
+    SCORE_LEDGER["updates"] = 0
+    counter = register_optimizer_step_post_hook(lambda *_: SCORE_LEDGER.update(updates=SCORE_LEDGER["updates"] + 1))
+    try:
+        return score_validation(model, val_tokens, h, ctx, final)
+    finally:
+        counter.remove()
+
+
 def collect_scores(parts, device):
-    """Scores from (positions, nll, nbytes) pieces; empty when this rank scored nothing (more ranks than windows)."""
-    if not parts:
-        empty = torch.empty(0, device=device)
-        return Scores(empty.long(), empty.float(), empty.to(torch.int16))
-    positions, nll, nbytes = zip(*parts)
-    return Scores(positions=torch.cat(positions), nll=torch.cat(nll), nbytes=torch.cat(nbytes))
+    """Scores from ledger parts; empty when this rank scored nothing (more ranks than windows)."""
+    empty = torch.empty(0, device=device)
+    parts = parts or [ledger_part(empty.long(), empty.float(), empty.to(torch.int16))]
+    return Scores(*(torch.cat(column) for column in zip(*parts)))

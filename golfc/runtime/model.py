@@ -79,9 +79,8 @@ class CausalSelfAttention(nn.Module):
     def forward(self, x, fctx=None):  # x (B, T, d); fctx: the forward's ForwardContext (None: no hooks need it)
         B, T, d = x.shape
         H, Hkv, D = self.num_heads, self.num_kv_heads, self.head_dim
-        # Heads stay in the matmuls' (B, T, H, D) memory order and the kernel gets (B, H, T, D) views: SDPA
-        # returns y in q's memory order, so merging the heads needs no transpose copy (same values;
-        # -6.4 ms/step on one H100, bench/RESULTS.md, "attention in the matmuls' memory order").
+        # Heads stay in the matmuls' (B, T, H, D) memory order and the kernel gets (B, H, T, D) views: SDPA returns
+        # y in q's memory order, so merging the heads needs no transpose copy (bench/RESULTS.md, "memory order").
         q = rms_norm(self.c_q(x).view(B, T, H, D))  # (B, T, H, D)
         k = rms_norm(self.c_k(x).view(B, T, Hkv, D))  # (B, T, Hkv, D)
         v = self.c_v(x).view(B, T, Hkv, D)  # (B, T, Hkv, D)

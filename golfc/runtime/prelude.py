@@ -72,12 +72,14 @@ def check_environment(ints=(), floats=(), flags=(), choices=None, int_lists=()):
 
 
 class Scores:
-    """Per-position validation scores of one rank (the eval adapter's result)."""
+    """Per-position validation scores of one rank (the eval adapter's result) with their score ledger."""
 
-    def __init__(self, positions, nll, nbytes):
+    def __init__(self, positions, nll, nbytes, updates, seen):
         self.positions = positions  # (N,) int64: index of the target token in val_tokens
         self.nll = nll  # (N,) fp32: negative log-likelihood in nats
         self.nbytes = nbytes  # (N,) int: UTF-8 bytes of the target under the BPB tables
+        self.updates = updates  # (N,) int64: optimizer steps of this evaluation before the score (core/data ledger)
+        self.seen = seen  # (N,) int64: last position an update behind the score learned from; -1: none
 
 
 class RunEvents:
@@ -182,11 +184,9 @@ def init_distributed(h):
 
 
 def host_group(ctx):
-    """The group in which ranks' hosts agree on the training clock (the stop and the warmdown read it): gloo,
-    so that agreeing does not wait for the GPU. An NCCL all-reduce read back with .item() drains every rank's
-    queue each step and leaves its GPU idle while the next step is launched: 0.81 ms of a 33 ms step on four
-    H200s at the eight-GPU shape, against none measurable for gloo (bench/dist_step.py). CPU runs use their
-    (gloo) default group."""
+    """The group in which ranks' hosts agree on the training clock (the stop and the warmdown read it): gloo, so
+    that agreeing does not wait for the GPU (an NCCL all-reduce read back with .item() drains every rank's queue
+    each step: bench/dist_step.py). CPU runs use their (gloo) default group."""
     if not ctx.distributed:
         return None
     if dist.get_backend() == "gloo":

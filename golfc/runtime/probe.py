@@ -35,7 +35,7 @@ def probe_tapped_logits(self, hidden):
     return logits
 
 
-def probe_tapped_span_scores(plan, batch, nll, nbytes, device):
+def probe_tapped_span_scores(plan, batch, nll, nbytes, device, seen=-1):
     """span_scores while a probe records rows: the requested positions' rows of the last distribution."""
     logp, wanted = PROBE_TAP["logp"], PROBE_TAP["rows"]
     if logp is not None and tuple(logp.shape[:2]) == tuple(nll.shape):
@@ -43,7 +43,7 @@ def probe_tapped_span_scores(plan, batch, nll, nbytes, device):
             for p in wanted:
                 if first_scored < p <= start + plan.window:
                     PROBE_TAP["found"][p] = logp[i, p - start - 1].cpu()
-    return PROBE_TAP["span_scores_fn"](plan, batch, nll, nbytes, device)
+    return PROBE_TAP["span_scores_fn"](plan, batch, nll, nbytes, device, seen)
 
 
 def probe_streams(path, vocab_size):

@@ -23,21 +23,19 @@ def seed_everything(seed):
 
 
 def evaluate(model, val_tokens, h, ctx, final=False):
-    """(val_loss in nats, val_bpb) over the whole validation stream; sums in fp64, reduced over ranks.
-
-    final=True only for the scored artifact's evaluation: the one an adapting eval adapter (TTT, SLOT) may adapt in.
-    """
-    scores = score_validation(model, val_tokens, h, ctx, final)
-    totals = torch.stack((
-        scores.nll.to(torch.float64).sum(),
-        torch.tensor(scores.nll.numel(), dtype=torch.float64, device=scores.nll.device),
-        scores.nbytes.to(torch.float64).sum(),
-    )).to(ctx.device)
+    """(val_loss in nats, val_bpb) over the whole validation stream; sums in fp64, reduced over ranks. final=True
+    only for the scored artifact's evaluation: the one an adapting scorer (TTT, SLOT) may adapt in, and the one whose
+    score ledger (core/data) is logged (adapted: scored after an update; violations: seen >= position)."""
+    s = ledger_scores(model, val_tokens, h, ctx, final)
+    totals = torch.stack([t.to(torch.float64).sum() for t in (s.nll, torch.ones_like(s.nll), s.nbytes,
+                          s.updates > 0, s.seen >= 0, s.seen >= s.positions)]).to(ctx.device)
     if ctx.distributed:
         dist.all_reduce(totals)
-    nll_sum, count, nbytes = totals.tolist()
+    nll_sum, count, nbytes, adapted, declared, violations = totals.tolist()
     if int(count) != val_tokens.numel() - 1:
         raise RuntimeError(f"score_validation scored {int(count)} positions, expected {val_tokens.numel() - 1}")
+    if final:  # golfc verify reads it: a violation is a score fed by an update computed from its own or a later token
+        log0(f"score_ledger scored:{count:.0f} adapted:{adapted:.0f} declared:{declared:.0f} violations:{violations:.0f}")
     val_loss = nll_sum / count
     return val_loss, val_loss / math.log(2.0) * (count / nbytes)
 
@@ -56,36 +54,21 @@ def log_header(h):
     log0("=" * 100, console=False)
 
 
-def log_settings(h):
-    """golfc's own lines, after the reference's: every effective hyperparameter on one line."""
-    settings = {k: v for k, v in vars(type(h)).items() if not k.startswith("_") and not callable(v)}
-    log0("hparams: " + " ".join(f"{k}={v}" for k, v in settings.items()))
-
-
 # --------------------------------------------------------------------------------------------------
 # Export: calibration data for the quantizer, the quantizer, the compressor, the 16,000,000-byte budget
 # --------------------------------------------------------------------------------------------------
 ARTIFACT_BUDGET_BYTES = 16_000_000  # code + compressed model, decimal bytes (the challenge's cap)
 
 
-def train_calibration_batches(model, h, ctx, count):
-    """The default calibration source: `count` training micro-batches (this rank's x, int64 (b, T)) from a fresh
-    TrainLoader, which reads only h.train_files; validation data is never a calibration input."""
-    loader = TrainLoader(h, ctx)
-    for _ in range(count):
-        yield loader.next_batch(h.train_batch_tokens, h.train_seq_len, ctx.grad_accum_steps)[0]
-
-
 class Calibration:
-    """Calibration data a quantizer may draw on (GPTQ's Hessians): batches(count) yields token batches from the
-    calibration_source slot (None: training batches, above). Nothing is read unless a quantizer asks. It records
-    how long reading and using them took and when the last batch was read, on the training clock: training
-    stopped GPTQ_RESERVE_SECONDS early so that this fits inside MAX_WALLCLOCK_SECONDS."""
+    """Calibration data a quantizer may draw on (GPTQ's Hessians): batches(count) yields the calibration_source slot's
+    token batches (read only if a quantizer asks), recording the training clock of the last read and of finished():
+    training stopped GPTQ_RESERVE_SECONDS early so that this fits inside MAX_WALLCLOCK_SECONDS."""
 
     def __init__(self, model, h, ctx, train_ms):
         self.model, self.h, self.ctx = model, h, ctx
         self.train_ms, self.t0 = train_ms, time.perf_counter()  # training clock at its stop; export start
-        self.source = "train" if calibration_source is None else calibration_source.__name__
+        self.source = calibration_source.__name__.removesuffix("_batches")  # train_calibration, ar_selfgen, ...
         self.count, self.last_read_ms, self.done_ms = 0, None, None
 
     def clock_ms(self):
@@ -94,8 +77,7 @@ class Calibration:
 
     def batches(self, count):
         """Up to `count` token batches, int64 (b, T) on ctx.device."""
-        source = calibration_source if calibration_source is not None else train_calibration_batches
-        for x in source(self.model, self.h, self.ctx, count):
+        for x in calibration_source(self.model, self.h, self.ctx, count):
             self.count += 1
             self.last_read_ms = self.clock_ms()
             yield x
@@ -174,10 +156,9 @@ def export_artifact(model, h, ctx, train_ms=0.0):
 # roundtrip evaluation alone (an eval-only rerun of a saved artifact).
 # --------------------------------------------------------------------------------------------------
 class Run:
-    """What the training phases share: settings, run context, the model (plain and compiled) and, once
-    prepare_training has run, its optimizers and trainable parameters. The validation tokens are not in it:
-    they are handed only to the phases that evaluate, so no training step can reach them (and an auditor's
-    data-flow reading sees that)."""
+    """What the training phases share: settings, run context, the model (plain and compiled) and, after
+    prepare_training, its optimizers and trainable parameters. Not the validation tokens: they are handed only to
+    the phases that evaluate, so no training step can reach them (and an auditor's data-flow reading sees that)."""
 
     def __init__(self, h, ctx, base_model, model):
         self.h, self.ctx = h, ctx
@@ -252,7 +233,8 @@ def prepare_training(run):
     log0(f"train_batch_tokens:{h.train_batch_tokens} train_seq_len:{h.train_seq_len} iterations:{h.iterations} "
          f"warmup_steps:{h.warmup_steps} max_wallclock_seconds:{h.max_wallclock_seconds:.3f}")
     log0(f"seed:{h.seed}")
-    log_settings(h)
+    settings = {k: v for k, v in vars(type(h)).items() if not k.startswith("_") and not callable(v)}
+    log0("hparams: " + " ".join(f"{k}={v}" for k, v in settings.items()))  # golfc's own: every effective setting
     log0(f"device:{run.ctx.device} compile:{compile_enabled(h, run.ctx.device)}")
 
 
@@ -374,9 +356,8 @@ def train(run, val_tokens):
 
 
 def read_artifact(artifact, setting="EVAL_ONLY"):
-    """The quantizer's object from a compressed artifact; a missing file (named by the `setting` that gave it) or
-    one this program's compressor or torch cannot read is one line (exit 2). The object's own format version is
-    checked by dequantize_state_dict."""
+    """The quantizer's object from a compressed artifact; a missing file (named by the `setting` that gave it) or one
+    this program cannot read is one line (exit 2). dequantize_state_dict checks the object's format version."""
     if not os.path.isfile(artifact):
         raise RunInputError(f"{setting}={artifact}: no such artifact file")
     with open(artifact, "rb") as f:
@@ -410,8 +391,8 @@ def teardown(ctx):
         dist.barrier()  # no rank tears the group down while another still uses it
         dist.destroy_process_group()
         if ctx.device.type == "cpu":
-            # gloo ranks occasionally abort in C++ teardown at interpreter exit ("terminate called without an
-            # active exception", about 1 run in 25 under load); every result is written, so skip the teardown.
+            # gloo ranks sometimes abort in C++ teardown at exit ("terminate called without an active exception");
+            # every result is written, so skip the teardown
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(0)

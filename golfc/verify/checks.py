@@ -194,3 +194,28 @@ def denominator_check(seed: int, log: RunLog | None, denominator: Denominator | 
     verdict = "FAIL" if denominator.source.startswith("the log") else "WARN"
     implied = details["implied_bytes"]
     return CheckResult("bpb_denominator", "L17", verdict, f"{text}: the run divided by {implied:,} bytes", details)
+
+
+SCORE_LEDGER_LINE = re.compile(r"^score_ledger scored:(\d+) adapted:(\d+) declared:(\d+) violations:(\d+)\s*$", re.M)
+
+
+def score_ledger_check(seed: int, console: str) -> CheckResult:
+    """L2 from the score ledger a golfc program logs after its final evaluation (core/data): every score an
+    optimizer update fed must come from updates computed on earlier targets only. FAIL on any violation; WARN when
+    the scorer stepped an optimizer but declared nothing it learned from (the ledger cannot tell; the probes can);
+    SKIP where no ledger line was printed (a hand-written program, or a golfc build older than the ledger)."""
+    found = SCORE_LEDGER_LINE.findall(console)
+    if not found:
+        return CheckResult("score_ledger", "L2", "SKIP", f"seed {seed}: the run printed no score_ledger line "
+                           "(not a golfc program with the score ledger)", {"seed": seed})
+    scored, adapted, declared, violations = (int(v) for v in found[-1])
+    details = {"seed": seed, "scored": scored, "adapted": adapted, "declared": declared, "violations": violations}
+    text = f"seed {seed}: {scored:,} targets scored, {adapted:,} after an evaluation-time update"
+    if violations:
+        return CheckResult("score_ledger", "L2", "FAIL", f"{text}; {violations:,} of them after an update computed "
+                           "from the target itself or a later one (score-first broken)", details)
+    if adapted and not declared:
+        return CheckResult("score_ledger", "L2", "WARN", f"{text}, but the scorer declared no position its updates "
+                           "learned from: the ledger cannot check score-first (the causality probes can)", details)
+    return CheckResult("score_ledger", "L2", "PASS", f"{text}; every update learned only from earlier targets"
+                       if adapted else f"{text}", details)

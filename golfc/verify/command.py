@@ -32,6 +32,7 @@ from golfc.verify.checks import (
     paths_from_log,
     recompute_denominator,
     run_check,
+    score_ledger_check,
     size_check,
 )
 from golfc.verify.findings import CheckResult
@@ -236,6 +237,7 @@ def seed_result(run: SeedRun, options: VerifyOptions, env: Mapping[str, str],
         if log is not None and log.has_score:
             denominator, why = _denominator(log, env, run.workdir, denominators)
             checks.append(denominator_check(run.seed, log, denominator, why))
+            checks.append(score_ledger_check(run.seed, run.console.read_text(encoding="utf-8", errors="replace")))
     size = next((c.details for c in checks if c.name == "size"), {})
     row = {
         "seed": run.seed, "status": run.status, "returncode": run.returncode, "killed_reason": run.killed_reason,

@@ -76,7 +76,7 @@ def test_an_emitted_gptq_run_calibrates_on_train_data_inside_the_reserved_clock(
                            "GPTQ_RESERVE_SECONDS": "3599.999", "GPTQ_CALIB_BATCHES": "3"})
     assert run.returncode == 0, run.stderr[-2000:]
     assert re.search(r"stopping_early: wallclock_cap train_time:\d+ms step:1/50", run.stdout)  # the reserve stopped it
-    line = re.search(r"^calibration:train batches:3 seconds:[\d.]+ last_data_read_ms:(\d+) done_ms:(\d+) "
+    line = re.search(r"^calibration:train_calibration batches:3 seconds:[\d.]+ last_data_read_ms:(\d+) done_ms:(\d+) "
                      r"train_ms:(\d+)$", run.stdout, re.M)
     assert line and int(line[3]) <= int(line[1]) <= int(line[2])
     assert "gptq: hessians of 13 matrices" in run.stdout and run.final_bpb is not None

@@ -56,6 +56,8 @@ def score_with_context_slot(model, val_tokens, h, ctx, final=False):
         with torch.no_grad(), bf16_autocast(ctx.device):
             logits = gpt.logits(hidden + delta.to(hidden.dtype)).float()
             nll = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view_as(y)
-        parts.extend(span_scores(plan, batch, nll, target_bytes(x, y, ctx.luts), ctx.device))
+        # ledger: each window's delta learned from its context targets start + 1 .. first, none when first == start
+        seen = [first if first > start else -1 for start, first in batch]
+        parts.extend(span_scores(plan, batch, nll, target_bytes(x, y, ctx.luts), ctx.device, seen))
     gpt.train(was_training)
     return collect_scores(parts, ctx.device)

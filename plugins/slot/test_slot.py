@@ -67,6 +67,23 @@ def test_the_final_evaluation_adapts_scores_every_target_once_and_leaves_the_wei
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
+def test_the_score_ledger_says_each_window_learned_from_its_own_context_only(ns, model):
+    """The ledger (core/data): a window's targets were scored after SLOT_STEPS optimizer steps per batch so far, from
+    a delta fitted on its context targets start + 1 .. first (seen = first; -1 for the first window, no context)."""
+    h = ns["Hyperparameters"]()
+    ctx = cpu_context(ns)
+    scores = ns["ledger_scores"](model, stream(), h, ctx, True)
+    plan = ns["eval_windows"](stream(), h, ctx)
+    expected = {p: (first if first > start else -1) for start, first in plan.spans
+                for p in range(first + 1, start + plan.window + 1)}
+    assert scores.seen.tolist() == [expected[p] for p in scores.positions.tolist()]
+    assert (scores.seen < scores.positions).all()
+    # batch b of EVAL_BATCH_SEQS windows is scored after (b + 1) x SLOT_STEPS steps (its own deltas' included)
+    window_of = {p: i for i, (start, first) in enumerate(plan.spans) for p in range(first + 1, start + plan.window + 1)}
+    assert scores.updates.tolist() == [(window_of[p] // h.eval_batch_seqs + 1) * h.slot_steps
+                                       for p in scores.positions.tolist()]
+
+
 @pytest.mark.parametrize("j", [3, 16, 17, 20, 21, 36, 37, 60])  # inside windows, at window and batch edges
 def test_changing_tokens_at_and_after_j_leaves_every_earlier_score_bit_identical(ns, model, j):
     h = ns["Hyperparameters"]()

@@ -9,7 +9,7 @@ from golfc_plugins.plain_eval.runtime import (  # editors and tests only: blanke
     score_plain_windows,
 )
 
-from golfc.runtime.data import collect_scores, rank_share, span_scores, target_bytes, window_batches
+from golfc.runtime.data import collect_scores, ledger_part, rank_share, span_scores, target_bytes, window_batches
 from golfc.runtime.prelude import *  # editors and tests only: blanked when emitted
 
 
@@ -142,16 +142,20 @@ def score_lora_documents(model, val_tokens, h, ctx):
                             h.ttt_lora_rank, ctx.device) for i, m in enumerate(linears)]
         handles = [m.register_forward_hook(a.hook) for m, a in zip(linears, adapters)]
         optimizer = torch.optim.Adam([p for a in adapters for p in a.parameters()], lr=h.ttt_lora_lr, betas=(0.9, 0.95))
+        seen = torch.full((len(batch),), -1, dtype=torch.int64, device=ctx.device)  # per row: last target learned from
         try:
             for c in range(max(-(-(end - start) // C) for start, end in batch)):
                 x, y, scored, positions = (t.to(ctx.device) for t in ttt_lora_rows(val_tokens, batch, c, h))
                 with bf16_autocast(ctx.device):
                     nll = base(x, y, reduction="none").float()  # (rows, T)
-                parts.append((positions[scored], nll.detach()[scored].clone(), target_bytes(x, y, ctx.luts)[scored]))
+                parts.append(ledger_part(positions[scored], nll.detach()[scored].clone(),
+                                         target_bytes(x, y, ctx.luts)[scored], seen[:, None].expand_as(x)[scored]))
                 per_doc = (nll * scored).sum(1) / scored.sum(1).clamp(min=1)  # committed above; now adapt on it
                 optimizer.zero_grad(set_to_none=True)
                 per_doc.sum().backward()  # rows are independent: each adapter gets its own document's gradient
                 optimizer.step()
+                # ledger: each row's adapter has now learned from its document's targets up to this chunk's last
+                seen = torch.where(scored.any(1), positions.masked_fill(~scored, -1).amax(1), seen)
         finally:
             for handle in handles:
                 handle.remove()
@@ -188,17 +192,19 @@ def score_then_train(model, val_tokens, h, ctx, final=False):
     ttt_compile_warmup(model, params, h, ctx)
     optimizer = torch.optim.SGD(params, lr=h.ttt_lr, momentum=h.ttt_momentum)
     chunks = ttt_chunks(plan.spans, h.ttt_chunk_tokens)
-    parts = []
+    parts, seen = [], -1  # seen: the last target any update so far trained on (the score ledger, core/data)
     model.eval()
     for index, (k, spans) in enumerate(chunks):
         with torch.no_grad(), bf16_autocast(ctx.device):  # score chunk k: committed before any update uses it
             for x, y, batch in window_batches(plan, rank_share(spans, ctx), val_tokens, ctx.device):
                 nll = model(x, y, reduction="none").float().clone()  # kept: the model changes after this
-                parts.extend(span_scores(plan, batch, nll, target_bytes(x, y, ctx.luts), ctx.device))
-        if index + 1 < len(chunks) and h.ttt_epochs > 0:  # then train on it; the last chunk is never needed
+                parts.extend(span_scores(plan, batch, nll, target_bytes(x, y, ctx.luts), ctx.device, seen))
+        sequences = ttt_sequences(val_tokens, k, h)
+        if index + 1 < len(chunks) and h.ttt_epochs > 0 and len(sequences):  # then train on it (never the last)
             for group in optimizer.param_groups:  # cosine over the chunks
                 group["lr"] = h.ttt_lr * 0.5 * (1 + math.cos(math.pi * index / max(len(chunks) - 1, 1)))
-            ttt_train_chunk(model, params, optimizer, ttt_sequences(val_tokens, k, h), h, ctx)
+            ttt_train_chunk(model, params, optimizer, sequences, h, ctx)
+            seen = k * h.ttt_chunk_tokens + sequences.size(0) * h.train_seq_len  # targets k * C + 1 .. this
     base.load_state_dict(saved)
     for p in params:
         p.grad = None

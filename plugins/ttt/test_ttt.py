@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -64,6 +66,32 @@ def test_the_final_evaluation_adapts_and_scores_every_target_once_and_restores_t
     assert not torch.equal(adapted.nll[~first_chunk], plain.nll[~first_chunk])  # later chunks see TTT
 
 
+def test_the_score_ledger_says_each_chunk_was_scored_after_training_on_earlier_chunks_only(ns):
+    """The ledger (core/data): chunk k's targets carry the optimizer steps taken before them (TTT_EPOCHS x 1 step
+    of 2 sequences per earlier chunk) and seen = the last target trained on (chunk k-1's), never their own."""
+    h = ns["Hyperparameters"]()
+    scores = ns["ledger_scores"](mixing_model(ns), stream(), h, cpu_context(ns), True)
+    chunk = (scores.positions - 1) // 32  # TTT_CHUNK_TOKENS=32: chunk k holds targets 32k+1 .. 32(k+1)
+    assert torch.equal(scores.updates, chunk * h.ttt_epochs)  # one step per epoch: 2 sequences, TTT_BATCH_SEQS=2
+    assert torch.equal(scores.seen, torch.where(chunk > 0, 32 * chunk, -1))  # chunk k-1's last trained target
+    assert (scores.seen < scores.positions).all()
+    plain = ns["ledger_scores"](mixing_model(ns), stream(), h, cpu_context(ns), False)
+    assert not plain.updates.any() and (plain.seen == -1).all()
+
+
+def test_lora_ledger_rows_learn_from_their_own_documents_earlier_chunks_only(lora_ns):
+    h = lora_ns["Hyperparameters"]()
+    val = documents_stream()
+    scores = lora_ns["ledger_scores"](mixing_model(lora_ns), val, h, cpu_context(lora_ns), True)
+    assert sorted(scores.positions.tolist()) == list(range(1, 160))
+    for start, end in lora_ns["ttt_documents"](val):
+        mine = (scores.positions > start) & (scores.positions <= end)
+        chunk = (scores.positions[mine] - start - 1) // 6  # TTT_LORA_CHUNK=6
+        seen = scores.seen[mine]
+        assert torch.equal(seen, torch.where(chunk > 0, start + 6 * chunk, -1))  # its previous chunk's last target
+    assert (scores.seen < scores.positions).all() and scores.updates.max() > 0
+
+
 @pytest.mark.parametrize("j", [10, 32, 33, 40, 64, 65, 100])  # inside chunks and at their edges
 def test_changing_tokens_at_and_after_j_leaves_every_earlier_score_bit_identical(ns, j):
     h = ns["Hyperparameters"]()
@@ -91,6 +119,9 @@ def test_an_emitted_program_with_ttt_trains_scores_and_adapts_on_cpu(tmp_path, t
     run = run_emitted(("sliding_window", "ttt"), tiny_dataset, tmp_path, env=env)
     assert run.returncode == 0, run.stderr[-2000:]
     assert f"ttt_mode={mode}" in run.stdout and run.final_bpb is not None and run.final_bpb > 0
+    ledger = re.search(r"^score_ledger scored:(\d+) adapted:(\d+) declared:(\d+) violations:(\d+)$", run.stdout, re.M)
+    scored, adapted, declared, violations = map(int, ledger.groups())
+    assert scored > adapted > 0 and declared > 0 and violations == 0  # chunk 0 / each document's first chunk: none
 
 
 # --------------------------------------------------------------------------------------------------

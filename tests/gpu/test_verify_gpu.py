@@ -27,6 +27,6 @@ def test_verify_a_cuda_run_in_the_network_namespace(tmp_path, tiny_dataset):
     assert seed["status"] == "ok", (options.out / "seed_1337" / "console.txt").read_text()[-3000:]
     verdicts = {c["name"]: c["verdict"] for c in report["checks"] if c["details"].get("seed") == 1337}
     assert verdicts == {"run": "PASS", "train_clock": "PASS", "eval_clock": "PASS", "size": "PASS",
-                        "data_access": "PASS", "bpb_denominator": "PASS"}, report["checks"]
+                        "data_access": "PASS", "bpb_denominator": "PASS", "score_ledger": "PASS"}, report["checks"]
     assert report["network"]["isolated"] == (network_isolation()[0] is not None)
     assert [p["name"] for p in seed["phases"]][:3] == ["setup", "compile_warmup", "training"]

@@ -123,7 +123,7 @@ def test_calibration_reads_training_shards_and_never_validation(plugin_dir, tiny
     train_tokens = ns["load_data_shard"](sorted(Path(h.data_path).glob("fineweb_train_*.bin"))[0])
     assert torch.equal(seen[0].reshape(-1), train_tokens[: 8 * 64].to(torch.int64))  # the stream's first batch
     line = next(s for s in printed.getvalue().splitlines() if s.startswith("calibration:"))
-    assert line.startswith("calibration:train batches:4 seconds:") and "train_ms:1234" in line
+    assert line.startswith("calibration:train_calibration batches:4 seconds:") and "train_ms:1234" in line
 
 
 def test_no_calibration_is_read_by_the_baseline(tmp_path, tiny_dataset, monkeypatch):

@@ -9,7 +9,7 @@ import pytest
 
 from golfc.audit.logs import parse_log
 from golfc.errors import GolfcError
-from golfc.verify.checks import clock_checks, denominator_check, recompute_denominator, size_check
+from golfc.verify.checks import clock_checks, denominator_check, recompute_denominator, score_ledger_check, size_check
 from golfc.verify.phases import PhaseTracker
 from golfc.verify.report import load_reference, statistics
 from golfc.verify.runs import Limits, SeedRun
@@ -156,3 +156,18 @@ def test_loss_curves_png_and_its_absence_without_matplotlib(tmp_path, monkeypatc
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # not importable
     assert plot_curves(report, tmp_path / "none.png") is None and not (tmp_path / "none.png").exists()
+
+
+@pytest.mark.parametrize(("line", "verdict", "says"), [
+    ("score_ledger scored:159 adapted:127 declared:127 violations:0", "PASS", "learned only from earlier targets"),
+    ("score_ledger scored:159 adapted:0 declared:0 violations:0", "PASS", "0 after an evaluation-time update"),
+    ("score_ledger scored:159 adapted:127 declared:127 violations:32", "FAIL", "32 of them after an update computed"),
+    ("score_ledger scored:159 adapted:127 declared:0 violations:0", "WARN", "declared no position"),
+    ("final_int8_zlib_roundtrip val_loss:4.6000 val_bpb:2.7000", "SKIP", "no score_ledger line"),
+])
+def test_the_score_ledger_line_gives_the_l2_verdict(line, verdict, says):
+    """The final evaluation's score_ledger line (core/data): violations fail score-first (L2); an adapting scorer
+    that declares nothing is a WARN (only the probes can tell); a program without the line is skipped."""
+    check = score_ledger_check(7, f"seed:7\n{line}\n")
+    assert (check.name, check.rule, check.verdict) == ("score_ledger", "L2", verdict)
+    assert says in check.evidence and check.evidence.startswith("seed 7: ")

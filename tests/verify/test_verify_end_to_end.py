@@ -42,7 +42,7 @@ def test_verify_a_golfc_build_then_write_and_audit_its_record(tmp_path, small_da
     checks = {(c["name"], c["details"].get("seed")): (c["rule"], c["verdict"]) for c in report["checks"]}
     for seed in (1337, 42):
         for name, rule in (("run", "INPUT"), ("train_clock", "L20"), ("eval_clock", "L20"), ("size", "L22"),
-                           ("data_access", "L9"), ("bpb_denominator", "L17")):
+                           ("data_access", "L9"), ("bpb_denominator", "L17"), ("score_ledger", "L2")):
             assert checks[(name, seed)] == (rule, "PASS"), (name, seed, report["checks"])
     assert checks[("val_independence", None)] == ("L3", "PASS")
     assert checks[("causality", None)] == checks[("batch", None)] == ("C1", "PASS")
