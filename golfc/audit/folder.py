@@ -24,6 +24,7 @@ from golfc.audit.dataprep import check_prep
 from golfc.audit.findings import INPUT_RULE, Finding, Severity, verdict_of
 from golfc.audit.logs import RunLog, find_logs, parse_log
 from golfc.audit.reading import FileTooLarge, read_text_limited
+from golfc.audit.rules.native import check_native
 from golfc.audit.rules.paidprefix import ShippedFile
 from golfc.audit.static import check_units
 from golfc.audit.stats import Sample, compare, parse_values, summarize
@@ -176,6 +177,7 @@ def audit_folder(folder: Path, against: tuple[Sample, str] | None = None) -> Fol
     audit.primary = select_primary(audit.runs, submission)
     _check_script(audit, folder)
     audit.findings.extend(check_prep(folder))
+    audit.findings.extend(check_native(folder))
     audit.code = count_code(audit.script) if audit.script else None
     audit.sizes = size_rows(audit.runs, audit.code)
     audit.findings.extend(check_sizes(audit.sizes, audit.code))
