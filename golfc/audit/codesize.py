@@ -6,13 +6,22 @@ and count the form they would ship packed: python-minifier (``--no-rename-locals
 "Code size (compressed)" and submission.json's code bytes. The organizers accepted this (the packed file is the
 same program, and LZMA+base85 shims are merged: #1394, #1412). So the audit packs a readable script itself the
 same way, and the count it judges is the smaller of the shipped bytes and that packed form.
+
+Minifying is the slowest step of auditing a readable script (a third of a records sweep), and its result
+depends only on the source text and the python-minifier version: packed sizes are kept in a small cache
+(``$GOLFC_AUDIT_CACHE``, default ``~/.cache/golfc/audit``; ``GOLFC_AUDIT_CACHE=off`` disables it), one file per
+sha256 of the source, so a re-audit of an unchanged script skips it. A cache that cannot be read or written is
+ignored.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import lzma
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from golfc.audit.parsing import CannotRequote, requote_fstrings
 from golfc.audit.unwrap import Unwrapped
@@ -55,10 +64,39 @@ PACKED_METHOD = "python-minifier + lzma + base85 stub"
 def packed_size(source: str) -> int | None:
     """Bytes of ``source`` packed the records' way (their ``_compressed_code_size``), or None when
     python-minifier cannot read it."""
+    cache = _cache_file(source)
+    if cache is not None:
+        try:
+            text = cache.read_text().strip()
+            return None if text == "none" else int(text)
+        except (OSError, ValueError):
+            pass
     minified = _minified(source)
-    if minified is None:
+    size = None if minified is None else _stubbed(lzma.compress(minified), LZMA_STUB)
+    if cache is not None:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            temporary = cache.with_suffix(f".{os.getpid()}.tmp")
+            temporary.write_text("none" if size is None else str(size))
+            temporary.replace(cache)
+        except OSError:
+            pass
+    return size
+
+
+def _cache_file(source: str) -> Path | None:
+    root = os.environ.get("GOLFC_AUDIT_CACHE", "")
+    if root.lower() == "off":
         return None
-    return _stubbed(lzma.compress(minified), LZMA_STUB)
+    try:
+        from importlib.metadata import version
+
+        minifier = version("python-minifier")
+    except Exception:  # no metadata: no cache
+        return None
+    base = Path(root) if root else Path.home() / ".cache" / "golfc" / "audit"
+    key = hashlib.sha256(f"{minifier}|{sorted(MINIFY_OPTIONS.items())}|".encode() + source.encode("utf-8", "replace"))
+    return base / "packed" / f"{key.hexdigest()}.txt"
 
 
 def _minified(source: str) -> bytes | None:

@@ -737,7 +737,16 @@ def called_names(scope: Scope) -> set[str]:
 
 
 def _own_nodes(scope: Scope) -> list[ast.AST]:
-    """Nodes of a scope, not descending into nested functions or classes."""
+    """Nodes of a scope, not descending into nested functions or classes. Computed once per scope (the rules ask
+    for the same scopes thousands of times; the trees are never changed after parsing) and kept on the node."""
+    cached = getattr(scope, "_golfc_own_nodes", None)
+    if cached is None:
+        cached = _collect_own_nodes(scope)
+        scope._golfc_own_nodes = cached  # type: ignore[union-attr]
+    return cached
+
+
+def _collect_own_nodes(scope: Scope) -> list[ast.AST]:
     found: list[ast.AST] = []
     nested = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
     stack: list[ast.AST] = [statement for statement in scope.body if not isinstance(statement, nested)]

@@ -24,6 +24,8 @@ from golfc.audit.dataprep import check_prep
 from golfc.audit.findings import INPUT_RULE, Finding, Severity, verdict_of
 from golfc.audit.logs import RunLog, find_logs, parse_log
 from golfc.audit.reading import FileTooLarge, read_text_limited
+from golfc.audit.rules.bytecount import upgrade_file_tables
+from golfc.audit.rules.native import check_native
 from golfc.audit.rules.paidprefix import ShippedFile
 from golfc.audit.static import check_units
 from golfc.audit.stats import Sample, compare, parse_values, summarize
@@ -176,6 +178,7 @@ def audit_folder(folder: Path, against: tuple[Sample, str] | None = None) -> Fol
     audit.primary = select_primary(audit.runs, submission)
     _check_script(audit, folder)
     audit.findings.extend(check_prep(folder))
+    audit.findings.extend(check_native(folder))
     audit.code = count_code(audit.script) if audit.script else None
     audit.sizes = size_rows(audit.runs, audit.code)
     audit.findings.extend(check_sizes(audit.sizes, audit.code))
@@ -183,12 +186,21 @@ def audit_folder(folder: Path, against: tuple[Sample, str] | None = None) -> Fol
     audit.findings.extend(check_calibration_clock(audit.primary or audit.runs, audit.train_calibrations))
     if submission is not None:
         audit.findings.extend(check_submission(submission, audit.runs, audit.primary, audit.code))
+        audit.findings = upgrade_file_tables(audit.findings, declared_tokenizer(submission.data))
     audit.stats = summarize(audit.sample())
     if against is not None:
         audit.stats["against"] = compare(audit.sample(), against[0], against[1])
         audit.findings.extend(record_findings(audit.stats["against"]))
     audit.findings.sort(key=lambda f: (-f.severity, f.rule, f.file or "", f.line or 0))
     return audit
+
+
+def declared_tokenizer(data: dict[str, object]) -> str | None:
+    """The tokenizer submission.json names (a top-level ``tokenizer``-like text field), if any."""
+    for key, value in data.items():
+        if "tokenizer" in key.lower() and isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
 
 
 RECORD_RULE = "L23"  # seed and evidence problems, the record's statistics among them

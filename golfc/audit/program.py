@@ -42,6 +42,7 @@ class Program:
     parents: dict[int, ast.AST] = field(default_factory=dict)
     unit_of: dict[int, str] = field(default_factory=dict)
     functions: dict[str, list[FunctionNode]] = field(default_factory=dict)
+    _all_nodes: list[ast.AST] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def parse(cls, units: list[SourceUnit]) -> Program:
@@ -54,8 +55,10 @@ class Program:
             inline_constant_aliases(tree)
             parsed.append((unit, tree))
         program = cls(parsed)
+        program._all_nodes = []
         for unit, tree in parsed:
             for node in ast.walk(tree):
+                program._all_nodes.append(node)
                 program.unit_of[id(node)] = unit.label
                 for child in ast.iter_child_nodes(node):
                     program.parents[id(child)] = node
@@ -109,8 +112,10 @@ class Program:
         return self.unit_of.get(id(node)), getattr(node, "lineno", None)
 
     def all_nodes(self) -> Iterator[ast.AST]:
-        for _, tree in self.units:
-            yield from ast.walk(tree)
+        """Every node of every unit (listed once: the liveness fixpoint and several rules walk them all)."""
+        if self._all_nodes is None:
+            self._all_nodes = [node for _, tree in self.units for node in ast.walk(tree)]
+        return iter(self._all_nodes)
 
 
 class Liveness:

@@ -187,7 +187,10 @@ RULES: tuple[Rule, ...] = (
         "(within-word, word-start of x_t) makes the distribution depend on the answer.",
         "The target token reaching the condition or weight of a gate/tilt applied to the scored logits; or a "
         "branch on whether the target is in a cache the function fills as it scores (tgt in recent, "
-        "(ctx, tgt) in cache), except a branch that only updates that cache.",
+        "(ctx, tgt) in cache), except a branch that only updates that cache. C/C++ sources that a Python "
+        "file of the folder names and loads (ctypes, cffi, cpp_extension) are read too: a loop that writes the "
+        "hint for position i (out[i] = ...) under a gate computed from tokens[i], and learns tokens[i] only "
+        "afterwards. A gate on tokens[i - 1] is the legal form.",
         "The token-only tilt of PR #1145 was endorsed (second-hand, #1967) and precedent #1514; gated "
         "variants flagged in #1967 (comment 4356836010), #2018, #2118.",
     ),
@@ -219,7 +222,9 @@ RULES: tuple[Rule, ...] = (
         "Spreading a token probability over its bytes and mixing with a byte-level model (PPM-D) does not give "
         "a distribution over the token vocabulary.",
         "A probability raised to one over a byte count (p ** (1 / n_bytes), torch.pow): FAIL when the same "
-        "function mixes with a byte-level model (ppm, mix, blend), WARN alone. Scoring a subset is L15.",
+        "function mixes with a byte-level model (ppm, mix, blend), WARN alone. The log-domain form, a "
+        "log-probability divided by a per-token byte length whose exp is added to another probability "
+        "(lam * exp(lp / n) + (1 - lam) * exp(byte_lp)): FAIL. Scoring a subset is L15.",
         "sharpobject on PR #1872; 'PPM-D/byte-mixture C2' exclusions in leaderboard PR #1902 (@cocohearts).",
     ),
     Rule(
@@ -246,7 +251,9 @@ RULES: tuple[Rule, ...] = (
         "Bits per byte divides by the bytes of the original text. Counting more bytes than the text has (fallback "
         "tokens as 3 bytes, sentinel characters, a lossy normalization) makes the score look better.",
         "A byte-fallback token given more than one byte in the byte table (base_bytes[i] = 3 under "
-        "sp.is_byte(i)), or a byte total scaled or padded by a constant (byte_count += tb.sum() * 1.1). Other "
+        "sp.is_byte(i)), or a byte total scaled or padded by a constant (byte_count += tb.sum() * 1.1). A "
+        "per-token byte table read from a file (a .meta.npz sidecar) with no unconditional check against the "
+        "tokenizer is a WARN, a FAIL when submission.json declares a tokenizer that is not SentencePiece. Other "
         "errors (a lossy tokenizer transform, sentinel bytes) need the data: decode and compare byte totals.",
         "PR #897; the Scylla record removed in #1806 (PRs #1143, #1184, #1271, #1289); CaseOps #2138; "
         "Section V of issue #1017.",
@@ -291,7 +298,9 @@ RULES: tuple[Rule, ...] = (
         "A data file shipped in the folder (not code, logs, docs, figures or a tokenizer model) that the "
         "program names: FAIL when it is named as validation data, is a token shard (the fineweb header), or is "
         "read by code that handles validation data; WARN when it is read elsewhere. Validation tokens packed "
-        "into the weights themselves need the artifact-invariance probe.",
+        "into the weights themselves need the artifact-invariance probe. From the scorer alone: a per-token "
+        "loss zeroed where the target equals a sequence that is not the model's prediction, the input or a "
+        "constant (loss *= ~(prefix[lo:hi] == y)), whatever the folder holds.",
         "README: 'You CANNOT access validation data during training, e.g. by compressing it into your 16mb "
         "with paid prefix' (commit 2cff08e1a); PRs #168, #275.",
     ),

@@ -11,8 +11,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy import stats as scipy_stats
-
 RECORD_MARGIN_NATS = 0.005
 RECORD_ALPHA = 0.01
 PROGRESSION_ALPHA = 0.25
@@ -75,6 +73,8 @@ def one_sided_improvement(ours: list[float], theirs: list[float], margin: float)
     """(t, p) for H1: mean(ours) < mean(theirs) - margin. Welch; a one-sample test when theirs is one value."""
     if len(ours) < 2:
         return None
+    from scipy import stats as scipy_stats  # imported here: scipy.stats costs seconds, and only this test needs it
+
     if len(theirs) == 1:
         result = scipy_stats.ttest_1samp(ours, theirs[0] - margin, alternative="less")
     else:

@@ -50,8 +50,18 @@ def sweep(path: Path, workers: int = 2) -> list[RecordResult]:
     folders = sorted(child for child in records_dir(path).iterdir() if child.is_dir())
     if workers <= 1:
         return [audit_record(folder) for folder in folders]
+    # largest scripts first, so that no worker is left alone with a big folder at the end; results by name
+    by_size = sorted(folders, key=_script_bytes, reverse=True)
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(audit_record, folders))
+        results = dict(zip(by_size, pool.map(audit_record, by_size)))
+    return [results[folder] for folder in folders]
+
+
+def _script_bytes(folder: Path) -> int:
+    try:
+        return sum(p.stat().st_size for p in folder.glob("*.py") if p.is_file())
+    except OSError:
+        return 0
 
 
 def summarize(findings: tuple[Finding, ...]) -> str:

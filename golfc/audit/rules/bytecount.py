@@ -6,20 +6,32 @@ the previous token is not a boundary) and adds those bytes up. Two ways to infla
 here: a byte-fallback token counted as more than one byte (``base_bytes[i] = 3`` under ``sp.is_byte(i)``,
 the U+FFFD bug of the Scylla record), and a byte total scaled or padded by a constant
 (``byte_count += tb.sum() * 1.1``).
+
+A third is a per-token byte table read from a data file (``base_bytes = np.load(meta)["base_bytes"]``, the
+``.meta.npz`` sidecars of the Scylla/TokenMonster records) rather than built from the tokenizer's pieces, with
+no unconditional check against the tokenizer (a check behind ``if validate_meta:`` does not count): the
+denominator is then whatever the file says, which the audit cannot read. That is a WARN from the code alone;
+the folder audit makes it a FAIL when ``submission.json`` names a tokenizer that is not a SentencePiece model
+(then the file's table is the one the run scored with: ``upgrade_file_tables``).
 """
 
 from __future__ import annotations
 
 import ast
+import re
 
 from golfc.audit.dataflow import own_nodes
-from golfc.audit.findings import Severity
+from golfc.audit.findings import Finding, Severity
 from golfc.audit.rules.common import Context, Hit, function_label
-from golfc.audit.vocabulary import call_name, dotted, words
+from golfc.audit.vocabulary import call_name, dotted, identifiers, words
 
 BYTE_WORDS = {"byte", "bytes"}
 TOTAL_WORDS = {"count", "counts", "sum", "sums", "total", "totals", "acc", "accum", "denominator", "denom"}
 BYTE_TOKEN_TESTS = {"is_byte"}
+TABLE_WORDS = {"base", "lut", "luts", "table", "tables"}  # with a byte word: a table indexed by token id
+LOADERS = {"load", "fromfile", "loadtxt", "genfromtxt", "memmap", "load_file"}  # np/torch/json/pickle/safetensors
+CHECKS = {"array_equal", "array_equiv", "equal", "allclose", "assert_array_equal", "assert_equal"}
+FILE_TABLE = "reads the per-token BPB byte table"  # the message of a file-loaded table (upgraded by the folder)
 
 
 def check(context: Context) -> list[Hit]:
@@ -41,7 +53,150 @@ def check(context: Context) -> list[Hit]:
                             node,
                         )
                     )
+    hits.extend(_file_tables(context))
     return hits
+
+
+def _is_table_name(name: str) -> bool:
+    parts = words(name.split(".")[-1])
+    return bool(parts & BYTE_WORDS) and bool(parts & TABLE_WORDS)
+
+
+def _loads_file(node: ast.AST, loaded: set[str]) -> ast.AST | None:
+    """A file read in ``node``: a loader call, or an item of a name bound to one (``data["base_bytes"]``)."""
+    for child in ast.walk(node):
+        if isinstance(child, ast.Call) and call_name(child) in LOADERS:
+            return child
+        if isinstance(child, ast.Subscript) and isinstance(child.value, ast.Name) and child.value.id in loaded:
+            return child
+    return None
+
+
+def _file_tables(context: Context) -> list[Hit]:
+    checked = _checked_unconditionally(context)
+    hits = []
+    for facts in context.flow.all_facts():
+        nodes = own_nodes(facts.scope)
+        loaded = {
+            item.optional_vars.id
+            for node in nodes
+            if isinstance(node, ast.With)
+            for item in node.items
+            if isinstance(item.optional_vars, ast.Name) and _loads_file(item.context_expr, set()) is not None
+        }
+        loaded |= {
+            target.id
+            for node in nodes
+            if isinstance(node, ast.Assign) and _loads_file(node.value, set()) is not None
+            for target in node.targets
+            if isinstance(target, ast.Name) and not _is_table_name(target.id)
+        }
+        for node in nodes:
+            if not isinstance(node, ast.Assign):
+                continue
+            names = [t.id for t in node.targets if isinstance(t, ast.Name) and _is_table_name(t.id)]
+            read = _loads_file(node.value, loaded) if names else None
+            if read is None or names[0] in checked or facts.name in checked:
+                continue
+            hits.append(
+                Hit(
+                    "L17",
+                    Severity.WARN,
+                    f"{function_label(facts)} {FILE_TABLE} `{names[0]}` from a file (`{ast.unparse(read)[:60]}`) "
+                    "instead of building it from the tokenizer's pieces, and nothing checks it against the "
+                    "tokenizer unconditionally: the denominator is whatever the file says (the Scylla tables "
+                    "over-counted byte-fallback tokens)",
+                    node,
+                )
+            )
+    return hits
+
+
+def _checked_unconditionally(context: Context) -> set[str]:
+    """Byte-table names compared (``np.array_equal(table, …)``) wherever the table is loaded: every ``if`` around
+    the comparison must also hold the assignment of the compared table (``if path.exists(): table = load(…);
+    check``). A check behind an ``if`` of its own (``if validate_meta:``) can be switched off and vouches for
+    nothing."""
+    checked: set[str] = set()
+
+    def vouches(names: set[str], around: list[ast.If]) -> None:
+        for name in names:
+            if all(name in _assigned(branch) for branch in around):
+                checked.add(name)
+                checked.update(loaders.get(name, ()))  # ``table = read_meta(p)``: read_meta's table is checked
+
+    def visit(statements: list[ast.stmt], around: list[ast.If]) -> None:
+        for statement in statements:
+            if isinstance(statement, ast.If):
+                vouches(_compared(statement.test), around)
+                visit(statement.body, [*around, statement])
+                visit(statement.orelse, [*around, statement])
+            elif isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue
+            elif hasattr(statement, "body"):
+                visit(statement.body, around)  # loops, with, try: the check still runs
+                for name in ("orelse", "finalbody"):
+                    visit(getattr(statement, name, []), around)
+                for handler in getattr(statement, "handlers", []):
+                    visit(handler.body, around)
+            else:
+                vouches(_compared(statement), around)
+
+    loaders: dict[str, set[str]] = {}
+    for facts in context.flow.all_facts():
+        loaders = {}
+        for node in own_nodes(facts.scope):
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and call_name(node.value):
+                for target in node.targets:
+                    for name in (n.id for n in ast.walk(target) if isinstance(n, ast.Name)):
+                        loaders.setdefault(name, set()).add(call_name(node.value) or "")
+        visit(getattr(facts.scope, "body", []), [])
+    return checked
+
+
+def _assigned(branch: ast.If) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(branch):
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+    return names
+
+
+def _compared(node: ast.AST) -> set[str]:
+    names: set[str] = set()
+    for child in ast.walk(node):
+        if isinstance(child, ast.Call) and call_name(child) in CHECKS:
+            names.update(n for arg in child.args for n in identifiers(arg))
+    return names
+
+
+SENTENCEPIECE = ("sentencepiece", "spm", ".model", "_bpe")
+
+
+def upgrade_file_tables(findings: list[Finding], tokenizer: str | None) -> list[Finding]:
+    """A file-loaded byte table is a FAIL when the submission declares a tokenizer that is not a SentencePiece
+    model (the fallback that builds the table from the pieces cannot be what ran)."""
+    if not tokenizer or _is_sentencepiece(tokenizer):
+        return findings
+    return [
+        Finding(
+            f.rule,
+            Severity.FAIL,
+            f"{f.message}; submission.json declares the tokenizer '{tokenizer[:60]}', not a SentencePiece "
+            "model, so the run scored with the file's table",
+            f.file,
+            f.line,
+        )
+        if f.rule == "L17" and f.severity == Severity.WARN and FILE_TABLE in f.message
+        else f
+        for f in findings
+    ]
+
+
+def _is_sentencepiece(tokenizer: str) -> bool:
+    lowered = tokenizer.lower()
+    return any(word in lowered for word in SENTENCEPIECE) or re.search(r"\bsp\s*-?\d", lowered) is not None
 
 
 def _tests_byte_token(test: ast.expr) -> bool:
