@@ -2,9 +2,9 @@
 # plugins/flash_attn: the causal attention kernel through flash-attn's own kernels: FlashAttention-3
 # (flash_attn_interface, Hopper) or FlashAttention-4 (flash_attn.cute), as the records import FA3 (PR #122 onward:
 # -9% step time). The module is imported when the program starts, by the one import shared with window
-# (plugins/sdpa_attention/kernels); without it the run stops there, in one line.
+# (plugins/sdpa_attention/flash); without it the run stops there, in one line.
 # ==================================================================================================
-from golfc_plugins.sdpa_attention.kernels import (  # editors and tests only: blanked when emitted
+from golfc_plugins.sdpa_attention.flash import (  # editors and tests only: blanked when emitted
     flash_attn_call,
     flash_attn_required,
 )

@@ -48,7 +48,7 @@ def reference(q, k, v):
 @pytest.mark.parametrize(("impl", "named"), [("auto", "flash_attn_interface or flash_attn.cute"),
                                               ("fa3", "flash_attn_interface"), ("fa4", "flash_attn.cute")])
 def test_without_the_module_the_program_stops_at_start_in_one_line(no_flash, capsys, impl, named):
-    """The line window's WINDOW_KERNEL=flash gives too (one import for both: plugins/sdpa_attention/kernels)."""
+    """The line window's WINDOW_KERNEL=flash gives too (one import for both: plugins/sdpa_attention/flash)."""
     with pytest.raises(SystemExit) as excinfo:
         load_program(("flash_attn",), env={**TINY, "FLASH_ATTN_IMPL": impl})
     assert excinfo.value.code == 2

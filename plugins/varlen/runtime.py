@@ -4,11 +4,11 @@
 # ([BOS=1] + tokens each); here position i attends to position j only when j <= i and both lie in the same
 # document of that row, so no score ever sees another document, in training and in every evaluation alike.
 # Two kernels compute the same thing, both from one rule (varlen_rule) through the shared attention pieces of
-# plugins/sdpa_attention/kernels:
+# plugins/sdpa_attention/masks:
 #   flex: FlexAttention with a document block mask, built once per forward (fctx.cache) and read by every layer
 #   sdpa: SDPA with the explicit block-diagonal causal mask (B, 1, T, T) (exact everywhere; the CPU path)
 # ==================================================================================================
-from golfc_plugins.sdpa_attention.kernels import (  # editors and tests only: blanked when emitted
+from golfc_plugins.sdpa_attention.masks import (  # editors and tests only: blanked when emitted
     masked_flex_attention,
     masked_sdpa_attention,
     rule_block_mask,

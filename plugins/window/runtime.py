@@ -1,22 +1,24 @@
 # ==================================================================================================
 # plugins/window: causal sliding-window attention on the layers of WINDOW_ATTN_LAYERS (PR #1212); the
 # other layers keep the full causal kernel (sdpa_attention). Three kernels compute the same thing, all through the
-# shared attention pieces of plugins/sdpa_attention/kernels (the rule is written once, window_mask_mod):
+# shared pieces of plugins/sdpa_attention (masks, flash), the rule written once (window_mask_mod):
 #   flash: flash-attn's window_size (FA3 flash_attn_interface, or FA4 flash_attn.cute), when importable
 #   flex:  FlexAttention with a block mask built once per (sequence length, window, device) and cached
 #   sdpa:  SDPA with an explicit boolean mask (exact everywhere, no faster than full attention; the CPU path)
 # ==================================================================================================
-from golfc_plugins.sdpa_attention.kernels import (  # editors and tests only: blanked when emitted
-    MASK_RULE_FACTORIES,
+from golfc_plugins.sdpa_attention.flash import (  # editors and tests only: blanked when emitted
     flash_attn_call,
     flash_attn_import,
     flash_attn_required,
+)
+from golfc_plugins.sdpa_attention.masks import (  # editors and tests only: blanked when emitted
     masked_flex_attention,
     masked_sdpa_attention,
+    rule_block_mask,
     rule_dense_mask,
-    static_block_mask,
 )
 from golfc_plugins.sdpa_attention.runtime import sdpa_attention  # editors and tests only: blanked when emitted
+from torch.nn.attention.flex_attention import BlockMask
 
 from golfc.runtime.prelude import *  # editors and tests only: blanked when emitted
 
@@ -36,17 +38,33 @@ def window_mask_mod(window):
     return mask_mod
 
 
-MASK_RULE_FACTORIES.update(window=window_mask_mod)  # static_block_mask builds and caches its block masks per shape
-
-
 def window_mask(T, window, device):
     """(T, T) bool: query i may attend to key j when i - window < j <= i."""
     return rule_dense_mask(window_mask_mod(window), T, device)
 
 
+WINDOW_MASK_MODS = {}  # window -> its mask_mod (one function object per window, so compiled graphs reuse it)
+WINDOW_BLOCK_MASKS = {}  # (T, window, device) -> the BlockMask's tensors, built once
+
+
+@torch.compiler.assume_constant_result
+def window_block_tensors(T, window, device):
+    """The block-sparse structure of the (T, T) window mask (128 x 128 blocks: which blocks are skipped, full or
+    partial), built eagerly the first time a shape is seen and cached. Under torch.compile the result is a constant
+    of the graph (assume_constant_result): the mask is never rebuilt per forward."""
+    key = (T, window, device)
+    if key not in WINDOW_BLOCK_MASKS:
+        bm = rule_block_mask(WINDOW_MASK_MODS.setdefault(window, window_mask_mod(window)), T, device)
+        WINDOW_BLOCK_MASKS[key] = (bm.kv_num_blocks, bm.kv_indices, bm.full_kv_num_blocks, bm.full_kv_indices,
+                                   bm.q_num_blocks, bm.q_indices, bm.full_q_num_blocks, bm.full_q_indices)
+    return WINDOW_BLOCK_MASKS[key]
+
+
 def window_block_mask(T, window, device):
-    """The BlockMask of the window rule for sequences of T tokens, built once per (T, window, device) and cached."""
-    return static_block_mask("window", window, T, device)
+    """The cached BlockMask of the window rule for sequences of T tokens (wrapping cached tensors: no compute)."""
+    tensors = window_block_tensors(T, window, str(device))
+    mask_mod = WINDOW_MASK_MODS.setdefault(window, window_mask_mod(window))
+    return BlockMask((T, T), *tensors, BLOCK_SIZE=(128, 128), mask_mod=mask_mod)
 
 
 def window_flex_attention(q, k, v, window):

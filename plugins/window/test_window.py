@@ -95,17 +95,17 @@ def test_the_flex_kernel_matches_the_masked_sdpa_reference_eagerly_and_compiled(
 
 
 def test_the_block_mask_skips_blocks_outside_the_window_and_is_built_once_per_shape(ns):
-    ns["STATIC_BLOCK_MASKS"].clear()
+    ns["WINDOW_BLOCK_MASKS"].clear()
     first = ns["window_block_mask"](FLEX_T, FLEX_WINDOW, torch.device("cpu"))
     again = ns["window_block_mask"](FLEX_T, FLEX_WINDOW, torch.device("cpu"))
-    assert list(ns["STATIC_BLOCK_MASKS"]) == [("window", FLEX_WINDOW, FLEX_T, "cpu")]
+    assert list(ns["WINDOW_BLOCK_MASKS"]) == [(FLEX_T, FLEX_WINDOW, "cpu")]
     assert again.kv_indices is first.kv_indices  # cached, not rebuilt
     # query block 2 (rows 256..383) sees keys 157..383: blocks 1 and 2 only; block 0 is skipped
     partial = first.kv_num_blocks[0, 0].tolist()
     full = first.full_kv_num_blocks[0, 0].tolist()
     assert [p + f for p, f in zip(partial, full)] == [1, 2, 2]
     ns["window_block_mask"](2 * 128, FLEX_WINDOW, torch.device("cpu"))
-    assert len(ns["STATIC_BLOCK_MASKS"]) == 2
+    assert len(ns["WINDOW_BLOCK_MASKS"]) == 2
 
 
 def test_a_compiled_window_model_builds_its_block_mask_once_and_matches_the_eager_masked_model(tmp_path):
@@ -123,7 +123,7 @@ def test_a_compiled_window_model_builds_its_block_mask_once_and_matches_the_eage
     flex_ns["create_block_mask"] = lambda *a, **kw: built.append(a[3]) or create(*a, **kw)
     compiled = torch.compile(model, fullgraph=True, dynamic=False)
     with torch.no_grad():
-        flex_ns["STATIC_BLOCK_MASKS"].clear()
+        flex_ns["WINDOW_BLOCK_MASKS"].clear()
         outs = [compiled(ids, ids, reduction="none") for _ in range(3)]
         h_sdpa = flex_ns["Hyperparameters"]()
         h_sdpa.window_kernel = "sdpa"
@@ -144,7 +144,7 @@ def test_auto_picks_masked_sdpa_on_the_cpu_and_flash_only_when_importable(ns):
 
 
 def test_window_kernel_flash_without_flash_attn_is_one_line_and_exit_2(monkeypatch, capsys):
-    """The same line as plugin flash_attn's (one import for both: plugins/sdpa_attention/kernels)."""
+    """The same line as plugin flash_attn's (one import for both: plugins/sdpa_attention/flash)."""
     monkeypatch.setitem(sys.modules, "flash_attn_interface", None)  # neither importable, whatever is installed
     monkeypatch.setitem(sys.modules, "flash_attn.cute", None)
     with pytest.raises(SystemExit) as excinfo:

@@ -81,4 +81,4 @@ def test_a_compiled_window_model_trains_like_the_masked_model(ns):
     ref_loss, ref_grads = loss_and_grads(model)
     assert abs(loss - ref_loss) < 2e-2
     assert max(relative_error(g, r) for g, r in zip(grads, ref_grads) if r.norm() > 0) < 5e-2
-    assert ns["STATIC_BLOCK_MASKS"] or ns["WINDOW_FLASH_FUNC"] is not None  # flex built (and cached) its mask
+    assert ns["WINDOW_BLOCK_MASKS"] or ns["WINDOW_FLASH_FUNC"] is not None  # flex built (and cached) its mask
