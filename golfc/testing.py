@@ -239,34 +239,12 @@ def train_tiny(ns: dict[str, Any], dataset: Any, steps: int = 60, seed: int = 0)
     return model
 
 
-# A stand-in for flash-attn's flash_attn_func (FA3's flash_attn_interface, FA4's flash_attn.cute) for CPU tests of
-# code that calls it: causal softmax attention written out on flash-attn's (B, T, H, D) layout, GQA by repeating k/v,
-# returning (out, lse) as FA3/FA4 do. It checks the layout it is given (heads on dim 2, unit last stride) and records
-# each call in CALLS. Not flash-attn: exact in fp32 on any device.
-FLASH_ATTN_STAND_IN = '''"""Stand-in for flash-attn's flash_attn_func (golfc tests): causal attention, (B, T, H, D)."""
-import math
-
-import torch
-
-CALLS = []
-
-
-def flash_attn_func(q, k, v, softmax_scale=None, causal=False, **kwargs):
-    B, T, H, D = q.shape
-    assert k.shape == v.shape and k.shape[0] == B and k.shape[1] == T and k.shape[3] == D and H % k.shape[2] == 0, (
-        "expected q (B, T, H, D), k and v (B, T, Hkv, D)")
-    assert q.stride(-1) == k.stride(-1) == v.stride(-1) == 1, "flash-attn needs a unit stride on the last dim"
-    CALLS.append({"q": tuple(q.shape), "k": tuple(k.shape), "causal": causal, "dtype": q.dtype, **kwargs})
-    groups = H // k.shape[2]
-    k, v = k.repeat_interleave(groups, dim=2), v.repeat_interleave(groups, dim=2)
-    scale = softmax_scale if softmax_scale is not None else 1.0 / math.sqrt(D)
-    scores = torch.einsum("bthd,bshd->bhts", q.float(), k.float()) * scale  # (B, H, T, S)
-    if causal:
-        scores = scores.masked_fill(torch.ones(T, T, dtype=torch.bool, device=q.device).triu(1), float("-inf"))
-    lse = scores.logsumexp(-1)  # (B, H, T)
-    out = torch.einsum("bhts,bshd->bthd", scores.softmax(-1), v.float()).to(q.dtype).contiguous()  # (B, T, H, D)
-    return out, lse
-'''
+# The stand-in for flash-attn's flash_attn_func (FA3's flash_attn_interface, FA4's flash_attn.cute) for CPU tests of
+# code that calls it: golfc/flash_attn_stand_in.py, the one implementation (the benches run the same file as FA3 for
+# the records' scripts: bench/flash_attn_shim). Exact attention through SDPA on flash-attn's (B, T, H, D) layout, GQA,
+# windows, varlen. Here it records each call in CALLS and returns (out, lse) as FA4 and older FA3 builds do.
+FLASH_ATTN_STAND_IN_FILE = Path(__file__).with_name("flash_attn_stand_in.py")
+FLASH_ATTN_STAND_IN = FLASH_ATTN_STAND_IN_FILE.read_text(encoding="utf-8") + "\nCALLS = []\nRETURN_LSE = True\n"
 
 
 def flash_attn_stand_in(folder: Path, module: str = "flash_attn_interface") -> Path:
@@ -282,9 +260,10 @@ def flash_attn_stand_in(folder: Path, module: str = "flash_attn_interface") -> P
 
 
 def flash_attn_stand_in_module(name: str = "flash_attn_interface") -> Any:
-    """The stand-in as a module object, for ``monkeypatch.setitem(sys.modules, name, ...)`` in-process."""
+    """The stand-in as a fresh module object (its own CALLS), for ``monkeypatch.setitem(sys.modules, name, ...)``."""
     import types
 
     module = types.ModuleType(name)
-    exec(compile(FLASH_ATTN_STAND_IN, f"<{name} stand-in>", "exec"), module.__dict__)
+    module.__file__ = str(FLASH_ATTN_STAND_IN_FILE)
+    exec(compile(FLASH_ATTN_STAND_IN, str(FLASH_ATTN_STAND_IN_FILE), "exec"), module.__dict__)
     return module

@@ -1,5 +1,6 @@
 """bench/flash_attn_shim: the FA3 stand-in that lets record scripts run without FlashAttention-3 computes FA3's
-attention (causal, sliding window, GQA, packed variable-length sequences) and its gradients."""
+attention (causal, sliding window, GQA, packed variable-length sequences) and its gradients. It is a thin re-export of
+golfc/flash_attn_stand_in.py, the one stand-in, which golfc's CPU tests use through golfc.testing (checked last)."""
 
 from __future__ import annotations
 
@@ -88,3 +89,39 @@ def test_varlen_queries_shorter_than_their_keys_see_the_keys_up_to_their_end_ali
         allowed = torch.arange(tk)[None, :] <= torch.arange(tq)[:, None] + (tk - tq)
         expected = torch.einsum("hqk,khd->qhd", scores.masked_fill(~allowed, float("-inf")).softmax(-1), v[c:d])
         torch.testing.assert_close(out[a:b], expected)
+
+
+def test_the_shim_is_golfcs_one_stand_in_with_fa3s_defaults(fa):
+    """bench/flash_attn_shim re-exports golfc/flash_attn_stand_in.py (the implementation golfc's tests use too):
+    the output only, contiguous (B, T, H, D) as FA3 writes it, nothing recorded."""
+    implementation = SHIM.parent.parent.parent / "golfc" / "flash_attn_stand_in.py"
+    assert fa.flash_attn_func.__code__.co_filename == str(implementation)
+    assert fa.flash_attn_varlen_func.__code__.co_filename == str(implementation)
+    assert fa.CALLS is None and fa.RETURN_LSE is False
+    q, k, v = torch.randn(1, 6, 4, 8), torch.randn(1, 6, 2, 8), torch.randn(1, 6, 2, 8)
+    out = fa.flash_attn_func(q, k, v, causal=True)
+    assert isinstance(out, torch.Tensor) and out.shape == (1, 6, 4, 8) and out.is_contiguous()
+
+
+def test_golfc_testings_module_records_calls_returns_the_lse_and_shares_the_ops(fa):
+    """golfc.testing's module of the same file (loaded again in this process: its varlen ops are the ones already
+    registered) records each call and returns (out, lse) as FA4 does; the window and GQA math are the shim's."""
+    from golfc.testing import flash_attn_stand_in_module
+
+    module = flash_attn_stand_in_module("flash_attn.cute")
+    torch.manual_seed(4)
+    q, k, v = torch.randn(2, 10, 4, 8), torch.randn(2, 10, 2, 8), torch.randn(2, 10, 2, 8)
+    out, lse = module.flash_attn_func(q, k, v, causal=True, window_size=(3, 0))
+    assert module.CALLS == [{"q": (2, 10, 4, 8), "k": (2, 10, 2, 8), "causal": True, "dtype": torch.float32,
+                             "window_size": (3, 0), "copied": False}]
+    torch.testing.assert_close(out, fa.flash_attn_func(q, k, v, causal=True, window_size=(3, 0)))
+    kr = k.repeat_interleave(2, dim=2)
+    scores = torch.einsum("bthd,bshd->bhts", q, kr) / math.sqrt(8)
+    i, j = torch.arange(10)[:, None], torch.arange(10)[None, :]
+    expected_lse = scores.masked_fill(~((j <= i) & (j >= i - 3)), float("-inf")).logsumexp(-1)
+    torch.testing.assert_close(lse, expected_lse)
+    cu = torch.tensor([0, 4, 10], dtype=torch.int32)
+    packed = module.flash_attn_varlen_func(q[0], k[0], v[0], cu, cu, 6, 6, causal=True)
+    torch.testing.assert_close(packed, fa.flash_attn_varlen_func(q[0], k[0], v[0], cu, cu, 6, 6, causal=True))
+    with pytest.raises(ValueError, match=r"expected q \(B, T, H, D\), k and v \(B, S, Hkv, D\)"):
+        module.flash_attn_func(q, k[..., :4], v, causal=True)

@@ -20,4 +20,5 @@ def golfc_add_hparams(hp: HParams) -> None:
 
 @hookimpl
 def golfc_attention_kernel() -> Impl:
-    return Impl(module="golfc_plugins.flash_attn.runtime", symbols="flash_attention")
+    return Impl(module="golfc_plugins.flash_attn.runtime", symbols="flash_attention",
+                requires=("golfc_plugins.sdpa_attention.flash",))

@@ -1,7 +1,7 @@
 """plugins/flash_attn on the CPU: without FA3/FA4 the program stops at start-up in one line; with a stand-in module
-(golfc.testing.FLASH_ATTN_STAND_IN, exact attention on flash-attn's (B, T, H, D) layout) the kernel hands it the
-core's q/k/v without copies, returns SDPA's layout and values, keeps the slot contract and trains end to end.
-The real kernels are compared with SDPA on a GPU: tests/gpu/test_flash_attn_parity.py."""
+(golfc/flash_attn_stand_in.py through golfc.testing, exact attention on flash-attn's (B, T, H, D) layout) the kernel
+hands it the core's q/k/v without copies, returns SDPA's layout and values, keeps the slot contract and trains end
+to end. The real kernels are compared with SDPA on a GPU: tests/gpu/test_flash_attn_parity.py."""
 
 from __future__ import annotations
 
@@ -48,12 +48,13 @@ def reference(q, k, v):
 @pytest.mark.parametrize(("impl", "named"), [("auto", "flash_attn_interface or flash_attn.cute"),
                                               ("fa3", "flash_attn_interface"), ("fa4", "flash_attn.cute")])
 def test_without_the_module_the_program_stops_at_start_in_one_line(no_flash, capsys, impl, named):
+    """The line window's WINDOW_KERNEL=flash gives too (one import for both: plugins/sdpa_attention/flash)."""
     with pytest.raises(SystemExit) as excinfo:
         load_program(("flash_attn",), env={**TINY, "FLASH_ATTN_IMPL": impl})
     assert excinfo.value.code == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith(f"error: plugin flash_attn: cannot import {named} "
-                                                   f"(FLASH_ATTN_IMPL={impl}); expected FlashAttention-3 or -4")
+    assert capsys.readouterr().err == (
+        f"error: plugin flash_attn (FLASH_ATTN_IMPL={impl}): cannot import {named}; expected FlashAttention-3 or -4 "
+        "installed, or a build without flash_attn (the default sdpa_attention)\n")
 
 
 def test_the_kernel_hands_flash_attn_the_core_layout_without_copies(fa3):
@@ -64,7 +65,8 @@ def test_the_kernel_hands_flash_attn_the_core_layout_without_copies(fa3):
     q = torch.randn(2, 7, 4, 8, generator=g).transpose(1, 2)
     k, v = (torch.randn(2, 7, 2, 8, generator=g).transpose(1, 2) for _ in range(2))
     y = ns["flash_attention"](q, k, v, ns["Hyperparameters"](), 0)
-    assert fa3.CALLS == [{"q": (2, 7, 4, 8), "k": (2, 7, 2, 8), "causal": True, "dtype": torch.float32}]
+    assert fa3.CALLS == [{"q": (2, 7, 4, 8), "k": (2, 7, 2, 8), "causal": True, "dtype": torch.float32,
+                          "window_size": (-1, -1), "copied": False}]  # flash-attn's layout as it is: no copy
     assert y.shape == (2, 4, 7, 8) and y.transpose(1, 2).is_contiguous()  # q's memory order, as SDPA returns it
     torch.testing.assert_close(y, reference(q, k, v), atol=1e-5, rtol=1e-5)
 
@@ -98,7 +100,7 @@ def test_an_emitted_program_stops_without_flash_attn_and_trains_with_it(tmp_path
         missing = run_emitted(("flash_attn",), tiny_dataset, tmp_path / "missing", env={"PYTHONPATH": ""})
         assert missing.returncode == 2 and "step:" not in missing.stdout
         assert missing.stderr.strip().splitlines() == [
-            "error: plugin flash_attn: cannot import flash_attn_interface or flash_attn.cute (FLASH_ATTN_IMPL=auto); "
+            "error: plugin flash_attn (FLASH_ATTN_IMPL=auto): cannot import flash_attn_interface or flash_attn.cute; "
             "expected FlashAttention-3 or -4 installed, or a build without flash_attn (the default sdpa_attention)"]
     stand_in = flash_attn_stand_in(tmp_path / "site")
     run = run_emitted(("flash_attn",), tiny_dataset, tmp_path / "run", env={"PYTHONPATH": str(stand_in)})

@@ -40,10 +40,13 @@ class Muon(torch.optim.Optimizer):
         self.transforms = list(MUON_TRANSFORMS)  # muon_transform slot: stages of the update, in order
         for t in self._stage("setup"):
             t(self)
-        for stage in ("orthogonalise", "exchange"):  # exclusive stages: one transform at most
+        # golfc build refuses two plugins declaring one exclusive stage (Impl.exclusive, the authoritative check); this
+        # catches what it cannot see: a run-time object defining the stage undeclared (else the first wins silently)
+        for stage in ("orthogonalise", "exchange"):
             if len(self._stage(stage)) > 1:
                 owners = [type(t).__name__ for t in self.transforms if hasattr(t, stage)]
-                raise RunInputError(f"Muon transforms {' and '.join(owners)} both define {stage}(), which one may")
+                raise RunInputError(f"Muon transforms {' and '.join(owners)} both define {stage}(), which one may; "
+                                    f"expected each plugin defining it to declare Impl(exclusive=({stage!r},))")
         orthogonalise = (self._stage("orthogonalise") or [muon_newton_schulz])[0]  # a transform's own, else NS5
         self.newton_schulz = torch.compile(orthogonalise) if compile_ns else orthogonalise
         self.exchange = (self._stage("exchange") or [self._all_reduce_updates])[0]

@@ -226,3 +226,25 @@ def test_out_of_range_optimizer_settings_are_refused_at_build(tmp_path, setting,
     with pytest.raises(HParamError) as info:
         build_submission((), {name: value}, tmp_path)
     assert str(info.value) == message
+
+
+def test_two_transforms_defining_one_exclusive_stage_undeclared_are_refused_when_muon_is_built():
+    """What golfc build cannot see (it refuses two *declared* claims: plugins/polar_ns/test_polar_ns.py): two run-time
+    transform objects that both define exchange() without declaring it. One line naming both and the fix."""
+    ns = load_program(env={"DEVICE": "cpu"})
+
+    class First:
+        def exchange(self, params, updates, group, opt):
+            pass
+
+    class Second(First):
+        pass
+
+    ns["MUON_TRANSFORMS"] = [First(), Second()]
+    with pytest.raises(ns["RunInputError"]) as excinfo:
+        ns["Muon"](make_params(), lr=0.1, momentum=0.9, backend_steps=5, ctx=ctx_for(ns))
+    assert str(excinfo.value) == ("Muon transforms First and Second both define exchange(), which one may; expected "
+                                  "each plugin defining it to declare Impl(exclusive=('exchange',))")
+    alone = Second()
+    ns["MUON_TRANSFORMS"] = [alone]  # one is fine: it replaces the default all-reduce
+    assert ns["Muon"](make_params(), lr=0.1, momentum=0.9, backend_steps=5, ctx=ctx_for(ns)).exchange.__self__ is alone

@@ -23,4 +23,4 @@ def golfc_add_hparams(hp: HParams) -> None:
 @hookimpl
 def golfc_attention_kernel() -> Impl:
     return Impl(module="golfc_plugins.varlen.runtime", symbols="varlen_attention",
-                requires=("golfc_plugins.sdpa_attention.runtime",))
+                requires=("golfc_plugins.sdpa_attention.runtime", "golfc_plugins.sdpa_attention.masks"))

@@ -3,12 +3,18 @@
 # loader or an evaluation window hands the model is a packed stream of BOS-delimited documents
 # ([BOS=1] + tokens each); here position i attends to position j only when j <= i and both lie in the same
 # document of that row, so no score ever sees another document, in training and in every evaluation alike.
-# Two kernels compute the same thing:
+# Two kernels compute the same thing, both from one rule (varlen_rule) through the shared attention pieces of
+# plugins/sdpa_attention/masks:
 #   flex: FlexAttention with a document block mask, built once per forward (fctx.cache) and read by every layer
 #   sdpa: SDPA with the explicit block-diagonal causal mask (B, 1, T, T) (exact everywhere; the CPU path)
 # ==================================================================================================
+from golfc_plugins.sdpa_attention.masks import (  # editors and tests only: blanked when emitted
+    masked_flex_attention,
+    masked_sdpa_attention,
+    rule_block_mask,
+    rule_dense_mask,
+)
 from golfc_plugins.sdpa_attention.runtime import sdpa_attention  # editors and tests only: blanked when emitted
-from torch.nn.attention.flex_attention import create_block_mask, flex_attention
 
 from golfc.runtime.prelude import *  # editors and tests only: blanked when emitted
 
@@ -22,37 +28,27 @@ def varlen_documents(ids):
     return torch.cumsum((ids == VARLEN_BOS_ID).to(torch.int32), dim=1)
 
 
-def varlen_dense_mask(docs):
-    """(B, 1, T, T) bool, the block-diagonal causal mask: query i sees key j when j <= i and docs match."""
-    T = docs.size(1)
-    causal = torch.ones(T, T, dtype=torch.bool, device=docs.device).tril()
-    return (causal & (docs[:, :, None] == docs[:, None, :]))[:, None]
-
-
-def varlen_block_mask(docs):
-    """FlexAttention's BlockMask of the same rule (128 x 128 blocks: blocks across documents are skipped)."""
+def varlen_rule(docs):
+    """The document rule as FlexAttention's mask_mod: in row b, query q sees key kv when kv <= q and both lie in
+    the same document."""
 
     def document_causal(b, h, q_idx, kv_idx):
         return (kv_idx <= q_idx) & (docs[b, q_idx] == docs[b, kv_idx])
 
-    B, T = docs.shape
-    return create_block_mask(document_causal, B, None, T, T, device=docs.device)
+    return document_causal
 
 
-def varlen_sdpa_attention(q, k, v, mask):
-    """q (B, H, T, D), k and v (B, Hkv, T, D), mask (B, 1, T, T) -> y (B, H, T, D)."""
-    if q.size(1) != k.size(1):  # GQA: the masked kernels do not all take enable_gqa
-        groups = q.size(1) // k.size(1)
-        k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+def varlen_dense_mask(docs):
+    """(B, 1, T, T) bool, the block-diagonal causal mask: query i sees key j when j <= i and docs match."""
+    return rule_dense_mask(varlen_rule(docs), docs.size(1), docs.device, rows=docs.size(0))
 
 
-def varlen_flex_attention(q, k, v, block_mask):
-    """The same through FlexAttention; GQA without expanding k and v."""
-    return flex_attention(q, k, v, block_mask=block_mask, enable_gqa=q.size(1) != k.size(1))
+def varlen_block_mask(docs):
+    """FlexAttention's BlockMask of the same rule (128 x 128 blocks: blocks across documents are skipped)."""
+    return rule_block_mask(varlen_rule(docs), docs.size(1), docs.device, rows=docs.size(0))
 
 
-VARLEN_KERNELS = {"flex": (varlen_block_mask, varlen_flex_attention), "sdpa": (varlen_dense_mask, varlen_sdpa_attention)}
+VARLEN_KERNELS = {"flex": (varlen_block_mask, masked_flex_attention), "sdpa": (varlen_dense_mask, masked_sdpa_attention)}
 
 
 def varlen_kernel_name(q, h):

@@ -33,6 +33,7 @@ def test_the_document_index_counts_bos_within_each_row(ns):
     ids = torch.tensor([[5, 6, 1, 7, 8, 1, 1, 3], [1, 2, 3, 4, 1, 5, 6, 7]])
     assert ns["varlen_documents"](ids).tolist() == [[0, 0, 1, 1, 1, 2, 3, 3], [1, 1, 1, 1, 2, 2, 2, 2]]
     mask = ns["varlen_dense_mask"](ns["varlen_documents"](ids[:1]))[0, 0]
+    assert ns["varlen_dense_mask"](ns["varlen_documents"](ids)).shape == (2, 1, 8, 8)
     assert mask[4].tolist() == [False, False, True, True, True, False, False, False]  # its document, causally
     assert mask[1].tolist() == [True, True, False, False, False, False, False, False]  # the leading tail is one too
 
@@ -73,8 +74,8 @@ def test_the_flexattention_mask_gives_the_dense_masks_result(ns):
     q, k, v = qkv(5)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # eager FlexAttention warns that it is the unfused reference
-        flex = ns["varlen_flex_attention"](q, k, v, ns["varlen_block_mask"](docs))
-    dense = ns["varlen_sdpa_attention"](q, k, v, ns["varlen_dense_mask"](docs))
+        flex = ns["masked_flex_attention"](q, k, v, ns["varlen_block_mask"](docs))
+    dense = ns["masked_sdpa_attention"](q, k, v, ns["varlen_dense_mask"](docs))
     torch.testing.assert_close(flex, dense, rtol=1e-5, atol=1e-5)
 
 

@@ -21,4 +21,5 @@ def golfc_add_hparams(hp: HParams) -> None:
 @hookimpl
 def golfc_attention_kernel() -> Impl:
     return Impl(module="golfc_plugins.window.runtime", symbols="window_or_full_attention",
-                requires=("golfc_plugins.sdpa_attention.runtime",))
+                requires=("golfc_plugins.sdpa_attention.runtime", "golfc_plugins.sdpa_attention.masks",
+                          "golfc_plugins.sdpa_attention.flash"))

@@ -1,48 +1,46 @@
 # ==================================================================================================
 # plugins/window: causal sliding-window attention on the layers of WINDOW_ATTN_LAYERS (PR #1212); the
-# other layers keep the full causal kernel (sdpa_attention). Three kernels compute the same thing:
+# other layers keep the full causal kernel (sdpa_attention). Three kernels compute the same thing, all through the
+# shared pieces of plugins/sdpa_attention (masks, flash), the rule written once (window_mask_mod):
 #   flash: flash-attn's window_size (FA3 flash_attn_interface, or FA4 flash_attn.cute), when importable
 #   flex:  FlexAttention with a block mask built once per (sequence length, window, device) and cached
 #   sdpa:  SDPA with an explicit boolean mask (exact everywhere, no faster than full attention; the CPU path)
 # ==================================================================================================
+from golfc_plugins.sdpa_attention.flash import (  # editors and tests only: blanked when emitted
+    flash_attn_call,
+    flash_attn_import,
+    flash_attn_required,
+)
+from golfc_plugins.sdpa_attention.masks import (  # editors and tests only: blanked when emitted
+    masked_flex_attention,
+    masked_sdpa_attention,
+    rule_block_mask,
+    rule_dense_mask,
+)
 from golfc_plugins.sdpa_attention.runtime import sdpa_attention  # editors and tests only: blanked when emitted
-from torch.nn.attention.flex_attention import BlockMask, create_block_mask, flex_attention
+from torch.nn.attention.flex_attention import BlockMask
 
 from golfc.runtime.prelude import *  # editors and tests only: blanked when emitted
 
-
-def window_flash_module():
-    """flash-attn's flash_attn_func with window_size: FA3 (flash_attn_interface) or FA4 (flash_attn.cute); None."""
-    for name in ("flash_attn_interface", "flash_attn.cute"):
-        try:
-            module = __import__(name, fromlist=["flash_attn_func"])
-            return module.flash_attn_func
-        except (ImportError, AttributeError, OSError, RuntimeError):
-            continue
-    return None
-
-
-WINDOW_FLASH_FUNC = window_flash_module()
-if Hyperparameters.window_kernel == "flash" and WINDOW_FLASH_FUNC is None:
-    print("error: WINDOW_KERNEL=flash: neither flash_attn_interface (FA3) nor flash_attn.cute (FA4) can be imported; "
-          "expected auto, flex or sdpa", file=sys.stderr)
-    sys.exit(2)
-
-
-def window_mask(T, window, device):
-    """(T, T) bool: query i may attend to key j when i - window < j <= i."""
-    i = torch.arange(T, device=device)[:, None]
-    j = torch.arange(T, device=device)[None, :]
-    return (j <= i) & (j > i - window)
+if Hyperparameters.window_kernel == "flash":  # asked for: without flash-attn, one line and exit 2 at start-up
+    WINDOW_FLASH_FUNC = flash_attn_required("auto", "plugin window (WINDOW_KERNEL=flash)",
+                                            "WINDOW_KERNEL=auto, flex or sdpa")[1]
+else:
+    WINDOW_FLASH_FUNC = flash_attn_import("auto")[1]  # None: auto picks FlexAttention or the masked SDPA
 
 
 def window_mask_mod(window):
-    """FlexAttention's mask_mod for the same rule: kv <= q and q - kv < window."""
+    """The window rule as FlexAttention's mask_mod: key kv visible to query q when kv <= q and q - kv < window."""
 
     def mask_mod(b, h, q_idx, kv_idx):
         return (kv_idx <= q_idx) & (q_idx - kv_idx < window)
 
     return mask_mod
+
+
+def window_mask(T, window, device):
+    """(T, T) bool: query i may attend to key j when i - window < j <= i."""
+    return rule_dense_mask(window_mask_mod(window), T, device)
 
 
 WINDOW_MASK_MODS = {}  # window -> its mask_mod (one function object per window, so compiled graphs reuse it)
@@ -56,8 +54,7 @@ def window_block_tensors(T, window, device):
     of the graph (assume_constant_result): the mask is never rebuilt per forward."""
     key = (T, window, device)
     if key not in WINDOW_BLOCK_MASKS:
-        mask_mod = WINDOW_MASK_MODS.setdefault(window, window_mask_mod(window))
-        bm = create_block_mask(mask_mod, None, None, T, T, device=device)
+        bm = rule_block_mask(WINDOW_MASK_MODS.setdefault(window, window_mask_mod(window)), T, device)
         WINDOW_BLOCK_MASKS[key] = (bm.kv_num_blocks, bm.kv_indices, bm.full_kv_num_blocks, bm.full_kv_indices,
                                    bm.q_num_blocks, bm.q_indices, bm.full_q_num_blocks, bm.full_q_indices)
     return WINDOW_BLOCK_MASKS[key]
@@ -72,25 +69,17 @@ def window_block_mask(T, window, device):
 
 def window_flex_attention(q, k, v, window):
     """q (B, H, T, D), k and v (B, Hkv, T, D) -> y (B, H, T, D) through FlexAttention; GQA without expanding k/v."""
-    block_mask = window_block_mask(q.size(2), window, q.device)
-    return flex_attention(q, k, v, block_mask=block_mask, enable_gqa=q.size(1) != k.size(1))
+    return masked_flex_attention(q, k, v, window_block_mask(q.size(2), window, q.device))
 
 
 def window_flash_attention(q, k, v, window):
-    """flash-attn with window_size=(window - 1, 0): key j visible to query i when i - (window - 1) <= j <= i.
-    It takes (B, T, H, D): the core's q/k/v are transposed views of that memory, so no copy; GQA native."""
-    out = WINDOW_FLASH_FUNC(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), causal=True,
-                            window_size=(window - 1, 0))
-    out = out[0] if isinstance(out, tuple) else out  # some versions also return the log-sum-exp
-    return out.transpose(1, 2)  # (B, H, T, D) view of (B, T, H, D) memory, as SDPA returns it
+    """flash-attn with window_size=(window - 1, 0): key j visible to query i when i - (window - 1) <= j <= i."""
+    return flash_attn_call(WINDOW_FLASH_FUNC, q, k, v, causal=True, window_size=(window - 1, 0))
 
 
 def window_sdpa_attention(q, k, v, window):
     """SDPA with the explicit (T, T) boolean mask: exact on every device, computes the masked blocks too."""
-    if q.size(1) != k.size(1):  # GQA: the masked kernels do not all take enable_gqa
-        groups = q.size(1) // k.size(1)
-        k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=window_mask(q.size(2), window, q.device))
+    return masked_sdpa_attention(q, k, v, window_mask(q.size(2), window, q.device))
 
 
 def window_kernel_name(q, h):

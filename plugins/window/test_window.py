@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 
-from golfc.testing import load_program, run_emitted
+from golfc.testing import flash_attn_stand_in_module, load_program, run_emitted
 
 TINY = {"NUM_LAYERS": "3", "MODEL_DIM": "32", "NUM_HEADS": "4", "NUM_KV_HEADS": "2", "TRAIN_SEQ_LEN": "16",
         "VOCAB_SIZE": "64", "WINDOW_SIZE": "4", "WINDOW_ATTN_LAYERS": "1", "DEVICE": "cpu"}
@@ -96,7 +98,8 @@ def test_the_block_mask_skips_blocks_outside_the_window_and_is_built_once_per_sh
     ns["WINDOW_BLOCK_MASKS"].clear()
     first = ns["window_block_mask"](FLEX_T, FLEX_WINDOW, torch.device("cpu"))
     again = ns["window_block_mask"](FLEX_T, FLEX_WINDOW, torch.device("cpu"))
-    assert len(ns["WINDOW_BLOCK_MASKS"]) == 1 and again.kv_indices is first.kv_indices  # cached, not rebuilt
+    assert list(ns["WINDOW_BLOCK_MASKS"]) == [(FLEX_T, FLEX_WINDOW, "cpu")]
+    assert again.kv_indices is first.kv_indices  # cached, not rebuilt
     # query block 2 (rows 256..383) sees keys 157..383: blocks 1 and 2 only; block 0 is skipped
     partial = first.kv_num_blocks[0, 0].tolist()
     full = first.full_kv_num_blocks[0, 0].tolist()
@@ -140,13 +143,30 @@ def test_auto_picks_masked_sdpa_on_the_cpu_and_flash_only_when_importable(ns):
     assert ns["window_kernel_name"](q, h) == "flex"
 
 
-def test_window_kernel_flash_without_flash_attn_is_one_line_and_exit_2(capsys):
-    import importlib.util
-
-    if importlib.util.find_spec("flash_attn_interface") is not None:
-        pytest.skip("flash_attn_interface is importable here")
+def test_window_kernel_flash_without_flash_attn_is_one_line_and_exit_2(monkeypatch, capsys):
+    """The same line as plugin flash_attn's (one import for both: plugins/sdpa_attention/flash)."""
+    monkeypatch.setitem(sys.modules, "flash_attn_interface", None)  # neither importable, whatever is installed
+    monkeypatch.setitem(sys.modules, "flash_attn.cute", None)
     with pytest.raises(SystemExit) as excinfo:
         load_program(("window",), env={**TINY, "WINDOW_KERNEL": "flash"})
     assert excinfo.value.code == 2
-    err = capsys.readouterr().err
-    assert "WINDOW_KERNEL=flash: neither flash_attn_interface (FA3) nor flash_attn.cute (FA4)" in err
+    assert capsys.readouterr().err == (
+        "error: plugin window (WINDOW_KERNEL=flash): cannot import flash_attn_interface or flash_attn.cute; "
+        "expected FlashAttention-3 or -4 installed, or WINDOW_KERNEL=auto, flex or sdpa\n")
+    assert load_program(("window",), env=TINY)["WINDOW_FLASH_FUNC"] is None  # auto: no error, FlexAttention or SDPA
+
+
+def test_window_kernel_flash_hands_flash_attn_its_window_on_the_core_layout(monkeypatch):
+    """With a stand-in FA3 (golfc.testing, exact attention on flash-attn's layout): window_size=(WINDOW_SIZE - 1, 0),
+    the (B, T, H, D) memory behind the core's views, and the masked-SDPA result."""
+    fa3 = flash_attn_stand_in_module("flash_attn_interface")
+    monkeypatch.setitem(sys.modules, "flash_attn_interface", fa3)
+    flash_ns = load_program(("window",), env={**TINY, "WINDOW_KERNEL": "flash"})
+    assert flash_ns["WINDOW_FLASH_FUNC"] is fa3.flash_attn_func
+    torch.manual_seed(0)
+    q = torch.randn(2, 16, 4, 8).transpose(1, 2)  # (B, H, T, D) views of (B, T, H, D) memory, as the core's
+    k, v = (torch.randn(2, 16, 2, 8).transpose(1, 2) for _ in range(2))
+    y = flash_ns["window_or_full_attention"](q, k, v, flash_ns["Hyperparameters"](), 1)
+    assert [(c["q"], c["window_size"], c["copied"]) for c in fa3.CALLS] == [((2, 16, 4, 8), (3, 0), False)]
+    assert y.transpose(1, 2).is_contiguous()
+    torch.testing.assert_close(y, reference_attention(q, k, v, 4), atol=1e-5, rtol=1e-5)

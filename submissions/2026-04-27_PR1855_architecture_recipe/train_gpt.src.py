@@ -1090,10 +1090,13 @@ class Muon(torch.optim.Optimizer):
         self.transforms = list(MUON_TRANSFORMS)  # muon_transform slot: stages of the update, in order
         for t in self._stage("setup"):
             t(self)
-        for stage in ("orthogonalise", "exchange"):  # exclusive stages: one transform at most
+        # golfc build refuses two plugins declaring one exclusive stage (Impl.exclusive, the authoritative check); this
+        # catches what it cannot see: a run-time object defining the stage undeclared (else the first wins silently)
+        for stage in ("orthogonalise", "exchange"):
             if len(self._stage(stage)) > 1:
                 owners = [type(t).__name__ for t in self.transforms if hasattr(t, stage)]
-                raise RunInputError(f"Muon transforms {' and '.join(owners)} both define {stage}(), which one may")
+                raise RunInputError(f"Muon transforms {' and '.join(owners)} both define {stage}(), which one may; "
+                                    f"expected each plugin defining it to declare Impl(exclusive=({stage!r},))")
         orthogonalise = (self._stage("orthogonalise") or [muon_newton_schulz])[0]  # a transform's own, else NS5
         self.newton_schulz = torch.compile(orthogonalise) if compile_ns else orthogonalise
         self.exchange = (self._stage("exchange") or [self._all_reduce_updates])[0]
@@ -2205,16 +2208,66 @@ def sdpa_attention(q, k, v, h, layer=None, fctx=None):
 
 
 # ==================================================================================================
+# plugins/sdpa_attention/masks: the masked attention the window and varlen kernels share (one implementation).
+# Inlined only into programs whose kernel requires it (Impl.requires), never into the baseline.
+# A mask rule is a FlexAttention mask_mod, rule(b, h, q_idx, kv_idx) -> bool (True: query q_idx sees key kv_idx);
+# each kernel plugin writes its rule once and gets from here, for the same rule:
+#   masked SDPA:   rule_dense_mask (the explicit boolean mask) and masked_sdpa_attention (exact everywhere, computes
+#                  the masked blocks too; the CPU path: FlexAttention has no backward there)
+#   FlexAttention: rule_block_mask (its block mask, 128 x 128 blocks, masked-out blocks skipped; a kernel may cache
+#                  it: window per shape, varlen per forward) and masked_flex_attention
+# ==================================================================================================
+import torch
+import torch.nn.functional as F
+from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+
+def rule_dense_mask(rule, T, device, rows=None):
+    """The rule's boolean mask over T queries and T keys: (T, T) for a rule that ignores the row (rows=None),
+    else (rows, 1, T, T), row b's mask from rule(b, ...) (broadcast over heads)."""
+    q_idx = torch.arange(T, device=device)[:, None]
+    kv_idx = torch.arange(T, device=device)[None, :]
+    if rows is None:
+        return rule(0, 0, q_idx, kv_idx)
+    b = torch.arange(rows, device=device)[:, None, None]
+    return rule(b, 0, q_idx, kv_idx)[:, None]
+
+
+def masked_sdpa_attention(q, k, v, mask):
+    """q (B, H, T, D), k and v (B, Hkv, T, D), mask bool (T, T) or (B, 1, T, T) -> y (B, H, T, D), scale 1/sqrt(D)."""
+    if q.size(1) != k.size(1):  # GQA: the masked kernels do not all take enable_gqa
+        groups = q.size(1) // k.size(1)
+        k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+
+def rule_block_mask(rule, T, device, rows=None):
+    """FlexAttention's BlockMask of the rule over T queries and keys (rows=None: one mask for every row)."""
+    return create_block_mask(rule, rows, None, T, T, device=device)
+
+
+def masked_flex_attention(q, k, v, block_mask):
+    """q (B, H, T, D), k and v (B, Hkv, T, D) -> y (B, H, T, D) through FlexAttention; GQA without expanding k/v."""
+    return flex_attention(q, k, v, block_mask=block_mask, enable_gqa=q.size(1) != k.size(1))
+
+
+# ==================================================================================================
 # plugins/varlen: document-isolated attention (VarLen attention, PR #1530 -> every later record). Every row a
 # loader or an evaluation window hands the model is a packed stream of BOS-delimited documents
 # ([BOS=1] + tokens each); here position i attends to position j only when j <= i and both lie in the same
 # document of that row, so no score ever sees another document, in training and in every evaluation alike.
-# Two kernels compute the same thing:
+# Two kernels compute the same thing, both from one rule (varlen_rule) through the shared attention pieces of
+# plugins/sdpa_attention/masks:
 #   flex: FlexAttention with a document block mask, built once per forward (fctx.cache) and read by every layer
 #   sdpa: SDPA with the explicit block-diagonal causal mask (B, 1, T, T) (exact everywhere; the CPU path)
 # ==================================================================================================
 
-from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+
+
+
+
+
 
 
 
@@ -2228,37 +2281,27 @@ def varlen_documents(ids):
     return torch.cumsum((ids == VARLEN_BOS_ID).to(torch.int32), dim=1)
 
 
-def varlen_dense_mask(docs):
-    """(B, 1, T, T) bool, the block-diagonal causal mask: query i sees key j when j <= i and docs match."""
-    T = docs.size(1)
-    causal = torch.ones(T, T, dtype=torch.bool, device=docs.device).tril()
-    return (causal & (docs[:, :, None] == docs[:, None, :]))[:, None]
-
-
-def varlen_block_mask(docs):
-    """FlexAttention's BlockMask of the same rule (128 x 128 blocks: blocks across documents are skipped)."""
+def varlen_rule(docs):
+    """The document rule as FlexAttention's mask_mod: in row b, query q sees key kv when kv <= q and both lie in
+    the same document."""
 
     def document_causal(b, h, q_idx, kv_idx):
         return (kv_idx <= q_idx) & (docs[b, q_idx] == docs[b, kv_idx])
 
-    B, T = docs.shape
-    return create_block_mask(document_causal, B, None, T, T, device=docs.device)
+    return document_causal
 
 
-def varlen_sdpa_attention(q, k, v, mask):
-    """q (B, H, T, D), k and v (B, Hkv, T, D), mask (B, 1, T, T) -> y (B, H, T, D)."""
-    if q.size(1) != k.size(1):  # GQA: the masked kernels do not all take enable_gqa
-        groups = q.size(1) // k.size(1)
-        k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+def varlen_dense_mask(docs):
+    """(B, 1, T, T) bool, the block-diagonal causal mask: query i sees key j when j <= i and docs match."""
+    return rule_dense_mask(varlen_rule(docs), docs.size(1), docs.device, rows=docs.size(0))
 
 
-def varlen_flex_attention(q, k, v, block_mask):
-    """The same through FlexAttention; GQA without expanding k and v."""
-    return flex_attention(q, k, v, block_mask=block_mask, enable_gqa=q.size(1) != k.size(1))
+def varlen_block_mask(docs):
+    """FlexAttention's BlockMask of the same rule (128 x 128 blocks: blocks across documents are skipped)."""
+    return rule_block_mask(varlen_rule(docs), docs.size(1), docs.device, rows=docs.size(0))
 
 
-VARLEN_KERNELS = {"flex": (varlen_block_mask, varlen_flex_attention), "sdpa": (varlen_dense_mask, varlen_sdpa_attention)}
+VARLEN_KERNELS = {"flex": (varlen_block_mask, masked_flex_attention), "sdpa": (varlen_dense_mask, masked_sdpa_attention)}
 
 
 def varlen_kernel_name(q, h):

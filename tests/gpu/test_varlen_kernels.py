@@ -56,14 +56,14 @@ def test_compiled_flex_document_mask_matches_the_masked_sdpa_reference(ns):
     tensors = leaves()
 
     def flex(q, k, v, ids):
-        return ns["varlen_flex_attention"](q, k, v, ns["varlen_block_mask"](ns["varlen_documents"](ids)))
+        return ns["masked_flex_attention"](q, k, v, ns["varlen_block_mask"](ns["varlen_documents"](ids)))
 
     fn = torch.compile(flex, fullgraph=True, dynamic=False)
     for seed in (0, 1):  # other documents, the same shapes: the compiled graph builds the new mask
         ids = packed_ids(seed=seed)
         docs = ns["varlen_documents"](ids)
         expected = forward_backward(
-            lambda q, k, v, d=docs: ns["varlen_sdpa_attention"](q, k, v, ns["varlen_dense_mask"](d)), tensors)
+            lambda q, k, v, d=docs: ns["masked_sdpa_attention"](q, k, v, ns["varlen_dense_mask"](d)), tensors)
         actual = forward_backward(lambda q, k, v, i=ids: fn(q, k, v, i), tensors)
         for a, e in zip(actual, expected):
             assert relative_error(a, e) < 2e-2  # bf16 inputs, different accumulation orders
