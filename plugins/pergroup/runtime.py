@@ -241,7 +241,7 @@ def pergroup_compress(raw):
         at = s["start"] + s["length"]
     skeleton.append(raw[at:])
     groups = [pergroup_shuffle(b"".join(b), role[2] if h.pergroup_shuffle else 1) for b, role in zip(blocks, roles)]
-    own = [i for i, g in enumerate(groups) if h.pergroup_stream_bytes and len(g) >= h.pergroup_stream_bytes]
+    own = [i for i, g in enumerate(groups) if h.pergroup_stream_bytes and len(g) >= h.pergroup_stream_bytes][:254]
     meta = json.dumps({"n": len(raw), "shuffle": int(h.pergroup_shuffle), "own": own,
                        "groups": [[len(g), r[2]] for g, r in zip(groups, roles)],
                        "segs": [[s[k] for k in ("start", "length", "group", "rows", "cols", "transposed", "perm")]
