@@ -41,6 +41,7 @@ SCHEMES: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {  # name -> (plugi
     "int6_pergroup": (("int6", "pergroup"), {}),
     "int6_pergroup_no_reorder": (("int6", "pergroup"), {"PERGROUP_REORDER": "none"}),
     "int6_pergroup_record_rows": (("int6", "pergroup"), {"PERGROUP_REORDER_PATTERNS": "tok_emb,c_q,mlp.fc"}),
+    "int6_pergroup_auto_rows": (("int6", "pergroup"), {"PERGROUP_REORDER": "auto", "PERGROUP_REORDER_PATTERNS": "."}),
     "gptq_sdclip_int6_pergroup": (("int6", "gptq", "sdclip", "pergroup"), {}),
 }
 ARTIFACT = re.compile(r"^Serialized model (\S+): (\d+) bytes", re.M)

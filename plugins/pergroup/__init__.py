@@ -17,8 +17,9 @@ GOLFC_PLUGIN = PluginInfo(
 def golfc_add_hparams(hp: HParams) -> None:
     hp.str("PERGROUP_BACKEND", "auto", "auto (per stream the smallest of lzma, zstd and brotli installed), lzma, "
            "zstd or brotli", choices=("auto", "lzma", "zstd", "brotli"))
-    hp.str("PERGROUP_REORDER", "greedy", "row order of the reordered int8 matrices: none, or greedy (L1 nearest "
-           "neighbour, permutation stored; O(rows^2 cols))", choices=("none", "greedy"))
+    hp.str("PERGROUP_REORDER", "greedy", "row order of the int8 matrices of PERGROUP_REORDER_PATTERNS: none, greedy "
+           "(L1 nearest neighbour, permutation stored; O(rows^2 cols)), or auto (greedy where a role's group then "
+           "compresses smaller by more than its permutations)", choices=("none", "greedy", "auto"))
     hp.str("PERGROUP_REORDER_PATTERNS", "mlp.proj", "roles (substrings, comma-separated) whose rows "
            "PERGROUP_REORDER reorders (the record's: tok_emb,c_q,mlp.fc; README: what paid here)")
     hp.bool("PERGROUP_TRANSPOSE", True, "store int8 matrices column by column")

@@ -1,12 +1,10 @@
 # ==================================================================================================
 # plugins/pergroup: artifact compression by tensor role (tricks.md row 36; the 04-27 record's COMPRESSOR=pergroup,
-# PR #1855, with lzma / zstd / brotli in place of its lrzip). The torch.save blob is taken apart: every tensor
-# storage is cut out of the zip, the int8 matrices (quantized values) are grouped by role across layers (all
-# c_q together, all fc together, ...), optionally rows reordered (greedy L1 nearest neighbour, inverse stored)
-# and transposed so that neighbouring bytes are alike; the other tensors follow grouped by role, byte-shuffled
-# by element size; then the rest of the blob (the pickle, the zip headers). Each large group is a stream of its
-# own; every stream is compressed by PERGROUP_BACKEND (auto: the smallest of those installed). Decompression puts
-# every byte back where it was: the exact torch.save blob, whatever the quantizer wrote.
+# PR #1855, with lzma / zstd / brotli in place of its lrzip). Every tensor storage is cut out of the torch.save zip;
+# the int8 matrices are grouped by role across layers (all c_q, all fc, ...), rows optionally put in greedy L1
+# order (permutation stored) and transposed; the other tensors follow by role, byte-shuffled by element size; then
+# the rest of the blob. Large groups are streams of their own, each compressed by PERGROUP_BACKEND (auto: the
+# smallest installed). Decompression puts every byte back: the exact torch.save blob, whatever the quantizer wrote.
 # Blob: b"PGRP" + version + stream count + per stream (codec id, u32 length, compressed bytes).
 # ==================================================================================================
 import importlib
@@ -25,6 +23,7 @@ PERGROUP_VERSION = 1  # written into every blob; another version is refused when
 PERGROUP_PACKAGES = {"zstd": "zstandard", "brotli": "brotli"}  # optional backends -> their Python package
 PERGROUP_CODECS = ("stored", "lzma", "zstd", "brotli")  # codec id = index; stored: the bytes as they are
 PERGROUP_LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]  # raw LZMA2: no xz container
+PERGROUP_SEG_KEYS = ("start", "length", "group", "rows", "cols", "transposed", "perm")  # a segment in the metadata
 PERGROUP_STORAGE_BYTES = {"Byte": 1, "Char": 1, "Bool": 1, "Short": 2, "Half": 2, "BFloat16": 2, "Int": 4,
                           "Float": 4, "Long": 8, "Double": 8}  # torch.<X>Storage -> element bytes
 
@@ -164,17 +163,29 @@ def pergroup_unshuffle(data, stride):
 
 
 def pergroup_reorders(seg, h):
-    """Whether this segment's rows are reordered: an int8 matrix whose role matches PERGROUP_REORDER_PATTERNS."""
+    """Whether this segment's rows may be reordered: an int8 matrix whose role matches PERGROUP_REORDER_PATTERNS."""
     patterns = [p for p in h.pergroup_reorder_patterns.split(",") if p]
-    return h.pergroup_reorder == "greedy" and seg["rows"] > 1 and any(p in seg["role"] for p in patterns)
+    return h.pergroup_reorder != "none" and seg["rows"] > 1 and any(p in seg["role"] for p in patterns)
 
 
-def pergroup_forward(data, seg, h):
+def pergroup_drop_unpaid(ordered, plain, segs, h):
+    """PERGROUP_REORDER=auto: per group, the reordered forms are dropped unless they compress (the last backend
+    allowed: brotli, zstd, lzma) smaller than the plain forms by more than their permutations (2 bytes a row)."""
+    codec = pergroup_available(h.pergroup_backend)[-1]
+    for g in sorted({segs[i]["group"] for i in ordered}):
+        idx = [i for i in ordered if segs[i]["group"] == g]
+        paid = len(pergroup_encode(codec, b"".join(ordered[i][0] for i in idx))) + sum(2 * segs[i]["rows"] for i in idx)
+        if paid >= len(pergroup_encode(codec, b"".join(plain[i][0] for i in idx))):
+            for i in idx:
+                del ordered[i]
+
+
+def pergroup_forward(data, seg, h, reorder):
     """One storage's bytes as they are stored -> (bytes in the group stream, row permutation or None)."""
     if not seg["rows"]:
         return data, None
     q = np.frombuffer(data, np.int8).reshape(seg["rows"], seg["cols"])
-    perm = pergroup_greedy_order(q) if pergroup_reorders(seg, h) else None
+    perm = pergroup_greedy_order(q) if reorder else None
     if perm is not None:
         q = q[perm]
     return (np.ascontiguousarray(q.T).tobytes() if h.pergroup_transpose else q.tobytes()), perm
@@ -228,11 +239,17 @@ def pergroup_compress(raw):
     segs = pergroup_segments(raw)
     roles = sorted({(0 if s["rows"] else 1, s["role"], s["esize"]) for s in segs})  # int8 matrices first
     group_of = {r: i for i, r in enumerate(roles)}
-    blocks, perms, skeleton, at = [[] for _ in roles], [], [], 0
     for s in segs:
         s["group"] = group_of[(0 if s["rows"] else 1, s["role"], s["esize"])]
         s["transposed"] = int(bool(s["rows"]) and h.pergroup_transpose)
-        data, perm = pergroup_forward(raw[s["start"]:s["start"] + s["length"]], s, h)
+    plain = [pergroup_forward(raw[s["start"]:s["start"] + s["length"]], s, h, False) for s in segs]
+    ordered = {i: pergroup_forward(raw[s["start"]:s["start"] + s["length"]], s, h, True)
+               for i, s in enumerate(segs) if pergroup_reorders(s, h)}
+    if h.pergroup_reorder == "auto":
+        pergroup_drop_unpaid(ordered, plain, segs, h)
+    blocks, perms, skeleton, at = [[] for _ in roles], [], [], 0
+    for i, s in enumerate(segs):
+        data, perm = ordered.get(i, plain[i])
         s["perm"] = int(perm is not None)
         if perm is not None:
             perms.append(perm.astype(np.uint16 if s["rows"] <= 65536 else np.uint32).tobytes())
@@ -244,8 +261,7 @@ def pergroup_compress(raw):
     own = [i for i, g in enumerate(groups) if h.pergroup_stream_bytes and len(g) >= h.pergroup_stream_bytes][:254]
     meta = json.dumps({"n": len(raw), "shuffle": int(h.pergroup_shuffle), "own": own,
                        "groups": [[len(g), r[2]] for g, r in zip(groups, roles)],
-                       "segs": [[s[k] for k in ("start", "length", "group", "rows", "cols", "transposed", "perm")]
-                                for s in segs]}, separators=(",", ":")).encode()
+                       "segs": [[s[k] for k in PERGROUP_SEG_KEYS] for s in segs]}, separators=(",", ":")).encode()
     head = [struct.pack("<I", len(meta)), meta, *skeleton, *perms, *(g for i, g in enumerate(groups) if i not in own)]
     return pergroup_pack_streams([b"".join(head), *(groups[i] for i in own)], h.pergroup_backend)
 
@@ -253,12 +269,9 @@ def pergroup_compress(raw):
 def pergroup_decompress(blob):
     """Inverse of pergroup_compress: the exact torch.save bytes."""
     streams = pergroup_unpack_streams(blob)
-    head = streams[0]
-    meta_len = struct.unpack_from("<I", head)[0]
-    meta = json.loads(head[4:4 + meta_len])
-    keys = ("start", "length", "group", "rows", "cols", "transposed", "perm")
-    segs = [dict(zip(keys, s)) for s in meta["segs"]]
-    pos = 4 + meta_len
+    head, pos = streams[0], 4 + struct.unpack_from("<I", streams[0])[0]
+    meta = json.loads(head[4:pos])
+    segs = [dict(zip(PERGROUP_SEG_KEYS, s)) for s in meta["segs"]]
     skeleton_len = meta["n"] - sum(s["length"] for s in segs)
     skeleton, pos = head[pos:pos + skeleton_len], pos + skeleton_len
     perms = []

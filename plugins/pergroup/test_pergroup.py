@@ -5,6 +5,7 @@ emitted run that exports and scores a pergroup artifact."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import struct
 import subprocess
@@ -105,12 +106,39 @@ def test_greedy_order_takes_the_nearest_unused_row_and_inverts():
     assert ns["pergroup_greedy_order"](q).tolist() == [0, 2, 4, 1, 3]  # ties go to the lowest index
     h = ns["Hyperparameters"]
     seg = {"rows": 5, "cols": 2, "role": "q/stack.blocks.*.mlp.proj.weight", "transposed": 1}
-    data, perm = ns["pergroup_forward"](q.tobytes(), seg, h)
+    assert ns["pergroup_reorders"](seg, h)
+    data, perm = ns["pergroup_forward"](q.tobytes(), seg, h, True)
     assert data == np.ascontiguousarray(q[perm].T).tobytes()
     assert ns["pergroup_backward"](data, seg, perm) == q.tobytes()
     seg["role"] = "q/stack.blocks.*.attn.c_q.weight"  # not in PERGROUP_REORDER_PATTERNS: transposed only
-    data, perm = ns["pergroup_forward"](q.tobytes(), seg, h)
+    assert not ns["pergroup_reorders"](seg, h)
+    data, perm = ns["pergroup_forward"](q.tobytes(), seg, h, False)
     assert perm is None and data == np.ascontiguousarray(q.T).tobytes()
+
+
+def stored_meta(ns, blob):
+    head = ns["pergroup_unpack_streams"](blob)[0]
+    return json.loads(head[4:4 + struct.unpack_from("<I", head)[0]])
+
+
+def test_auto_reorders_a_role_only_where_the_permutation_pays():
+    """Clustered rows in shuffled order (reordering pays) keep their permutation; uniform random rows drop it."""
+    g = torch.Generator().manual_seed(0)
+    centres = torch.randint(-31, 32, (8, 256), generator=g)
+    clustered = (centres.repeat(16, 1) + torch.randint(-1, 2, (128, 256), generator=g)).clamp(-31, 31)
+    obj = {"q": {"stack.blocks.0.mlp.proj.weight": clustered[torch.randperm(128, generator=g)].to(torch.int8),
+                 "stack.blocks.0.attn.c_q.weight": torch.randint(-31, 32, (128, 256), generator=g, dtype=torch.int8)}}
+    raw = saved(obj)
+    ns = load_program(("pergroup",), env={"PERGROUP_REORDER": "auto", "PERGROUP_REORDER_PATTERNS": "weight",
+                                          "PERGROUP_BACKEND": "zstd"})
+    blob = ns["compress_bytes"](raw)
+    assert ns["decompress_bytes"](blob) == raw
+    roles = [s["role"] for s in ns["pergroup_segments"](raw)]
+    flags = {role: seg[-1] for role, seg in zip(roles, stored_meta(ns, blob)["segs"], strict=True)}
+    assert flags == {"q/stack.blocks.*.mlp.proj.weight": 1, "q/stack.blocks.*.attn.c_q.weight": 0}
+    greedy = load_program(("pergroup",), env={"PERGROUP_REORDER_PATTERNS": "weight", "PERGROUP_BACKEND": "zstd"})
+    assert [seg[-1] for seg in stored_meta(ns, greedy["compress_bytes"](raw))["segs"]] == [1, 1]  # greedy keeps both
+    assert len(blob) < len(greedy["compress_bytes"](raw))
 
 
 def test_shuffle_groups_bytes_by_position_in_the_element():
