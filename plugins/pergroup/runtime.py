@@ -73,8 +73,8 @@ def pergroup_decode(codec, data):
 
 # ---- reading a torch.save blob: where each storage lies, and which tensor (path, shape) it holds -------------
 class PergroupUnpickler(pickle.Unpickler):
-    """Reads torch.save's data.pkl without torch: a tensor becomes a dict (storage key, element bytes, offset,
-    shape, stride); every other global is the real one."""
+    """Reads torch.save's data.pkl without building tensors: a tensor becomes a dict (storage key, element bytes,
+    offset, shape, stride); every other global is the real one."""
 
     def persistent_load(self, pid):  # ('storage', storage type, key, location, numel)
         return {"key": str(pid[2]), "esize": PERGROUP_STORAGE_BYTES.get(str(pid[1]).removesuffix("Storage"), 1)}
