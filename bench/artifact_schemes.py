@@ -36,6 +36,13 @@ SCHEMES: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {  # name -> (plugi
     "gptq_int6_zstd": (("int6", "gptq", "zstd"), {}),
     "gptq_lqer_int6_zstd": (("int6", "gptq", "lqer", "zstd"), {}),
     "gptq_sdclip_int6_brotli": (("int6", "gptq", "sdclip", "brotli"), {"BYTE_SHUFFLE": "2"}),
+    # pergroup (tensors grouped by role): its defaults, without the row reorder (does the permutation pay at
+    # this scale?), the record's reordered roles, and on the GPTQ+SDClip stack beside brotli's
+    "int6_pergroup": (("int6", "pergroup"), {}),
+    "int6_pergroup_no_reorder": (("int6", "pergroup"), {"PERGROUP_REORDER": "none"}),
+    "int6_pergroup_record_rows": (("int6", "pergroup"), {"PERGROUP_REORDER_PATTERNS": "tok_emb,c_q,mlp.fc"}),
+    "int6_pergroup_auto_rows": (("int6", "pergroup"), {"PERGROUP_REORDER": "auto", "PERGROUP_REORDER_PATTERNS": "."}),
+    "gptq_sdclip_int6_pergroup": (("int6", "gptq", "sdclip", "pergroup"), {}),
 }
 ARTIFACT = re.compile(r"^Serialized model (\S+): (\d+) bytes", re.M)
 CODE = re.compile(r"^Code size: (\d+) bytes", re.M)

@@ -434,7 +434,8 @@ def golfc_compressor(recipe: Recipe) -> Impl | None:
     inverses; ``COMPRESS_LABEL`` names it in log lines. A stream it cannot read may raise any exception: the core
     reports it as one line (exit 2). Options (level, byte shuffle) are the compressor's own hyperparameters; an
     optional package it needs is checked when the program starts (one line naming it). Default: ``zlib_compress``
-    (level 9). Others: ``lzma``, ``zstd``, ``brotli``.
+    (level 9). Others: ``lzma``, ``zstd``, ``brotli``, ``pergroup`` (the torch.save blob regrouped by
+    tensor role before compression).
     """
 
 
