@@ -76,10 +76,11 @@ PLUGIN_ENV = {
     "value_embed": {"VE_DIM": "4", "VE_LAYERS": "1,3"},
     "depth_recurrence": {"NUM_LOOPS": "1", "LOOP_START": "1", "LOOP_END": "2"},
     "parallel_residuals": {"PARALLEL_START_LAYER": "2"},
+    "fit_budget": {"QUANT_KEEP_FLOAT_NUMEL": "256"},  # the 32-wide model's matrices quantized: something to fit
 }
 # Plugins that only work beside another (a quant stage or QAT acts on a low-bit quantizer).
 COMPANIONS = {"qat": ("int6",), **{stage: ("int6",) for stage in ("fp16_keep", "fp16_embed", "sdclip", "gptq_lite",
-                                                                    "gptq", "lqer")}}
+                                                                    "gptq", "lqer", "fit_budget")}}
 CHECKED = [pair for pair in CATALOGUE if pair[1] in CHECKS]
 
 
@@ -269,3 +270,26 @@ def val_calibration(model, h, ctx, count):
     plugin_dir.add("valcal", slot_plugin("golfc_calibration_source", "valcal_runtime", "val_calibration"), source)
     problems = check_contract("calibration_source", "valcal", plugins_dir=plugin_dir.root)
     assert problems and all("validation data read for calibration" in p for p in problems), problems
+
+
+def test_check_contract_finds_a_budget_fitter_that_fits_nothing_and_a_quant_hook_that_edits_weights(plugin_dir):
+    """budget_fitter: one that hands back what it got is no fitter (fit_budget shrinks, test above);
+    train_quantization: a hook that rounds the weights themselves, instead of how the forward reads them."""
+    from golfc.testing import slot_plugin
+
+    plugin_dir.add("lazyfit", slot_plugin("golfc_budget_fitter", "lazyfit_runtime", "keep_as_is"),
+                   "def keep_as_is(obj, total_bytes, h):\n    return obj\n")
+    problems = check_contract("budget_fitter", "lazyfit", env={"QUANT_KEEP_FLOAT_NUMEL": "256"},
+                              plugins_dir=plugin_dir.root, companions=("int6",))
+    assert len(problems) == 1 and "not below the" in problems[0], problems
+    hook = """
+import torch
+
+def round_weights(model, step, lr_mul, h):
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.round(p * 8) / 8)
+"""
+    plugin_dir.add("roundw", slot_plugin("golfc_train_quantization", "roundw_runtime", "round_weights"), hook)
+    problems = check_contract("train_quantization", "roundw", plugins_dir=plugin_dir.root)
+    assert len(problems) == 1 and problems[0].startswith("train_quant_hook changed parameters: "), problems
