@@ -7,9 +7,8 @@ from golfc.runtime.prelude import *  # editors and tests only: blanked when emit
 def all_reduce_grads(params, ctx):
     """Average gradients over ranks with one all-reduce per dtype after the whole backward.
 
-    Not DDP: on four H200s, one rank at the eight-GPU shape stepped in 32.35 ms this way and in 33.11 ms with
-    DDP around the compiled model, whose bucketed all-reduces overlap the backward but cut the compiled graph
-    into pieces (bench/dist_step.py, bench/RESULTS.md session 6); the all-reduce itself costs ~0.35 ms there.
+    Not DDP: DDP's bucketed all-reduces overlap the backward but cut the compiled graph into pieces, and a rank
+    stepped slower that way at the eight-GPU shape (bench/dist_step.py, bench/RESULTS.md session 6).
     """
     by_dtype = {}
     for p in params:

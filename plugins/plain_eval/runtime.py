@@ -26,7 +26,7 @@ def plain_windows(val_tokens, h, ctx):
     seq_len = h.train_seq_len
     # VAL_BATCH_SIZE counts tokens over all ranks and micro-batches, as TRAIN_BATCH_TOKENS does, so a
     # forward pass takes 64 windows at the defaults on 1 to 8 GPUs (the reference's split; 512 windows at
-    # once reserved 14.6 instead of 10.7 GiB on one H100, bench/RESULTS.md).
+    # once reserved more memory for no gain, bench/RESULTS.md).
     batch_seqs = h.val_batch_size // (ctx.world_size * ctx.grad_accum_steps * seq_len)
     if batch_seqs < 1:
         raise RunInputError(

@@ -911,8 +911,8 @@ SDPA_BACKENDS = {
     "math": SDPBackend.MATH,
 }
 # enable_gqa arrived in torch 2.5; the memory-efficient kernel rejects it, so for it (and on older torch)
-# k and v are expanded to all query heads instead: same result, more memory. cuDNN takes GQA natively
-# (torch 2.11, H100: 1.23 ms fwd+bwd at 64x1024 vs 1.48 ms expanded; flash 1.85 ms; bench/RESULTS.md).
+# k and v are expanded to all query heads instead: same result, more memory. cuDNN takes GQA natively,
+# faster than expanded k and v (bench/RESULTS.md).
 SDPA_HAS_GQA = tuple(int(p) for p in torch.__version__.split("+")[0].split(".")[:2]) >= (2, 5)
 SDPA_NATIVE_GQA = ("auto", "cudnn", "flash", "math")
 
@@ -1291,9 +1291,8 @@ def build_muon_adam_optimizers(model, h, ctx):
 def all_reduce_grads(params, ctx):
     """Average gradients over ranks with one all-reduce per dtype after the whole backward.
 
-    Not DDP: on four H200s, one rank at the eight-GPU shape stepped in 32.35 ms this way and in 33.11 ms with
-    DDP around the compiled model, whose bucketed all-reduces overlap the backward but cut the compiled graph
-    into pieces (bench/dist_step.py, bench/RESULTS.md session 6); the all-reduce itself costs ~0.35 ms there.
+    Not DDP: DDP's bucketed all-reduces overlap the backward but cut the compiled graph into pieces, and a rank
+    stepped slower that way at the eight-GPU shape (bench/dist_step.py, bench/RESULTS.md session 6).
     """
     by_dtype = {}
     for p in params:
@@ -1356,8 +1355,8 @@ class TokenStreamLoader:
 
     def __init__(self, h, ctx):
         self.pattern, self.files = h.train_files, shard_files(h.train_files)
-        # Every id is checked as its shard loads: a max over 100M uint16 tokens takes ~7 ms on one CPU core,
-        # ~0.1% of a 600 s run on 8xH100 (a shard lasts ~190 steps of 43.5 ms), against a device-side assert.
+        # Every id is checked as its shard loads (one max per shard, a tiny share of a run's time), rather than
+        # a device-side assert in the middle of training.
         self.vocab_size = h.vocab_size
         self.rank, self.world_size, self.device = ctx.rank, ctx.world_size, ctx.device
         self.file_idx, self.pos = 0, 0
@@ -1435,7 +1434,7 @@ def plain_windows(val_tokens, h, ctx):
     seq_len = h.train_seq_len
     # VAL_BATCH_SIZE counts tokens over all ranks and micro-batches, as TRAIN_BATCH_TOKENS does, so a
     # forward pass takes 64 windows at the defaults on 1 to 8 GPUs (the reference's split; 512 windows at
-    # once reserved 14.6 instead of 10.7 GiB on one H100, bench/RESULTS.md).
+    # once reserved more memory for no gain, bench/RESULTS.md).
     batch_seqs = h.val_batch_size // (ctx.world_size * ctx.grad_accum_steps * seq_len)
     if batch_seqs < 1:
         raise RunInputError(
