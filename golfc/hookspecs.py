@@ -141,8 +141,9 @@ def golfc_attention_post(recipe: Recipe) -> Impl | None:
 def golfc_mlp(recipe: Recipe) -> Impl | None:
     """Provide the feed-forward block (slot ``mlp``, exactly one).
 
-    Run-time contract: ``MLP(h, layer)`` is an ``nn.Module`` with ``forward(x) -> y``, both
-    ``(B, T, d)``. Its matrices should be ``CastedLinear`` so that the optimizer and quantizer see them.
+    Run-time contract: ``MLP(h, layer)`` is an ``nn.Module`` with ``forward(x, fctx=None) -> y``, both
+    ``(B, T, d)``; blocks pass the forward's ``ForwardContext`` (ids, x0, layer, phases, cache), as they do to
+    attention. Its matrices should be ``CastedLinear`` so that the optimizer and quantizer see them.
     Default: ``relu2_mlp``.
     """
 
@@ -502,10 +503,10 @@ def golfc_eval_adapter(recipe: Recipe) -> Impl | None:
     behind the score learned from (-1: none), declared by the scorer through ``span_scores(..., seen)`` or
     ``ledger_part``; ``collect_scores`` builds ``Scores`` from those parts. Score-first holds where
     ``seen < position``; the final evaluation logs the totals (``score_ledger ... violations:V``) for
-    ``golfc verify``, and ``check_contract`` checks them per position. ``model`` may be the compiled module (its ``_orig_mod`` is the GPT,
-    whose ``hidden(ids)`` and ``logits(hidden)`` make up ``forward``). The verifier's probe (core/probe,
-    docs/verify.md) reads the distribution a scorer scored from the last ``GPT.logits`` before each
-    ``span_scores``; a scorer that scores another distribution (a mixture, a cache) hands its final
+    ``golfc verify``, and ``check_contract`` checks them per position. ``model`` may be the compiled module
+    (its ``_orig_mod`` is the GPT, whose ``hidden(ids)`` and ``logits(hidden)`` make up ``forward``). The verifier's
+    probe (core/probe, docs/verify.md) reads the distribution a scorer scored from the last ``GPT.logits`` before
+    each ``span_scores``; a scorer that scores another distribution (a mixture, a cache) hands its final
     log-probabilities ``(B, T, V)`` to ``probe_distribution(logp)`` just before ``span_scores``.
     Default: ``plain_eval``.
     """

@@ -120,7 +120,8 @@ SLOTS: tuple[Slot, ...] = (
         "kernel, before the output projection; y (B,T,H,D), v (B,T,Hkv,D), x (B,T,d) the attention's input",
         "post-attention",
     ),
-    Slot("mlp", ONE, ("MLP",), "nn.Module class cls(h, layer); forward(x (B,T,d)) -> (B,T,d)", "MLP", "relu2_mlp"),
+    Slot("mlp", ONE, ("MLP",), "nn.Module class cls(h, layer); forward(x (B,T,d), fctx=None) -> (B,T,d)", "MLP",
+         "relu2_mlp"),
     Slot(
         "embedding_pre_norm",
         MANY,

@@ -76,11 +76,13 @@ PLUGIN_ENV = {
     "value_embed": {"VE_DIM": "4", "VE_LAYERS": "1,3"},
     "depth_recurrence": {"NUM_LOOPS": "1", "LOOP_START": "1", "LOOP_END": "2"},
     "parallel_residuals": {"PARALLEL_START_LAYER": "2"},
-    "fit_budget": {"QUANT_KEEP_FLOAT_NUMEL": "256"},  # the 32-wide model's matrices quantized: something to fit
+    # budget fitters: the 32-wide model's matrices quantized, so that there is something to fit
+    "fit_budget": {"QUANT_KEEP_FLOAT_NUMEL": "256"},
+    "prune_pm1": {"QUANT_KEEP_FLOAT_NUMEL": "256"},
 }
 # Plugins that only work beside another (a quant stage or QAT acts on a low-bit quantizer).
 COMPANIONS = {"qat": ("int6",), **{stage: ("int6",) for stage in ("fp16_keep", "fp16_embed", "sdclip", "gptq_lite",
-                                                                    "gptq", "lqer", "fit_budget")}}
+                                                                    "gptq", "lqer", "fit_budget", "prune_pm1")}}
 CHECKED = [pair for pair in CATALOGUE if pair[1] in CHECKS]
 
 

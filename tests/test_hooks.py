@@ -193,13 +193,16 @@ def test_hook_mlp(plugin_dir):
     runtime = """
 from torch import nn
 
+SEEN = []
+
 class IdentityishMLP(nn.Module):
     def __init__(self, h, layer):
         super().__init__()
         self.layer = layer
         self.fc = CastedLinear(h.model_dim, h.model_dim)
 
-    def forward(self, x):
+    def forward(self, x, fctx=None):
+        SEEN.append((self.layer, fctx.layer, tuple(fctx.ids.shape)))  # the block hands the forward's context on
         return self.fc(x)
 """
     plugin_dir.add("idmlp", slot_plugin("golfc_mlp", "idmlp_runtime", "IdentityishMLP"), runtime)
@@ -207,7 +210,9 @@ class IdentityishMLP(nn.Module):
     model = ns["GPT"](ns["Hyperparameters"]())
     mlps = [m for m in model.modules() if type(m).__name__ == "IdentityishMLP"]
     assert [m.layer for m in mlps] == [0, 1]
+    ns["SEEN"].clear()
     assert torch.isfinite(forward_loss(ns))
+    assert [(mlp_layer, ctx_layer) for mlp_layer, ctx_layer, _ in ns["SEEN"]] == [(0, 0), (1, 1)]
 
 
 def test_hook_embedding_extras(plugin_dir):

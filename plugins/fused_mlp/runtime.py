@@ -114,9 +114,9 @@ class FusedLeakyReluSquaredMLP(LeakyReluSquaredMLP):
         super().__init__(h, layer)
         self.fused = h.fused_mlp_enabled and FUSED_MLP_HAS_TRITON
 
-    def forward(self, x):  # (B, T, d) -> (B, T, d)
+    def forward(self, x, fctx=None):  # (B, T, d) -> (B, T, d)
         if not (self.fused and x.is_cuda and self.training and torch.is_grad_enabled()):
-            return super().forward(x)
+            return super().forward(x, fctx)
         dtype = torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else x.dtype
         B, T, d = x.shape
         x2 = x.reshape(B * T, d).to(dtype)

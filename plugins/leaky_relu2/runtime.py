@@ -22,5 +22,5 @@ class LeakyReluSquaredMLP(nn.Module):
         self.fc = CastedLinear(h.model_dim, hidden)
         self.proj = CastedLinear(hidden, h.model_dim, zero_init=True)  # each block starts as the identity
 
-    def forward(self, x):  # (B, T, d) -> (B, T, d)
+    def forward(self, x, fctx=None):  # (B, T, d) -> (B, T, d); fctx: the forward's ForwardContext (unused here)
         return self.proj(leaky_relu_square(self.fc(x), self.slope))  # hidden (B, T, MLP_MULT * d)

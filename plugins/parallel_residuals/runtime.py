@@ -62,7 +62,7 @@ class ParallelResidualBlock(UNetBlock):
         lane0, lane1 = x, lanes if lanes is not None else fctx.cache.get("parallel_last_out", x)
         mix = self.resid_mix.to(x.dtype)
         attn = self.attn_scale.to(x.dtype) * self.attn(self.norm(mix[0] * lane0 + mix[1] * x0, fctx), fctx)
-        mlp = self.mlp_scale.to(x.dtype) * self.mlp(self.norm(lane1, fctx))
+        mlp = self.mlp_scale.to(x.dtype) * self.mlp(self.norm(lane1, fctx), fctx)
         r, p = self.parallel_resid_lambdas.to(x.dtype), self.parallel_post_lambdas.to(x.dtype)
         lane0 = r[0] * lane0 + p[0, 0] * attn + p[1, 0] * mlp
         lane1 = r[1] * lane1 + p[0, 1] * attn + p[1, 1] * mlp
@@ -77,4 +77,4 @@ class ParallelResidualBlock(UNetBlock):
         mix = self.resid_mix.to(x.dtype)
         x = mix[0] * x + mix[1] * x0
         n = self.norm(x, fctx)
-        return x + self.attn_scale.to(x.dtype) * self.attn(n, fctx) + self.mlp_scale.to(x.dtype) * self.mlp(n)
+        return x + self.attn_scale.to(x.dtype) * self.attn(n, fctx) + self.mlp_scale.to(x.dtype) * self.mlp(n, fctx)

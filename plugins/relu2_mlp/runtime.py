@@ -14,5 +14,5 @@ class ReluSquaredMLP(nn.Module):
         self.fc = CastedLinear(h.model_dim, hidden)
         self.proj = CastedLinear(hidden, h.model_dim, zero_init=True)  # each block starts as the identity
 
-    def forward(self, x):  # (B, T, d) -> (B, T, d)
+    def forward(self, x, fctx=None):  # (B, T, d) -> (B, T, d); fctx: the forward's ForwardContext (unused here)
         return self.proj(torch.relu(self.fc(x)).square())

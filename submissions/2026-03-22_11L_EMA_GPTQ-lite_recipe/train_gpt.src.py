@@ -1034,7 +1034,7 @@ class ReluSquaredMLP(nn.Module):
         self.fc = CastedLinear(h.model_dim, hidden)
         self.proj = CastedLinear(hidden, h.model_dim, zero_init=True)  # each block starts as the identity
 
-    def forward(self, x):  # (B, T, d) -> (B, T, d)
+    def forward(self, x, fctx=None):  # (B, T, d) -> (B, T, d); fctx: the forward's ForwardContext (unused here)
         return self.proj(torch.relu(self.fc(x)).square())
 
 
@@ -1064,7 +1064,7 @@ class UNetBlock(nn.Module):
         mix = self.resid_mix.to(x.dtype)
         x = mix[0] * x + mix[1] * x0  # learned blend of the stream with the embedding
         x = x + self.attn_scale.to(x.dtype) * self.attn(block_norm(x, self.layer, self.h, fctx), fctx)
-        return x + self.mlp_scale.to(x.dtype) * self.mlp(block_norm(x, self.layer, self.h, fctx))
+        return x + self.mlp_scale.to(x.dtype) * self.mlp(block_norm(x, self.layer, self.h, fctx), fctx)
 
 
 def unet_block_norm(x, layer, h, fctx):

@@ -1470,7 +1470,7 @@ class LeakyReluSquaredMLP(nn.Module):
         self.fc = CastedLinear(h.model_dim, hidden)
         self.proj = CastedLinear(hidden, h.model_dim, zero_init=True)  # each block starts as the identity
 
-    def forward(self, x):  # (B, T, d) -> (B, T, d)
+    def forward(self, x, fctx=None):  # (B, T, d) -> (B, T, d); fctx: the forward's ForwardContext (unused here)
         return self.proj(leaky_relu_square(self.fc(x), self.slope))  # hidden (B, T, MLP_MULT * d)
 
 
@@ -1500,7 +1500,7 @@ class UNetBlock(nn.Module):
         mix = self.resid_mix.to(x.dtype)
         x = mix[0] * x + mix[1] * x0  # learned blend of the stream with the embedding
         x = x + self.attn_scale.to(x.dtype) * self.attn(block_norm(x, self.layer, self.h, fctx), fctx)
-        return x + self.mlp_scale.to(x.dtype) * self.mlp(block_norm(x, self.layer, self.h, fctx))
+        return x + self.mlp_scale.to(x.dtype) * self.mlp(block_norm(x, self.layer, self.h, fctx), fctx)
 
 
 def unet_block_norm(x, layer, h, fctx):
@@ -1609,7 +1609,7 @@ class ParallelResidualBlock(UNetBlock):
         lane0, lane1 = x, lanes if lanes is not None else fctx.cache.get("parallel_last_out", x)
         mix = self.resid_mix.to(x.dtype)
         attn = self.attn_scale.to(x.dtype) * self.attn(self.norm(mix[0] * lane0 + mix[1] * x0, fctx), fctx)
-        mlp = self.mlp_scale.to(x.dtype) * self.mlp(self.norm(lane1, fctx))
+        mlp = self.mlp_scale.to(x.dtype) * self.mlp(self.norm(lane1, fctx), fctx)
         r, p = self.parallel_resid_lambdas.to(x.dtype), self.parallel_post_lambdas.to(x.dtype)
         lane0 = r[0] * lane0 + p[0, 0] * attn + p[1, 0] * mlp
         lane1 = r[1] * lane1 + p[0, 1] * attn + p[1, 1] * mlp
@@ -1624,7 +1624,7 @@ class ParallelResidualBlock(UNetBlock):
         mix = self.resid_mix.to(x.dtype)
         x = mix[0] * x + mix[1] * x0
         n = self.norm(x, fctx)
-        return x + self.attn_scale.to(x.dtype) * self.attn(n, fctx) + self.mlp_scale.to(x.dtype) * self.mlp(n)
+        return x + self.attn_scale.to(x.dtype) * self.attn(n, fctx) + self.mlp_scale.to(x.dtype) * self.mlp(n, fctx)
 
 
 # ==================================================================================================
