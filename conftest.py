@@ -18,6 +18,22 @@ import pytest
 from golfc.testing import PluginDir
 
 
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto`` (pytest-xdist, the README's test command): one worker per core this process may run on (its CPU
+    affinity, capped by a cgroup v2 CPU quota), not per core of the host; PYTEST_XDIST_AUTO_NUM_WORKERS overrides.
+    Each worker runs its tests one at a time with one torch thread (above), so workers never outnumber the cores."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS", "").isdigit():
+        return int(os.environ["PYTEST_XDIST_AUTO_NUM_WORKERS"])
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            cores = min(cores, max(1, int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass
+    return cores
+
+
 @pytest.fixture
 def plugin_dir(tmp_path: Path):
     """A fresh --plugins-dir; loose plugins and their run-time modules are forgotten afterwards."""
@@ -32,37 +48,16 @@ def plugin_dir(tmp_path: Path):
         sys.path.remove(str(root))
 
 
-# Tokens the tests' dataset keeps of each validation document (BOS included): the corpus's 34 validation documents
-# hold 183,168 tokens, cut they hold 16,320 (4 forward passes of a tiny run's evaluation), and every document stays
-# (the verifier's documents check builds its probe stream from pieces of many documents). An emitted tiny run
-# evaluates twice (last step, roundtrip); over the whole split those two evaluations were about 85% of its time.
-TINY_VAL_DOC_TOKENS = 480
-
-
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory):
     """Challenge-format shards and a 384-piece tokenizer built from golfc's shipped tiny corpus, each validation
-    document cut to its first TINY_VAL_DOC_TOKENS tokens (the train shards and the tokenizer as built)."""
-    import dataclasses
-    import itertools
-
-    import numpy as np
-
+    document cut to its first golfc.testing.TINY_VAL_DOC_TOKENS tokens (the train shards and the tokenizer as built)."""
     import golfc.data
-    from golfc.data.build import SplitStats, build_dataset
-    from golfc.data.shards import read_shard, write_shard
+    from golfc.data.build import build_dataset
+    from golfc.testing import cut_validation
 
     corpus = Path(golfc.data.__file__).parent / "corpus" / "tiny-docs.jsonl.xz"
-    built = build_dataset(corpus, 384, tmp_path_factory.mktemp("tiny_data"))
-    first, *rest = built.val.shards
-    tokens = np.concatenate([read_shard(shard) for shard in built.val.shards])
-    starts = [*np.nonzero(tokens == 1)[0].tolist(), tokens.size]  # each document is [BOS=1] + its tokens
-    tokens = np.concatenate([tokens[a : min(b, a + TINY_VAL_DOC_TOKENS)] for a, b in itertools.pairwise(starts)])
-    write_shard(first, tokens)
-    for shard in rest:
-        shard.unlink()
-    val = SplitStats(docs=built.val.docs, tokens=int(tokens.size), text_bytes=-1, shards=(first,))  # -1: not counted
-    return dataclasses.replace(built, val=val)
+    return cut_validation(build_dataset(corpus, 384, tmp_path_factory.mktemp("tiny_data")))
 
 
 @pytest.fixture(scope="session")

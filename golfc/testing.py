@@ -215,6 +215,35 @@ TINY_QUANT_ENV: dict[str, str] = {
 }
 
 
+# Tokens the tests' datasets keep of each validation document (BOS included): the tiny corpus's 34 validation documents
+# hold 183,168 tokens (vocabulary 384), cut they hold 16,320 (4 forward passes of a tiny run's evaluation), and every
+# document stays (the verifier's documents check builds its probe stream from pieces of many documents). An emitted
+# tiny run evaluates twice (last step, roundtrip); over the whole split its two evaluations were about 85% of its time.
+TINY_VAL_DOC_TOKENS = 480
+
+
+def cut_validation(built: Any, doc_tokens: int = TINY_VAL_DOC_TOKENS) -> Any:
+    """``built`` (a :class:`golfc.data.build.DatasetPaths`) with each validation document cut to its first
+    ``doc_tokens`` tokens, in one shard (the train shards and the tokenizer as built); its val stats say so."""
+    import dataclasses
+    import itertools
+
+    import numpy as np
+
+    from golfc.data.build import SplitStats
+    from golfc.data.shards import read_shard, write_shard
+
+    first, *rest = built.val.shards
+    tokens = np.concatenate([read_shard(shard) for shard in built.val.shards])
+    starts = [*np.nonzero(tokens == 1)[0].tolist(), tokens.size]  # each document is [BOS=1] + its tokens
+    tokens = np.concatenate([tokens[a : min(b, a + doc_tokens)] for a, b in itertools.pairwise(starts)])
+    write_shard(first, tokens)
+    for shard in rest:
+        shard.unlink()
+    val = SplitStats(docs=built.val.docs, tokens=int(tokens.size), text_bytes=-1, shards=(first,))  # -1: not counted
+    return dataclasses.replace(built, val=val)
+
+
 def train_tiny(ns: dict[str, Any], dataset: Any, steps: int = 60, seed: int = 0) -> Any:
     """A loaded program's GPT trained for ``steps`` Adam steps on the first training shard of ``dataset`` (CPU,
     16 sequences of TRAIN_SEQ_LEN per step): trained weights, with the structure real weights have, for the

@@ -20,6 +20,9 @@ TINY_SHAPE = {"NUM_LAYERS": "3", "TRAIN_SEQ_LEN": "512", "TRAIN_BATCH_TOKENS": "
               "GPTQ_CALIB_BATCHES": "2", "QUANT_KEEP_FLOAT_NUMEL": "1024",
               "MUON_MOMENTUM_WARMUP_STEPS": "2", "WARMDOWN_ITERS": "2", "ENABLE_LOOPING_AT": "0.5"}
 
+# and a narrow model: neither recipe pins the width, whose default (512) made these runs the slowest of the suite
+TINY_WIDTH = {"MODEL_DIM": "128", "NUM_HEADS": "4"}
+
 
 def readme_command(folder: Path) -> tuple[list[str], dict[str, str]]:
     """(plugins, --set values) of the `golfc build` command in the folder's README."""
@@ -51,6 +54,7 @@ def test_the_recipe_trains_exports_and_scores_at_a_tiny_size(folder, tmp_path, t
 
     lock = json.loads((folder / "golfc.lock").read_text())
     env = {k: v for k, v in TINY_SHAPE.items() if k in lock["overrides"] or k.startswith(("QUANT_", "GPTQ_"))}
+    env.update(TINY_WIDTH)
     run = run_emitted(tuple(lock["plugins"]), tiny_dataset, tmp_path, overrides=lock["overrides"],
                       env={**env, "VOCAB_SIZE": str(tiny_dataset.vocab_size)}, timeout=1500)
     assert run.returncode == 0, run.stderr[-3000:]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from golfc.data.build import build_dataset
-from golfc.testing import load_program
+from golfc.testing import cut_validation, load_program
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_CORPUS = REPO / "golfc" / "data" / "corpus" / "tiny-docs.jsonl.xz"
@@ -47,5 +47,7 @@ def tiny_program():
 
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory):
-    """Challenge-format shards and tokenizer (vocab 512) built from golfc's tiny public-domain corpus."""
-    return build_dataset(TINY_CORPUS, TINY_VOCAB, tmp_path_factory.mktemp("tiny_data"))
+    """Challenge-format shards and tokenizer (vocab 512) built from golfc's tiny public-domain corpus, each validation
+    document cut to its first TINY_VAL_DOC_TOKENS tokens as in the top-level fixture (main()'s evaluations were most
+    of a tiny run's time; no test here depends on the length of the validation split)."""
+    return cut_validation(build_dataset(TINY_CORPUS, TINY_VOCAB, tmp_path_factory.mktemp("tiny_data")))
