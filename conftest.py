@@ -18,6 +18,7 @@ import pytest
 from golfc.testing import PluginDir
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: pytest without it (-p no:xdist) still runs
 def pytest_xdist_auto_num_workers(config):
     """``-n auto`` (pytest-xdist, the README's test command): one worker per core this process may run on (its CPU
     affinity, capped by a cgroup v2 CPU quota), not per core of the host; PYTEST_XDIST_AUTO_NUM_WORKERS overrides.
