@@ -174,15 +174,59 @@ def prefix_violations(score: Any, model: Any, val_tokens: Any, h: Any, ctx: Any,
             for p in sorted(a) if p < j and a[p] != b.get(p)]
 
 
-def cpu_context(ns: dict[str, Any], rank: int = 0, world: int = 1, vocab: int = 64) -> Any:
-    """A loaded program's ``RunContext`` for rank ``rank`` of ``world`` on the CPU, with BPB tables in which
-    every token is one byte (so bits per byte are bits per token): what an eval adapter needs in a test."""
+def cpu_context(ns: dict[str, Any], rank: int = 0, world: int = 1, vocab: int = 64, device: str = "cpu") -> Any:
+    """A loaded program's ``RunContext`` for rank ``rank`` of ``world`` on the CPU (or ``device``: the GPU tests),
+    with BPB tables in which every token is one byte (so bits per byte are bits per token): what an eval adapter
+    needs in a test."""
     import torch
 
-    ctx = ns["RunContext"](rank, world, rank, torch.device("cpu"), rank == 0, world > 1, 8 // world)
-    ctx.luts = (torch.ones(vocab, dtype=torch.int16), torch.zeros(vocab, dtype=torch.bool),
-                torch.zeros(vocab, dtype=torch.bool))
+    ctx = ns["RunContext"](rank, world, rank, torch.device(device), rank == 0, world > 1, 8 // world)
+    ctx.luts = tuple(t.to(device) for t in (torch.ones(vocab, dtype=torch.int16), torch.zeros(vocab, dtype=torch.bool),
+                                            torch.zeros(vocab, dtype=torch.bool)))
     return ctx
+
+
+# --------------------------------------------------------------------------------------------------
+# Parity helpers of the GPU tests (tests/gpu): a kernel against its reference
+# --------------------------------------------------------------------------------------------------
+def relative_error(actual: Any, expected: Any) -> float:
+    """||actual - expected|| / ||expected||, in fp32 whatever the tensors' dtypes."""
+    return ((actual.float() - expected.float()).norm() / expected.float().norm()).item()
+
+
+def attention_leaves(T: int, seed: int = 0, device: str = "cuda") -> list[Any]:
+    """q (4, 8, T, 64), k and v (4, 4, T, 64) bf16 leaves that require grad (GQA 2, the baseline's head_dim), as
+    transposed views of (B, T, H, D) memory, the layout the core hands an attention kernel."""
+    import torch
+
+    g = torch.Generator(device=device).manual_seed(seed)
+    shapes = ((4, 8, T, 64), (4, 4, T, 64), (4, 4, T, 64))  # (B, H, T, D)
+    return [torch.randn(s[0], s[2], s[1], s[3], device=device, generator=g).bfloat16().transpose(1, 2)
+            .requires_grad_() for s in shapes]
+
+
+def forward_backward(fn: Any, tensors: list[Any]) -> tuple[Any, ...]:
+    """fn(q, k, v) on fresh copies of the leaves, backward of sum(y^2): (y, dq, dk, dv), each in fp32."""
+    q, k, v = [t.detach().clone().requires_grad_() for t in tensors]
+    y = fn(q, k, v)
+    y.float().square().sum().backward()
+    return y.float(), q.grad.float(), k.grad.float(), v.grad.float()
+
+
+@contextmanager
+def recorded_ops() -> Iterator[list[str]]:
+    """The names of the operators dispatched inside the block (whether a custom kernel ran, or did not)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    names: list[str] = []
+
+    class Recorder(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            names.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    with Recorder():
+        yield names
 
 
 def mixing_model(ns: dict[str, Any], seed: int = 0, std: float = 0.3) -> Any:

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from golfc.build import build_submission
-from golfc.testing import TINY_RUN_ENV, load_program
+from golfc.testing import TINY_RUN_ENV, load_program, relative_error
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU: run on the device machine")
 
@@ -35,10 +35,6 @@ def ns():
 class Backend:
     def __init__(self, name: str) -> None:
         self.sdpa_backend = name
-
-
-def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
-    return ((actual - expected).norm() / expected.norm()).item()
 
 
 def causal_reference(q, k, v):

@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from golfc.testing import load_program
+from golfc.testing import attention_leaves, forward_backward, load_program, relative_error
 
 
 def _importable(name):
@@ -39,31 +39,13 @@ def ns():
     return load_program(("flash_attn",), env=ENV)
 
 
-def leaves(seed=0):
-    g = torch.Generator(device="cuda").manual_seed(seed)
-    shapes = ((4, T, 8, 64), (4, T, 4, 64), (4, T, 4, 64))  # (B, T, H, D) memory; k/v with half the heads (GQA 2)
-    # (B, H, T, D) views, as the core hands them to the kernel
-    return [torch.randn(*s, device="cuda", generator=g).bfloat16().transpose(1, 2) for s in shapes]
-
-
 def sdpa(q, k, v):
     return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
 
 
-def forward_backward(fn, tensors):
-    q, k, v = [t.detach().clone().requires_grad_() for t in tensors]
-    y = fn(q, k, v)
-    y.float().square().sum().backward()
-    return y.float(), q.grad.float(), k.grad.float(), v.grad.float()
-
-
-def relative_error(a, b):
-    return ((a - b).norm() / b.norm()).item()
-
-
 @pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
 def test_flash_attention_matches_sdpa_forward_and_backward(ns, compiled):
-    tensors = leaves()
+    tensors = attention_leaves(T)
     expected = forward_backward(sdpa, tensors)
     kernel = ns["flash_attention"]
     fn = torch.compile(kernel, fullgraph=True, dynamic=False) if compiled else kernel
@@ -74,7 +56,7 @@ def test_flash_attention_matches_sdpa_forward_and_backward(ns, compiled):
 
 
 def test_fp32_inputs_are_computed_in_the_autocast_dtype(ns):
-    q, k, v = (t.float() for t in leaves(1))
+    q, k, v = (t.detach().float() for t in attention_leaves(T, 1))
     with torch.autocast("cuda", dtype=torch.bfloat16):
         y = ns["flash_attention"](q, k, v)
         expected = sdpa(q, k, v)

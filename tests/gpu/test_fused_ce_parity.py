@@ -8,17 +8,12 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.utils._python_dispatch import TorchDispatchMode
 
-from golfc.testing import load_program
+from golfc.testing import load_program, recorded_ops, relative_error
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU: run on the device machine")
 
 ENV = {"DEVICE": "cuda", "NUM_LAYERS": "2", "MODEL_DIM": "128", "NUM_HEADS": "4", "NUM_KV_HEADS": "2"}
-
-
-def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
-    return ((actual.float() - expected.float()).norm() / expected.float().norm()).item()
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
@@ -78,26 +73,14 @@ def test_the_models_loss_and_gradients_match_the_baseline(vocab, compiled):
         assert relative_error(ga, gb) < 3e-2
 
 
-class OpRecorder(TorchDispatchMode):
-    """Names of the operators dispatched inside the block."""
-
-    def __init__(self):
-        super().__init__()
-        self.names = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.names.append(str(func))
-        return func(*args, **(kwargs or {}))
-
-
 def test_the_kernels_run_in_training_and_not_in_evaluation():
     model, _ = pair(1024)
     ids = torch.randint(0, 1024, (2, 64), device="cuda")
     with torch.autocast("cuda", dtype=torch.bfloat16):
-        with OpRecorder() as train_ops:
+        with recorded_ops() as train_ops:
             model(ids, ids).backward()
-        with OpRecorder() as eval_ops, torch.no_grad():
+        with recorded_ops() as eval_ops, torch.no_grad():
             nll = model(ids, ids, reduction="none")
-    assert any("fused_softcap_ce." in n or n.endswith("fused_softcap_ce") for n in train_ops.names)
-    assert any("fused_softcap_ce_backward" in n for n in train_ops.names)
-    assert not any("fused_softcap_ce" in n for n in eval_ops.names) and nll.shape == (2, 64)
+    assert any("fused_softcap_ce." in n or n.endswith("fused_softcap_ce") for n in train_ops)
+    assert any("fused_softcap_ce_backward" in n for n in train_ops)
+    assert not any("fused_softcap_ce" in n for n in eval_ops) and nll.shape == (2, 64)

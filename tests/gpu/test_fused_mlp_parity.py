@@ -6,15 +6,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
-from golfc.testing import load_program
+from golfc.testing import load_program, recorded_ops, relative_error
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU: run on the device machine")
-
-
-def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
-    return ((actual.float() - expected.float()).norm() / expected.float().norm()).item()
 
 
 def pair(model_dim: int, mlp_mult: int):
@@ -57,28 +52,16 @@ def test_fused_forward_and_backward_match_eager(batch, seq, dim, mult, compiled)
         assert relative_error(a, b) < 2e-2
 
 
-class OpRecorder(TorchDispatchMode):
-    """Names of the operators dispatched inside the block."""
-
-    def __init__(self):
-        super().__init__()
-        self.names = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.names.append(str(func))
-        return func(*args, **(kwargs or {}))
-
-
 def test_the_kernel_path_is_taken_in_training_and_not_in_eval():
     fused, _ = pair(64, 2)
     x = torch.randn(2, 16, 64, device="cuda")
     with torch.autocast("cuda", dtype=torch.bfloat16):
-        with OpRecorder() as train_ops:
+        with recorded_ops() as train_ops:
             fused.train()
             fused(x).sum().backward()
-        with OpRecorder() as eval_ops, torch.no_grad():
+        with recorded_ops() as eval_ops, torch.no_grad():
             fused.eval()
             fused(x)
-    assert any("fused_leaky_mlp" in n and "grad_pre" not in n for n in train_ops.names)
-    assert any("fused_leaky_mlp_grad_pre" in n for n in train_ops.names)  # the fused backward ran
-    assert not any("fused_leaky_mlp" in n for n in eval_ops.names)
+    assert any("fused_leaky_mlp" in n and "grad_pre" not in n for n in train_ops)
+    assert any("fused_leaky_mlp_grad_pre" in n for n in train_ops)  # the fused backward ran
+    assert not any("fused_leaky_mlp" in n for n in eval_ops)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from golfc.testing import load_program
+from golfc.testing import attention_leaves, forward_backward, load_program, relative_error
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU: run on the device machine")
 
@@ -34,26 +34,8 @@ def packed_ids(B=4, seed=0, vocab=1024):
     return ids.cuda()
 
 
-def leaves(seed=0):
-    g = torch.Generator(device="cuda").manual_seed(seed)
-    shapes = ((4, 8, T, 64), (4, 4, T, 64), (4, 4, T, 64))  # (B, H, T, D), k/v with half the heads (GQA 2)
-    return [torch.randn(s[0], s[2], s[1], s[3], device="cuda", generator=g).bfloat16().transpose(1, 2).requires_grad_()
-            for s in shapes]
-
-
-def forward_backward(fn, tensors):
-    q, k, v = [t.detach().clone().requires_grad_() for t in tensors]
-    y = fn(q, k, v)
-    y.float().square().sum().backward()
-    return y.float(), q.grad.float(), k.grad.float(), v.grad.float()
-
-
-def relative_error(a, b):
-    return ((a - b).norm() / b.norm()).item()
-
-
 def test_compiled_flex_document_mask_matches_the_masked_sdpa_reference(ns):
-    tensors = leaves()
+    tensors = attention_leaves(T)
 
     def flex(q, k, v, ids):
         return ns["masked_flex_attention"](q, k, v, ns["varlen_block_mask"](ns["varlen_documents"](ids)))

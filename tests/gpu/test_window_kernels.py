@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from golfc.testing import load_program
+from golfc.testing import attention_leaves, forward_backward, load_program, relative_error
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU: run on the device machine")
 
@@ -23,30 +23,11 @@ def ns():
     return load_program(("window",), env=ENV)
 
 
-def leaves(seed=0):
-    g = torch.Generator(device="cuda").manual_seed(seed)
-    shapes = ((4, 8, T, 64), (4, 4, T, 64), (4, 4, T, 64))  # (B, H, T, D), k/v with half the heads (GQA 2)
-    # transposed views of (B, T, H, D) memory, as the core hands them to the kernel
-    return [torch.randn(s[0], s[2], s[1], s[3], device="cuda", generator=g).bfloat16().transpose(1, 2).requires_grad_()
-            for s in shapes]
-
-
-def forward_backward(fn, tensors):
-    q, k, v = [t.detach().clone().requires_grad_() for t in tensors]
-    y = fn(q, k, v)
-    y.float().square().sum().backward()
-    return y.float(), q.grad.float(), k.grad.float(), v.grad.float()
-
-
-def relative_error(a, b):
-    return ((a - b).norm() / b.norm()).item()
-
-
 @pytest.mark.parametrize("kernel", ["flex", "flash"])
 def test_compiled_window_kernels_match_the_masked_sdpa_reference(ns, kernel):
     if kernel == "flash" and ns["WINDOW_FLASH_FUNC"] is None:
         pytest.skip("neither flash_attn_interface nor flash_attn.cute is importable")
-    tensors = leaves()
+    tensors = attention_leaves(T)
     expected = forward_backward(lambda q, k, v: ns["window_sdpa_attention"](q, k, v, WINDOW), tensors)
     fn = torch.compile(lambda q, k, v: ns["WINDOW_KERNELS"][kernel](q, k, v, WINDOW), fullgraph=True, dynamic=False)
     for _ in range(2):  # the second call reuses the compiled graph and the cached block mask

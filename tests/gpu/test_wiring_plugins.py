@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from golfc.testing import load_program, mixing_model
+from golfc.testing import cpu_context, load_program, mixing_model
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU: run on the device machine")
 
@@ -51,9 +51,7 @@ def test_the_timed_loop_compiles_nothing_after_the_loop_switch():
 
     ns["TrainLoader"] = Loader
     h = ns["Hyperparameters"]()
-    ctx = ns["RunContext"](0, 1, 0, torch.device("cuda"), True, False, 8)
-    ctx.luts = tuple(t.cuda() for t in (torch.ones(64, dtype=torch.int16), torch.zeros(64, dtype=torch.bool),
-                                         torch.zeros(64, dtype=torch.bool)))
+    ctx = cpu_context(ns, device="cuda")
     torch._dynamo.reset()
     torch.manual_seed(0)
     run = ns["build_model"](h, ctx)
