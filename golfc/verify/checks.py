@@ -217,5 +217,6 @@ def score_ledger_check(seed: int, console: str) -> CheckResult:
     if adapted and not declared:
         return CheckResult("score_ledger", "L2", "WARN", f"{text}, but the scorer declared no position its updates "
                            "learned from: the ledger cannot check score-first (the causality probes can)", details)
-    return CheckResult("score_ledger", "L2", "PASS", f"{text}; every update learned only from earlier targets"
-                       if adapted else f"{text}", details)
+    if adapted:
+        text += "; every update learned only from earlier targets"
+    return CheckResult("score_ledger", "L2", "PASS", text, details)
