@@ -19,6 +19,7 @@ import ast
 import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -199,13 +200,34 @@ class Prober:
         (cwd / "stdout.txt").write_text(proc.stdout)
         (cwd / "stderr.txt").write_text(proc.stderr)
         if proc.returncode != 0 or not (cwd / "probe.npz").is_file():
-            tail = [line for line in (proc.stderr or proc.stdout).splitlines() if line.strip()]
-            raise ProbeFailed(f"probe run {cwd.name} exited {proc.returncode}: {tail[-1] if tail else 'no output'}")
+            raise ProbeFailed(f"probe run {cwd.name} exited {proc.returncode}: "
+                              f"{failure_line(proc.stderr or proc.stdout)} (log: {cwd / 'stderr.txt'})")
         if train:  # later runs probe the artifact this one exported
             found = sorted(cwd.glob("final_model.*.ptz"))
             if found:
                 self.artifact = found[0]
         return ProbeResult.load(cwd / "probe.npz")
+
+
+def failure_line(text: str) -> str:
+    """The line that says why a run failed: the last error-looking line (torchrun ends its report with a rule
+    of '=' characters and a summary), else the last line with words."""
+    lines = [line.strip() for line in text.splitlines() if any(ch.isalnum() for ch in line)]
+    errors = [line for line in lines if re.search(r"\b\w*(Error|Exception)\b|^error:", line)]
+    return (errors or lines or ["no output"])[-1]
+
+
+def visible_gpus(env: Mapping[str, str]) -> int:
+    """How many GPUs the probe runs can give one rank each: unlimited on the CPU (DEVICE=cpu, or no CUDA)."""
+    if env.get("DEVICE", os.environ.get("DEVICE", "auto")) == "cpu":
+        return sys.maxsize
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    listed = env.get("CUDA_VISIBLE_DEVICES", os.environ.get("CUDA_VISIBLE_DEVICES"))
+    if count and listed is not None:
+        count = min(count, len([d for d in listed.split(",") if d.strip()]))
+    return count or sys.maxsize
 
 
 @dataclass
@@ -487,17 +509,29 @@ class Session:
         else:
             varied.append(f"batch {self.main.batch_seqs} -> {other.batch_seqs} windows")
             findings.append(self.compare(reference, other.nll[0], varied[-1], rounding_ok=False))
-        ranks = 2 if self.prober.nproc == 1 else 1
-        world = self.prober("world", base[None], rows=self.rows, nproc=ranks)
-        varied.append(f"{self.prober.nproc} -> {world.world_size} ranks")
-        findings.append(self.compare(reference, world.nll[0], varied[-1], rounding_ok=True,
-                                     adapts_after=self.layout.chunk))
+        findings.append(self.world(base, reference, varied))
         for verdict in ("FAIL", "WARN"):
             for v, evidence, details in findings:
                 if v == verdict:
                     return self.result("batch", verdict, evidence, **details)
         same = "bit-identical" if self.tolerance == 0 else f"within {self.tolerance}"
         return self.result("batch", "PASS", f"every nll {same} ({'; '.join(varied)})", varied=varied)
+
+    def world(self, base: np.ndarray, reference: np.ndarray, varied: list[str]) -> tuple[str, str, dict[str, Any]]:
+        """The scores under another number of ranks (1 -> 2, or N -> 1). Where the run's GPUs are fewer than the
+        ranks (one GPU: a second rank has no device), both sides of this comparison run on the CPU, so the
+        world-size split is still tested, against a one-rank CPU run rather than the GPU's scores."""
+        ranks = 2 if self.prober.nproc == 1 else 1
+        extra, where = {}, ""
+        try:
+            if ranks > visible_gpus(self.prober.env):
+                extra, where = {"DEVICE": "cpu"}, " on the CPU (fewer GPUs than ranks)"
+                reference = self.prober("world-ref", base[None], rows=self.rows, extra=extra).nll[0]
+            world = self.prober("world", base[None], rows=self.rows, nproc=ranks, extra=extra)
+        except ProbeFailed as exc:  # the batch-size comparison above still stands
+            return ("WARN", f"{self.prober.nproc} -> {ranks} ranks not checked: {exc}", {})
+        varied.append(f"{self.prober.nproc} -> {world.world_size} ranks{where}")
+        return self.compare(reference, world.nll[0], varied[-1], rounding_ok=True, adapts_after=self.layout.chunk)
 
     def compare(self, a: np.ndarray, b: np.ndarray, what: str, rounding_ok: bool,
                 adapts_after: int | None = None) -> tuple[str, str, dict[str, Any]]:

@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -390,14 +391,20 @@ def verify_submission(options: VerifyOptions) -> tuple[dict[str, Any], bool]:
                     run.status = "interrupted"
     extra = [CheckResult("network", "NET", "PASS" if prefix else "WARN",
                          f"runs in a new network namespace: {network}" if prefix else f"runs had network: {network}")]
+    own: dict[str, float] = {}  # verify's own work outside the seed runs, in seconds (its overhead)
     if not interrupted:
         finished = next((r for r in runs if r.status == "ok" and find_artifact(r.workdir)), None)
+        start = time.perf_counter()
         extra += run_probes(options, env, find_artifact(finished.workdir) if finished else None)
+        own["probes"] = round(time.perf_counter() - start, 3)
         if "val_independence" in options.checks:
+            start = time.perf_counter()
             extra.append(val_independence(options.program, env, options.out / "val_independence",
                                           golfc_build=options.golfc_build))
+            own["val_independence"] = round(time.perf_counter() - start, 3)
     report = build_report(options, runs, env, network, extra)
     report["interrupted"] = interrupted
+    report["own_seconds"] = own
     write_report(options, report)
     return report, interrupted
 

@@ -181,6 +181,9 @@ def markdown(report: dict[str, Any]) -> str:
         last = s.get("last_train_read_s")
         lines.append(f"- seed {s['seed']}: {phases or 'none seen'}"
                      + (f"; last training-data read at {last:.1f}" if last is not None else ""))
+    if report.get("own_seconds"):
+        own = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in report["own_seconds"].items())
+        lines += ["", f"Verify's own work outside the seed runs: {own}."]
     if report.get("plot"):
         lines += ["", f"![loss curves]({report['plot']})"]
     return "\n".join(lines) + "\n"

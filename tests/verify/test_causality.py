@@ -181,6 +181,46 @@ def test_golfcs_evaluation_plugins_pass_every_applicable_check(tmp_path, tiny_da
         assert "bit-identical" in results[0].evidence
 
 
+def test_with_fewer_gpus_than_ranks_the_world_comparison_runs_on_the_cpu(tmp_path, tiny_dataset, monkeypatch):
+    """On one GPU a second rank has no device (found on an H100: the 2-rank probe exited 1 and, then, every check
+    went unchecked). The world-size comparison runs both sides on the CPU instead, and says so; a world run that
+    still fails leaves the batch check a WARN naming the failure, the other checks keep their verdicts."""
+    import golfc.verify.causality as causality
+
+    monkeypatch.setattr(causality, "visible_gpus", lambda env: 1)
+    program = build(tmp_path, ())
+    (batch,) = run_checks(program, ["batch"], workdir=tmp_path / "work", env={**PROBE_ENV, **tiny_dataset.env()})
+    assert batch.verdict == "PASS" and "1 -> 2 ranks on the CPU (fewer GPUs than ranks)" in batch.evidence
+    ref = next((tmp_path / "work").glob("probe-*-world-ref"))
+    assert np.load(ref / "probe.npz")["world_size"] == 1
+    assert np.load(next((tmp_path / "work").glob("probe-*-world")) / "probe.npz")["world_size"] == 2
+
+    real_call = causality.Prober.__call__
+
+    def no_second_gpu(self, name, *args, **kwargs):
+        if name.startswith("world"):
+            raise causality.ProbeFailed(f"probe run probe-09-{name} exited 1: RunInputError: LOCAL_RANK=1 needs GPU 1")
+        return real_call(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(causality.Prober, "__call__", no_second_gpu)
+    results = run_checks(program, ["causality", "batch"], workdir=tmp_path / "work2",
+                         env={**PROBE_ENV, **tiny_dataset.env()})
+    assert verdicts(results) == {"causality": "PASS", "batch": "WARN"}
+    assert results[1].evidence == ("1 -> 2 ranks not checked: probe run probe-09-world-ref exited 1: "
+                                   "RunInputError: LOCAL_RANK=1 needs GPU 1")
+
+
+def test_a_failed_probe_run_is_named_by_its_error_line_not_torchruns_banner():
+    from golfc.verify.causality import failure_line
+
+    torchrun = ("Traceback (most recent call last):\n  File \"train_gpt.py\", line 9\nRunInputError: DEVICE=auto: "
+                "LOCAL_RANK=1 needs GPU 1\n[rank1]: failed\n=====================\ntrain_gpt.py FAILED\n"
+                "----------\nFailures:\n  <NO_OTHER_FAILURES>\n=====================\n")
+    assert failure_line(torchrun) == "RunInputError: DEVICE=auto: LOCAL_RANK=1 needs GPU 1"
+    assert failure_line("error: VOCAB_SIZE=x: expected an integer\n") == "error: VOCAB_SIZE=x: expected an integer"
+    assert failure_line("just stopped\n=====\n") == "just stopped" and failure_line("") == "no output"
+
+
 @pytest.mark.slow
 def test_under_two_ranks_rank_0_gathers_every_share_and_the_checks_pass(tmp_path, tiny_dataset):
     program = build(tmp_path, ("sliding_window",))

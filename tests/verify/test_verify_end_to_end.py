@@ -51,6 +51,9 @@ def test_verify_a_golfc_build_then_write_and_audit_its_record(tmp_path, small_da
     assert call["checks"] == ["causality", "batch"] and call["device"] == "cpu" and call["nproc"] == 2
     assert call["artifact"] == options.out / "seed_1337" / "final_model.int8.ptz"
     assert call["program"] == options.program and call["workdir"] == options.out / "probes"
+    own = report["own_seconds"]  # verify's overhead outside the seed runs, timed and written down
+    assert set(own) == {"probes", "val_independence"} and own["val_independence"] > 0 and own["probes"] >= 0
+    assert "Verify's own work outside the seed runs: probes" in (options.out / "report.md").read_text()
 
     seed = report["seeds"][0]
     assert seed["status"] == "ok" and seed["steps"] == 3 and seed["val_tokens"] == 2048
