@@ -139,27 +139,41 @@ def main(argv: list[str] | None = None) -> dict:
     weights = work / "train" / "final_model.pt"
     for name in names:
         plugins, env = SCHEMES[name]
-        build_submission(plugins, {}, work / f"build_{name}")
-        program = work / f"build_{name}" / "train_gpt.py"
-        log = run_child([sys.executable, __file__, "reexport", "--program", str(program), "--weights", str(weights)],
-                        work / name,
-                        {**base_env, **env, **pairs(a.export_env), "RUN_ID": name}, work / f"{name}.log")
-        art, code, bpb = first(ARTIFACT, log, 2), first(CODE, log), first(ROUNDTRIP, log, 2)
-        calib = CALIBRATION.findall(log)
-        row = {"plugins": list(plugins), "env": env, "artifact_bytes": int(art) if art else None,
-               "code_bytes": int(code) if code else None, "roundtrip_val_bpb": float(bpb) if bpb else None,
-               "calibration_seconds": float(calib[-1][2]) if calib else None,
-               "export_seconds": float(first(EXPORT, log) or "nan")}
-        row["total_bytes"] = row["artifact_bytes"] + row["code_bytes"] if art and code else None
-        if row["roundtrip_val_bpb"] is not None and results["prequant_val_bpb"] is not None:
+        try:
+            row = export_scheme(name, plugins, env, work, weights, {**base_env, **pairs(a.export_env)})
+        except SchemesError as exc:  # one scheme that fails is a row saying so; the others keep theirs
+            row = {"plugins": list(plugins), "env": env, "error": str(exc)}
+        if row.get("roundtrip_val_bpb") is not None and results["prequant_val_bpb"] is not None:
             row["quant_gap_bpb"] = round(row["roundtrip_val_bpb"] - results["prequant_val_bpb"], 6)
         results["schemes"][name] = row
         print(f"{name}: {row}", flush=True)
+        if a.json:  # rewritten after every scheme: a call cut short keeps what was measured
+            a.json.parent.mkdir(parents=True, exist_ok=True)
+            a.json.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps(results, indent=2) + "\n")
     return results
+
+
+def export_scheme(name: str, plugins: tuple[str, ...], env: dict[str, str], work: Path, weights: Path,
+                  base_env: dict[str, str]) -> dict:
+    """Build one scheme's program and re-export the trained weights through it; its row of figures."""
+    from golfc.build import build_submission
+
+    build_submission(plugins, {}, work / f"build_{name}")
+    program = work / f"build_{name}" / "train_gpt.py"
+    log = run_child([sys.executable, __file__, "reexport", "--program", str(program), "--weights", str(weights)],
+                    work / name, {**base_env, **env, "RUN_ID": name}, work / f"{name}.log")
+    art, code, bpb = first(ARTIFACT, log, 2), first(CODE, log), first(ROUNDTRIP, log, 2)
+    calib = CALIBRATION.findall(log)
+    row = {"plugins": list(plugins), "env": env, "artifact_bytes": int(art) if art else None,
+           "code_bytes": int(code) if code else None, "roundtrip_val_bpb": float(bpb) if bpb else None,
+           "calibration_seconds": float(calib[-1][2]) if calib else None,
+           "export_seconds": float(first(EXPORT, log) or "nan")}
+    row["total_bytes"] = row["artifact_bytes"] + row["code_bytes"] if art and code else None
+    return row
 
 
 def table(results: dict) -> str:
@@ -168,6 +182,9 @@ def table(results: dict) -> str:
              "| export s |",
              "|---|---:|---:|:-:|---:|---:|---:|---:|"]
     for name, r in results["schemes"].items():
+        if "error" in r or r["total_bytes"] is None or r["roundtrip_val_bpb"] is None:
+            lines.append(f"| {name} | failed: {r.get('error', 'no artifact or roundtrip line')} |")
+            continue
         fits = "yes" if r["total_bytes"] is not None and r["total_bytes"] <= BUDGET else "no"
         lines.append(f"| {name} | {r['artifact_bytes']:,} | {r['total_bytes']:,} | {fits} | "
                      f"{r['roundtrip_val_bpb']:.4f} | {r.get('quant_gap_bpb', float('nan')):+.4f} | "

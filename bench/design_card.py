@@ -76,9 +76,9 @@ class Row:
 def parse_log(text: str, row: Row) -> Row:
     """Fill row from a golfc program's console output."""
     for line in text.splitlines():
-        if m := VAL_LINE.match(line):
-            if m.group(1) == m.group(2):  # the last step's evaluation: the pre-quant score
-                row.steps, row.prequant_bpb, row.ms_step = int(m.group(1)), float(m.group(4)), float(m.group(6))
+        if m := VAL_LINE.match(line):  # the last evaluation printed is the final (pre-quant) one, at the
+            # last step or where a wall-clock cap stopped training (step:N/ITERATIONS with N < ITERATIONS)
+            row.steps, row.prequant_bpb, row.ms_step = int(m.group(1)), float(m.group(4)), float(m.group(6))
         elif m := TRAIN_LINE.match(line):
             row.steps, row.ms_step = int(m.group(1)), float(m.group(5))
         elif m := ROUNDTRIP.match(line):
@@ -138,9 +138,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--tokenizer", required=True)
     ap.add_argument("--vocab", type=int, required=True)
     ap.add_argument("--steps", type=int, default=120, help="equal steps per program (no wall-clock cap)")
+    ap.add_argument("--cap", type=float, default=0.0, help="a training wall-clock cap in seconds instead of equal "
+                    "steps (MAX_WALLCLOCK_SECONDS; --steps is then only the upper bound)")
     ap.add_argument("--programs", default=" ".join(DEFAULT_PROGRAMS),
                     help=f"space-separated names of: {' | '.join(PROGRAMS)}; any other name is a comma-separated "
-                    "plugin list built as it is (e.g. `leaky_relu2` or `ema,swa`: each plugin's cost)")
+                    "plugin list built as it is (e.g. `leaky_relu2` or `ema,swa`: each plugin's cost), optionally "
+                    "with +NAME=VALUE settings for that program alone (`int6,zstd+NUM_LAYERS=12+MLP_MULT=3`; "
+                    "`baseline+MLP_MULT=3`)")
     ap.add_argument("--seq-lens", default="2048,6144,8192", help="window vs full attention at these TRAIN_SEQ_LEN "
                     "(empty: skip)")
     ap.add_argument("--seq-steps", type=int, default=15)
@@ -151,10 +155,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     args.programs = args.programs.split()
     known = {d.name for d in PLUGINS_DIR.iterdir() if (d / "__init__.py").is_file()}
-    unknown = [p for p in args.programs if p not in PROGRAMS and not set(p.split(",")) <= known]
+    unknown = [p for p in args.programs if not program_spec(p, known)]
     if unknown:
         raise BenchError(f"--programs {' '.join(unknown)}: expected names among {', '.join(PROGRAMS)} or "
                          "comma-separated plugin names")
+    if args.cap < 0:
+        raise BenchError(f"--cap {args.cap}: expected seconds >= 0 (0: equal steps)")
     if args.steps < 1 or args.seq_steps < 1:
         raise BenchError(f"--steps {args.steps} / --seq-steps {args.seq_steps}: expected >= 1")
     try:
@@ -165,6 +171,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def program_spec(name: str, known: set[str]) -> tuple[tuple[str, ...], dict[str, str]] | None:
+    """A --programs entry as (plugins, environment): a PROGRAMS name or a plugin list, then +NAME=VALUE settings;
+    None when a plugin is unknown or a setting is not NAME=VALUE."""
+    head, *settings = name.split("+")
+    if any("=" not in s or not s.split("=", 1)[0].isupper() for s in settings):
+        return None
+    if head in PROGRAMS:
+        plugins, env = PROGRAMS[head]
+    elif set(head.split(",")) <= known:
+        plugins, env = tuple(head.split(",")), {}
+    else:
+        return None
+    return plugins, {**env, **dict(s.split("=", 1) for s in settings)}
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = parse_args(argv)
@@ -173,19 +194,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     work = Path(args.work)
     base_env = {"DATA_PATH": args.data, "TOKENIZER_PATH": args.tokenizer, "VOCAB_SIZE": str(args.vocab),
-                "VAL_LOSS_EVERY": "0", "TRAIN_LOG_EVERY": "0", "MAX_WALLCLOCK_SECONDS": "0", "WARMUP_STEPS": "3",
-                **EVAL_ENV, **args.env}
+                "VAL_LOSS_EVERY": "0", "TRAIN_LOG_EVERY": "0", "MAX_WALLCLOCK_SECONDS": f"{args.cap:g}",
+                "WARMUP_STEPS": "3", **EVAL_ENV, **args.env}
+    known = {d.name for d in PLUGINS_DIR.iterdir() if (d / "__init__.py").is_file()}
     rows: list[Row] = []
     seq_rows: list[Row] = []
 
     def save():
         if args.json:
-            doc = {"steps": args.steps, "env": base_env, "programs": [asdict(r) for r in rows],
+            doc = {"steps": args.steps, "cap_s": args.cap, "env": base_env, "programs": [asdict(r) for r in rows],
                    "seq_len": [asdict(r) for r in seq_rows]}
             Path(args.json).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
 
     for name in args.programs:
-        plugins, env = PROGRAMS.get(name) or (tuple(name.split(",")), {})
+        plugins, env = program_spec(name, known)
         row = Row(name=name, plugins=list(plugins))
         rows.append(row)
         run_program(row, plugins, {**base_env, **env, "ITERATIONS": str(args.steps), "RUN_ID": "bench"}, work,

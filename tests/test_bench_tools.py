@@ -357,7 +357,7 @@ def test_design_card_keeps_every_programs_row_when_one_fails(tmp_path, tiny_data
     three."""
     env = [f"{k}={v}" for k, v in {**TINY_RUN_ENV, "TTT_CHUNK_TOKENS": "16"}.items()]
     args = ["--data", str(tiny_dataset.data_path), "--tokenizer", str(tiny_dataset.tokenizer_path), "--vocab",
-            str(tiny_dataset.vocab_size), "--steps", "2", "--programs", "baseline ttt window,leaky_relu2", "--seq-lens", "",
+            str(tiny_dataset.vocab_size), "--steps", "2", "--programs", "baseline ttt window,leaky_relu2+MLP_MULT=3", "--seq-lens", "",
             "--work", str(tmp_path / "work"), "--json", str(tmp_path / "dc.json"), "--timeout", "300"]
     for item in env:
         args += ["--env", item]
@@ -369,9 +369,56 @@ def test_design_card_keeps_every_programs_row_when_one_fails(tmp_path, tiny_data
     assert rows["baseline"]["status"] == "ok" and rows["baseline"]["roundtrip_bpb"] > 0
     assert rows["baseline"]["steps"] == 2 and rows["baseline"]["ms_step"] > 0
     assert rows["ttt"]["status"] == "failed (exit 2)" and rows["ttt"]["roundtrip_bpb"] is None
-    assert rows["window,leaky_relu2"]["status"] == "ok" and rows["window,leaky_relu2"]["roundtrip_bpb"] > 0
-    assert rows["window,leaky_relu2"]["plugins"] == ["window", "leaky_relu2"]
+    wide = rows["window,leaky_relu2+MLP_MULT=3"]
+    assert wide["status"] == "ok" and wide["roundtrip_bpb"] > 0 and wide["plugins"] == ["window", "leaky_relu2"]
     assert "failed (exit" in proc.stdout
+
+
+def test_design_card_program_specs_and_a_capped_runs_last_evaluation():
+    """A --programs entry is a known program or a plugin list with +NAME=VALUE settings for it alone; under a
+    wall-clock cap the final evaluation is printed at the step training stopped, and that is the row's figure."""
+    design_card = load_bench_module("design_card")
+    known = {"int6", "zstd", "window"}
+    assert design_card.program_spec("int6,zstd+NUM_LAYERS=12+MLP_MULT=3", known) == (
+        ("int6", "zstd"), {"NUM_LAYERS": "12", "MLP_MULT": "3"})
+    assert design_card.program_spec("baseline+MLP_MULT=3", known) == ((), {"MLP_MULT": "3"})
+    assert design_card.program_spec("ttt_lora", known) == (("ttt",), {"TTT_MODE": "lora"})
+    assert design_card.program_spec("int6+layers=3", known) is None  # settings are upper-case NAME=VALUE
+    assert design_card.program_spec("int6,nope", known) is None
+    capped = DESIGN_CARD_LOG.replace("step:120/120 val_loss:3.1234", "step:37/20000 val_loss:3.1234")
+    row = design_card.parse_log(capped, design_card.Row(name="capped"))
+    assert (row.steps, row.prequant_bpb, row.ms_step) == (37, 1.85, 240.0)
+
+
+def test_largest_fit_prices_shapes_by_the_best_schemes_bytes_per_parameter(tmp_path, capsys):
+    """bench/largest_fit.py: the best scheme is the smallest among those within --quality of the best roundtrip
+    (not the smallest overall, which costs score); the parameter formula matches the built models; the chosen
+    shape's estimate fits the budget less the margin and the next-larger MLP at that depth does not; the program
+    spec carries the scheme, fit_budget and the shape. A missing file is one line and exit 2."""
+    fit = load_bench_module("largest_fit")
+    schemes = {
+        "int8_zlib": {"plugins": [], "env": {}, "artifact_bytes": 8_400_000, "code_bytes": 40_000,
+                      "roundtrip_val_bpb": 1.516},
+        "int5_tiny": {"plugins": ["int5", "zstd"], "env": {}, "artifact_bytes": 4_000_000, "code_bytes": 45_000,
+                      "roundtrip_val_bpb": 1.560},
+        "gptq_int6_zstd": {"plugins": ["int6", "gptq", "zstd"], "env": {}, "artifact_bytes": 6_150_000,
+                           "code_bytes": 52_000, "roundtrip_val_bpb": 1.517},
+        "broken": {"plugins": ["x"], "env": {}, "error": "exited 1"},
+    }
+    assert fit.best_scheme(schemes, 0.003)[0] == "gptq_int6_zstd"
+    assert fit.best_scheme(schemes, 0.1)[0] == "int5_tiny"
+    result = fit.choose({"schemes": schemes}, 0.003, 0.03, 1024)
+    count = fit.parameter_counter(1024)
+    assert result["baseline_params"] == sum(fit.model_parameters(9, 2, 1024).values())
+    chosen = result["chosen"]
+    assert chosen["estimate_bytes"] <= 16_000_000 * 0.97
+    wider = 52_000 + 1024 + result["bytes_per_param"] * count(chosen["NUM_LAYERS"], chosen["MLP_MULT"] + 1)
+    assert chosen["MLP_MULT"] == max(fit.MLP_MULTS) or wider > 16_000_000 * 0.97
+    assert result["program"] == (f"int6,gptq,zstd,fit_budget+NUM_LAYERS={chosen['NUM_LAYERS']}"
+                                 f"+MLP_MULT={chosen['MLP_MULT']}")
+    assert fit.main([str(tmp_path / "none.json")]) == 2
+    assert capsys.readouterr().err.strip() == (f"error: {tmp_path / 'none.json'}: expected the JSON written by "
+                                               "bench/artifact_schemes.py --json")
 
 
 def test_design_card_rejects_an_unknown_program_in_one_line(tmp_path, capsys):

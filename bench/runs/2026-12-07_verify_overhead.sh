@@ -7,8 +7,13 @@
 # overhead against three bare runs. Goal (issue 14): probes + ledgers <= 5% of a run.
 # Needs typer, rich and scipy importable on the device (matplotlib optional: without it, no PNG and a warning).
 # Too long for one call? `bash THIS bare` then `bash THIS verify` on the same warm machine (the cache carries over).
+# A second argument names another build folder (e.g. .devdata/build_slot_window); each build's files go to
+# $OUT/<its folder name>/.
 source bench/runs/parity_env.sh
 PART=${1:-all}
+BUILD=${2:-.devdata/build}
+OUT=$OUT/$(basename "$BUILD")
+mkdir -p "$OUT"
 python3 -c "import typer, rich, scipy" || { echo "needs typer, rich and scipy (carry their wheels in .whl)"; exit 1; }
 CAP=${CAP:-45}
 # the runs go into a new network namespace (unshare -rn) where the device allows it; ISOLATE=--no-isolate-network
@@ -21,13 +26,13 @@ if [ "$PART" = all ] || [ "$PART" = bare ]; then
   rm -rf /tmp/bare && mkdir -p /tmp/bare
   start=$(date +%s.%N)
   (cd /tmp/bare && env "${RUN_ENV[@]}" SEED=1337 RUN_ID=bare python3 -m torch.distributed.run --standalone \
-     --nproc_per_node=1 "$OLDPWD/.devdata/build/train_gpt.py") > $OUT/bare.txt 2>&1
+     --nproc_per_node=1 "$OLDPWD/$BUILD/train_gpt.py") > $OUT/bare.txt 2>&1
   end=$(date +%s.%N)
   echo "{\"bare_wall_s\": $(python3 -c "print(round($end - $start, 3))")}" > $OUT/bare.json
   tail -6 $OUT/bare.txt; cat $OUT/bare.json
 fi
 if [ "$PART" = all ] || [ "$PART" = verify ]; then
-  rm -rf /tmp/vbuild && cp -r .devdata/build /tmp/vbuild
+  rm -rf /tmp/vbuild && cp -r "$BUILD" /tmp/vbuild
   start=$(date +%s.%N)
   python3 -m golfc.cli verify /tmp/vbuild --seeds 1337,42,2024 --nproc 1 --checks all --json $ISOLATE \
     $(printf -- "--env %s " "${RUN_ENV[@]}") > $OUT/verify_report.json 2> $OUT/verify_stderr.txt
