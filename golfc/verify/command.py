@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -392,16 +393,26 @@ def verify_submission(options: VerifyOptions) -> tuple[dict[str, Any], bool]:
     extra = [CheckResult("network", "NET", "PASS" if prefix else "WARN",
                          f"runs in a new network namespace: {network}" if prefix else f"runs had network: {network}")]
     own: dict[str, float] = {}  # verify's own work outside the seed runs, in seconds (its overhead)
+
+    def timed(name: str, work: Any, *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return work(*args, **kwargs)
+        finally:
+            own[name] = round(time.perf_counter() - start, 3)
+
     if not interrupted:
         finished = next((r for r in runs if r.status == "ok" and find_artifact(r.workdir)), None)
         start = time.perf_counter()
-        extra += run_probes(options, env, find_artifact(finished.workdir) if finished else None)
-        own["probes"] = round(time.perf_counter() - start, 3)
-        if "val_independence" in options.checks:
-            start = time.perf_counter()
-            extra.append(val_independence(options.program, env, options.out / "val_independence",
-                                          golfc_build=options.golfc_build))
-            own["val_independence"] = round(time.perf_counter() - start, 3)
+        # val-independence trains tiny CPU runs while the probes score on the run's device: side by side
+        with ThreadPoolExecutor(1) as pool:
+            independence = pool.submit(timed, "val_independence", val_independence, options.program, env,
+                                       options.out / "val_independence", golfc_build=options.golfc_build) \
+                if "val_independence" in options.checks else None
+            extra += timed("probes", run_probes, options, env, find_artifact(finished.workdir) if finished else None)
+            if independence is not None:
+                extra.append(independence.result())
+        own["together"] = round(time.perf_counter() - start, 3)
     report = build_report(options, runs, env, network, extra)
     report["interrupted"] = interrupted
     report["own_seconds"] = own

@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -84,8 +85,10 @@ def val_independence(program: Path, env: Mapping[str, str], workdir: Path, *, go
     try:
         base = small_copy(Path(data_path), workdir / "data_a")
         other = small_copy(Path(data_path), workdir / "data_b", shuffle_val_seed=1)
-        first, _ = _tiny_run(program, base, workdir / "run_a", env)
-        second, _ = _tiny_run(program, other, workdir / "run_b", env)
+        with ThreadPoolExecutor(2) as pool:  # two single-threaded processes: side by side on two cores
+            runs = [pool.submit(_tiny_run, program, data, workdir / run, env)
+                    for data, run in ((base, "run_a"), (other, "run_b"))]
+            (first, _), (second, _) = (run.result() for run in runs)
         details: dict[str, object] = {"artifacts_a": first, "artifacts_b": second, "steps": int(STEPS)}
         if not first:
             return CheckResult(name, RULE, "SKIP", "the tiny run wrote no final_model* artifact", details)

@@ -52,7 +52,8 @@ def test_verify_a_golfc_build_then_write_and_audit_its_record(tmp_path, small_da
     assert call["artifact"] == options.out / "seed_1337" / "final_model.int8.ptz"
     assert call["program"] == options.program and call["workdir"] == options.out / "probes"
     own = report["own_seconds"]  # verify's overhead outside the seed runs, timed and written down
-    assert set(own) == {"probes", "val_independence"} and own["val_independence"] > 0 and own["probes"] >= 0
+    assert set(own) == {"probes", "val_independence", "together"} and own["val_independence"] > 0
+    assert own["probes"] >= 0 and own["together"] < own["probes"] + own["val_independence"] + 1.0  # side by side
     assert "Verify's own work outside the seed runs: probes" in (options.out / "report.md").read_text()
 
     seed = report["seeds"][0]
