@@ -26,7 +26,7 @@ from golfc.verify.ledger import ledger_env
 from golfc.verify.phases import PhaseTracker
 
 KILL_GRACE_S = 5.0
-NETNS_SHELL = 'ip link set lo up 2>/dev/null || ip link set dev lo up 2>/dev/null; exec "$@"'
+LOOPBACK_UP = Path(__file__).with_name("loopback.py")  # run by path inside the namespace: lo up, then exec
 
 
 @dataclass(frozen=True)
@@ -92,14 +92,12 @@ def network_isolation() -> tuple[list[str] | None, str]:
     ``unshare -rn`` (a user namespace maps the caller to root inside, so no privileges are needed) where the
     kernel allows it; torchrun's rendezvous and gloo/NCCL between local ranks use the loopback, which is brought up.
     """
-    unshare, ip = shutil.which("unshare"), shutil.which("ip")
+    unshare = shutil.which("unshare")
     if unshare is None:
         return None, "no unshare(1) on this machine"
-    if ip is None:
-        return None, "no ip(8) to bring the namespace's loopback up"
-    prefix = [unshare, "-rn", "--", "sh", "-c", NETNS_SHELL, "sh"]
+    prefix = [unshare, "-rn", "--", sys.executable, str(LOOPBACK_UP)]
     if not _namespace_works(tuple(prefix)):
-        return None, "unshare -rn failed (user namespaces are not allowed here)"
+        return None, "unshare -rn with the loopback brought up failed (user namespaces are not allowed here?)"
     return prefix, "unshare -rn (new network namespace, loopback only)"
 
 
