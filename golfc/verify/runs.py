@@ -78,10 +78,10 @@ class SeedRun:
 
 
 @functools.cache
-def _namespace_works(prefix: tuple[str, ...]) -> bool:
-    """Whether ``prefix true`` succeeds here (asked once per process)."""
+def _succeeds(command: tuple[str, ...]) -> bool:
+    """Whether ``command`` exits 0 here (asked once per process)."""
     try:
-        return subprocess.run([*prefix, "true"], capture_output=True, timeout=20, check=False).returncode == 0
+        return subprocess.run(list(command), capture_output=True, timeout=20, check=False).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -96,8 +96,11 @@ def network_isolation() -> tuple[list[str] | None, str]:
     if unshare is None:
         return None, "no unshare(1) on this machine"
     prefix = [unshare, "-rn", "--", sys.executable, str(LOOPBACK_UP)]
-    if not _namespace_works(tuple(prefix)):
+    if not _succeeds((*prefix, "true")):
         return None, "unshare -rn with the loopback brought up failed (user namespaces are not allowed here?)"
+    smi = shutil.which("nvidia-smi")  # a GPU machine: the driver must answer inside the namespace as outside
+    if smi and _succeeds((smi, "-L")) and not _succeeds((*prefix, smi, "-L")):
+        return None, "the GPUs do not answer inside a new network namespace (nvidia-smi -L failed there)"
     return prefix, "unshare -rn (new network namespace, loopback only)"
 
 
