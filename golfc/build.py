@@ -16,6 +16,7 @@ from golfc.emit.sections import (
     check_unique_names,
     core_section,
     module_file,
+    parsed,
     section_from_file,
     top_level_names,
 )
@@ -87,7 +88,7 @@ def assemble_sections(resolution: Resolution) -> list[Section]:
 def names_bound_at_top_level(source: str) -> set[str]:
     """Top-level def, class and assignment names of a section, plus the names its kept imports bind."""
     names = top_level_names(source)
-    for node in ast.parse(source).body:
+    for node in parsed(source).body:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             names.update((alias.asname or alias.name).split(".")[0] for alias in node.names if alias.name != "*")
     return names

@@ -21,8 +21,9 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
-from golfc.build import build_program
+from golfc.build import assemble_sections
 from golfc.emit.wrap import FUTURE_ANNOTATIONS_FLAG
+from golfc.engine import resolve
 from golfc.recipe import Recipe
 
 # A 2-layer, 32-wide model on 64-token sequences: an emitted train_gpt.py runs a step in well under a second on
@@ -69,7 +70,9 @@ def load_program(
 ) -> dict[str, Any]:
     """Assemble a recipe and exec its sections into a namespace; returns the namespace."""
     recipe = Recipe(plugins=tuple(plugins), overrides=dict(overrides or {}))
-    _, sections, _, _, _ = build_program(recipe, plugins_dir)
+    # the sections the build ships, without packing and compiling the self-extracting file (a sixth of a second
+    # per call, hundreds of calls a suite): the tests of the build and each emitted run check that
+    sections = assemble_sections(resolve(recipe, plugins_dir))
     # a real module per program: torch.compile imports a traced function's module by its __name__ (FlexAttention's
     # mask functions), so the namespace must be findable in sys.modules; one name per load keeps programs apart
     module = types.ModuleType(f"golfc_program_{next(_PROGRAM_NUMBERS)}")

@@ -76,6 +76,8 @@ PLUGIN_ENV = {
     "value_embed": {"VE_DIM": "4", "VE_LAYERS": "1,3"},
     "depth_recurrence": {"NUM_LOOPS": "1", "LOOP_START": "1", "LOOP_END": "2"},
     "parallel_residuals": {"PARALLEL_START_LAYER": "2"},
+    # the check's sequence length: the default 256 sampled tokens are 255 forwards per batch (59 s of the suite)
+    "ar_selfgen": {"SELFGEN_SEQ_LEN": "16"},
     # budget fitters: the 32-wide model's matrices quantized, so that there is something to fit
     "fit_budget": {"QUANT_KEEP_FLOAT_NUMEL": "256"},
     "prune_pm1": {"QUANT_KEEP_FLOAT_NUMEL": "256"},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,13 @@ def _is_future_import(node: ast.stmt) -> bool:
     return isinstance(node, ast.ImportFrom) and node.module == "__future__"
 
 
+@functools.lru_cache(maxsize=512)
+def parsed(source: str, filename: str = "<unknown>") -> ast.Module:
+    """``ast.parse(source, filename)``, remembered: a build parses each section's text several times (blanking,
+    name checks) and a test session builds the same sections hundreds of times. Callers must not change the tree."""
+    return ast.parse(source, filename=filename)
+
+
 def strip_build_only_lines(source: str, origin: str) -> str:
     """Blank top-level imports of golfc's own packages and ``__future__`` imports, keeping line numbers.
 
@@ -48,7 +56,7 @@ def strip_build_only_lines(source: str, origin: str) -> str:
     by the compiler flag instead (see wrap.py and the readable program's first line).
     """
     try:
-        tree = ast.parse(source, filename=origin)
+        tree = parsed(source, origin)
     except SyntaxError as exc:
         raise EmitError(f"{origin}:{exc.lineno}: syntax error: {exc.msg}") from None
     except ValueError as exc:  # a NUL character (Python < 3.12 raises ValueError, not SyntaxError)
@@ -121,7 +129,7 @@ def top_level_names(source: str) -> set[str]:
                     visit(handler.body)
                 visit(node.orelse)
 
-    visit(ast.parse(source).body)
+    visit(parsed(source).body)
     return names - {"__all__"}
 
 

@@ -121,8 +121,13 @@ def test_side_by_side_runs_on_disjoint_gpu_sets_with_default_relative_data_paths
 @pytest.mark.slow
 def test_an_interrupted_verification_keeps_the_finished_seeds(fake_submission, small_data):
     env = {**os.environ, "FAKE_MODE_2": "hang", "COLUMNS": "200"}
-    proc = subprocess.Popen([*GOLFC, "verify", str(fake_submission), "--seeds", "1,2", "--checks", "none",
-                             "--env", f"DATA_PATH={small_data['DATA_PATH']}"], env=env,
+    # golfc as a terminal starts it, SIGINT not ignored: a suite started in the background (`pytest ... &`, nohup)
+    # runs with SIGINT ignored, which golfc would inherit and keep, never seeing this Ctrl-C (it waited out 180 s).
+    # The stand-in restores SIGINT's default, then execs golfc in its own process (the same pid).
+    restore_sigint = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                      "os.execv(sys.argv[1], sys.argv[1:])")
+    proc = subprocess.Popen([sys.executable, "-c", restore_sigint, *GOLFC, "verify", str(fake_submission), "--seeds",
+                             "1,2", "--checks", "none", "--env", f"DATA_PATH={small_data['DATA_PATH']}"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     report_path = fake_submission / "verify" / "report.json"
     pid_file = fake_submission / "verify" / "seed_2" / "pid"
