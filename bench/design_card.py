@@ -154,8 +154,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     args.programs = args.programs.split()
-    known = {d.name for d in PLUGINS_DIR.iterdir() if (d / "__init__.py").is_file()}
-    unknown = [p for p in args.programs if not program_spec(p, known)]
+    unknown = [p for p in args.programs if not program_spec(p, known_plugins())]
     if unknown:
         raise BenchError(f"--programs {' '.join(unknown)}: expected names among {', '.join(PROGRAMS)} or "
                          "comma-separated plugin names")
@@ -169,6 +168,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     except ValueError as exc:
         raise BenchError(f"--seq-lens {args.seq_lens!r} or --env: expected integers and NAME=VALUE ({exc})") from None
     return args
+
+
+def known_plugins() -> set[str]:
+    return {d.name for d in PLUGINS_DIR.iterdir() if (d / "__init__.py").is_file()}
 
 
 def program_spec(name: str, known: set[str]) -> tuple[tuple[str, ...], dict[str, str]] | None:
@@ -196,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     base_env = {"DATA_PATH": args.data, "TOKENIZER_PATH": args.tokenizer, "VOCAB_SIZE": str(args.vocab),
                 "VAL_LOSS_EVERY": "0", "TRAIN_LOG_EVERY": "0", "MAX_WALLCLOCK_SECONDS": f"{args.cap:g}",
                 "WARMUP_STEPS": "3", **EVAL_ENV, **args.env}
-    known = {d.name for d in PLUGINS_DIR.iterdir() if (d / "__init__.py").is_file()}
+    known = known_plugins()
     rows: list[Row] = []
     seq_rows: list[Row] = []
 
