@@ -155,6 +155,22 @@ def run_emitted(
     return TinyRun(proc.returncode, proc.stdout, proc.stderr)
 
 
+def run_without_package(plugins: tuple[str, ...], package: str, out_dir: Path,
+                        overrides: dict[str, str] | None = None) -> TinyRun:
+    """Build ``plugins`` into ``out_dir`` and start its ``train_gpt.py`` with ``import package`` failing (a module of
+    that name that raises ImportError shadows it on PYTHONPATH): what a user without the optional package sees."""
+    from golfc.build import build_submission
+
+    build = build_submission(tuple(plugins), dict(overrides or {}), out_dir / "out")
+    blocker = out_dir / "block"
+    blocker.mkdir(exist_ok=True)
+    (blocker / f"{package}.py").write_text("raise ImportError('blocked for the test')\n")
+    proc = subprocess.run([sys.executable, "train_gpt.py"], cwd=build.out_dir,
+                          env={**os.environ, "PYTHONPATH": str(blocker)}, capture_output=True, text=True,
+                          timeout=120, check=False)
+    return TinyRun(proc.returncode, proc.stdout, proc.stderr)
+
+
 def prefix_violations(score: Any, model: Any, val_tokens: Any, h: Any, ctx: Any, j: int, seed: int = 0) -> list[str]:
     """Score ``val_tokens`` and a copy whose tokens at and after ``j`` are redrawn; every score of a target
     before ``j`` must be bit-identical (C1: a later token never changes an earlier token's score). Returns one

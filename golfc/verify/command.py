@@ -406,9 +406,10 @@ def verify_submission(options: VerifyOptions) -> tuple[dict[str, Any], bool]:
         start = time.perf_counter()
         # val-independence trains tiny CPU runs while the probes score on the run's device: side by side
         with ThreadPoolExecutor(1) as pool:
-            independence = pool.submit(timed, "val_independence", val_independence, options.program, env,
-                                       options.out / "val_independence", golfc_build=options.golfc_build) \
-                if "val_independence" in options.checks else None
+            independence = None
+            if "val_independence" in options.checks:
+                independence = pool.submit(timed, "val_independence", val_independence, options.program, env,
+                                           options.out / "val_independence", golfc_build=options.golfc_build)
             extra += timed("probes", run_probes, options, env, find_artifact(finished.workdir) if finished else None)
             if independence is not None:
                 extra.append(independence.result())

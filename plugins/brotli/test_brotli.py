@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import brotli
 
-from golfc.build import build_submission
-from golfc.testing import load_program
+from golfc.testing import load_program, run_without_package
 
 
 def test_roundtrip_quality_11_without_shuffle():
@@ -32,12 +29,6 @@ def test_byte_shuffle_layout_and_inverse():
 
 
 def test_a_missing_package_is_one_line_naming_it(tmp_path):
-    build_submission(("brotli",), {}, tmp_path / "out")
-    blocker = tmp_path / "block"
-    blocker.mkdir()
-    (blocker / "brotli.py").write_text("raise ImportError('blocked for the test')\n")
-    env = {**os.environ, "PYTHONPATH": str(blocker)}
-    proc = subprocess.run([sys.executable, "train_gpt.py"], cwd=tmp_path / "out", env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    proc = run_without_package(("brotli",), "brotli", tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: the brotli compressor needs the Python package 'brotli' (pip install brotli)"

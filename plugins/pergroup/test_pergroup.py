@@ -8,16 +8,13 @@ import io
 import json
 import os
 import struct
-import subprocess
-import sys
 
 import brotli
 import numpy as np
 import pytest
 import torch
 
-from golfc.build import build_submission
-from golfc.testing import load_program
+from golfc.testing import load_program, run_without_package
 
 
 def saved(obj):
@@ -195,13 +192,7 @@ def test_trained_tiny_weights_round_trip_exactly_and_beat_plain_brotli(tiny_trai
 
 
 def test_a_missing_package_is_one_line_naming_it(tmp_path):
-    build_submission(("pergroup",), {"PERGROUP_BACKEND": "brotli"}, tmp_path / "out")
-    blocker = tmp_path / "block"
-    blocker.mkdir()
-    (blocker / "brotli.py").write_text("raise ImportError('blocked for the test')\n")
-    env = {**os.environ, "PYTHONPATH": str(blocker)}
-    proc = subprocess.run([sys.executable, "train_gpt.py"], cwd=tmp_path / "out", env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    proc = run_without_package(("pergroup",), "brotli", tmp_path, {"PERGROUP_BACKEND": "brotli"})
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("error: the pergroup compressor with PERGROUP_BACKEND=brotli needs the Python "
                                    "package 'brotli' (pip install brotli)")

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import zstandard
 
-from golfc.build import build_submission
-from golfc.testing import load_program
+from golfc.testing import load_program, run_without_package
 
 
 def test_roundtrip_level_22():
@@ -22,13 +19,7 @@ def test_roundtrip_level_22():
 
 def test_a_missing_package_is_one_line_naming_it(tmp_path):
     """An emitted program whose zstandard import fails stops before anything runs, naming the package."""
-    build_submission(("zstd",), {}, tmp_path / "out")
-    blocker = tmp_path / "block"
-    blocker.mkdir()
-    (blocker / "zstandard.py").write_text("raise ImportError('blocked for the test')\n")
-    env = {**os.environ, "PYTHONPATH": str(blocker)}
-    proc = subprocess.run([sys.executable, "train_gpt.py"], cwd=tmp_path / "out", env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    proc = run_without_package(("zstd",), "zstandard", tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("error: the zstd compressor needs the Python package 'zstandard' "
                                    "(pip install zstandard)")
