@@ -22,7 +22,9 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,12 +176,14 @@ class Prober:
     artifact: Path | None
     nproc: int
     runs: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __call__(self, name: str, streams: np.ndarray, *, rows: Sequence[int] = (), nproc: int | None = None,
                  extra: Mapping[str, str] | None = None, train: bool = False) -> ProbeResult:
         nproc = nproc or self.nproc
-        cwd = self.workdir / f"probe-{self.runs:02d}-{name}"
-        self.runs += 1
+        with self.lock:  # runs may be started from several threads: each gets its own numbered folder
+            cwd = self.workdir / f"probe-{self.runs:02d}-{name}"
+            self.runs += 1
         cwd.mkdir(parents=True, exist_ok=True)
         np.save(cwd / "streams.npy", np.asarray(streams, dtype=np.int32))
         env = {k: v for k, v in os.environ.items() if k not in PROBE_VARS}
@@ -374,21 +378,26 @@ class Session:
         doc_cases = self.document_streams(streams, labels) if "documents" in self.checks else []
         rows = layout.row_positions if {"normalization", "target"} & set(self.checks) else []
         self.rows = rows
-        main = self.prober("streams", np.stack(streams), rows=rows, train=self.prober.artifact is None)
-        self.main, self.labels = main, labels
-        results = []
-        for check in self.checks:
-            if check == "causality":
-                results.append(self.causality())
-            elif check == "normalization":
-                results.append(self.normalization())
-            elif check == "target":
-                results.append(self.target())
-            elif check == "batch":
-                results.append(self.batch(base))
-            else:
-                results.append(self.documents(doc_cases))
-        return results
+        self.labels, stacked = labels, np.stack(streams)
+        # once the weights exist the runs are independent: the batch check's runs go side by side with the main one
+        # (on one GPU they share it; the world comparison's CPU runs take the host's cores)
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            trained = self.prober("streams", stacked, rows=rows, train=True) if self.prober.artifact is None else None
+            side = self.start_batch_runs(pool) if "batch" in self.checks else {}
+            self.main = trained or self.prober("streams", stacked, rows=rows)
+            results = []
+            for check in self.checks:
+                if check == "causality":
+                    results.append(self.causality())
+                elif check == "normalization":
+                    results.append(self.normalization())
+                elif check == "target":
+                    results.append(self.target())
+                elif check == "batch":
+                    results.append(self.batch(side))
+                else:
+                    results.append(self.documents(doc_cases))
+            return results
 
     def flipped(self, base: np.ndarray, t: int, seed: int) -> np.ndarray:
         """``base`` with only token t changed: to the token that followed the same previous token earlier in the
@@ -493,23 +502,37 @@ class Session:
         return self.result("target", "PASS", f"positions {', '.join(map(str, tested))}: p_t(.) unchanged when only "
                            "token t changes", positions=tested)
 
-    def batch(self, base: np.ndarray) -> CheckResult:
+    def start_batch_runs(self, pool: ThreadPoolExecutor) -> dict[str, Future[ProbeResult]]:
+        """The batch check's probe runs, started in ``pool``: the base stream under another evaluation batch size
+        ("batch"), and under another number of ranks, 1 -> 2 or N -> 1 ("world"). Where the run's GPUs are fewer
+        than the ranks (one GPU: a second rank has no device), both sides of the world comparison run on the CPU
+        ("world-ref" is the one-rank CPU side), so the world-size split is still tested."""
+        base = self.val[: self.layout.length][None]
+        if "eval_batch_seqs" in self.settings:
+            self.batch_extra = {"EVAL_BATCH_SEQS": str(1 if self.layout.batch_seqs > 1 else 3)}
+        else:  # plain windows: VAL_BATCH_SIZE counts tokens over all ranks and micro-batches (8 of them)
+            window = int(self.settings.get("train_seq_len") or self.layout.window)
+            self.batch_extra = {"VAL_BATCH_SIZE": str(8 * window * (1 if self.layout.batch_seqs > 1 else 3))}
+        self.world_ranks = 2 if self.prober.nproc == 1 else 1
+        runs = {"batch": pool.submit(self.prober, "batch", base, rows=self.rows, extra=self.batch_extra)}
+        on_cpu: dict[str, str] = {}
+        if self.world_ranks > visible_gpus(self.prober.env):
+            on_cpu = {"DEVICE": "cpu"}
+            runs["world-ref"] = pool.submit(self.prober, "world-ref", base, rows=self.rows, extra=on_cpu)
+        runs["world"] = pool.submit(self.prober, "world", base, rows=self.rows, nproc=self.world_ranks, extra=on_cpu)
+        return runs
+
+    def batch(self, runs: Mapping[str, Future[ProbeResult]]) -> CheckResult:
         reference = self.main.nll[0]
         findings, varied = [], []
-        settings = self.settings
-        alt = 1 if self.layout.batch_seqs > 1 else 3
-        if "eval_batch_seqs" in settings:
-            extra = {"EVAL_BATCH_SEQS": str(alt)}
-        else:  # plain windows: VAL_BATCH_SIZE counts tokens over all ranks and micro-batches (8 of them)
-            extra = {"VAL_BATCH_SIZE": str(8 * int(settings.get("train_seq_len") or self.layout.window) * alt)}
-        other = self.prober("batch", base[None], rows=self.rows, extra=extra)
+        other = runs["batch"].result()
         if other.batch_seqs == self.main.batch_seqs:
-            findings.append(("WARN", f"{' '.join(f'{k}={v}' for k, v in extra.items())} left the batch at "
-                             f"{other.batch_seqs} windows: batch size not varied", {}))
+            findings.append(("WARN", f"{' '.join(f'{k}={v}' for k, v in self.batch_extra.items())} left the batch "
+                             f"at {other.batch_seqs} windows: batch size not varied", {}))
         else:
             varied.append(f"batch {self.main.batch_seqs} -> {other.batch_seqs} windows")
             findings.append(self.compare(reference, other.nll[0], varied[-1], rounding_ok=False))
-        findings.append(self.world(base, reference, varied))
+        findings.append(self.world(runs, reference, varied))
         for verdict in ("FAIL", "WARN"):
             for v, evidence, details in findings:
                 if v == verdict:
@@ -517,18 +540,16 @@ class Session:
         same = "bit-identical" if self.tolerance == 0 else f"within {self.tolerance}"
         return self.result("batch", "PASS", f"every nll {same} ({'; '.join(varied)})", varied=varied)
 
-    def world(self, base: np.ndarray, reference: np.ndarray, varied: list[str]) -> tuple[str, str, dict[str, Any]]:
-        """The scores under another number of ranks (1 -> 2, or N -> 1). Where the run's GPUs are fewer than the
-        ranks (one GPU: a second rank has no device), both sides of this comparison run on the CPU, so the
-        world-size split is still tested, against a one-rank CPU run rather than the GPU's scores."""
-        ranks = 2 if self.prober.nproc == 1 else 1
-        extra, where = {}, ""
+    def world(self, runs: Mapping[str, Future[ProbeResult]], reference: np.ndarray,
+              varied: list[str]) -> tuple[str, str, dict[str, Any]]:
+        """The scores under another number of ranks, against the run's own (or, on the CPU, against the one-rank
+        CPU run's). A world run that fails leaves the batch-size comparison standing."""
+        ranks, where = self.world_ranks, ""
         try:
-            if ranks > visible_gpus(self.prober.env):
-                extra, where = {"DEVICE": "cpu"}, " on the CPU (fewer GPUs than ranks)"
-                reference = self.prober("world-ref", base[None], rows=self.rows, extra=extra).nll[0]
-            world = self.prober("world", base[None], rows=self.rows, nproc=ranks, extra=extra)
-        except ProbeFailed as exc:  # the batch-size comparison above still stands
+            if "world-ref" in runs:
+                reference, where = runs["world-ref"].result().nll[0], " on the CPU (fewer GPUs than ranks)"
+            world = runs["world"].result()
+        except ProbeFailed as exc:
             return ("WARN", f"{self.prober.nproc} -> {ranks} ranks not checked: {exc}", {})
         varied.append(f"{self.prober.nproc} -> {world.world_size} ranks{where}")
         return self.compare(reference, world.nll[0], varied[-1], rounding_ok=True, adapts_after=self.layout.chunk)

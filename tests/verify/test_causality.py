@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -188,24 +189,41 @@ def test_with_fewer_gpus_than_ranks_the_world_comparison_runs_on_the_cpu(tmp_pat
     import golfc.verify.causality as causality
 
     monkeypatch.setattr(causality, "visible_gpus", lambda env: 1)
+    real_call, spans = causality.Prober.__call__, {}
+
+    def timed_call(self, name, *args, **kwargs):
+        start = time.monotonic()
+        try:
+            return real_call(self, name, *args, **kwargs)
+        finally:
+            spans[name] = (start, time.monotonic())
+
+    monkeypatch.setattr(causality.Prober, "__call__", timed_call)
     program = build(tmp_path, ())
     (batch,) = run_checks(program, ["batch"], workdir=tmp_path / "work", env={**PROBE_ENV, **tiny_dataset.env()})
     assert batch.verdict == "PASS" and "1 -> 2 ranks on the CPU (fewer GPUs than ranks)" in batch.evidence
+    # verify's overhead: without an artifact the main run trains first, then the batch check's three go side by side
+    assert set(spans) == {"streams", "batch", "world-ref", "world"}
+    side = [spans[name] for name in ("batch", "world-ref", "world")]
+    assert all(start >= spans["streams"][1] for start, _ in side), spans
+    assert max(start for start, _ in side) < min(end for _, end in side), spans
     ref = next((tmp_path / "work").glob("probe-*-world-ref"))
     assert np.load(ref / "probe.npz")["world_size"] == 1
     assert np.load(next((tmp_path / "work").glob("probe-*-world")) / "probe.npz")["world_size"] == 2
 
-    real_call = causality.Prober.__call__
-
     def no_second_gpu(self, name, *args, **kwargs):
         if name.startswith("world"):
             raise causality.ProbeFailed(f"probe run probe-09-{name} exited 1: RunInputError: LOCAL_RANK=1 needs GPU 1")
-        return real_call(self, name, *args, **kwargs)
+        return timed_call(self, name, *args, **kwargs)
 
     monkeypatch.setattr(causality.Prober, "__call__", no_second_gpu)
-    results = run_checks(program, ["causality", "batch"], workdir=tmp_path / "work2",
+    spans.clear()
+    artifact = next((tmp_path / "work").glob("probe-*-streams/final_model.*.ptz"))
+    results = run_checks(program, ["causality", "batch"], workdir=tmp_path / "work2", artifact=artifact,
                          env={**PROBE_ENV, **tiny_dataset.env()})
     assert verdicts(results) == {"causality": "PASS", "batch": "WARN"}
+    (main, other) = spans["streams"], spans["batch"]  # with an artifact the main run is one of them
+    assert other[0] < main[1] and main[0] < other[1], spans
     assert results[1].evidence == ("1 -> 2 ranks not checked: probe run probe-09-world-ref exited 1: "
                                    "RunInputError: LOCAL_RANK=1 needs GPU 1")
 
