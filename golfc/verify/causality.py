@@ -213,6 +213,13 @@ class Prober:
         return ProbeResult.load(cwd / "probe.npz")
 
 
+def cpu_threads_each(processes: int) -> int:
+    """Threads for each of ``processes`` CPU programs running at once: the host's cores shared out. Explicit,
+    because torchrun otherwise gives each rank one thread (and a lone process takes every core), so the two-rank
+    CPU run would be the slowest of the probes."""
+    return max(1, (os.cpu_count() or 1) // processes)
+
+
 def failure_line(text: str) -> str:
     """The line that says why a run failed: the last error-looking line (torchrun ends its report with a rule
     of '=' characters and a summary), else the last line with words."""
@@ -517,7 +524,7 @@ class Session:
         runs = {"batch": pool.submit(self.prober, "batch", base, rows=self.rows, extra=self.batch_extra)}
         on_cpu: dict[str, str] = {}
         if self.world_ranks > visible_gpus(self.prober.env):
-            on_cpu = {"DEVICE": "cpu"}
+            on_cpu = {"DEVICE": "cpu", "OMP_NUM_THREADS": str(cpu_threads_each(1 + self.world_ranks))}
             runs["world-ref"] = pool.submit(self.prober, "world-ref", base, rows=self.rows, extra=on_cpu)
         runs["world"] = pool.submit(self.prober, "world", base, rows=self.rows, nproc=self.world_ranks, extra=on_cpu)
         return runs

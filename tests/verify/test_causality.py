@@ -189,10 +189,10 @@ def test_with_fewer_gpus_than_ranks_the_world_comparison_runs_on_the_cpu(tmp_pat
     import golfc.verify.causality as causality
 
     monkeypatch.setattr(causality, "visible_gpus", lambda env: 1)
-    real_call, spans = causality.Prober.__call__, {}
+    real_call, spans, extras = causality.Prober.__call__, {}, {}
 
     def timed_call(self, name, *args, **kwargs):
-        start = time.monotonic()
+        start, extras[name] = time.monotonic(), kwargs.get("extra")
         try:
             return real_call(self, name, *args, **kwargs)
         finally:
@@ -207,6 +207,10 @@ def test_with_fewer_gpus_than_ranks_the_world_comparison_runs_on_the_cpu(tmp_pat
     side = [spans[name] for name in ("batch", "world-ref", "world")]
     assert all(start >= spans["streams"][1] for start, _ in side), spans
     assert max(start for start, _ in side) < min(end for _, end in side), spans
+    # the three CPU processes share the cores (torchrun alone would give each rank a single thread)
+    threads = str(causality.cpu_threads_each(3))
+    assert extras["world-ref"]["OMP_NUM_THREADS"] == extras["world"]["OMP_NUM_THREADS"] == threads
+    assert causality.cpu_threads_each(3) == max(1, (os.cpu_count() or 1) // 3)
     ref = next((tmp_path / "work").glob("probe-*-world-ref"))
     assert np.load(ref / "probe.npz")["world_size"] == 1
     assert np.load(next((tmp_path / "work").glob("probe-*-world")) / "probe.npz")["world_size"] == 2
