@@ -5,7 +5,7 @@
 # Usage: bash bench/runs/2026-12-07_design_card_plugins.sh [STEPS] [SEQ_STEPS] [extra args for bench/design_card.py]
 #   (defaults 120 and 15; e.g. `... 120 15 --programs "baseline window ttt_lora"` for a subset).
 # Carry .devdata (the stand-in data) and .whl (python-minifier); results in $OUT: design_card.json, design_card.txt,
-# each program's console under $OUT/consoles/. One program failing or timing out leaves the others' rows.
+# each program's console in $OUT/consoles.tar.gz. One program failing or timing out leaves the others' rows.
 # Budget: ~9 compiles (the inductor cache is shared: the evaluation plugins reuse the baseline's model graph) +
 # 9 x 120 steps at ~0.25 s + evaluations; about 8-10 minutes on an H100/H200; the sequence sweep adds 6 short runs.
 source bench/runs/parity_env.sh
@@ -18,8 +18,10 @@ python3 bench/design_card.py "${FULL[@]}" --steps "$STEPS" --seq-steps "$SEQ_STE
   --json "$OUT/design_card.json" "$@" > "$OUT/design_card.txt" 2>&1
 status=$?
 tail -40 "$OUT/design_card.txt"
-mkdir -p "$OUT/consoles"
+# the consoles as one archive: the device returns at most eight files a call
+rm -rf /tmp/consoles
 for f in /tmp/design_card/*/console.txt /tmp/design_card/seq/*/console.txt; do
-  [ -f "$f" ] && cp "$f" "$OUT/consoles/$(basename "$(dirname "$f")").txt"
+  [ -f "$f" ] && mkdir -p /tmp/consoles && cp "$f" "/tmp/consoles/$(basename "$(dirname "$f")").txt"
 done
+[ -d /tmp/consoles ] && tar czf "$OUT/consoles.tar.gz" -C /tmp consoles
 exit $status

@@ -6,7 +6,7 @@
 # flash_attn_interface / flash_attn.cute is missing (the device image lacks FA3 so far).
 # Usage: bash bench/runs/2026-12-07_pos_attn_plugins.sh [STEPS]   (default 120)
 # Carry .devdata (the stand-in data) and .whl (python-minifier); results in $OUT: pos_attn.json, pos_attn.txt,
-# gpu_tests.log, each program's console under $OUT/consoles/.
+# gpu_tests.log, each program's console in $OUT/consoles.tar.gz.
 # Budget: 6 compiles + 6 x 120 steps at ~0.25 s + evaluations: about 6-8 minutes on an H100/H200.
 source bench/runs/parity_env.sh
 STEPS=${1:-120}
@@ -20,8 +20,10 @@ python3 bench/design_card.py "${FULL[@]}" --steps "$STEPS" --seq-lens "" --work 
   --json "$OUT/pos_attn.json" > "$OUT/pos_attn.txt" 2>&1
 status=$?
 tail -20 "$OUT/pos_attn.txt"
-mkdir -p "$OUT/consoles"
+# the consoles as one archive: the device returns at most eight files a call
+rm -rf /tmp/consoles
 for f in /tmp/pos_attn/*/console.txt; do
-  [ -f "$f" ] && cp "$f" "$OUT/consoles/$(basename "$(dirname "$f")").txt"
+  [ -f "$f" ] && mkdir -p /tmp/consoles && cp "$f" "/tmp/consoles/$(basename "$(dirname "$f")").txt"
 done
+[ -d /tmp/consoles ] && tar czf "$OUT/consoles.tar.gz" -C /tmp consoles
 exit $status
