@@ -36,8 +36,10 @@ PROGRAMS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
     "bigram_hash": (("bigram_hash",), {}),
     "sliding_window": (("sliding_window",), {}),
     "ttt": (("ttt",), {}),
-    "slot": (("slot",), {}),
-    "slot,window": (("slot", "window"), {}),
+    # SLOT adapts on each window's context: plain windows have none, so it runs on sliding windows (golfc refuses
+    # slot without them); the program names stay the design card's
+    "slot": (("sliding_window", "slot"), {}),
+    "slot,window": (("sliding_window", "slot", "window"), {}),
     ",".join(STACK5): (STACK5, {}),
     "ttt_lora": (("ttt",), {"TTT_MODE": "lora"}),  # not in the default list: an eager per-document evaluation
 }

@@ -69,7 +69,7 @@ def test_every_slot_is_checked_or_says_where_it_is_tested():
 PLUGIN_ENV = {
     "sliding_window": {"EVAL_STRIDE": "4", "EVAL_BATCH_SEQS": "3"},
     "ttt": {"TTT_CHUNK_TOKENS": "32", "TTT_EPOCHS": "1", "TTT_BATCH_SEQS": "2"},
-    "slot": {"SLOT_STEPS": "2"},
+    "slot": {"SLOT_STEPS": "2", "EVAL_STRIDE": "4", "EVAL_BATCH_SEQS": "3"},  # with sliding_window, its companion
     "window": {"WINDOW_SIZE": "5", "WINDOW_ATTN_LAYERS": "1,3"},
     "xsa": {"XSA_LAST_N": "2"},
     "bigram_hash": {"BIGRAM_VOCAB_SIZE": "97", "BIGRAM_DIM": "8"},
@@ -82,8 +82,9 @@ PLUGIN_ENV = {
     "fit_budget": {"QUANT_KEEP_FLOAT_NUMEL": "256"},
     "prune_pm1": {"QUANT_KEEP_FLOAT_NUMEL": "256"},
 }
-# Plugins that only work beside another (a quant stage or QAT acts on a low-bit quantizer).
-COMPANIONS = {"qat": ("int6",), **{stage: ("int6",) for stage in ("fp16_keep", "fp16_embed", "sdclip", "gptq_lite",
+# Plugins that only work beside another (a quant stage or QAT acts on a low-bit quantizer; SLOT adapts on sliding
+# windows' context).
+COMPANIONS = {"qat": ("int6",), "slot": ("sliding_window",), **{stage: ("int6",) for stage in ("fp16_keep", "fp16_embed", "sdclip", "gptq_lite",
                                                                     "gptq", "lqer", "fit_budget", "prune_pm1")}}
 CHECKED = [pair for pair in CATALOGUE if pair[1] in CHECKS]
 

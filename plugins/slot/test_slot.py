@@ -106,3 +106,15 @@ def test_an_emitted_program_with_slot_trains_and_scores_on_cpu(tmp_path, tiny_da
     run = run_emitted(("sliding_window", "slot"), tiny_dataset, tmp_path, env=env)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "slot_steps=2" in run.stdout and run.final_bpb is not None and run.final_bpb > 0
+
+
+def test_slot_without_sliding_windows_is_refused_at_build_naming_the_fix(tmp_path):
+    """Plain windows give SLOT no context: it would never adapt and score exactly like a build without it."""
+    from golfc.build import build_submission
+    from golfc.errors import RecipeError
+
+    with pytest.raises(RecipeError, match=r"slot: plain_eval's evaluation windows have no context .* add sliding_window"):
+        build_submission(("slot", "window"), {}, tmp_path / "refused")
+    assert not (tmp_path / "refused" / "train_gpt.py").exists()
+    build_submission(("sliding_window", "slot", "window"), {}, tmp_path / "built")
+    assert (tmp_path / "built" / "train_gpt.py").is_file()
