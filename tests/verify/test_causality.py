@@ -189,6 +189,7 @@ def test_with_fewer_gpus_than_ranks_the_world_comparison_runs_on_the_cpu(tmp_pat
     import golfc.verify.causality as causality
 
     monkeypatch.setattr(causality, "visible_gpus", lambda env: 1)
+    monkeypatch.setattr(causality, "CPU_WORLD_WINDOWS", 3)  # the CPU comparison's shorter stream: 64 + 2 * 64 targets
     real_call, spans, extras = causality.Prober.__call__, {}, {}
 
     def timed_call(self, name, *args, **kwargs):
@@ -201,7 +202,8 @@ def test_with_fewer_gpus_than_ranks_the_world_comparison_runs_on_the_cpu(tmp_pat
     monkeypatch.setattr(causality.Prober, "__call__", timed_call)
     program = build(tmp_path, ())
     (batch,) = run_checks(program, ["batch"], workdir=tmp_path / "work", env={**PROBE_ENV, **tiny_dataset.env()})
-    assert batch.verdict == "PASS" and "1 -> 2 ranks on the CPU (fewer GPUs than ranks)" in batch.evidence
+    assert batch.verdict == "PASS", batch.evidence
+    assert "1 -> 2 ranks on the CPU (fewer GPUs than ranks), over the first 192 targets" in batch.evidence
     # verify's overhead: without an artifact the main run trains first, then the batch check's three go side by side
     assert set(spans) == {"streams", "batch", "world-ref", "world"}
     side = [spans[name] for name in ("batch", "world-ref", "world")]
@@ -211,9 +213,12 @@ def test_with_fewer_gpus_than_ranks_the_world_comparison_runs_on_the_cpu(tmp_pat
     threads = str(causality.cpu_threads_each(3))
     assert extras["world-ref"]["OMP_NUM_THREADS"] == extras["world"]["OMP_NUM_THREADS"] == threads
     assert causality.cpu_threads_each(3) == max(1, (os.cpu_count() or 1) // 3)
-    ref = next((tmp_path / "work").glob("probe-*-world-ref"))
-    assert np.load(ref / "probe.npz")["world_size"] == 1
-    assert np.load(next((tmp_path / "work").glob("probe-*-world")) / "probe.npz")["world_size"] == 2
+    ref = np.load(next((tmp_path / "work").glob("probe-*-world-ref")) / "probe.npz")
+    world = np.load(next((tmp_path / "work").glob("probe-*-world")) / "probe.npz")
+    assert ref["world_size"] == 1 and world["world_size"] == 2
+    main = np.load(next((tmp_path / "work").glob("probe-*-streams")) / "probe.npz")
+    assert ref["nll"].shape[1] == world["nll"].shape[1] == 193 < main["nll"].shape[1]
+    assert set(np.unique(world["rank"][0, 1:])) == {0, 1}  # both ranks scored part of the shorter stream
 
     def no_second_gpu(self, name, *args, **kwargs):
         if name.startswith("world"):
