@@ -113,7 +113,7 @@ def test_slot_without_sliding_windows_is_refused_at_build_naming_the_fix(tmp_pat
     from golfc.build import build_submission
     from golfc.errors import RecipeError
 
-    with pytest.raises(RecipeError, match=r"slot: plain_eval's evaluation windows have no context .* add sliding_window"):
+    with pytest.raises(RecipeError, match=r"slot: plain_eval's evaluation windows have no context .* sliding_window"):
         build_submission(("slot", "window"), {}, tmp_path / "refused")
     assert not (tmp_path / "refused" / "train_gpt.py").exists()
     build_submission(("sliding_window", "slot", "window"), {}, tmp_path / "built")
