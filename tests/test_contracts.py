@@ -84,8 +84,8 @@ PLUGIN_ENV = {
 }
 # Plugins that only work beside another (a quant stage or QAT acts on a low-bit quantizer; SLOT adapts on sliding
 # windows' context).
-COMPANIONS = {"qat": ("int6",), "slot": ("sliding_window",), **{stage: ("int6",) for stage in ("fp16_keep", "fp16_embed", "sdclip", "gptq_lite",
-                                                                    "gptq", "lqer", "fit_budget", "prune_pm1")}}
+QUANT_STAGES = ("fp16_keep", "fp16_embed", "sdclip", "gptq_lite", "gptq", "lqer", "fit_budget", "prune_pm1")
+COMPANIONS = {"qat": ("int6",), "slot": ("sliding_window",), **{stage: ("int6",) for stage in QUANT_STAGES}}
 CHECKED = [pair for pair in CATALOGUE if pair[1] in CHECKS]
 
 

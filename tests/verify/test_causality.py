@@ -231,8 +231,8 @@ def test_with_fewer_gpus_than_ranks_the_world_comparison_runs_on_the_cpu(tmp_pat
     results = run_checks(program, ["causality", "batch"], workdir=tmp_path / "work2", artifact=artifact,
                          env={**PROBE_ENV, **tiny_dataset.env()})
     assert verdicts(results) == {"causality": "PASS", "batch": "WARN"}
-    (main, other) = spans["streams"], spans["batch"]  # with an artifact the main run is one of them
-    assert other[0] < main[1] and main[0] < other[1], spans
+    streams, other = spans["streams"], spans["batch"]  # with an artifact the main run is one of them
+    assert other[0] < streams[1] and streams[0] < other[1], spans
     assert results[1].evidence == ("1 -> 2 ranks not checked: probe run probe-09-world-ref exited 1: "
                                    "RunInputError: LOCAL_RANK=1 needs GPU 1")
 
