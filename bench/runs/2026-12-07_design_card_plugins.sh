@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # 2026-12-07, one GPU (issue 13): the design card's plugins at equal steps on the stand-in data — the golfc
-# baseline, each plugin alone (window, xsa, bigram_hash, sliding_window, ttt, slot on sliding windows) and the stacks slot,window (with sliding_window: SLOT needs context) and
-# window,xsa,bigram_hash,sliding_window,ttt — then window against full attention at TRAIN_SEQ_LEN 2048, 6144, 8192.
+# baseline, each plugin alone (window, xsa, bigram_hash, sliding_window, ttt, slot on sliding windows) and the
+# stacks slot,window (with sliding_window: SLOT needs context) and window,xsa,bigram_hash,sliding_window,ttt — then
+# window against full attention at TRAIN_SEQ_LEN 2048, 6144, 8192.
 # Usage: bash bench/runs/2026-12-07_design_card_plugins.sh [STEPS] [SEQ_STEPS] [extra args for bench/design_card.py]
 #   (defaults 120 and 15; e.g. `... 120 15 --programs "baseline window ttt_lora"` for a subset).
 # Carry .devdata (the stand-in data) and .whl (python-minifier); results in $OUT: design_card.json, design_card.txt,

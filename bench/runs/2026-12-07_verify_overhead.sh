@@ -7,8 +7,8 @@
 # overhead against three bare runs. Goal (issue 14): probes + ledgers <= 5% of a run.
 # Needs typer, rich and scipy importable on the device (matplotlib optional: without it, no PNG and a warning).
 # Too long for one call? `bash THIS bare` then `bash THIS verify` on the same warm machine (the cache carries over).
-# A second argument names another build folder (e.g. .devdata/build_slot_window); each build's files go to
-# $OUT/<its folder name>/.
+# A second argument names another build folder (e.g. .devdata/build_slot_window_sliding); each build's files go to
+# $OUT/<its folder name>/: six or seven files, and the device returns eight a call, so one build per call.
 source bench/runs/parity_env.sh
 PART=${1:-all}
 BUILD=${2:-.devdata/build}
