@@ -25,10 +25,5 @@ python3 bench/design_card.py "${FULL[@]}" --steps "$STEPS" --seq-steps "$SEQ_STE
   --json "$OUT/design_card.json" "${SCHEDULE[@]}" "$@" > "$OUT/design_card.txt" 2>&1
 status=$?
 tail -40 "$OUT/design_card.txt"
-# the consoles as one archive: the device returns at most eight files a call
-rm -rf /tmp/consoles
-for f in /tmp/design_card/*/console.txt /tmp/design_card/seq/*/console.txt; do
-  [ -f "$f" ] && mkdir -p /tmp/consoles && cp "$f" "/tmp/consoles/$(basename "$(dirname "$f")").txt"
-done
-[ -d /tmp/consoles ] && tar czf "$OUT/consoles.tar.gz" -C /tmp consoles
+pack_consoles "$OUT/consoles.tar.gz" /tmp/design_card  # one archive: the device returns at most eight files a call
 exit $status

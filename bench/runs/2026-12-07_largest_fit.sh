@@ -14,4 +14,4 @@ P=$(python3 -c "import json; print(json.load(open('$OUT/largest_fit.json'))['pro
 timeout 520 python3 bench/design_card.py "${FULL[@]}" --cap "$CAP" --steps 20000 --seq-lens "" --programs "baseline $P" \
   --work /tmp/fit --json $OUT/fit_equal_clock.json --timeout 300 > $OUT/fit_equal_clock.txt 2>&1
 tail -4 $OUT/fit_equal_clock.txt
-(cd /tmp && find fit -name console.txt) | tar czf $OUT/fit_consoles.tar.gz -C /tmp -T -  # one file: the device returns eight a call
+pack_consoles $OUT/fit_consoles.tar.gz /tmp/fit  # one archive: the device returns at most eight files a call

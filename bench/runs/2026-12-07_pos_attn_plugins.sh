@@ -20,10 +20,5 @@ python3 bench/design_card.py "${FULL[@]}" --steps "$STEPS" --seq-lens "" --work 
   --json "$OUT/pos_attn.json" > "$OUT/pos_attn.txt" 2>&1
 status=$?
 tail -20 "$OUT/pos_attn.txt"
-# the consoles as one archive: the device returns at most eight files a call
-rm -rf /tmp/consoles
-for f in /tmp/pos_attn/*/console.txt; do
-  [ -f "$f" ] && mkdir -p /tmp/consoles && cp "$f" "/tmp/consoles/$(basename "$(dirname "$f")").txt"
-done
-[ -d /tmp/consoles ] && tar czf "$OUT/consoles.tar.gz" -C /tmp consoles
+pack_consoles "$OUT/consoles.tar.gz" /tmp/pos_attn  # one archive: the device returns at most eight files a call
 exit $status
