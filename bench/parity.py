@@ -168,12 +168,19 @@ def run_environment(args: argparse.Namespace) -> dict[str, str]:
         "SEED": str(args.seed),
         "PYTHONUNBUFFERED": "1",
     }
-    for item in args.env:
+    env.update(named_values("--env", args.env))
+    return env
+
+
+def named_values(option: str, items: list[str]) -> dict[str, str]:
+    """NAME=VALUE items of a repeatable option as a dict; one that is not NAME=VALUE is refused, naming it."""
+    values = {}
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ParityError(f"--env {item!r}: expected NAME=VALUE")
-        env[key] = value
-    return env
+            raise ParityError(f"{option} {item!r}: expected NAME=VALUE")
+        values[key] = value
+    return values
 
 
 def print_side_by_side(results: dict[str, RunFigures], diffs: list[dict] | None) -> None:
@@ -253,6 +260,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--programs", default=",".join(PROGRAMS), help=f"comma-separated, from {', '.join(PROGRAMS)}")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for every program (repeatable)")
     parser.add_argument("--golfc-env", action="append", default=[], help="NAME=VALUE for golfc only (repeatable)")
+    parser.add_argument("--reference-env", action="append", default=[],
+                        help="NAME=VALUE for the reference programs only (repeatable; e.g. "
+                             "PYTHONPATH=bench/flash_attn_shim for a record's script that imports FlashAttention-3)")
+    parser.add_argument("--no-weights", action="store_true",
+                        help="skip the per-tensor comparison (a record's script names and shapes its weights "
+                             "its own way)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/golfc_parity"), help="working folders, one per program")
     parser.add_argument("--timeout", type=float, default=560.0, help="seconds allowed to each program")
     parser.add_argument("--json", type=Path, help="write the figures here (e.g. bench/results/parity.json)")
@@ -278,14 +291,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         names = check_inputs(args)
         env = run_environment(args)
-        golfc_only = dict(item.partition("=")[::2] for item in args.golfc_env)
+        golfc_only = named_values("--golfc-env", args.golfc_env)
+        reference_only = named_values("--reference-env", args.reference_env)
         results, folders = {}, {}
         for name in names:
             print(f"parity: running {name} ({args.steps} steps)", flush=True)
             script = program_script(name, args.build, args.reference)
-            extra = golfc_only if name == "golfc" else {}
+            extra = golfc_only if name == "golfc" else reference_only
             results[name], folders[name] = run_program(name, script, args.work, {**env, **extra}, args.timeout)
-        both = {"reference", "golfc"} <= set(folders)
+        both = {"reference", "golfc"} <= set(folders) and not args.no_weights
         diffs = compare_final_weights(folders["reference"], folders["golfc"]) if both else None
     except ParityError as exc:
         print(f"error: {exc}", file=sys.stderr)

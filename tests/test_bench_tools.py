@@ -293,11 +293,41 @@ def test_parity_runs_a_golfc_build_and_writes_its_figures(tmp_path, tiny_dataset
     assert (tmp_path / "work" / "golfc" / "final_model.pt").is_file()
 
 
+RECORD_LOG_TAIL = """\
+step:100/100 train_loss:3.1000 train_time:70000ms step_avg:700.00ms
+step:100/100 val_loss:3.2000 val_bpb:1.9000 train_time:70000ms step_avg:700.00ms
+final_int6_roundtrip_exact val_loss:3.30000000 val_bpb:1.95000000
+final_int6_sliding_window_exact val_loss:3.25000000 val_bpb:1.92000000
+final_int8_zlib_roundtrip_exact val_loss:3.25000000 val_bpb:1.92000000
+"""
+
+
+def test_parity_runs_a_record_script_with_its_own_env_and_reads_its_final_score(tmp_path, capsys):
+    """A record's script (the 03-22 record's log lines) as the reference: --reference-env reaches it alone, the
+    score read is its last final_*_exact line (the one the challenge reads), and --no-weights skips the tensors."""
+    parity = load_bench_module("parity")
+    record = tmp_path / "record.py"
+    record.write_text("import os, sys\n"
+                      "if os.environ.get('SHIM') != 'on': sys.exit('the record needs its shim')\n"
+                      f"print({RECORD_LOG_TAIL!r})\n")
+    out = tmp_path / "record.json"
+    code = parity.main(["--build", str(tmp_path), "--reference", str(record), "--data", "d", "--tokenizer", "t",
+                        "--steps", "100", "--programs", "reference", "--reference-env", "SHIM=on", "--no-weights",
+                        "--work", str(tmp_path / "work"), "--json", str(out)])
+    assert code == 0, capsys.readouterr().err
+    figures = json.loads(out.read_text())["reference"]
+    assert (figures["ms_step"], figures["prequant_bpb"], figures["roundtrip_bpb"]) == (700.0, 1.9, 1.92)
+    code = parity.main(["--build", str(tmp_path), "--reference", str(record), "--data", "d", "--tokenizer", "t",
+                        "--programs", "reference", "--golfc-env", "SHIM=on", "--work", str(tmp_path / "work")])
+    assert code == 2 and "the record needs its shim" in capsys.readouterr().err  # golfc's env is not the record's
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--programs", "golfc,nope"], "--programs 'golfc,nope': expected names from reference, reference_cudnn, golfc"),
     (["--programs", "golfc"], "no train_gpt.py there, expected a golfc build folder"),
     (["--programs", "reference"], "no such file, expected the official train_gpt.py"),
     (["--programs", "golfc", "--env", "NOEQUALS", "--build", "BUILT"], "--env 'NOEQUALS': expected NAME=VALUE"),
+    (["--programs", "golfc", "--reference-env", "=x", "--build", "BUILT"], "--reference-env '=x': expected NAME=VALUE"),
     (["--programs", "golfc", "--steps", "0", "--build", "BUILT"], "--steps 0: expected a positive number of steps"),
 ])
 def test_parity_rejects_bad_input_in_one_line(tmp_path, capsys, args, message):

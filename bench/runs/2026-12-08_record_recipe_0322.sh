@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# 2026-12-08, one GPU: issue 15's first record rebuilt as a recipe, side by side with the record's own script. The
+# 2026-03-22 11-layer record's train_gpt.py (from openai/parameter-golf, copied to .devdata/records/2026-03-22_11L;
+# it imports FlashAttention-3, which the device lacks, so bench/flash_attn_shim stands in: SDPA underneath) and the
+# golfc recipe submissions/2026-03-22_11L_EMA_GPTQ-lite_recipe, run one after another by bench/parity.py on the
+# same stand-in data (sp1024), seed and schedule: ITERATIONS=$STEPS at the record's batch (786,432 tokens of 2048),
+# no clock, the warmdown scaled to half the run (the record's 3500 would keep a short run near zero LR; LATE_QAT
+# then switches on in the last 15% of the warmdown in both). Reported: the loss curves, pre-quant val_bpb (the last
+# step, before the EMA), the final score (the record's last final_*_exact line, golfc's roundtrip: both int6
+# sliding-window at stride 64), ms/step, peak memory, artifact bytes. Weights are not compared tensor by tensor:
+# the record names them its own way. Usage: `bash THIS [STEPS]` (default 100; ~230 s a program on an H100).
+source bench/runs/parity_env.sh
+STEPS=${1:-100}
+RECORD=.devdata/records/2026-03-22_11L/train_gpt.py
+[ -f "$RECORD" ] || { echo "no $RECORD: copy the record's train_gpt.py there (git show from the challenge repo)"; exit 1; }
+python3 bench/parity.py --build submissions/2026-03-22_11L_EMA_GPTQ-lite_recipe --reference $RECORD "${FULL[@]}" \
+  --steps $STEPS --log-every 10 --programs reference,golfc --no-weights --timeout 290 \
+  --env WARMDOWN_ITERS=$((STEPS / 2)) --reference-env "PYTHONPATH=$PWD/bench/flash_attn_shim:$PYTHONPATH" \
+  --work /tmp/record0322 --json $OUT/record_recipe_0322.json > $OUT/record_recipe_0322.txt 2>&1
+echo "parity exit code $?"
+tar czf $OUT/record_recipe_0322_consoles.tar.gz -C /tmp/record0322 reference/console.log golfc/console.log 2>/dev/null
+tail -40 $OUT/record_recipe_0322.txt
