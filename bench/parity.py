@@ -42,6 +42,12 @@ VAL_LINE = re.compile(r"^step:(\d+)/(\d+) val_loss:([\d.]+) val_bpb:([\d.]+) tra
 ROUNDTRIP = re.compile(r"^final_\w+_roundtrip_exact val_loss:([\d.]+) val_bpb:([\d.]+)")
 ARTIFACT = re.compile(r"^Serialized model \S+: (\d+) bytes")  # the compressed artifact (the raw .pt line has no label)
 PEAK = re.compile(r"^peak memory allocated: (\d+) MiB reserved: (\d+) MiB")
+# the 04-27 record's script (PR #1855) logs in its own words: train and validation lines without "step:", train time
+# in minutes with tokens per second, its hyperparameters as "  name: value", and the test-time-trained final score
+RECORD_TRAIN_LINE = re.compile(r"^(\d+)/(\d+) train_loss: ([-\d.]+) train_time: ([\d.]+)m tok/s: ([\d.]+)")
+RECORD_VAL_LINE = re.compile(r"^(\d+)/(\d+) val_loss: ([\d.]+) val_bpb: ([\d.]+)")
+RECORD_BATCH = re.compile(r"^\s+train_batch_tokens: (\d+)$")
+RECORD_FINAL = re.compile(r"^quantized_ttt\w* val_loss:([\d.]+) val_bpb:([\d.]+)")
 
 
 class ParityError(RuntimeError):
@@ -64,11 +70,24 @@ class RunFigures:
 
 
 def parse_run_log(text: str) -> RunFigures:
-    """The figures of one run from its console output (the reference and golfc print the same lines)."""
+    """The figures of one run from its console output (the reference and golfc print the same lines). A record's
+    script in the 04-27 record's words is read too: the pre-quant score is the last step's (before the EMA, as in the
+    others), the final score the test-time-trained one, and ms/step comes from the last train line's tokens per
+    second (an average over the run, like step_avg)."""
     run = RunFigures()
+    batch_tokens, record_tok_s = None, None
     for line in text.splitlines():
         if m := TRAIN_LINE.match(line):
             run.train_loss[int(m.group(1))] = float(m.group(3))
+        elif m := RECORD_TRAIN_LINE.match(line):
+            run.train_loss[int(m.group(1))] = float(m.group(3))
+            record_tok_s = float(m.group(5))
+        elif m := RECORD_BATCH.match(line):
+            batch_tokens = int(m.group(1))
+        elif (m := RECORD_VAL_LINE.match(line)) and m.group(1) == m.group(2):  # the last step's, before the EMA
+            run.prequant_loss, run.prequant_bpb = float(m.group(3)), float(m.group(4))
+        elif m := RECORD_FINAL.match(line):
+            run.roundtrip_loss, run.roundtrip_bpb = float(m.group(1)), float(m.group(2))
         elif m := VAL_LINE.match(line):
             if m.group(1) == m.group(2):  # the last step's validation: the pre-quant score
                 run.prequant_loss, run.prequant_bpb = float(m.group(3)), float(m.group(4))
@@ -79,6 +98,8 @@ def parse_run_log(text: str) -> RunFigures:
             run.artifact_bytes = int(m.group(1))
         elif m := PEAK.match(line):
             run.peak_mib = int(m.group(1))
+    if run.ms_step is None and batch_tokens and record_tok_s:
+        run.ms_step = round(1000.0 * batch_tokens / record_tok_s, 2)
     return run
 
 

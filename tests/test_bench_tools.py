@@ -302,6 +302,30 @@ final_int8_zlib_roundtrip_exact val_loss:3.25000000 val_bpb:1.92000000
 """
 
 
+RECORD_1855_LOG = """\
+  train_batch_tokens: 786432
+  ttt_enabled: True
+1/60 train_loss: 9.0087 train_time: 0.0m tok/s: 17921784
+60/60 train_loss: 4.1000 train_time: 1.2m tok/s: 655360
+60/60 val_loss: 4.2000 val_bpb: 2.5000
+peak memory allocated: 41717 MiB reserved: 47140 MiB
+diagnostic pre-quantization post-ema val_loss:4.10000000 val_bpb:2.45000000 eval_time:6718ms
+Serialized model quantized+brotli: 15865260 bytes
+diagnostic quantized val_loss:4.30000000 val_bpb:2.55000000 eval_time:49995ms
+quantized_ttt_phased val_loss:4.00000000 val_bpb:2.40000000 eval_time:508785ms
+"""
+
+
+def test_parity_reads_the_04_27_records_own_log_lines():
+    """PR #1855's script logs without "step:" and in minutes: its train losses, the last step's (pre-EMA) score,
+    the test-time-trained final score, and ms/step from tokens per second over the batch (786,432 / 655,360 /s)."""
+    parity = load_bench_module("parity")
+    run = parity.parse_run_log(RECORD_1855_LOG)
+    assert run.train_loss == {1: 9.0087, 60: 4.1}
+    assert (run.prequant_bpb, run.roundtrip_bpb, run.ms_step) == (2.5, 2.4, 1200.0)
+    assert (run.artifact_bytes, run.peak_mib) == (15865260, 41717)
+
+
 def test_parity_runs_a_record_script_with_its_own_env_and_reads_its_final_score(tmp_path, capsys):
     """A record's script (the 03-22 record's log lines) as the reference: --reference-env reaches it alone, the
     score read is its last final_*_exact line (the one the challenge reads), and --no-weights skips the tensors."""
