@@ -28,8 +28,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -119,27 +121,49 @@ def program_script(name: str, build: Path, reference: Path) -> str:
     return cudnn_variant(source) if name == "reference_cudnn" else source
 
 
+def stop_group(pid: int) -> None:
+    """Kill a program's process group; one that has just ended is left alone."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def run_program(name: str, script: str, work: Path, env: dict[str, str], timeout_s: float) -> tuple[RunFigures, Path]:
-    """Write `script` to work/name/train_gpt.py, run it there, keep its console output; the figures and folder."""
+    """Write `script` to work/name/train_gpt.py, run it there, keep its console output; the figures and folder.
+    console.log is the output as printed; console_timed.log the same lines, each after the seconds since the start
+    at which it arrived (where a run spent its time: compile, warmup, training, serialisation, each evaluation),
+    kept also when the run is stopped at its timeout."""
     folder = work / name
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     (folder / "train_gpt.py").write_text(script, encoding="utf-8")
     started = time.perf_counter()
+    lines, timed = [], []
+    proc = subprocess.Popen([sys.executable, "train_gpt.py"], cwd=folder, env={**os.environ, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+                            start_new_session=True)
+    # the whole process group: inductor's compile workers inherit the console pipe and would keep it open
+    timer = threading.Timer(timeout_s, stop_group, (proc.pid,))
+    timer.start()
     try:
-        proc = subprocess.run([sys.executable, "train_gpt.py"], cwd=folder, env={**os.environ, **env},
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout_s,
-                              check=False)
-    except subprocess.TimeoutExpired as exc:
-        output = exc.stdout if isinstance(exc.stdout, str) else (exc.stdout or b"").decode(errors="replace")
-        (folder / "console.log").write_text(output, encoding="utf-8")
-        raise ParityError(f"{name}: did not finish within {timeout_s:.0f} s (console.log in {folder})") from None
-    (folder / "console.log").write_text(proc.stdout, encoding="utf-8")
+        for line in proc.stdout:
+            lines.append(line)
+            timed.append(f"{time.perf_counter() - started:8.1f}s | {line}")
+        proc.wait()
+    finally:
+        timer.cancel()
+        proc.stdout.close()
+    output = "".join(lines)
+    (folder / "console.log").write_text(output, encoding="utf-8")
+    (folder / "console_timed.log").write_text("".join(timed), encoding="utf-8")
+    if time.perf_counter() - started >= timeout_s and proc.returncode != 0:
+        raise ParityError(f"{name}: did not finish within {timeout_s:.0f} s (console.log in {folder})")
     if proc.returncode != 0:
-        tail = proc.stdout.strip().splitlines()[-1:] or [""]
+        tail = output.strip().splitlines()[-1:] or [""]
         raise ParityError(f"{name}: exit {proc.returncode}: {tail[0]} (console.log in {folder})")
-    figures = parse_run_log(proc.stdout)
+    figures = parse_run_log(output)
     figures.wall_s = round(time.perf_counter() - started, 1)
     return figures, folder
 

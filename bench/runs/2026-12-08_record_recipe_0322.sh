@@ -8,15 +8,21 @@
 # then switches on in the last 15% of the warmdown in both). Reported: the loss curves, pre-quant val_bpb (the last
 # step, before the EMA), the final score (the record's last final_*_exact line, golfc's roundtrip: both int6
 # sliding-window at stride 64), ms/step, peak memory, artifact bytes. Weights are not compared tensor by tensor:
-# the record names them its own way. Usage: `bash THIS [STEPS]` (default 100; ~230 s a program on an H100).
+# the record names them its own way. Usage: `bash THIS [STEPS]` (default 100); PROGRAMS=reference or golfc runs one
+# (TIMEOUT seconds each, default 290). The 2026-12-08 call: the record alone ran past 290 s at 40 steps (809 ms/step,
+# then its stride-64 sliding-window eval unfinished), so run the two in two calls on one warm machine:
+# `PROGRAMS=reference TIMEOUT=540 bash THIS 40`, then `PROGRAMS=golfc TIMEOUT=540 bash THIS 40`. console_timed.log
+# (in the archive) says where each run spent its time.
 source bench/runs/parity_env.sh
+PROGRAMS=${PROGRAMS:-reference,golfc}
+TIMEOUT=${TIMEOUT:-290}
 STEPS=${1:-100}
 RECORD=.devdata/records/2026-03-22_11L/train_gpt.py
 [ -f "$RECORD" ] || { echo "no $RECORD: copy the record's train_gpt.py there (git show from the challenge repo)"; exit 1; }
 python3 bench/parity.py --build submissions/2026-03-22_11L_EMA_GPTQ-lite_recipe --reference $RECORD "${FULL[@]}" \
-  --steps $STEPS --log-every 10 --programs reference,golfc --no-weights --timeout 290 \
+  --steps $STEPS --log-every 10 --programs $PROGRAMS --no-weights --timeout $TIMEOUT \
   --env WARMDOWN_ITERS=$((STEPS / 2)) --reference-env "PYTHONPATH=$PWD/bench/flash_attn_shim:$PYTHONPATH" \
-  --work /tmp/record0322 --json $OUT/record_recipe_0322.json > $OUT/record_recipe_0322.txt 2>&1
+  --work /tmp/record0322 --json $OUT/record_recipe_0322_${PROGRAMS/,/_}.json > $OUT/record_recipe_0322_${PROGRAMS/,/_}.txt 2>&1
 echo "parity exit code $?"
-tar czf $OUT/record_recipe_0322_consoles.tar.gz -C /tmp/record0322 reference/console.log golfc/console.log 2>/dev/null
-tail -40 $OUT/record_recipe_0322.txt
+(cd /tmp/record0322 && tar czf $OUT/record_recipe_0322_${PROGRAMS/,/_}_consoles.tar.gz */console*.log)
+tail -40 $OUT/record_recipe_0322_${PROGRAMS/,/_}.txt

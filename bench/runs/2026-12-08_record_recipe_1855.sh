@@ -13,6 +13,8 @@
 # procedure (submissions/.../README.md says how they differ); the train losses and the last step's pre-quant score
 # are. Weights are not compared tensor by tensor. Usage: `bash THIS [STEPS]` (default 60).
 source bench/runs/parity_env.sh
+PROGRAMS=${PROGRAMS:-reference,golfc}
+TIMEOUT=${TIMEOUT:-290}
 STEPS=${1:-60}
 RECORD=.devdata/records/2026-04-27_PR1855/train_gpt.py
 DATA8192=(--data "$PWD/.devdata/data8192/datasets/fineweb10B_sp8192"
@@ -27,9 +29,9 @@ RECORD_ENV=(CASEOPS_ENABLED=0 COMPRESSOR=brotli PHASED_TTT_ENABLED=1 PHASED_TTT_
   LQER_FACTOR_BITS=4 LQER_ASYM_GROUP=64 LQER_TOP_K=3 FUSED_CE_ENABLED=1
   "PYTHONPATH=$PWD/bench/flash_attn_shim:$PYTHONPATH")
 python3 bench/parity.py --build submissions/2026-04-27_PR1855_architecture_recipe --reference $RECORD "${DATA8192[@]}" \
-  --steps $STEPS --log-every 10 --programs reference,golfc --no-weights --timeout 290 \
+  --steps $STEPS --log-every 10 --programs $PROGRAMS --no-weights --timeout $TIMEOUT \
   $(printf -- "--reference-env %s " "${RECORD_ENV[@]}") \
-  --work /tmp/record1855 --json $OUT/record_recipe_1855.json > $OUT/record_recipe_1855.txt 2>&1
+  --work /tmp/record1855 --json $OUT/record_recipe_1855_${PROGRAMS/,/_}.json > $OUT/record_recipe_1855_${PROGRAMS/,/_}.txt 2>&1
 echo "parity exit code $?"
-tar czf $OUT/record_recipe_1855_consoles.tar.gz -C /tmp/record1855 reference/console.log golfc/console.log 2>/dev/null
-tail -40 $OUT/record_recipe_1855.txt
+(cd /tmp/record1855 && tar czf $OUT/record_recipe_1855_${PROGRAMS/,/_}_consoles.tar.gz */console*.log)
+tail -40 $OUT/record_recipe_1855_${PROGRAMS/,/_}.txt
