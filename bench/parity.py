@@ -14,6 +14,10 @@ ms/step, peak memory, and per tensor the largest weight difference between golfc
 final_model.pt after the K steps (tensor names mapped: the reference's `blocks.*` / `skip_weights` are
 golfc's `stack.blocks.*` / `stack.skip_weights`). `--json` writes the figures (bench/results/parity.json).
 
+A record's own script can stand as the reference (issue 15's recipes against the records): `--reference-env` gives
+it what it alone needs (e.g. `PYTHONPATH=bench/flash_attn_shim`, FlashAttention-3's stand-in), `--no-weights` skips
+the tensor comparison (records name their weights their own way), and the 04-27 record's own log lines are read.
+
 This is a benchmark tool, not a timed test. It needs CUDA (the reference refuses to run without it).
 
 Usage:
@@ -158,7 +162,7 @@ def run_program(name: str, script: str, work: Path, env: dict[str, str], timeout
     output = "".join(lines)
     (folder / "console.log").write_text(output, encoding="utf-8")
     (folder / "console_timed.log").write_text("".join(timed), encoding="utf-8")
-    if time.perf_counter() - started >= timeout_s and proc.returncode != 0:
+    if proc.returncode == -signal.SIGKILL and time.perf_counter() - started >= timeout_s:  # stopped by the timer
         raise ParityError(f"{name}: did not finish within {timeout_s:.0f} s (console.log in {folder})")
     if proc.returncode != 0:
         tail = output.strip().splitlines()[-1:] or [""]
