@@ -316,6 +316,27 @@ quantized_ttt_phased val_loss:4.00000000 val_bpb:2.40000000 eval_time:508785ms
 """
 
 
+def test_parity_keeps_a_timed_console_and_stops_a_program_at_its_timeout(tmp_path, capsys):
+    """Each console line is kept with the second it arrived; a program past --timeout is stopped with its whole
+    process group (here a child that holds the console pipe, as inductor's compile workers do), and what it printed
+    until then stays in both console files (where a long run spent its time is the point of the timed one)."""
+    parity = load_bench_module("parity")
+    slow = tmp_path / "slow.py"
+    slow.write_text("import subprocess, sys, time\n"
+                    "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+                    "print('step:1/2 train_loss:6.0 train_time:1ms step_avg:1.00ms', flush=True)\n"
+                    "time.sleep(30)\n")
+    started = time.perf_counter()
+    code = parity.main(["--build", str(tmp_path), "--reference", str(slow), "--data", "d", "--tokenizer", "t",
+                        "--programs", "reference", "--timeout", "3", "--work", str(tmp_path / "work")])
+    assert code == 2 and time.perf_counter() - started < 20
+    assert "reference: did not finish within 3 s" in capsys.readouterr().err
+    folder = tmp_path / "work" / "reference"
+    assert (folder / "console.log").read_text() == "step:1/2 train_loss:6.0 train_time:1ms step_avg:1.00ms\n"
+    timed = (folder / "console_timed.log").read_text()
+    assert re.fullmatch(r" *\d+\.\ds \| step:1/2 train_loss:6\.0 .*\n", timed)
+
+
 def test_parity_reads_the_04_27_records_own_log_lines():
     """PR #1855's script logs without "step:" and in minutes: its train losses, the last step's (pre-EMA) score,
     the test-time-trained final score, and ms/step from tokens per second over the batch (786,432 / 655,360 /s)."""
