@@ -14,12 +14,13 @@
 # are. Weights are not compared tensor by tensor. Usage: `bash THIS [STEPS]` (default 60).
 source bench/runs/parity_env.sh
 PROGRAMS=${PROGRAMS:-reference,golfc}
+NAME=record_recipe_1855_${PROGRAMS/,/_}
 TIMEOUT=${TIMEOUT:-290}
 STEPS=${1:-60}
 RECORD=.devdata/records/2026-04-27_PR1855/train_gpt.py
 DATA8192=(--data "$PWD/.devdata/data8192/datasets/fineweb10B_sp8192"
           --tokenizer "$PWD/.devdata/data8192/tokenizers/fineweb_8192_bpe.model" --vocab 8192)
-[ -f "$RECORD" ] || { echo "no $RECORD: copy the record's train_gpt.py there (git show from the challenge repo)"; exit 1; }
+[ -f "$RECORD" ] || { echo "no $RECORD: copy the record's train_gpt.py there (openai/parameter-golf)"; exit 1; }
 RECORD_ENV=(CASEOPS_ENABLED=0 COMPRESSOR=brotli PHASED_TTT_ENABLED=1 PHASED_TTT_PREFIX_DOCS=2500
   PHASED_TTT_NUM_PHASES=3 EMBED_BITS=7 MATRIX_LR=0.026 MIN_LR=0.1 MLP_CLIP_SIGMAS=11.5 ATTN_CLIP_SIGMAS=13.0
   EMBED_CLIP_SIGMAS=14.0 GRAD_CLIP_NORM=0.3 TTT_CHUNK_SIZE=48 WARMUP_STEPS=20 MUON_BACKEND_STEPS=5
@@ -31,7 +32,7 @@ RECORD_ENV=(CASEOPS_ENABLED=0 COMPRESSOR=brotli PHASED_TTT_ENABLED=1 PHASED_TTT_
 python3 bench/parity.py --build submissions/2026-04-27_PR1855_architecture_recipe --reference $RECORD "${DATA8192[@]}" \
   --steps $STEPS --log-every 10 --programs $PROGRAMS --no-weights --timeout $TIMEOUT \
   $(printf -- "--reference-env %s " "${RECORD_ENV[@]}") \
-  --work /tmp/record1855 --json $OUT/record_recipe_1855_${PROGRAMS/,/_}.json > $OUT/record_recipe_1855_${PROGRAMS/,/_}.txt 2>&1
+  --work /tmp/record1855 --json $OUT/$NAME.json > $OUT/$NAME.txt 2>&1
 echo "parity exit code $?"
-(cd /tmp/record1855 && tar czf $OUT/record_recipe_1855_${PROGRAMS/,/_}_consoles.tar.gz */console*.log)
-tail -40 $OUT/record_recipe_1855_${PROGRAMS/,/_}.txt
+(cd /tmp/record1855 && tar czf $OUT/${NAME}_consoles.tar.gz */console*.log)
+tail -40 $OUT/$NAME.txt
