@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # 2026-12-07, one GPU: what `golfc verify` adds to the runs it makes. The baseline build (.devdata/build) on the
-# stand-in data at a 45 s training cap: one bare torchrun run (it also warms the inductor cache), then
-# `golfc verify --seeds 1337,42,2024 --nproc 1 --checks all` of the same program. Reported (verify_overhead.json):
-# the bare run's wall time and ms/step; each verify seed's wall time and ms/step (the ledger's audit hook is on in
-# those runs); the time verify spends outside the seed runs (probes, val-independence, report); and the total
-# overhead against three bare runs. Goal (issue 14): probes + ledgers <= 5% of a run.
+# stand-in data at a 45 s training cap: one bare torchrun run (after a compile-only run when the inductor cache is
+# empty, so that it is as warm as the seeds), then `golfc verify --seeds 1337,42,2024 --nproc 1 --checks all` of the
+# same program. Reported (verify_overhead.json): the bare run's wall time and ms/step; each verify seed's wall time
+# and ms/step (the ledger's audit hook is on in those runs); the time verify spends outside the seed runs (probes,
+# val-independence, report); and the total overhead against three bare runs. Goal (issue 14): probes + ledgers <= 5%
+# of a run.
 # Needs typer, rich and scipy importable on the device (matplotlib optional: without it, no PNG and a warning).
 # Too long for one call? `bash THIS bare` then `bash THIS verify` on the same warm machine (the cache carries over).
 # A second argument names another build folder (e.g. .devdata/build_slot_window_sliding); each build's files go to
@@ -24,6 +25,14 @@ TOK=.devdata/data/tokenizers/fineweb_1024_bpe.model
 RUN_ENV=(MAX_WALLCLOCK_SECONDS=$CAP DATA_PATH=$PWD/$DATA TOKENIZER_PATH=$PWD/$TOK VOCAB_SIZE=1024)
 if [ "$PART" = all ] || [ "$PART" = bare ]; then
   rm -rf /tmp/bare && mkdir -p /tmp/bare
+  # on a fresh machine the inductor cache is empty: a first run at a 1 s cap compiles (about a minute) so that the
+  # timed bare run is as warm as the verify seeds (2026-12-08: a cold bare run took 115 s against the seeds' 60-70 s,
+  # and the wall-time overhead figures meant nothing)
+  if [ -z "$(ls -A "$TORCHINDUCTOR_CACHE_DIR" 2>/dev/null)" ]; then
+    (cd /tmp/bare && env "${RUN_ENV[@]}" MAX_WALLCLOCK_SECONDS=1 SEED=1337 RUN_ID=warm python3 \
+       -m torch.distributed.run --standalone --nproc_per_node=1 "$OLDPWD/$BUILD/train_gpt.py") > /tmp/bare/warm.txt 2>&1
+    echo "inductor cache warmed: exit $?"
+  fi
   start=$(date +%s.%N)
   (cd /tmp/bare && env "${RUN_ENV[@]}" SEED=1337 RUN_ID=bare python3 -m torch.distributed.run --standalone \
      --nproc_per_node=1 "$OLDPWD/$BUILD/train_gpt.py") > $OUT/bare.txt 2>&1
