@@ -20,7 +20,8 @@ the tensor comparison (records name their weights their own way), and the 04-27 
 
 This is a benchmark tool, not a timed test. It needs CUDA (the reference refuses to run without it).
 
-Usage:
+Usage (`merge` puts side by side the JSON files of programs run in separate calls on one warm machine):
+  python bench/parity.py merge reference.json golfc.json --json both.json
   python bench/parity.py --build DIR --reference ../shared/reference/train_gpt.py \\
       --data DATA_PATH --tokenizer MODEL --vocab 1024 --steps 300 --work /tmp/parity --json bench/results/parity.json
 """
@@ -335,7 +336,62 @@ def check_inputs(args: argparse.Namespace) -> list[str]:
     return names
 
 
+def load_figures(path: Path) -> tuple[dict, dict[str, RunFigures]]:
+    """One parity JSON: its header (device, torch, steps, seed, env) and its programs' figures."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ParityError(f"{path}: expected a JSON file written by parity.py --json ({type(exc).__name__})") from None
+    programs = {}
+    for name in PROGRAMS:
+        if isinstance(data.get(name), dict):
+            figures = dict(data[name])
+            figures["train_loss"] = {int(k): v for k, v in figures.get("train_loss", {}).items()}
+            programs[name] = RunFigures(**{k: v for k, v in figures.items() if k in RunFigures.__dataclass_fields__})
+    if not programs:
+        raise ParityError(f"{path}: no program figures in it, expected one of {', '.join(PROGRAMS)}")
+    return data, programs
+
+
+def merge_main(argv: list[str]) -> int:
+    """`parity.py merge A.json B.json [--json OUT]`: the programs of runs made in separate calls on one warm machine
+    (a pair that outruns one call) put side by side, refused unless they share device, steps and seed."""
+    parser = argparse.ArgumentParser(prog="parity.py merge", description=merge_main.__doc__.splitlines()[0])
+    parser.add_argument("files", type=Path, nargs="+", help="JSON files written by parity.py --json")
+    parser.add_argument("--json", type=Path, help="write the merged figures here")
+    args = parser.parse_args(argv)
+    try:
+        headers, results = [], {}
+        for path in args.files:
+            header, programs = load_figures(path)
+            for key in ("device", "steps", "seed"):
+                if headers and header.get(key) != headers[0].get(key):
+                    raise ParityError(f"{path}: {key} {header.get(key)!r}, but {args.files[0]} has "
+                                      f"{headers[0].get(key)!r}: not the same machine and schedule")
+            if dup := set(programs) & set(results):
+                raise ParityError(f"{path}: {', '.join(sorted(dup))} is already in an earlier file")
+            headers.append(header)
+            results.update(programs)
+    except ParityError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print_side_by_side(results, None)
+    if args.json:
+        first = headers[0]
+        merged = argparse.Namespace(steps=first.get("steps"), seed=first.get("seed"), env=first.get("env", []),
+                                    golfc_env=first.get("golfc_env", []))
+        out = summary_json(merged, results, None)
+        out.update(device=first.get("device"), torch=first.get("torch"), merged_from=[str(f) for f in args.files])
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+        print(f"parity: wrote {args.json}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["merge"]:
+        return merge_main(argv[1:])
     args = parse_args(argv)
     try:
         names = check_inputs(args)

@@ -367,6 +367,38 @@ def test_parity_runs_a_record_script_with_its_own_env_and_reads_its_final_score(
     assert code == 2 and "the record needs its shim" in capsys.readouterr().err  # golfc's env is not the record's
 
 
+def test_parity_merge_puts_programs_of_two_calls_side_by_side_and_refuses_other_schedules(tmp_path, capsys):
+    """A pair that outruns one device call runs as two (one program each); `merge` joins their JSON files into one
+    side-by-side result with the deltas and the speed ratio, and refuses files of another schedule, a program twice,
+    or a file that is not parity's."""
+    parity = load_bench_module("parity")
+    record = tmp_path / "record.py"
+    record.write_text(f"print({RECORD_LOG_TAIL!r})\n")
+    build = tmp_path / "build"
+    build.mkdir()
+    (build / "train_gpt.py").write_text(f"print({RECORD_LOG_TAIL.replace('700.00ms', '560.00ms').replace('1.92', '1.90')!r})\n")
+    common = ["--build", str(build), "--reference", str(record), "--data", "d", "--tokenizer", "t", "--no-weights",
+              "--work", str(tmp_path / "work")]
+    for name, steps in (("reference", "100"), ("golfc", "100"), ("other", "50")):
+        program = "golfc" if name == "other" else name
+        assert parity.main([*common, "--programs", program, "--steps", steps, "--json", str(tmp_path / f"{name}.json")]) == 0
+    out = tmp_path / "both.json"
+    assert parity.main(["merge", str(tmp_path / "reference.json"), str(tmp_path / "golfc.json"), "--json", str(out)]) == 0
+    merged = json.loads(out.read_text())
+    assert merged["steps"] == 100 and merged["speedup_vs_reference"] == 1.25
+    assert merged["golfc_minus_reference"]["roundtrip_bpb"] == -0.02 and merged["golfc_minus_reference"]["train_loss"] == {"100": 0.0}
+    assert merged["merged_from"] == [str(tmp_path / "reference.json"), str(tmp_path / "golfc.json")]
+    capsys.readouterr()
+    (tmp_path / "junk.json").write_text("not json")
+    for files, message in (
+            (["reference.json", "other.json"], "steps 50, but"),
+            (["reference.json", "reference.json"], "reference is already in an earlier file"),
+            (["junk.json"], "expected a JSON file written by parity.py --json")):
+        assert parity.main(["merge", *(str(tmp_path / f) for f in files)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0]
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--programs", "golfc,nope"], "--programs 'golfc,nope': expected names from reference, reference_cudnn, golfc"),
     (["--programs", "golfc"], "no train_gpt.py there, expected a golfc build folder"),

@@ -11,8 +11,9 @@
 # the record names them its own way. Usage: `bash THIS [STEPS]` (default 100); PROGRAMS=reference or golfc runs one
 # (TIMEOUT seconds each, default 290). The 2026-12-08 call: the record alone ran past 290 s at 40 steps (809 ms/step,
 # then its stride-64 sliding-window eval unfinished), so run the two in two calls on one warm machine:
-# `PROGRAMS=reference TIMEOUT=540 bash THIS 40`, then `PROGRAMS=golfc TIMEOUT=540 bash THIS 40`. console_timed.log
-# (in the archive) says where each run spent its time.
+# `PROGRAMS=reference TIMEOUT=540 bash THIS 40`, then `PROGRAMS=golfc TIMEOUT=540 bash THIS 40`, and join their JSON
+# files here with `python bench/parity.py merge A.json B.json --json OUT.json` (it refuses other device, steps or
+# seed). console_timed.log (in the archive) says where each run spent its time.
 source bench/runs/parity_env.sh
 PROGRAMS=${PROGRAMS:-reference,golfc}
 NAME=record_recipe_0322_${PROGRAMS/,/_}

@@ -11,7 +11,9 @@
 # compressor (brotli: its pergroup calls the lrzip binary, which the device lacks). Its final score is its phased TTT
 # (global SGD + per-document LoRA), golfc's its per-document LoRA TTT: the two final scores are not the same
 # procedure (submissions/.../README.md says how they differ); the train losses and the last step's pre-quant score
-# are. Weights are not compared tensor by tensor. Usage: `bash THIS [STEPS]` (default 60).
+# are. Weights are not compared tensor by tensor. Usage: `bash THIS [STEPS]` (default 60); PROGRAMS=reference or
+# golfc runs one (TIMEOUT seconds each, default 290), for a pair that outruns one call: join the two JSON files
+# with `python bench/parity.py merge A.json B.json --json OUT.json`.
 source bench/runs/parity_env.sh
 PROGRAMS=${PROGRAMS:-reference,golfc}
 NAME=record_recipe_1855_${PROGRAMS/,/_}
