@@ -20,11 +20,12 @@ import argparse
 import json
 import os
 import re
-import subprocess
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from program_console import run_console
 
 STACK5 = ("window", "xsa", "bigram_hash", "sliding_window", "ttt")
 # name -> (plugins, environment). Evaluation knobs keep the adapters' cost small on the stand-in validation set.
@@ -105,18 +106,12 @@ def run_program(row: Row, plugins: tuple[str, ...], env: dict[str, str], work: P
     except Exception as exc:  # a recipe that does not build is a row, not the end of the bench
         row.status = f"build failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
         return row
-    t0 = time.perf_counter()
-    try:
-        proc = subprocess.run([sys.executable, "train_gpt.py"], cwd=build.out_dir, env={**os.environ, **env},
-                              capture_output=True, text=True, timeout=timeout, check=False)
-        out, code = proc.stdout + proc.stderr, proc.returncode
-    except subprocess.TimeoutExpired as exc:
-        out = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        code = None
-    row.wall_s = round(time.perf_counter() - t0, 1)
-    (folder / "console.txt").write_text(out, encoding="utf-8")
-    parse_log(out, row)
-    row.status = "timeout" if code is None else ("ok" if code == 0 else f"failed (exit {code})")
+    run = run_console([sys.executable, "train_gpt.py"], build.out_dir, {**os.environ, **env}, timeout)
+    row.wall_s = run.wall_s
+    (folder / "console.txt").write_text(run.output, encoding="utf-8")
+    (folder / "console_timed.txt").write_text(run.timed, encoding="utf-8")  # each line after the second it arrived
+    parse_log(run.output, row)
+    row.status = "timeout" if run.timed_out else ("ok" if run.returncode == 0 else f"failed (exit {run.returncode})")
     return row
 
 

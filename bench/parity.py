@@ -33,13 +33,12 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
-import threading
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from program_console import run_console
 
 PROGRAMS = ("reference", "reference_cudnn", "golfc")
 CUDNN_SWITCHES = ("    enable_cudnn_sdp(False)\n    enable_flash_sdp(True)\n",
@@ -126,50 +125,25 @@ def program_script(name: str, build: Path, reference: Path) -> str:
     return cudnn_variant(source) if name == "reference_cudnn" else source
 
 
-def stop_group(pid: int) -> None:
-    """Kill a program's process group; one that has just ended is left alone."""
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
 def run_program(name: str, script: str, work: Path, env: dict[str, str], timeout_s: float) -> tuple[RunFigures, Path]:
     """Write `script` to work/name/train_gpt.py, run it there, keep its console output; the figures and folder.
-    console.log is the output as printed; console_timed.log the same lines, each after the seconds since the start
-    at which it arrived (where a run spent its time: compile, warmup, training, serialisation, each evaluation),
-    kept also when the run is stopped at its timeout."""
+    console.log is the output as printed; console_timed.log the same lines with the second each arrived
+    (bench/program_console.py), kept also when the run is stopped at its timeout."""
     folder = work / name
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     (folder / "train_gpt.py").write_text(script, encoding="utf-8")
-    started = time.perf_counter()
-    lines, timed = [], []
-    proc = subprocess.Popen([sys.executable, "train_gpt.py"], cwd=folder, env={**os.environ, **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
-                            start_new_session=True)
-    # the whole process group: inductor's compile workers inherit the console pipe and would keep it open
-    timer = threading.Timer(timeout_s, stop_group, (proc.pid,))
-    timer.start()
-    try:
-        for line in proc.stdout:
-            lines.append(line)
-            timed.append(f"{time.perf_counter() - started:8.1f}s | {line}")
-        proc.wait()
-    finally:
-        timer.cancel()
-        proc.stdout.close()
-    output = "".join(lines)
-    (folder / "console.log").write_text(output, encoding="utf-8")
-    (folder / "console_timed.log").write_text("".join(timed), encoding="utf-8")
-    if proc.returncode == -signal.SIGKILL and time.perf_counter() - started >= timeout_s:  # stopped by the timer
+    run = run_console([sys.executable, "train_gpt.py"], folder, {**os.environ, **env}, timeout_s)
+    (folder / "console.log").write_text(run.output, encoding="utf-8")
+    (folder / "console_timed.log").write_text(run.timed, encoding="utf-8")
+    if run.timed_out:
         raise ParityError(f"{name}: did not finish within {timeout_s:.0f} s (console.log in {folder})")
-    if proc.returncode != 0:
-        tail = output.strip().splitlines()[-1:] or [""]
-        raise ParityError(f"{name}: exit {proc.returncode}: {tail[0]} (console.log in {folder})")
-    figures = parse_run_log(output)
-    figures.wall_s = round(time.perf_counter() - started, 1)
+    if run.returncode != 0:
+        tail = run.output.strip().splitlines()[-1:] or [""]
+        raise ParityError(f"{name}: exit {run.returncode}: {tail[0]} (console.log in {folder})")
+    figures = parse_run_log(run.output)
+    figures.wall_s = run.wall_s
     return figures, folder
 
 

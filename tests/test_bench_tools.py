@@ -475,6 +475,9 @@ def test_design_card_keeps_every_programs_row_when_one_fails(tmp_path, tiny_data
     rows = {r["name"]: r for r in doc["programs"]}
     assert rows["baseline"]["status"] == "ok" and rows["baseline"]["roundtrip_bpb"] > 0
     assert rows["baseline"]["steps"] == 2 and rows["baseline"]["ms_step"] > 0
+    timed = (tmp_path / "work" / "baseline" / "console_timed.txt").read_text()  # bench/program_console.py's
+    assert timed.count("\n") == (tmp_path / "work" / "baseline" / "console.txt").read_text().count("\n") > 0
+    assert all(re.match(r" *\d+\.\ds \| ", line) for line in timed.splitlines())
     assert rows["ttt"]["status"] == "failed (exit 2)" and rows["ttt"]["roundtrip_bpb"] is None
     wide = rows["window,leaky_relu2+MLP_MULT=3"]
     assert wide["status"] == "ok" and wide["roundtrip_bpb"] > 0 and wide["plugins"] == ["window", "leaky_relu2"]

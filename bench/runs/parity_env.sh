@@ -17,10 +17,11 @@ REDUCED=(--steps 20 --log-every 1 --env NUM_LAYERS=2 --env MODEL_DIM=128 --env N
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import sys, torch; print(sys.version.split()[0], torch.__version__)"
 
-# pack_consoles ARCHIVE ROOT: every ROOT/*/console.txt and ROOT/*/*/console.txt into one tar.gz named by folder (the
-# device returns at most eight files a call, so per-program consoles go back as one archive)
+# pack_consoles ARCHIVE ROOT: every ROOT/*/console*.txt and ROOT/*/*/console*.txt (console.txt and the timed
+# console_timed.txt) into one tar.gz named by folder (the device returns at most eight files a call, so per-program
+# consoles go back as one archive)
 pack_consoles() {
   local files
-  files=$(cd "$2" 2>/dev/null && find . -mindepth 2 -maxdepth 3 -name console.txt)
+  files=$(cd "$2" 2>/dev/null && find . -mindepth 2 -maxdepth 3 -name 'console*.txt')
   [ -n "$files" ] && tar czf "$1" -C "$2" $files
 }
