@@ -245,12 +245,16 @@ def print_side_by_side(results: dict[str, RunFigures], diffs: list[dict] | None)
         console.print(table)
 
 
-def summary_json(args: argparse.Namespace, results: dict[str, RunFigures], diffs: list[dict] | None) -> dict:
+def this_machine() -> dict:
+    """The device and torch of the runs just made, for the JSON header."""
     import torch
 
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    out: dict = {"device": device, "torch": torch.__version__, "steps": args.steps, "seed": args.seed,
-                 "env": args.env, "golfc_env": args.golfc_env}
+    return {"device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu", "torch": torch.__version__}
+
+
+def summary_json(machine: dict, args: argparse.Namespace, results: dict[str, RunFigures],
+                 diffs: list[dict] | None) -> dict:
+    out: dict = {**machine, "steps": args.steps, "seed": args.seed, "env": args.env, "golfc_env": args.golfc_env}
     for name, run in results.items():
         figures = asdict(run)
         figures["train_loss"] = {str(k): v for k, v in sorted(run.train_loss.items())}
@@ -354,8 +358,8 @@ def merge_main(argv: list[str]) -> int:
         first = headers[0]
         merged = argparse.Namespace(steps=first.get("steps"), seed=first.get("seed"), env=first.get("env", []),
                                     golfc_env=first.get("golfc_env", []))
-        out = summary_json(merged, results, None)
-        out.update(device=first.get("device"), torch=first.get("torch"), merged_from=[str(f) for f in args.files])
+        machine = {"device": first.get("device"), "torch": first.get("torch")}
+        out = {**summary_json(machine, merged, results, None), "merged_from": [str(f) for f in args.files]}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
         print(f"parity: wrote {args.json}")
@@ -386,7 +390,8 @@ def main(argv: list[str] | None = None) -> int:
     print_side_by_side(results, diffs)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(summary_json(args, results, diffs), indent=2) + "\n", encoding="utf-8")
+        summary = summary_json(this_machine(), args, results, diffs)
+        args.json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         print(f"parity: wrote {args.json}")
     return 0
 

@@ -23,19 +23,22 @@ ISOLATE=${ISOLATE:---isolate-network}
 DATA=.devdata/data/datasets/fineweb10B_sp1024
 TOK=.devdata/data/tokenizers/fineweb_1024_bpe.model
 RUN_ENV=(MAX_WALLCLOCK_SECONDS=$CAP DATA_PATH=$PWD/$DATA TOKENIZER_PATH=$PWD/$TOK VOCAB_SIZE=1024)
+# bare_run NAME=VALUE...: the build under torchrun without verify, seed 1337, RUN_ENV then the given settings
+bare_run() {
+  (cd /tmp/bare && env "${RUN_ENV[@]}" SEED=1337 "$@" python3 -m torch.distributed.run --standalone \
+     --nproc_per_node=1 "$OLDPWD/$BUILD/train_gpt.py")
+}
 if [ "$PART" = all ] || [ "$PART" = bare ]; then
   rm -rf /tmp/bare && mkdir -p /tmp/bare
   # on a fresh machine the inductor cache is empty: a first run at a 1 s cap compiles (about a minute) so that the
   # timed bare run is as warm as the verify seeds (2026-12-08: a cold bare run took 115 s against the seeds' 60-70 s,
   # and the wall-time overhead figures meant nothing)
   if [ -z "$(ls -A "$TORCHINDUCTOR_CACHE_DIR" 2>/dev/null)" ]; then
-    (cd /tmp/bare && env "${RUN_ENV[@]}" MAX_WALLCLOCK_SECONDS=1 SEED=1337 RUN_ID=warm python3 \
-       -m torch.distributed.run --standalone --nproc_per_node=1 "$OLDPWD/$BUILD/train_gpt.py") > /tmp/bare/warm.txt 2>&1
+    bare_run MAX_WALLCLOCK_SECONDS=1 RUN_ID=warm > /tmp/bare/warm.txt 2>&1
     echo "inductor cache warmed: exit $?"
   fi
   start=$(date +%s.%N)
-  (cd /tmp/bare && env "${RUN_ENV[@]}" SEED=1337 RUN_ID=bare python3 -m torch.distributed.run --standalone \
-     --nproc_per_node=1 "$OLDPWD/$BUILD/train_gpt.py") > $OUT/bare.txt 2>&1
+  bare_run RUN_ID=bare > $OUT/bare.txt 2>&1
   end=$(date +%s.%N)
   echo "{\"bare_wall_s\": $(python3 -c "print(round($end - $start, 3))")}" > $OUT/bare.json
   tail -6 $OUT/bare.txt; cat $OUT/bare.json

@@ -15,16 +15,6 @@
 # files here with `python bench/parity.py merge A.json B.json --json OUT.json` (it refuses other device, steps or
 # seed). console_timed.log (in the archive) says where each run spent its time.
 source bench/runs/parity_env.sh
-PROGRAMS=${PROGRAMS:-reference,golfc}
-NAME=record_recipe_0322_${PROGRAMS/,/_}
-TIMEOUT=${TIMEOUT:-290}
 STEPS=${1:-100}
-RECORD=.devdata/records/2026-03-22_11L/train_gpt.py
-[ -f "$RECORD" ] || { echo "no $RECORD: copy the record's train_gpt.py there (openai/parameter-golf)"; exit 1; }
-python3 bench/parity.py --build submissions/2026-03-22_11L_EMA_GPTQ-lite_recipe --reference $RECORD "${FULL[@]}" \
-  --steps $STEPS --log-every 10 --programs $PROGRAMS --no-weights --timeout $TIMEOUT \
-  --env WARMDOWN_ITERS=$((STEPS / 2)) --reference-env "PYTHONPATH=$PWD/bench/flash_attn_shim:$PYTHONPATH" \
-  --work /tmp/record0322 --json $OUT/$NAME.json > $OUT/$NAME.txt 2>&1
-echo "parity exit code $?"
-(cd /tmp/record0322 && tar czf $OUT/${NAME}_consoles.tar.gz */console*.log)
-tail -40 $OUT/$NAME.txt
+record_pair 0322 .devdata/records/2026-03-22_11L/train_gpt.py submissions/2026-03-22_11L_EMA_GPTQ-lite_recipe $STEPS \
+  "${FULL[@]}" --env WARMDOWN_ITERS=$((STEPS / 2))

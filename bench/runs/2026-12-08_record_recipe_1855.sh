@@ -15,26 +15,14 @@
 # golfc runs one (TIMEOUT seconds each, default 290), for a pair that outruns one call: join the two JSON files
 # with `python bench/parity.py merge A.json B.json --json OUT.json`.
 source bench/runs/parity_env.sh
-PROGRAMS=${PROGRAMS:-reference,golfc}
-NAME=record_recipe_1855_${PROGRAMS/,/_}
-TIMEOUT=${TIMEOUT:-290}
-STEPS=${1:-60}
-RECORD=.devdata/records/2026-04-27_PR1855/train_gpt.py
 DATA8192=(--data "$PWD/.devdata/data8192/datasets/fineweb10B_sp8192"
           --tokenizer "$PWD/.devdata/data8192/tokenizers/fineweb_8192_bpe.model" --vocab 8192)
-[ -f "$RECORD" ] || { echo "no $RECORD: copy the record's train_gpt.py there (openai/parameter-golf)"; exit 1; }
 RECORD_ENV=(CASEOPS_ENABLED=0 COMPRESSOR=brotli PHASED_TTT_ENABLED=1 PHASED_TTT_PREFIX_DOCS=2500
   PHASED_TTT_NUM_PHASES=3 EMBED_BITS=7 MATRIX_LR=0.026 MIN_LR=0.1 MLP_CLIP_SIGMAS=11.5 ATTN_CLIP_SIGMAS=13.0
   EMBED_CLIP_SIGMAS=14.0 GRAD_CLIP_NORM=0.3 TTT_CHUNK_SIZE=48 WARMUP_STEPS=20 MUON_BACKEND_STEPS=5
   GLOBAL_TTT_MOMENTUM=0.9 WARMDOWN_FRAC=0.85 BETA2=0.99 TTT_BETA2=0.99 TTT_WEIGHT_DECAY=0.5 TTT_LORA_RANK=80
   SPARSE_ATTN_GATE_SCALE=0.5 GPTQ_RESERVE_SECONDS=0.5 GPTQ_CALIBRATION_BATCHES=16 GATED_ATTN_QUANT_GATE=1
   SPARSE_ATTN_GATE_ENABLED=1 GATE_WINDOW=12 SMEAR_GATE_ENABLED=1 LQER_ENABLED=1 LQER_ASYM_ENABLED=1 LQER_RANK=4
-  LQER_FACTOR_BITS=4 LQER_ASYM_GROUP=64 LQER_TOP_K=3 FUSED_CE_ENABLED=1
-  "PYTHONPATH=$PWD/bench/flash_attn_shim:$PYTHONPATH")
-python3 bench/parity.py --build submissions/2026-04-27_PR1855_architecture_recipe --reference $RECORD "${DATA8192[@]}" \
-  --steps $STEPS --log-every 10 --programs $PROGRAMS --no-weights --timeout $TIMEOUT \
-  $(printf -- "--reference-env %s " "${RECORD_ENV[@]}") \
-  --work /tmp/record1855 --json $OUT/$NAME.json > $OUT/$NAME.txt 2>&1
-echo "parity exit code $?"
-(cd /tmp/record1855 && tar czf $OUT/${NAME}_consoles.tar.gz */console*.log)
-tail -40 $OUT/$NAME.txt
+  LQER_FACTOR_BITS=4 LQER_ASYM_GROUP=64 LQER_TOP_K=3 FUSED_CE_ENABLED=1)
+record_pair 1855 .devdata/records/2026-04-27_PR1855/train_gpt.py submissions/2026-04-27_PR1855_architecture_recipe \
+  "${1:-60}" "${DATA8192[@]}" $(printf -- "--reference-env %s " "${RECORD_ENV[@]}")

@@ -25,3 +25,22 @@ pack_consoles() {
   files=$(cd "$2" 2>/dev/null && find . -mindepth 2 -maxdepth 3 -name 'console*.txt')
   [ -n "$files" ] && tar czf "$1" -C "$2" $files
 }
+
+# record_pair TAG RECORD BUILD STEPS [parity.py args...]: a record's own train_gpt.py (the reference, with the FA3
+# stand-in bench/flash_attn_shim first on its PYTHONPATH) and its golfc recipe BUILD side by side through
+# bench/parity.py, no tensor comparison (records name their weights their own way). PROGRAMS=reference or golfc runs
+# one (a pair that outruns a call; `python bench/parity.py merge A.json B.json` joins them), TIMEOUT seconds each
+# (default 290). Files: $OUT/record_recipe_TAG_<programs>.{json,txt} and the consoles as one archive.
+record_pair() {
+  local tag=$1 record=$2 build=$3 steps=$4 programs=${PROGRAMS:-reference,golfc}
+  shift 4
+  local name=record_recipe_${tag}_${programs/,/_}
+  [ -f "$record" ] || { echo "no $record: copy the record's train_gpt.py there (openai/parameter-golf)"; return 1; }
+  python3 bench/parity.py --build "$build" --reference "$record" --steps "$steps" --log-every 10 \
+    --programs "$programs" --no-weights --timeout "${TIMEOUT:-290}" --work "/tmp/record$tag" \
+    --reference-env "PYTHONPATH=$PWD/bench/flash_attn_shim:$PYTHONPATH" --json "$OUT/$name.json" "$@" \
+    > "$OUT/$name.txt" 2>&1
+  echo "parity exit code $?"
+  (cd "/tmp/record$tag" && tar czf "$OUT/${name}_consoles.tar.gz" */console*.log)
+  tail -40 "$OUT/$name.txt"
+}
