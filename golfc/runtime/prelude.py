@@ -43,13 +43,8 @@ class RunInputError(ValueError):
 
 
 def check_environment(ints=(), floats=(), flags=(), choices=None, int_lists=()):
-    """Exit with one line (code 2) when a hyperparameter's environment variable does not parse or is not
-    one of its choices ({NAME: (value, ...)}).
-
-    Called by the hparams section before class Hyperparameters reads the variables, so that VOCAB_SIZE=1O24
-    names the variable instead of raising a traceback from the class body, and SDPA_BACKEND=flsh fails at
-    start-up rather than inside the compiled model.
-    """
+    """Exit with one line (code 2) when a hyperparameter's variable does not parse or is not one of its choices
+    ({NAME: (value, ...)}); run before class Hyperparameters reads them (VOCAB_SIZE=1O24 names the variable)."""
     for name, allowed in (choices or {}).items():
         text = os.environ.get(name)
         if text is not None and text not in allowed:

@@ -35,14 +35,21 @@ def probe_tapped_logits(self, hidden):
     return logits
 
 
+def probe_rows(positions):
+    """While a probe records rows: each requested target's row of the last distribution, for a scorer whose forward
+    scored target positions[b, t] (-1: none) in row b, column t. span_scores is tapped; other scorers call this."""
+    logp, wanted = PROBE_TAP["logp"], PROBE_TAP["rows"] or ()
+    for p in wanted if logp is not None and logp.shape[:2] == positions.shape else ():
+        for b, t in (positions == p).nonzero()[:1].tolist():
+            PROBE_TAP["found"][p] = logp[b, t].cpu()
+
+
 def probe_tapped_span_scores(plan, batch, nll, nbytes, device, seen=-1):
-    """span_scores while a probe records rows: the requested positions' rows of the last distribution."""
-    logp, wanted = PROBE_TAP["logp"], PROBE_TAP["rows"]
-    if logp is not None and tuple(logp.shape[:2]) == tuple(nll.shape):
-        for i, (start, first_scored) in enumerate(batch):
-            for p in wanted:
-                if first_scored < p <= start + plan.window:
-                    PROBE_TAP["found"][p] = logp[i, p - start - 1].cpu()
+    """span_scores while a probe records rows: real row i scores targets first_scored + 1 .. start + window."""
+    columns, positions = torch.arange(1, plan.window + 1, device=nll.device), torch.full_like(nll, -1, dtype=torch.int64)
+    for i, (start, first_scored) in enumerate(batch):
+        positions[i] = torch.where(start + columns > first_scored, start + columns, -1)
+    probe_rows(positions)
     return PROBE_TAP["span_scores_fn"](plan, batch, nll, nbytes, device, seen)
 
 
@@ -66,8 +73,7 @@ def probe_eval(run):
     h, ctx, env = run.h, run.ctx, os.environ
     streams = probe_streams(env["GOLFC_PROBE"], h.vocab_size)
     ctx.luts = build_bpb_luts(load_tokenizer(h), h.vocab_size, ctx.device)
-    steps = int(env.get("GOLFC_PROBE_TRAIN_STEPS", "0") or 0)
-    artifact = env.get("GOLFC_PROBE_ARTIFACT", "")
+    steps, artifact = int(env.get("GOLFC_PROBE_TRAIN_STEPS", "0") or 0), env.get("GOLFC_PROBE_ARTIFACT", "")
     if steps > 0:  # briefly trained weights, through the real export: the artifact is what gets probed
         prepare_training(run)
         loader = TrainLoader(h, ctx)
@@ -78,9 +84,8 @@ def probe_eval(run):
         quant_obj = read_artifact(artifact, "GOLFC_PROBE_ARTIFACT")
         run.base_model.load_state_dict(dequantize_state_dict(quant_obj), strict=True)
     rows = [int(p) for p in env.get("GOLFC_PROBE_ROWS", "").split(",") if p.strip()]
-    model = run.model
-    if rows:  # rows come from the eager model: a compiled graph cannot be tapped
-        model = run.base_model
+    model = run.base_model if rows else run.model  # rows come from the eager model: a compiled graph cannot be tapped
+    if rows:
         PROBE_TAP.update(rows=rows, logits_fn=GPT.logits, span_scores_fn=span_scores)
         GPT.logits, globals()["span_scores"] = probe_tapped_logits, probe_tapped_span_scores
     saved = {k: v.detach().clone() for k, v in run.base_model.state_dict().items()}
