@@ -69,7 +69,9 @@ def check_adapting_eval_uses_plugin(
         optimizer = torch.optim.SGD(params, lr=h.ttt_lr)
         for p in params:
             p.grad = torch.zeros_like(p)
-        ns["ttt_train_chunk"](model, params, optimizer, ns["ttt_sequences"](val, 0, h), h, cpu_context(ns))
+        sequences = ns["ttt_sequences"](val, 0, h.ttt_chunk_tokens, h.train_seq_len)
+        ns["ttt_train_chunk"](model, params, optimizer, sequences, cpu_context(ns), h.ttt_epochs, h.ttt_batch_seqs,
+                              h.ttt_grad_clip)
         after = model.state_dict()
         for name in plugin_params:
             assert not torch.equal(before[name], after[name]), f"TTT did not train {name}"

@@ -14,7 +14,9 @@ def score_after_training(ns, model, val_tokens, h, ctx, final=True):
     optimizer = torch.optim.SGD(params, lr=h.ttt_lr, momentum=h.ttt_momentum)
     parts = []
     for k, members in ns["ttt_chunks"](plan.spans, h.ttt_chunk_tokens):
-        ns["ttt_train_chunk"](model, params, optimizer, ns["ttt_sequences"](val_tokens, k, h), h, ctx)  # leak
+        sequences = ns["ttt_sequences"](val_tokens, k, h.ttt_chunk_tokens, h.train_seq_len)
+        ns["ttt_train_chunk"](model, params, optimizer, sequences, ctx, h.ttt_epochs, h.ttt_batch_seqs,
+                              h.ttt_grad_clip)  # the leak: chunk k trained on before it is scored
         with torch.no_grad():
             for x, y, batch in ns["window_batches"](plan, members, val_tokens, ctx.device):
                 nll = model(x, y, reduction="none")
