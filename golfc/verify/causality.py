@@ -358,6 +358,7 @@ class Session:
 
     def __init__(self, prober: Prober, checks: list[str], tolerance: float, settings: dict[str, Any] | None) -> None:
         self.prober, self.checks, self.tolerance, self.settings = prober, checks, tolerance, settings
+        self.scaled = ""  # a note on probe settings scaled down to fit the probe stream (phased TTT's prefix)
 
     def run(self) -> list[CheckResult]:
         batch_seqs = None
@@ -372,6 +373,7 @@ class Session:
         layout = Layout.plan(self.settings, batch_seqs, len(val))
         self.layout, self.val = layout, val
         base = val[: layout.length]
+        self.scaled = self.phase_cuts(base, layout) if self.settings.get("ttt_mode") == "phased" else ""
         streams: list[np.ndarray] = [base]
         labels: list[tuple[str, Any]] = [("base", None)]
         if "causality" in self.checks:
@@ -406,6 +408,27 @@ class Session:
                 else:
                     results.append(self.documents(doc_cases))
             return results
+
+    def phase_cuts(self, base: np.ndarray, layout: Layout) -> str:
+        """Phased TTT (TTT_MODE=phased): its global SGD phases inside the probe stream. A configured prefix of
+        PHASED_TTT_PREFIX_DOCS documents (2,500 in the records) is far longer than a probe stream, so every probe run
+        gets a prefix of two thirds of the stream's documents (the same number of phases), and the causality check
+        cuts at the first target after each boundary. Returns the note for the evidence ("" when nothing changed)."""
+        starts = [0, *(np.nonzero(base[1:-1] == BOS_ID)[0] + 1).tolist()]  # document starts, as the plugin finds them
+        configured = int(self.settings.get("phased_ttt_prefix_docs") or 0)
+        phases = max(int(self.settings.get("phased_ttt_num_phases") or 1), 1)
+        prefix = min(configured, len(starts) * 2 // 3)
+        note = ""
+        if prefix < configured:
+            self.prober.env = {**self.prober.env, "PHASED_TTT_PREFIX_DOCS": str(prefix)}  # the caller's stays as it was
+            note = f"; probe runs with PHASED_TTT_PREFIX_DOCS={prefix} of {configured} ({len(starts)} documents)"
+        for phase in range(phases):
+            b = prefix * (phase + 1) // phases
+            j = starts[b] + 1 if 0 < b < len(starts) else 0
+            if 2 <= j < layout.length - 1 and j not in {c for c, _ in layout.cuts}:
+                layout.cuts.append((j, f"the first target after phase {phase + 1}'s global SGD (document {b})"))
+        layout.cuts.sort()
+        return note
 
     def flipped(self, base: np.ndarray, t: int, seed: int) -> np.ndarray:
         """``base`` with only token t changed: to the token that followed the same previous token earlier in the
@@ -450,8 +473,8 @@ class Session:
                 f"tokens from j={v['j']} on ({v['where']}) changed: nll at position {v['position']} < j changed "
                 f"{v['before']!r} -> {v['after']!r}{more}", violations=violations, cuts=tested)
         return self.result("causality", "PASS", f"{len(tested)} cuts (j = {', '.join(map(str, tested))}): every "
-                           f"earlier nll {'bit-identical' if tol == 0 else f'within {tol}'}; every target scored once",
-                           cuts=tested)
+                           f"earlier nll {'bit-identical' if tol == 0 else f'within {tol}'}; every target scored once"
+                           f"{self.scaled}", cuts=tested)
 
     def missing_rows(self, check: str, k: int) -> CheckResult | None:
         absent = [p for i, p in enumerate(self.main.row_positions) if np.isnan(self.main.rows[k, i]).all()]

@@ -182,6 +182,35 @@ def test_golfcs_evaluation_plugins_pass_every_applicable_check(tmp_path, tiny_da
         assert "bit-identical" in results[0].evidence
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["lora", "phased"])
+def test_per_document_and_phased_ttt_pass_every_applicable_check(tmp_path, tiny_dataset, mode):
+    """The document-ordered TTT modes through the real probes. TTT_CHUNK_TOKENS (unused by these modes) sets the
+    probe stream's length: 2 x 1024 + 64 targets hold 5 tiny documents. The records' prefix of 2,500 documents does
+    not fit, so the probe takes two thirds of the stream's documents (3) in the same 2 phases and cuts after each
+    boundary. Phases follow the stream, so a later token never moves an earlier score
+    (tests/leaky/phased_length_queue.py, the records' order, would)."""
+    env = {"TTT_MODE": mode, "TTT_LORA_CHUNK": "32", "TTT_LORA_RANK": "2", "TTT_LORA_BATCH": "4",
+           "PHASED_TTT_PREFIX_DOCS": "2500", "PHASED_TTT_NUM_PHASES": "2", "GLOBAL_TTT_CHUNK_TOKENS": "128",
+           "GLOBAL_TTT_BATCH_SEQS": "2", "TTT_CHUNK_TOKENS": "1024"}
+    results = check(tmp_path, tiny_dataset, ("ttt",), list(CHECKS), **INIT, **env)
+    got, evidence = verdicts(results), {r.name: r.evidence for r in results}
+    # phased: the global SGD's gradients are averaged over the ranks, so 1 -> 2 ranks rounds differently
+    batch = "WARN" if mode == "phased" else "PASS"
+    assert got == {"causality": "PASS", "normalization": "PASS", "target": "PASS", "batch": batch,
+                   "documents": "SKIP"}, evidence
+    if mode == "phased":
+        assert "rounding only" in evidence["batch"]
+        assert "probe runs with PHASED_TTT_PREFIX_DOCS=3 of 2500 (5 documents)" in evidence["causality"]
+        starts = [0, *(np.nonzero(np.load(next((tmp_path / "work").rglob("streams.npy")))[0][1:-1] == 1)[0] + 1)]
+        cuts = next(r for r in results if r.name == "causality").details["cuts"]
+        assert {starts[1] + 1, starts[3] + 1} <= set(cuts)  # after each boundary: documents 1 and 3
+        logs = "".join(p.read_text() for p in (tmp_path / "work").rglob("*.txt"))
+        assert "ttt_phase:2 scored_docs:3" in logs  # both boundaries inside the probe stream
+    else:
+        assert "PHASED_TTT_PREFIX_DOCS" not in evidence["causality"]
+
+
 def test_with_fewer_gpus_than_ranks_the_world_comparison_runs_on_the_cpu(tmp_path, tiny_dataset, monkeypatch):
     """On one GPU a second rank has no device (found on an H100: the 2-rank probe exited 1 and, then, every check
     went unchecked). The world-size comparison runs both sides on the CPU instead, and says so; a world run that
