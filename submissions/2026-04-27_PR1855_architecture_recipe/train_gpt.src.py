@@ -2,7 +2,7 @@
 
 Plugins: xsa, partial_rope, ln_scale, leaky_relu2, parallel_residuals, depth_recurrence, unet_gated_skips, muon_eq_r, polar_ns, weight_decay, ema, warmdown_frac, sparse_attn_gate, smear_gate, ttt, varlen, fused_ce, int6, gptq, sdclip, lqer, pergroup.
 Active: core, sdpa_attention, rope, relu2_mlp, unet_blocks, muon, flat_allreduce, warmdown_schedule, int8_quant, zlib_compress, token_stream_loader, train_calibration, plain_eval, xsa, partial_rope, ln_scale, leaky_relu2, parallel_residuals, depth_recurrence, unet_gated_skips, muon_eq_r, polar_ns, weight_decay, ema, warmdown_frac, sparse_attn_gate, smear_gate, ttt, varlen, fused_ce, int6, gptq, sdclip, lqer, pergroup.
-Pinned: ADAM_WD=0.02, BETA2=0.99, EMA_DECAY=0.9965, EMBED_WD=0.085, ENABLE_LOOPING_AT=0.35, FUSED_CE_ENABLED=1, GPTQ_CALIB_BATCHES=16, GPTQ_RESERVE_SECONDS=0.5, GRAD_CLIP_NORM=0.3, LN_SCALE=1, LOOP_END=5, LOOP_START=3, LQER_GROUP=64, LQER_RANK=4, LQER_TOP_K=3, MATRIX_LR=0.026, MIN_LR=0.1, MLP_MULT=4, MUON_MOMENTUM=0.97, MUON_MOMENTUM_WARMUP_START=0.92, MUON_MOMENTUM_WARMUP_STEPS=1500, MUON_ROW_NORMALIZE=1, MUON_WD=0.095, NUM_LAYERS=11, NUM_LOOPS=2, PARALLEL_FINAL_LANE=mean, PARALLEL_START_LAYER=8, PERGROUP_REORDER_PATTERNS=tok_emb,attn.c_q,mlp.fc, QK_GAIN_INIT=5.0, QUANT_EMBED_BITS=7, ROPE_DIMS=16, SCALAR_LR=0.02, SDCLIP_ATTN_SIGMAS=13.0, SDCLIP_EMBED_SIGMAS=14.0, SDCLIP_MATRIX_SIGMAS=12.85, SDCLIP_MLP_SIGMAS=11.5, SKIP_GATES_ENABLED=1, SMEAR_GATE_WINDOW=12, SPARSE_ATTN_GATE_SCALE=0.5, SPARSE_ATTN_GATE_WINDOW=12, TIED_EMBED_LR=0.03, TRAIN_BATCH_TOKENS=786432, TRAIN_SEQ_LEN=2048, TTT_LORA_CHUNK=48, TTT_LORA_RANK=80, TTT_MODE=lora, VOCAB_SIZE=8192, WARMDOWN_FRAC=0.85, XSA_LAST_N=11.
+Pinned: ADAM_WD=0.02, BETA2=0.99, EMA_DECAY=0.9965, EMBED_WD=0.085, ENABLE_LOOPING_AT=0.35, FUSED_CE_ENABLED=1, GPTQ_CALIB_BATCHES=16, GPTQ_RESERVE_SECONDS=0.5, GRAD_CLIP_NORM=0.3, LN_SCALE=1, LOOP_END=5, LOOP_START=3, LQER_GROUP=64, LQER_RANK=4, LQER_TOP_K=3, MATRIX_LR=0.026, MIN_LR=0.1, MLP_MULT=4, MUON_MOMENTUM=0.97, MUON_MOMENTUM_WARMUP_START=0.92, MUON_MOMENTUM_WARMUP_STEPS=1500, MUON_ROW_NORMALIZE=1, MUON_WD=0.095, NUM_LAYERS=11, NUM_LOOPS=2, PARALLEL_FINAL_LANE=mean, PARALLEL_START_LAYER=8, PERGROUP_REORDER_PATTERNS=tok_emb,attn.c_q,mlp.fc, PHASED_TTT_NUM_PHASES=3, PHASED_TTT_PREFIX_DOCS=2500, QK_GAIN_INIT=5.0, QUANT_EMBED_BITS=7, ROPE_DIMS=16, SCALAR_LR=0.02, SDCLIP_ATTN_SIGMAS=13.0, SDCLIP_EMBED_SIGMAS=14.0, SDCLIP_MATRIX_SIGMAS=12.85, SDCLIP_MLP_SIGMAS=11.5, SKIP_GATES_ENABLED=1, SMEAR_GATE_WINDOW=12, SPARSE_ATTN_GATE_SCALE=0.5, SPARSE_ATTN_GATE_WINDOW=12, TIED_EMBED_LR=0.03, TRAIN_BATCH_TOKENS=786432, TRAIN_SEQ_LEN=2048, TTT_BETA1=0, TTT_BETA2=0.99, TTT_LORA_ALPHA=144, TTT_LORA_CHUNK=48, TTT_LORA_LR=0.0001, TTT_LORA_RANK=80, TTT_LORA_TARGETS=c_q,c_k,c_v,attn,mlp,head, TTT_MODE=phased, TTT_WEIGHT_DECAY=0.5, VOCAB_SIZE=8192, WARMDOWN_FRAC=0.85, XSA_LAST_N=11.
 
 Run: torchrun --standalone --nproc_per_node=8 train_gpt.py   (any of 1, 2, 4, 8 GPUs; DEVICE=cpu for tests)
 Every hyperparameter is an environment variable; see class Hyperparameters.
@@ -55,13 +55,8 @@ class RunInputError(ValueError):
 
 
 def check_environment(ints=(), floats=(), flags=(), choices=None, int_lists=()):
-    """Exit with one line (code 2) when a hyperparameter's environment variable does not parse or is not
-    one of its choices ({NAME: (value, ...)}).
-
-    Called by the hparams section before class Hyperparameters reads the variables, so that VOCAB_SIZE=1O24
-    names the variable instead of raising a traceback from the class body, and SDPA_BACKEND=flsh fails at
-    start-up rather than inside the compiled model.
-    """
+    """Exit with one line (code 2) when a hyperparameter's variable does not parse or is not one of its choices
+    ({NAME: (value, ...)}); run before class Hyperparameters reads them (VOCAB_SIZE=1O24 names the variable)."""
     for name, allowed in (choices or {}).items():
         text = os.environ.get(name)
         if text is not None and text not in allowed:
@@ -300,9 +295,11 @@ check_environment(
         'MUON_MOMENTUM_WARMUP_STEPS', 'XSA_LAST_N', 'ROPE_DIMS', 'PARALLEL_START_LAYER',
         'PARALLEL_RESIDUAL_START', 'NUM_LOOPS', 'LOOP_START', 'LOOP_END', 'SPARSE_ATTN_GATE_WINDOW',
         'SMEAR_GATE_WINDOW', 'TTT_CHUNK_TOKENS', 'TTT_EPOCHS', 'TTT_BATCH_SEQS', 'TTT_LORA_RANK',
-        'TTT_LORA_CHUNK', 'TTT_LORA_BATCH', 'QUANT_MLP_BITS', 'QUANT_ATTN_BITS', 'QUANT_EMBED_BITS',
-        'QUANT_OTHER_BITS', 'QUANT_KEEP_FLOAT_NUMEL', 'GPTQ_CALIB_BATCHES', 'GPTQ_BLOCK_SIZE',
-        'LQER_RANK', 'LQER_TOP_K', 'LQER_GROUP', 'PERGROUP_STREAM_BYTES',
+        'TTT_LORA_CHUNK', 'TTT_LORA_BATCH', 'PHASED_TTT_PREFIX_DOCS', 'PHASED_TTT_NUM_PHASES',
+        'GLOBAL_TTT_EPOCHS', 'GLOBAL_TTT_CHUNK_TOKENS', 'GLOBAL_TTT_BATCH_SEQS', 'QUANT_MLP_BITS',
+        'QUANT_ATTN_BITS', 'QUANT_EMBED_BITS', 'QUANT_OTHER_BITS', 'QUANT_KEEP_FLOAT_NUMEL',
+        'GPTQ_CALIB_BATCHES', 'GPTQ_BLOCK_SIZE', 'LQER_RANK', 'LQER_TOP_K', 'LQER_GROUP',
+        'PERGROUP_STREAM_BYTES',
     ),
     floats=(
         'MAX_WALLCLOCK_SECONDS', 'GPTQ_RESERVE_SECONDS', 'GRAD_CLIP_NORM', 'ROPE_BASE',
@@ -311,9 +308,10 @@ check_environment(
         'MUON_MOMENTUM_WARMUP_START', 'INT8_MIN_SCALE', 'NEGATIVE_SLOPE', 'ENABLE_LOOPING_AT',
         'MUON_WD', 'EMBED_WD', 'ADAM_WD', 'WD_TAPER_START_FRAC', 'WD_TAPER_FINAL_MULT', 'EMA_DECAY',
         'WARMDOWN_FRAC', 'MIN_LR', 'SPARSE_ATTN_GATE_SCALE', 'SPARSE_ATTN_GATE_INIT_STD', 'TTT_LR',
-        'TTT_MOMENTUM', 'TTT_GRAD_CLIP', 'TTT_LORA_LR', 'QUANT_CLIP_PERCENTILE', 'GPTQ_DAMP',
-        'SDCLIP_MATRIX_SIGMAS', 'SDCLIP_MLP_SIGMAS', 'SDCLIP_ATTN_SIGMAS', 'SDCLIP_EMBED_SIGMAS',
-        'HESSIAN_CLIP_LAMBDA',
+        'TTT_MOMENTUM', 'TTT_GRAD_CLIP', 'TTT_LORA_LR', 'TTT_LORA_ALPHA', 'TTT_BETA1', 'TTT_BETA2',
+        'TTT_WEIGHT_DECAY', 'GLOBAL_TTT_LR', 'GLOBAL_TTT_MOMENTUM', 'GLOBAL_TTT_GRAD_CLIP',
+        'QUANT_CLIP_PERCENTILE', 'GPTQ_DAMP', 'SDCLIP_MATRIX_SIGMAS', 'SDCLIP_MLP_SIGMAS',
+        'SDCLIP_ATTN_SIGMAS', 'SDCLIP_EMBED_SIGMAS', 'HESSIAN_CLIP_LAMBDA',
     ),
     flags=(
         'TIE_EMBEDDINGS', 'ROPE_BF16_TABLES', 'COMPILE_TUNING', 'LN_SCALE', 'SKIP_GATES_ENABLED',
@@ -327,7 +325,7 @@ check_environment(
         'DEVICE': ('auto', 'cuda', 'cpu'),
         'SDPA_BACKEND': ('auto', 'cudnn', 'flash', 'efficient', 'math'),
         'PARALLEL_FINAL_LANE': ('mean', 'attn', 'mlp'),
-        'TTT_MODE': ('sgd', 'lora'),
+        'TTT_MODE': ('sgd', 'lora', 'phased'),
         'VARLEN_KERNEL': ('auto', 'flex', 'sdpa'),
         'PERGROUP_BACKEND': ('auto', 'lzma', 'zstd', 'brotli'),
         'PERGROUP_REORDER': ('none', 'greedy', 'auto'),
@@ -449,7 +447,7 @@ class Hyperparameters:
     smear_bos_mask = bool(int(os.environ.get('SMEAR_BOS_MASK', '1')))  # never smear the previous token into a BOS (a document start)
 
     # -- plugins/ttt
-    ttt_mode = os.environ.get('TTT_MODE', 'lora')  # sgd: all weights, SGD with momentum on each scored chunk; lora: per-document LoRA adapters on c_q and c_v, one Adam step per scored chunk
+    ttt_mode = os.environ.get('TTT_MODE', 'phased')  # sgd: all weights, SGD with momentum on each scored chunk; lora: per-document LoRA adapters (TTT_LORA_TARGETS), one Adam step per scored chunk; phased: lora, plus global SGD of every weight on the documents scored so far at PHASED_TTT_NUM_PHASES boundaries
     ttt_chunk_tokens = int(os.environ.get('TTT_CHUNK_TOKENS', 32768))  # validation tokens per chunk (a window belongs to its first target's)
     ttt_epochs = int(os.environ.get('TTT_EPOCHS', 3))  # passes over each scored chunk
     ttt_lr = float(os.environ.get('TTT_LR', 0.002))  # SGD learning rate at the first chunk (cosine to 0 over the chunks)
@@ -457,9 +455,22 @@ class Hyperparameters:
     ttt_grad_clip = float(os.environ.get('TTT_GRAD_CLIP', 1.0))  # clip the gradient norm of each TTT step (0: off)
     ttt_batch_seqs = int(os.environ.get('TTT_BATCH_SEQS', 32))  # TRAIN_SEQ_LEN sequences per TTT step on each rank
     ttt_lora_rank = int(os.environ.get('TTT_LORA_RANK', 80))  # lora: rank of each document's adapters
-    ttt_lora_lr = float(os.environ.get('TTT_LORA_LR', 0.01))  # lora: Adam learning rate of the adapters (betas 0.9, 0.95)
+    ttt_lora_lr = float(os.environ.get('TTT_LORA_LR', 0.0001))  # lora: Adam learning rate of the adapters (betas 0.9, 0.95)
     ttt_lora_chunk = int(os.environ.get('TTT_LORA_CHUNK', 48))  # lora: targets per scored chunk of a document (then one Adam step)
     ttt_lora_batch = int(os.environ.get('TTT_LORA_BATCH', 64))  # lora: documents adapted side by side on each rank (one adapter per row)
+    ttt_lora_targets = os.environ.get('TTT_LORA_TARGETS', 'c_q,c_k,c_v,attn,mlp,head')  # lora: adapted modules, comma-separated ends of module names (c_q, c_k, c_v, proj, mlp.fc ...: the linear itself; attn, mlp: parallel to the sublayer; head: the logits)
+    ttt_lora_alpha = float(os.environ.get('TTT_LORA_ALPHA', 144.0))  # lora: adapter output x ALPHA / rank (PR #1767: 144); 0: x 1
+    ttt_beta1 = float(os.environ.get('TTT_BETA1', 0.0))  # lora: Adam beta1 of the adapters (the 04-27 record: 0)
+    ttt_beta2 = float(os.environ.get('TTT_BETA2', 0.99))  # lora: Adam beta2 of the adapters (the 04-27 record: 0.99)
+    ttt_weight_decay = float(os.environ.get('TTT_WEIGHT_DECAY', 0.5))  # lora: decoupled (AdamW) weight decay of the adapters (04-27: 0.5)
+    phased_ttt_prefix_docs = int(os.environ.get('PHASED_TTT_PREFIX_DOCS', 2500))  # phased: documents, from the stream's start, whose scoring the global SGD phases are spread over
+    phased_ttt_num_phases = int(os.environ.get('PHASED_TTT_NUM_PHASES', 3))  # phased: global SGD after document prefix * (p + 1) // phases, p < phases
+    global_ttt_lr = float(os.environ.get('GLOBAL_TTT_LR', 0.001))  # phased: global SGD rate at its first chunk (cosine to 0 over the chunks)
+    global_ttt_momentum = float(os.environ.get('GLOBAL_TTT_MOMENTUM', 0.9))  # phased: global SGD momentum (a fresh optimizer per phase)
+    global_ttt_epochs = int(os.environ.get('GLOBAL_TTT_EPOCHS', 1))  # phased: passes of each global SGD over the documents scored so far
+    global_ttt_chunk_tokens = int(os.environ.get('GLOBAL_TTT_CHUNK_TOKENS', 32768))  # phased: tokens per global SGD chunk (one rate of the cosine)
+    global_ttt_batch_seqs = int(os.environ.get('GLOBAL_TTT_BATCH_SEQS', 32))  # phased: TRAIN_SEQ_LEN sequences per global SGD step on each rank
+    global_ttt_grad_clip = float(os.environ.get('GLOBAL_TTT_GRAD_CLIP', 1.0))  # phased: clip the gradient norm of each global SGD step (0: off)
 
     # -- plugins/varlen
     varlen_kernel = os.environ.get('VARLEN_KERNEL', 'auto')  # auto (FlexAttention document mask when compiled on CUDA, else masked SDPA), flex or sdpa
@@ -571,6 +582,18 @@ check_hparam_values(
         'TTT_LORA_LR': (('>=', 0.0),),
         'TTT_LORA_CHUNK': (('>=', 1),),
         'TTT_LORA_BATCH': (('>=', 1),),
+        'TTT_LORA_ALPHA': (('>=', 0.0),),
+        'TTT_BETA1': (('>=', 0.0), ('<=', 1.0)),
+        'TTT_BETA2': (('>=', 0.0), ('<=', 1.0)),
+        'TTT_WEIGHT_DECAY': (('>=', 0.0),),
+        'PHASED_TTT_PREFIX_DOCS': (('>=', 0),),
+        'PHASED_TTT_NUM_PHASES': (('>=', 1),),
+        'GLOBAL_TTT_LR': (('>=', 0.0),),
+        'GLOBAL_TTT_MOMENTUM': (('>=', 0.0), ('<=', 1.0)),
+        'GLOBAL_TTT_EPOCHS': (('>=', 0),),
+        'GLOBAL_TTT_CHUNK_TOKENS': (('>=', 1),),
+        'GLOBAL_TTT_BATCH_SEQS': (('>=', 1),),
+        'GLOBAL_TTT_GRAD_CLIP': (('>=', 0.0),),
         'QUANT_MLP_BITS': (('>=', 2), ('<=', 8)),
         'QUANT_ATTN_BITS': (('>=', 2), ('<=', 8)),
         'QUANT_EMBED_BITS': (('>=', 2), ('<=', 8)),
@@ -598,6 +621,7 @@ check_hparam_values(
         ('at_least', 'VAL_BATCH_SIZE', 'TRAIN_SEQ_LEN', 8, 'one window per rank and micro-batch, on 1 to 8 GPUs'),  # plain_eval
         ('at_least', 'LOOP_END', 'LOOP_START', 1, 'the looped span is LOOP_START..LOOP_END'),  # depth_recurrence
         ('at_least', 'TTT_CHUNK_TOKENS', 'TRAIN_SEQ_LEN', 1, 'a chunk trains on whole TRAIN_SEQ_LEN sequences'),  # ttt
+        ('at_least', 'GLOBAL_TTT_CHUNK_TOKENS', 'TRAIN_SEQ_LEN', 1, 'a global SGD chunk trains on whole TRAIN_SEQ_LEN sequences'),  # ttt
     ),
 )
 
@@ -2016,9 +2040,6 @@ class SmearGate(nn.Module):
 
 
 
-
-
-
 def ttt_chunks(spans, chunk_tokens):
     """Spans grouped by the chunk of their first scored target: [(k, spans of chunk k)] in stream order.
     A window whose first scored target is first + 1 belongs to chunk first // chunk_tokens, so every target
@@ -2029,26 +2050,28 @@ def ttt_chunks(spans, chunk_tokens):
     return sorted(chunks.items())
 
 
-def ttt_sequences(val_tokens, k, h):
-    """Chunk k's training sequences (n, TRAIN_SEQ_LEN + 1): targets k * C + 1 .. (k + 1) * C, whole sequences."""
-    C, T = h.ttt_chunk_tokens, h.train_seq_len
-    end = min((k + 1) * C, val_tokens.numel() - 1)
+def ttt_sequences(val_tokens, k, chunk_tokens, seq_len, last=None):
+    """Chunk k's training sequences (n, seq_len + 1): targets k * C + 1 .. min((k + 1) * C, last), whole sequences
+    only (last: the last target training may use; default the stream's last)."""
+    C, T = chunk_tokens, seq_len
+    end = min((k + 1) * C, val_tokens.numel() - 1 if last is None else last)
     n = max((end - k * C) // T, 0)
     if n == 0:
         return val_tokens.new_empty((0, T + 1))
     return val_tokens[k * C : k * C + n * T + 1].unfold(0, T + 1, T)  # (n, T + 1), views
 
 
-def ttt_train_chunk(model, params, optimizer, sequences, h, ctx):
-    """TTT_EPOCHS passes over this rank's share of the sequences; gradients averaged over ranks. Every rank
-    takes the same number of steps (a rank whose share ran out adds a zero gradient)."""
+def ttt_train_chunk(model, params, optimizer, sequences, ctx, epochs, batch_seqs, grad_clip):
+    """`epochs` passes over this rank's share of the sequences, `batch_seqs` per step; gradients averaged over
+    ranks and their norm clipped at grad_clip (0: off). Every rank takes the same number of steps (a rank whose
+    share ran out adds a zero gradient)."""
     mine = rank_share(sequences, ctx)
     per_rank = -(-len(sequences) // ctx.world_size)
-    steps = -(-per_rank // h.ttt_batch_seqs)
+    steps = -(-per_rank // batch_seqs)
     model.train()
-    for _ in range(h.ttt_epochs):
+    for _ in range(epochs):
         for s in range(steps):
-            batch = mine[s * h.ttt_batch_seqs : (s + 1) * h.ttt_batch_seqs].to(ctx.device, torch.int64)
+            batch = mine[s * batch_seqs : (s + 1) * batch_seqs].to(ctx.device, torch.int64)
             optimizer.zero_grad(set_to_none=False)
             if batch.numel():
                 with bf16_autocast(ctx.device):
@@ -2058,8 +2081,8 @@ def ttt_train_chunk(model, params, optimizer, sequences, h, ctx):
                 for p in params:
                     dist.all_reduce(p.grad)
                     p.grad /= ctx.world_size
-            if h.ttt_grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(params, h.ttt_grad_clip)
+            if grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(params, grad_clip)
             optimizer.step()
     model.eval()
 
@@ -2076,14 +2099,68 @@ def ttt_compile_warmup(model, params, h, ctx):
     model.eval()
 
 
+def score_sgd_chunks(model, val_tokens, h, ctx):
+    """TTT_MODE=sgd's final evaluation: chunk k's windows scored, then (unless k is the last) every weight trained
+    on chunk k; the weights the evaluation found are restored at the end."""
+    plan = eval_windows(val_tokens, h, ctx)
+    ensure_positions(model, plan.window)
+    was_training = model.training
+    base = getattr(model, "_orig_mod", model)
+    saved = {k: v.detach().clone() for k, v in base.state_dict().items()}
+    params = [p for p in base.parameters() if p.requires_grad]
+    for p in params:
+        p.grad = torch.zeros_like(p)
+    ttt_compile_warmup(model, params, h, ctx)
+    optimizer = torch.optim.SGD(params, lr=h.ttt_lr, momentum=h.ttt_momentum)
+    chunks = ttt_chunks(plan.spans, h.ttt_chunk_tokens)
+    parts, seen = [], -1  # seen: the last target any update so far trained on (the score ledger, core/data)
+    model.eval()
+    for index, (k, spans) in enumerate(chunks):
+        with torch.no_grad(), bf16_autocast(ctx.device):  # score chunk k: committed before any update uses it
+            for x, y, batch in window_batches(plan, rank_share(spans, ctx), val_tokens, ctx.device):
+                nll = model(x, y, reduction="none").float().clone()  # kept: the model changes after this
+                parts.extend(span_scores(plan, batch, nll, target_bytes(x, y, ctx.luts), ctx.device, seen))
+        sequences = ttt_sequences(val_tokens, k, h.ttt_chunk_tokens, h.train_seq_len)
+        if index + 1 < len(chunks) and h.ttt_epochs > 0 and len(sequences):  # then train on it (never the last)
+            for group in optimizer.param_groups:  # cosine over the chunks
+                group["lr"] = h.ttt_lr * 0.5 * (1 + math.cos(math.pi * index / max(len(chunks) - 1, 1)))
+            ttt_train_chunk(model, params, optimizer, sequences, ctx, h.ttt_epochs, h.ttt_batch_seqs, h.ttt_grad_clip)
+            seen = k * h.ttt_chunk_tokens + sequences.size(0) * h.train_seq_len  # targets k * C + 1 .. this
+    base.load_state_dict(saved)
+    for p in params:
+        p.grad = None
+    model.train(was_training)
+    return collect_scores(parts, ctx.device)
+
+
+# ==================================================================================================
+# plugins/ttt, per-document modes: LoRA adapters per document, scored chunk by chunk before each adapter step
+# (TTT_MODE=lora), and the same with phased global SGD of every weight on the documents scored so far (phased);
+# then the eval_adapter that picks the mode
+# ==================================================================================================
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
 # --------------------------------------------------------------------------------------------------
-# TTT_MODE=lora (2026-03-17_LoRA_TTT): per-document rank-r LoRA adapters on every block's c_q and c_v, reset for
-# each document; each document is scored in chunks of TTT_LORA_CHUNK targets, and after a chunk's NLL is
-# committed its adapters take one Adam step on that chunk's loss. Documents start at BOS (id 1) and see no
-# context from other documents. The base weights are frozen and untouched.
+# TTT_MODE=lora (2026-03-17_LoRA_TTT; targets and scaling of PR #1530 / #1767): per-document rank-r LoRA adapters
+# on the TTT_LORA_TARGETS modules, reset for each document; each document is scored in chunks of TTT_LORA_CHUNK
+# targets, and after a chunk's NLL is committed its adapters take one Adam step on that chunk's loss. Documents
+# start at BOS (id 1) and see no context from other documents. The base weights are frozen and untouched.
 # --------------------------------------------------------------------------------------------------
 TTT_BOS_ID = 1
-if Hyperparameters.ttt_mode == "lora" and Hyperparameters.ttt_lora_chunk > Hyperparameters.train_seq_len:
+if Hyperparameters.ttt_mode != "sgd" and Hyperparameters.ttt_lora_chunk > Hyperparameters.train_seq_len:
     print(f"error: TTT_LORA_CHUNK={Hyperparameters.ttt_lora_chunk}, TRAIN_SEQ_LEN={Hyperparameters.train_seq_len}: "
           "expected TTT_LORA_CHUNK <= TRAIN_SEQ_LEN (a chunk's targets fit in one row)", file=sys.stderr)
     sys.exit(2)
@@ -2098,19 +2175,58 @@ def ttt_documents(val_tokens):
 
 
 class TTTLoRA(nn.Module):
-    """One rank-r adapter per document row of a batch for one linear: y += (x A_b^T) B_b^T, B zero at the start
-    (the model is unchanged until the first step)."""
+    """One rank-r adapter per document row of a batch: delta(x) = (x A_b^T) B_b^T * scale, B zero at the start
+    (the model is unchanged until the first step); scale = TTT_LORA_ALPHA / r (1 when the alpha is 0)."""
 
-    def __init__(self, seeds, in_features, out_features, rank, device):
+    def __init__(self, seeds, in_features, out_features, h, device):
         super().__init__()
+        rank = h.ttt_lora_rank
         # each row's A drawn from its own document's seed: the same whichever batch or rank the document lands in
         a = torch.stack([torch.randn(rank, in_features, generator=torch.Generator().manual_seed(s)) for s in seeds])
         self.A = nn.Parameter((a / in_features ** 0.5).to(device))
         self.B = nn.Parameter(torch.zeros(len(seeds), out_features, rank, device=device))
+        self.scale = h.ttt_lora_alpha / rank if h.ttt_lora_alpha > 0 else 1.0
 
-    def hook(self, module, inputs, out):  # forward hook of the adapted linear: out (rows, T, out_features)
-        x = inputs[0]
-        return out + torch.bmm(torch.bmm(x, self.A.to(x.dtype).transpose(1, 2)), self.B.to(x.dtype).transpose(1, 2))
+    def delta(self, x):  # x (rows, T, in) -> (rows, T, out)
+        return torch.bmm(torch.bmm(x, self.A.to(x.dtype).transpose(1, 2)), self.B.to(x.dtype).transpose(1, 2)) * self.scale
+
+    def hook(self, module, inputs, out):  # forward hook: the adapted module's first input -> its output
+        return out + self.delta(inputs[0])
+
+
+def ttt_lora_sites(base, h):
+    """[(name, module, in_features, out_features)] adapted for TTT_LORA_TARGETS: a target names modules by the end of
+    their dotted name. A linear (c_q, c_k, c_v, attn.proj, mlp.fc, ...) adapts its own input -> output; `attn` and
+    `mlp` adapt in parallel, from the sublayer's normed input to its output (the records' O and MLP adapters);
+    `head` adapts the final normed hidden state -> the logits (module None: GPT.head is patched)."""
+    d, sites = h.model_dim, []
+    for target in [t for t in h.ttt_lora_targets.split(",") if t]:
+        if target == "head":
+            sites.append(("head", None, d, h.vocab_size))
+            continue
+        found = [(n, m) for n, m in base.named_modules() if n == target or n.endswith("." + target)]
+        if not found:
+            raise RunInputError(f"TTT_LORA_TARGETS={h.ttt_lora_targets}: {target!r} names no module of this "
+                                "model, expected the end of a module name (c_q, c_k, c_v, attn, mlp, mlp.fc, ...) or head")
+        sites += [(n, m, getattr(m, "in_features", d), getattr(m, "out_features", d)) for n, m in found]
+    return sites
+
+
+def ttt_attach_adapters(base, sites, adapters):
+    """Hooks the adapters in; returns the undo callbacks (hooks removed, GPT.head restored)."""
+    undo = []
+    for (_, module, _, _), adapter in zip(sites, adapters):
+        if module is not None:
+            undo.append(module.register_forward_hook(adapter.hook).remove)
+            continue
+        head = base.head  # the class's method: the tied or untied head of the final normed hidden state
+
+        def head_with_adapter(hidden, head=head, adapter=adapter):
+            return head(hidden) + adapter.delta(rms_norm(hidden))
+
+        base.head = head_with_adapter  # an instance attribute: every path to the logits (fused loss too) takes it
+        undo.append(lambda: delattr(base, "head"))
+    return undo
 
 
 def ttt_lora_rows(val_tokens, docs, c, h):
@@ -2132,28 +2248,32 @@ def ttt_lora_rows(val_tokens, docs, c, h):
     return x, y, scored, positions
 
 
-def score_lora_documents(model, val_tokens, h, ctx):
-    """Score-first per-document LoRA TTT over this rank's share of the documents, TTT_LORA_BATCH documents per
-    batch; returns (positions, nll, nbytes) pieces."""
+def score_lora_documents(model, val_tokens, docs, h, ctx, seen_before=-1):
+    """Score-first per-document LoRA TTT over this rank's share of `docs`, TTT_LORA_BATCH documents per batch;
+    returns (positions, nll, nbytes) ledger parts. seen_before: the last target the base weights learned from
+    (phased mode's global SGD; -1: none)."""
     base = getattr(model, "_orig_mod", model)  # eager: the adapters are forward hooks
-    linears = [m for name, m in base.named_modules() if name.endswith(("attn.c_q", "attn.c_v"))]
+    sites = ttt_lora_sites(base, h)
     # longest first (a batch runs as many chunks as its longest document); rows never mix, so which documents share
     # a batch changes no score
-    docs = sorted(ttt_documents(val_tokens), key=lambda d: d[0] - d[1])
-    docs, parts, C = rank_share(docs, ctx), [], h.ttt_lora_chunk
+    docs = rank_share(sorted(docs, key=lambda d: d[0] - d[1]), ctx)
+    parts, C = [], h.ttt_lora_chunk
     for b in range(0, len(docs), h.ttt_lora_batch):
         batch = docs[b : b + h.ttt_lora_batch]
         batch = batch + [(0, 0)] * (h.ttt_lora_batch - len(batch))  # one shape; empty rows score nothing
-        adapters = [TTTLoRA([h.seed * 7_919 + 104_729 * start + i for start, _ in batch], m.in_features, m.out_features,
-                            h.ttt_lora_rank, ctx.device) for i, m in enumerate(linears)]
-        handles = [m.register_forward_hook(a.hook) for m, a in zip(linears, adapters)]
-        optimizer = torch.optim.Adam([p for a in adapters for p in a.parameters()], lr=h.ttt_lora_lr, betas=(0.9, 0.95))
-        seen = torch.full((len(batch),), -1, dtype=torch.int64, device=ctx.device)  # per row: last target learned from
+        adapters = [TTTLoRA([h.seed * 7_919 + 104_729 * start + i for start, _ in batch], fan_in, fan_out, h, ctx.device)
+                    for i, (_, _, fan_in, fan_out) in enumerate(sites)]
+        undo = ttt_attach_adapters(base, sites, adapters)
+        optimizer = torch.optim.AdamW([p for a in adapters for p in a.parameters()], lr=h.ttt_lora_lr,
+                                      betas=(h.ttt_beta1, h.ttt_beta2), weight_decay=h.ttt_weight_decay)
+        # per row: the last target its score's updates learned from (its adapter's, else the base weights')
+        seen = torch.full((len(batch),), seen_before, dtype=torch.int64, device=ctx.device)
         try:
             for c in range(max(-(-(end - start) // C) for start, end in batch)):
                 x, y, scored, positions = (t.to(ctx.device) for t in ttt_lora_rows(val_tokens, batch, c, h))
                 with bf16_autocast(ctx.device):
                     nll = base(x, y, reduction="none").float()  # (rows, T)
+                probe_rows(positions.masked_fill(~scored, -1))  # golfc verify's probe: these rows' distributions
                 parts.append(ledger_part(positions[scored], nll.detach()[scored].clone(),
                                          target_bytes(x, y, ctx.luts)[scored], seen[:, None].expand_as(x)[scored]))
                 per_doc = (nll * scored).sum(1) / scored.sum(1).clamp(min=1)  # committed above; now adapt on it
@@ -2163,59 +2283,101 @@ def score_lora_documents(model, val_tokens, h, ctx):
                 # ledger: each row's adapter has now learned from its document's targets up to this chunk's last
                 seen = torch.where(scored.any(1), positions.masked_fill(~scored, -1).amax(1), seen)
         finally:
-            for handle in handles:
-                handle.remove()
+            for fn in undo:
+                fn()
     return parts
 
 
+# --------------------------------------------------------------------------------------------------
+# TTT_MODE=phased (PR #1610 -> PR #1626, 2026-04-27 PR #1855): per-document LoRA TTT as above, and at
+# PHASED_TTT_NUM_PHASES boundaries spread over the first PHASED_TTT_PREFIX_DOCS documents every weight takes global
+# SGD on all documents scored so far (cumulative), then scoring resumes on the updated weights.
+# Phases follow the stream: documents 0 .. b - 1 are scored before the SGD at boundary b, and that SGD trains on
+# targets 1 .. (document b - 1's last) only, so no score ever depends on a later token (C1). The records instead
+# queue documents by length, longest first, so that their prefix is the longest documents and a document's
+# phase depends on every document's length. Inside a phase golfc batches by length too (no score changes).
+# --------------------------------------------------------------------------------------------------
+def phased_segments(docs, h):
+    """[(the documents scored in segment s, the last target the global SGD after it trains on, or None)]: segments
+    end at the phase boundaries prefix * (p + 1) // phases (prefix = min(PHASED_TTT_PREFIX_DOCS, documents)); the
+    last segment is the rest, with no SGD after it."""
+    prefix, phases = min(h.phased_ttt_prefix_docs, len(docs)), h.phased_ttt_num_phases
+    bounds = sorted({prefix * (p + 1) // phases for p in range(phases)} - {0, len(docs)})
+    edges = [0, *bounds, len(docs)]
+    return [(docs[edges[i] : edges[i + 1]], docs[edges[i + 1] - 1][1] if edges[i + 1] in bounds else None)
+            for i in range(len(edges) - 1)]
+
+
+def ttt_global_sgd(model, params, val_tokens, last, h, ctx):
+    """Every weight in `params`: GLOBAL_TTT_EPOCHS of SGD (momentum GLOBAL_TTT_MOMENTUM, a fresh optimizer per phase
+    as in the records) over targets 1 .. last in chunks of GLOBAL_TTT_CHUNK_TOKENS, the rate on a cosine over the
+    chunks from GLOBAL_TTT_LR; returns the last target trained on."""
+    for p in params:
+        p.requires_grad_(True)
+        p.grad = torch.zeros_like(p)
+    optimizer = torch.optim.SGD(params, lr=h.global_ttt_lr, momentum=h.global_ttt_momentum)
+    chunks, trained = -(-last // h.global_ttt_chunk_tokens), -1
+    for k in range(chunks):
+        sequences = ttt_sequences(val_tokens, k, h.global_ttt_chunk_tokens, h.train_seq_len, last)
+        if not len(sequences):
+            continue
+        for group in optimizer.param_groups:
+            group["lr"] = h.global_ttt_lr * 0.5 * (1 + math.cos(math.pi * k / max(chunks - 1, 1)))
+        ttt_train_chunk(model, params, optimizer, sequences, ctx, h.global_ttt_epochs, h.global_ttt_batch_seqs,
+                        h.global_ttt_grad_clip)
+        trained = k * h.global_ttt_chunk_tokens + sequences.size(0) * h.train_seq_len
+    for p in params:
+        p.requires_grad_(False)
+        p.grad = None
+    return trained
+
+
+def score_phased_documents(model, val_tokens, params, h, ctx):
+    """Phased TTT: each segment's documents scored with per-document LoRA, then global SGD on every document
+    scored so far; returns ledger parts."""
+    parts, seen, scored = [], -1, 0  # seen: the last target the base weights have learned from
+    for phase, (docs, last) in enumerate(phased_segments(ttt_documents(val_tokens), h)):
+        parts += score_lora_documents(model, val_tokens, docs, h, ctx, seen)
+        scored += len(docs)
+        if last is not None and h.global_ttt_epochs > 0:
+            seen = max(seen, ttt_global_sgd(model, params, val_tokens, last, h, ctx))
+            log0(f"ttt_phase:{phase + 1} scored_docs:{scored} global_sgd_targets:1..{seen}")
+    return parts
+
+
+def score_adapted_documents(model, val_tokens, h, ctx):
+    """The lora and phased modes' final evaluation: base weights frozen while the adapters learn (phased: unfrozen
+    only inside each global SGD), and the weights, flags and mode the evaluation found restored at the end."""
+    base = getattr(model, "_orig_mod", model)
+    was_training, flags = base.training, [(p, p.requires_grad) for p in base.parameters()]
+    saved = {k: v.detach().clone() for k, v in base.state_dict().items()} if h.ttt_mode == "phased" else None
+    base.eval()
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        ensure_positions(model, h.train_seq_len)
+        if h.ttt_mode == "phased":
+            parts = score_phased_documents(model, val_tokens, [p for p, flag in flags if flag], h, ctx)
+        else:
+            parts = score_lora_documents(model, val_tokens, ttt_documents(val_tokens), h, ctx)
+        return collect_scores(parts, ctx.device)
+    finally:
+        if saved is not None:
+            base.load_state_dict(saved)
+        for p, flag in flags:
+            p.requires_grad_(flag)
+        base.train(was_training)
+
+
 def score_then_train(model, val_tokens, h, ctx, final=False):
-    """Scores of the planned windows; in the final evaluation, with score-first TTT between chunks (TTT_MODE=sgd)
-    or per-document LoRA TTT (lora). The weights the evaluation found are restored at the end (the artifact is
-    what was exported, not the adapted model)."""
+    """The eval_adapter: plain scores of the planned windows, except in the final evaluation: score-first TTT between
+    chunks (TTT_MODE=sgd), per-document LoRA TTT (lora) or LoRA with phased global SGD (phased). The weights the
+    evaluation found are restored at the end (the artifact is what was exported, not the adapted model)."""
     if not final:
         return score_plain_windows(model, val_tokens, h, ctx, final)
-    if h.ttt_mode == "lora":
-        base = getattr(model, "_orig_mod", model)
-        was_training, frozen = base.training, [(p, p.requires_grad) for p in base.parameters()]
-        base.eval()
-        for p, _ in frozen:
-            p.requires_grad_(False)
-        try:
-            ensure_positions(model, h.train_seq_len)
-            return collect_scores(score_lora_documents(model, val_tokens, h, ctx), ctx.device)
-        finally:
-            for p, flag in frozen:
-                p.requires_grad_(flag)
-            base.train(was_training)
-    plan = eval_windows(val_tokens, h, ctx)
-    ensure_positions(model, plan.window)
-    was_training = model.training
-    base = getattr(model, "_orig_mod", model)
-    saved = {k: v.detach().clone() for k, v in base.state_dict().items()}
-    params = [p for p in base.parameters() if p.requires_grad]
-    for p in params:
-        p.grad = torch.zeros_like(p)
-    ttt_compile_warmup(model, params, h, ctx)
-    optimizer = torch.optim.SGD(params, lr=h.ttt_lr, momentum=h.ttt_momentum)
-    chunks = ttt_chunks(plan.spans, h.ttt_chunk_tokens)
-    parts, seen = [], -1  # seen: the last target any update so far trained on (the score ledger, core/data)
-    model.eval()
-    for index, (k, spans) in enumerate(chunks):
-        with torch.no_grad(), bf16_autocast(ctx.device):  # score chunk k: committed before any update uses it
-            for x, y, batch in window_batches(plan, rank_share(spans, ctx), val_tokens, ctx.device):
-                nll = model(x, y, reduction="none").float().clone()  # kept: the model changes after this
-                parts.extend(span_scores(plan, batch, nll, target_bytes(x, y, ctx.luts), ctx.device, seen))
-        sequences = ttt_sequences(val_tokens, k, h)
-        if index + 1 < len(chunks) and h.ttt_epochs > 0 and len(sequences):  # then train on it (never the last)
-            for group in optimizer.param_groups:  # cosine over the chunks
-                group["lr"] = h.ttt_lr * 0.5 * (1 + math.cos(math.pi * index / max(len(chunks) - 1, 1)))
-            ttt_train_chunk(model, params, optimizer, sequences, h, ctx)
-            seen = k * h.ttt_chunk_tokens + sequences.size(0) * h.train_seq_len  # targets k * C + 1 .. this
-    base.load_state_dict(saved)
-    for p in params:
-        p.grad = None
-    model.train(was_training)
-    return collect_scores(parts, ctx.device)
+    if h.ttt_mode == "sgd":
+        return score_sgd_chunks(model, val_tokens, h, ctx)
+    return score_adapted_documents(model, val_tokens, h, ctx)
 
 
 # ==================================================================================================
@@ -3264,14 +3426,21 @@ def probe_tapped_logits(self, hidden):
     return logits
 
 
+def probe_rows(positions):
+    """While a probe records rows: each requested target's row of the last distribution, for a scorer whose forward
+    scored target positions[b, t] (-1: none) in row b, column t. span_scores is tapped; other scorers call this."""
+    logp, wanted = PROBE_TAP["logp"], PROBE_TAP["rows"] or ()
+    for p in wanted if logp is not None and logp.shape[:2] == positions.shape else ():
+        for b, t in (positions == p).nonzero()[:1].tolist():
+            PROBE_TAP["found"][p] = logp[b, t].cpu()
+
+
 def probe_tapped_span_scores(plan, batch, nll, nbytes, device, seen=-1):
-    """span_scores while a probe records rows: the requested positions' rows of the last distribution."""
-    logp, wanted = PROBE_TAP["logp"], PROBE_TAP["rows"]
-    if logp is not None and tuple(logp.shape[:2]) == tuple(nll.shape):
-        for i, (start, first_scored) in enumerate(batch):
-            for p in wanted:
-                if first_scored < p <= start + plan.window:
-                    PROBE_TAP["found"][p] = logp[i, p - start - 1].cpu()
+    """span_scores while a probe records rows: real row i scores targets first_scored + 1 .. start + window."""
+    columns, positions = torch.arange(1, plan.window + 1, device=nll.device), torch.full_like(nll, -1, dtype=torch.int64)
+    for i, (start, first_scored) in enumerate(batch):
+        positions[i] = torch.where(start + columns > first_scored, start + columns, -1)
+    probe_rows(positions)
     return PROBE_TAP["span_scores_fn"](plan, batch, nll, nbytes, device, seen)
 
 
@@ -3295,8 +3464,7 @@ def probe_eval(run):
     h, ctx, env = run.h, run.ctx, os.environ
     streams = probe_streams(env["GOLFC_PROBE"], h.vocab_size)
     ctx.luts = build_bpb_luts(load_tokenizer(h), h.vocab_size, ctx.device)
-    steps = int(env.get("GOLFC_PROBE_TRAIN_STEPS", "0") or 0)
-    artifact = env.get("GOLFC_PROBE_ARTIFACT", "")
+    steps, artifact = int(env.get("GOLFC_PROBE_TRAIN_STEPS", "0") or 0), env.get("GOLFC_PROBE_ARTIFACT", "")
     if steps > 0:  # briefly trained weights, through the real export: the artifact is what gets probed
         prepare_training(run)
         loader = TrainLoader(h, ctx)
@@ -3307,9 +3475,8 @@ def probe_eval(run):
         quant_obj = read_artifact(artifact, "GOLFC_PROBE_ARTIFACT")
         run.base_model.load_state_dict(dequantize_state_dict(quant_obj), strict=True)
     rows = [int(p) for p in env.get("GOLFC_PROBE_ROWS", "").split(",") if p.strip()]
-    model = run.model
-    if rows:  # rows come from the eager model: a compiled graph cannot be tapped
-        model = run.base_model
+    model = run.base_model if rows else run.model  # rows come from the eager model: a compiled graph cannot be tapped
+    if rows:
         PROBE_TAP.update(rows=rows, logits_fn=GPT.logits, span_scores_fn=span_scores)
         GPT.logits, globals()["span_scores"] = probe_tapped_logits, probe_tapped_span_scores
     saved = {k: v.detach().clone() for k, v in run.base_model.state_dict().items()}
