@@ -161,18 +161,25 @@ def test_a_rows_context_depends_on_its_start_and_chunk_only(lora_ns):
     assert not scored[1].any()  # the second document has one chunk only
 
 
-def test_lora_ttt_scores_every_target_once_adapts_and_leaves_the_model_as_it_was(lora_ns):
-    h = lora_ns["Hyperparameters"]()
-    model = mixing_model(lora_ns)
+def final_scores_leaving_the_model_as_it_was(ns, model, val, h):
+    """The final evaluation's scores, after checking that it scored every target once and left the model as it
+    found it: weights, requires_grad flags, training mode, no adapter hooks."""
     model.train()
     flags = [p.requires_grad for p in model.parameters()]
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    val = documents_stream()
-    adapted = lora_ns["score_then_train"](model, val, h, cpu_context(lora_ns), True)
-    assert sorted(adapted.positions.tolist()) == list(range(1, 160))
+    scores = ns["score_then_train"](model, val, h, cpu_context(ns), True)
+    assert sorted(scores.positions.tolist()) == list(range(1, val.numel()))
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert model.training and [p.requires_grad for p in model.parameters()] == flags
     assert not any(m._forward_hooks for m in model.modules())  # the adapters are gone
+    return scores
+
+
+def test_lora_ttt_scores_every_target_once_adapts_and_leaves_the_model_as_it_was(lora_ns):
+    h = lora_ns["Hyperparameters"]()
+    model = mixing_model(lora_ns)
+    val = documents_stream()
+    adapted = final_scores_leaving_the_model_as_it_was(lora_ns, model, val, h)
     h.ttt_lora_lr = 0.0  # adapters that never move: B stays zero, the model's own scores
     frozen = lora_ns["score_then_train"](model, val, h, cpu_context(lora_ns), True)
     by_position = dict(zip(adapted.positions.tolist(), adapted.nll.tolist()))
@@ -245,8 +252,8 @@ def test_every_target_starts_as_the_identity_and_then_adapts(targets_ns):
     h = targets_ns["Hyperparameters"]()
     model = mixing_model(targets_ns)
     val = documents_stream()
-    adapted = targets_ns["score_then_train"](model, val, h, cpu_context(targets_ns), True)
-    assert "head" not in vars(model) and not any(m._forward_hooks for m in model.modules())
+    adapted = final_scores_leaving_the_model_as_it_was(targets_ns, model, val, h)
+    assert "head" not in vars(model)  # GPT.head is the class's again
     h.ttt_lora_lr = 0.0
     frozen = targets_ns["score_then_train"](model, val, h, cpu_context(targets_ns), True)
     x, y, scored, positions = targets_ns["ttt_lora_rows"](val, [(49, 100)], 2, h)
@@ -344,16 +351,7 @@ def test_global_sgd_trains_on_targets_up_to_the_boundary_only(phased_ns):
 
 def test_phased_ttt_scores_every_target_once_and_leaves_the_model_as_it_was(phased_ns):
     h = phased_ns["Hyperparameters"]()
-    model = mixing_model(phased_ns)
-    model.train()
-    flags = [p.requires_grad for p in model.parameters()]
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    val = many_documents_stream()
-    scores = phased_ns["score_then_train"](model, val, h, cpu_context(phased_ns), True)
-    assert sorted(scores.positions.tolist()) == list(range(1, 200))
-    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-    assert model.training and [p.requires_grad for p in model.parameters()] == flags
-    assert not any(m._forward_hooks for m in model.modules())
+    final_scores_leaving_the_model_as_it_was(phased_ns, mixing_model(phased_ns), many_documents_stream(), h)
 
 
 def test_without_global_steps_phased_is_the_lora_mode_and_with_them_later_phases_move(phased_ns):
