@@ -53,3 +53,8 @@ def golfc_eval_adapter() -> Impl:
     return Impl(module="golfc_plugins.ttt.documents", symbols="score_then_train",  # the per-document modes, the adapter
                 requires=("golfc_plugins.plain_eval.runtime",  # its scorer, for evaluations that do not adapt
                           "golfc_plugins.ttt.runtime"))  # the chunked SGD mode (and the SGD pieces phased reuses)
+
+
+@hookimpl
+def golfc_run_events() -> Impl:
+    return Impl(module="golfc_plugins.ttt.documents", symbols="TTTTargetsCheck")  # TTT_LORA_TARGETS at start-up

@@ -246,6 +246,15 @@ def test_an_unknown_lora_target_is_one_line_naming_it(targets_ns):
         targets_ns["ttt_lora_sites"](mixing_model(targets_ns), h)
 
 
+def test_an_unknown_lora_target_stops_the_run_at_start_up(tmp_path, tiny_dataset):
+    """Checked when the model is made (a run_events object), not after training in the final evaluation."""
+    env = {"TTT_MODE": "phased", "TTT_LORA_TARGETS": "c_q,wq", "TTT_LORA_CHUNK": "32"}
+    run = run_emitted(("ttt",), tiny_dataset, tmp_path, env=env)
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines()[-1].startswith("error: TTT_LORA_TARGETS=c_q,wq: 'wq' names no module")
+    assert "step:1/" not in run.stdout  # no training step ran
+
+
 def test_every_target_starts_as_the_identity_and_then_adapts(targets_ns):
     """B is zero: with a zero rate every score is the plain model's on the same rows (also through the patched
     head and the parallel sublayer adapters); with a rate the later chunks move; nothing stays attached."""

@@ -2212,6 +2212,16 @@ def ttt_lora_sites(base, h):
     return sites
 
 
+class TTTTargetsCheck(RunEvents):
+    """The document modes' TTT_LORA_TARGETS checked against the model when it is made, so that a target naming no
+    module is one line at start-up, not after training."""
+
+    def __init__(self, model, h, ctx):
+        super().__init__(model, h, ctx)
+        if h.ttt_mode != "sgd":
+            ttt_lora_sites(model, h)
+
+
 def ttt_attach_adapters(base, sites, adapters):
     """Hooks the adapters in; returns the undo callbacks (hooks removed, GPT.head restored)."""
     undo = []
@@ -3366,6 +3376,7 @@ average_gradients = all_reduce_grads  # plugins/flat_allreduce
 apply_schedule = apply_fraction_schedule  # plugins/warmdown_frac
 RUN_EVENTS = [
     DepthRecurrenceEvents,  # plugins/depth_recurrence
+    TTTTargetsCheck,  # plugins/ttt
     WeightDecayTaper,  # plugins/weight_decay
 ]
 WeightAverager = EmaAverager  # plugins/ema
