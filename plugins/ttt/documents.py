@@ -148,7 +148,8 @@ def score_lora_documents(model, val_tokens, docs, h, ctx, seen_before=-1):
                 x, y, scored, positions = (t.to(ctx.device) for t in ttt_lora_rows(val_tokens, batch, c, h))
                 with bf16_autocast(ctx.device):
                     nll = base(x, y, reduction="none").float()  # (rows, T)
-                probe_rows(positions.masked_fill(~scored, -1))  # golfc verify's probe: these rows' distributions
+                targets = positions.masked_fill(~scored, -1)  # (rows, T): the target each column scored, -1: none
+                probe_rows(targets)  # golfc verify's probe: these rows' distributions
                 parts.append(ledger_part(positions[scored], nll.detach()[scored].clone(),
                                          target_bytes(x, y, ctx.luts)[scored], seen[:, None].expand_as(x)[scored]))
                 per_doc = (nll * scored).sum(1) / scored.sum(1).clamp(min=1)  # committed above; now adapt on it
@@ -156,7 +157,7 @@ def score_lora_documents(model, val_tokens, docs, h, ctx, seen_before=-1):
                 per_doc.sum().backward()  # rows are independent: each adapter gets its own document's gradient
                 optimizer.step()
                 # ledger: each row's adapter has now learned from its document's targets up to this chunk's last
-                seen = torch.where(scored.any(1), positions.masked_fill(~scored, -1).amax(1), seen)
+                seen = torch.where(scored.any(1), targets.amax(1), seen)
         finally:
             for fn in undo:
                 fn()

@@ -139,11 +139,11 @@ def lora_ns():
     return load_program(("sliding_window", "ttt"), env=LORA)
 
 
-def documents_stream(n=160, seed=3):
-    """Random tokens with a BOS (id 1) at a few fixed places: documents of 37, 12, 51 and 60 tokens."""
+def documents_stream(n=160, seed=3, bos=(0, 37, 49, 100)):
+    """Random tokens with a BOS (id 1) at the given places only: by default documents of 37, 12, 51 and 60 tokens."""
     tokens = stream(n, seed)
     tokens[tokens == 1] = 2
-    tokens[[0, 37, 49, 100]] = 1
+    tokens[list(bos)] = 1
     return tokens
 
 
@@ -279,8 +279,7 @@ def test_each_target_kind_learns(targets_ns):
     """One Adam step on a chunk's loss gives every adapter's B a gradient (the head's patch and the hooks all reach
     the loss)."""
     h = targets_ns["Hyperparameters"]()
-    model = mixing_model(targets_ns)
-    base = model
+    base = mixing_model(targets_ns)
     sites = targets_ns["ttt_lora_sites"](base, h)
     adapters = [targets_ns["TTTLoRA"]([i, i + 1], fan_in, fan_out, h, torch.device("cpu"))
                 for i, (_, _, fan_in, fan_out) in enumerate(sites)]
@@ -317,12 +316,9 @@ def phased_ns():
     return load_program(("sliding_window", "ttt"), env=PHASED)
 
 
-def many_documents_stream(n=200, seed=5):
-    """Random tokens with BOS at fixed places: 9 documents of 7 to 40 tokens."""
-    tokens = stream(n, seed)
-    tokens[tokens == 1] = 2
-    tokens[[0, 30, 37, 77, 90, 112, 140, 151, 180]] = 1
-    return tokens
+def many_documents_stream():
+    """9 documents of 7 to 40 tokens."""
+    return documents_stream(200, 5, bos=(0, 30, 37, 77, 90, 112, 140, 151, 180))
 
 
 def test_phase_boundaries_split_the_prefix_in_stream_order(phased_ns):
